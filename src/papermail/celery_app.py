@@ -1,0 +1,103 @@
+"""The Celery application, built from Settings. Task modules use ``@shared_task`` and never import it.
+
+Reliability settings, and why:
+
+* ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after its task
+  finishes, so a worker killed mid-task leaves it on the broker for another worker. Every task is
+  therefore written to be safe to run twice (sends claim their rows first).
+* ``worker_prefetch_multiplier = 1``: a worker holds one unacknowledged message at a time, so a crash
+  strands at most one batch and the others stay available to the remaining workers.
+* ``visibility_timeout`` (Redis): a message not acknowledged within it is handed out again. It must be
+  longer than the longest task (``task_time_limit``) plus the longest countdown we ever schedule, or a
+  healthy long task would be delivered twice. Delivery retries are scheduled in the database
+  (``next_attempt_at``) and picked up by the sweeper, so Celery countdowns stay short.
+* UTC everywhere: beat crontabs and stored times never depend on the host's timezone.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+
+from papermail.config import Settings, get_settings
+
+TASK_MODULES = (
+    "papermail.tasks.maintenance",
+    "papermail.tasks.fetch",
+    "papermail.tasks.trending",
+    "papermail.tasks.digest",
+)
+
+TASK_TIME_LIMIT = timedelta(minutes=10)
+MAX_TASK_COUNTDOWN = timedelta(minutes=10)
+# Comfortably above TASK_TIME_LIMIT + MAX_TASK_COUNTDOWN; checked by a test.
+VISIBILITY_TIMEOUT = timedelta(hours=1)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings papermail runs with."""
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": broker_transport_options(settings.broker_url),
+        "task_default_queue": settings.celery_queue,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": TASK_TIME_LIMIT.total_seconds(),
+        "task_soft_time_limit": TASK_TIME_LIMIT.total_seconds() - 30,
+        # Results live in the database (delivery rows, fetch runs), never in a result backend.
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": beat_schedule(),
+        "include": list(TASK_MODULES),
+    }
+
+
+def broker_transport_options(broker_url: str) -> dict[str, Any]:
+    """Transport options: Redis's redelivery timeout; the SQLite broker's lock wait."""
+    if broker_url.startswith(("redis", "rediss")):
+        return {"visibility_timeout": VISIBILITY_TIMEOUT.total_seconds()}
+    if broker_url.startswith("sqla+sqlite"):
+        # Passed to create_engine: wait for the web/worker/beat processes' writes, don't fail.
+        return {"connect_args": {"timeout": 30}}
+    return {}
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """Every feature's periodic tasks, each declared next to its tasks as ``BEAT_SCHEDULE``."""
+    schedule: dict[str, dict[str, Any]] = {}
+    for name in TASK_MODULES:
+        schedule.update(getattr(importlib.import_module(name), "BEAT_SCHEDULE", {}))
+    return schedule
+
+
+def create_celery(settings: Settings) -> Celery:
+    """A Celery app configured from ``settings`` and made current, so shared tasks bind to it."""
+    app = Celery("papermail", set_as_current=True)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+_app: Celery | None = None
+
+
+def get_celery() -> Celery:
+    """The process-wide Celery app, built from the current settings on first use."""
+    global _app
+    if _app is None:
+        _app = create_celery(get_settings())
+    return _app
+
+
+def reset_celery() -> None:
+    """Forget the process-wide app (after the settings changed)."""
+    global _app
+    _app = None

@@ -1,0 +1,39 @@
+"""The ``papermail`` command line. Each area's commands live in their own module."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from papermail.cli import db, service
+from papermail.cli.base import PapermailGroup
+
+
+@click.group(cls=PapermailGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """papermail: the week's trending research papers in your inbox."""
+    ctx.ensure_object(dict)["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Alembic narrates every connection at INFO; its upgrade result is reported by our command.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+cli.add_command(db.db)
+cli.add_command(service.config)
+cli.add_command(service.up)
+cli.add_command(service.worker)
+cli.add_command(service.beat)
+cli.add_command(service.web)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

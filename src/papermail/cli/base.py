@@ -1,0 +1,69 @@
+"""What every command shares: one-line errors with meaningful exit codes, and a session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from papermail.config import ConfigError, Settings, get_settings
+from papermail.db import session_scope
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(click.ClickException):
+    """The operation failed; printed as one line, exit code 1."""
+
+    exit_code = EXIT_FAILED
+
+
+class SettingsError(click.ClickException):
+    """A bad or missing setting; printed as one line naming the variable, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or a one-line error naming the bad variable."""
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+@contextmanager
+def cli_session() -> Iterator[Session]:
+    """A committing session, turning an unreachable database into one clear line."""
+    with session_scope(settings_or_exit()) as session:
+        yield session
+
+
+def _unreachable_database(exc: sa.exc.OperationalError) -> CommandError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    reason = reason.removeprefix("connection failed: ")
+    url = sa.engine.make_url(get_settings().database_url).render_as_string(hide_password=True)
+    return CommandError(f"database at {url} is not reachable: {reason}")
+
+
+class PapermailGroup(click.Group):
+    """A group whose unexpected errors become one line (exit 1) unless ``--debug`` is given."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except ConfigError as exc:
+            raise SettingsError(str(exc)) from None
+        except sa.exc.OperationalError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            raise _unreachable_database(exc) from exc
+        except Exception as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            raise CommandError(f"{exc} (run with --debug for the traceback)") from exc

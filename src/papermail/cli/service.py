@@ -1,0 +1,139 @@
+"""Running papermail: ``config``, ``web``, ``worker``, ``beat``, and ``up`` for all three at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import click
+
+from papermail.celery_app import get_celery
+from papermail.cli.base import settings_or_exit
+from papermail.db import migrate
+
+PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
+SHUTDOWN_GRACE_SECONDS = 10
+
+
+@click.command()
+def config() -> None:
+    """Show the effective settings, with secrets masked."""
+    for name, value in settings_or_exit().masked().items():
+        click.echo(f"{name:22} {value}")
+
+
+@click.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port to listen on.")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+def web(bind: str, workers: int) -> None:
+    """Serve the web pages with gunicorn."""
+    settings_or_exit()
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "papermail.web:create_app()",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+    ]
+    os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn
+
+
+@click.command()
+@click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker (run as many as you like, on as many machines)."""
+    settings = settings_or_exit()
+    get_celery().start(
+        [
+            "worker",
+            "--loglevel",
+            loglevel,
+            "--concurrency",
+            str(concurrency),
+            "--queues",
+            settings.celery_queue,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@click.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run the Celery beat scheduler (run exactly one)."""
+    settings = settings_or_exit()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    schedule_file = settings.data_dir / "celerybeat-schedule"
+    get_celery().start(["beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
+
+
+@click.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the web.")
+def up(bind: str) -> None:
+    """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C."""
+    settings = settings_or_exit()
+    migrate.upgrade(settings)
+    click.echo(f"papermail: database {settings.database_url}")
+    click.echo(f"papermail: broker   {settings.broker_url}")
+    click.echo(f"papermail: mail     {settings.mail_url}")
+    click.echo(f"papermail: open http://{bind}/  (Ctrl-C stops everything)")
+    commands = {
+        "web": ["web", "--bind", bind, "--workers", "2"],
+        "worker": ["worker", "--concurrency", "2"],
+        "beat": ["beat"],
+    }
+    children = {name: _spawn(name, args) for name, args in commands.items()}
+    try:
+        while all(child.poll() is None for child in children.values()):
+            time.sleep(0.5)
+        dead = [name for name, child in children.items() if child.poll() is not None]
+        click.secho(f"papermail: {', '.join(dead)} stopped; shutting down", fg="red", err=True)
+        exit_code = 1
+    except KeyboardInterrupt:
+        click.echo("papermail: stopping")
+        exit_code = 0
+    _stop(children.values())
+    sys.exit(exit_code)
+
+
+def _spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "papermail", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # Its own process group, so Ctrl-C reaches only us and we stop children in order.
+        start_new_session=True,
+    )
+    prefix = click.style(f"{name:<7}|", fg=PROCESS_COLOURS[name])
+    threading.Thread(target=_relay, args=(child, prefix), daemon=True).start()
+    return child
+
+
+def _relay(child: subprocess.Popen[bytes], prefix: str) -> None:
+    assert child.stdout is not None
+    for line in child.stdout:
+        click.echo(f"{prefix} {line.decode('utf-8', 'replace').rstrip()}")
+
+
+def _stop(children) -> None:
+    children = list(children)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()

@@ -1,0 +1,286 @@
+"""Settings: every option comes from a ``PAPERMAIL_*`` environment variable (or ``.env``).
+
+The defaults are the embedded single-machine setup: SQLite and a SQLite-backed broker in the data
+directory, and mail written to a file outbox there. Production points the URLs at PostgreSQL, Redis
+and an SMTP relay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+PREFIX = "PAPERMAIL_"
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
+ENVIRONMENTS = ("development", "production")
+MAIL_SCHEMES = ("smtp", "smtps", "smtp+starttls", "file", "console", "memory")
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{PREFIX}{variable}: {problem}")
+        self.variable = PREFIX + variable
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """The effective configuration; build it with :func:`load_settings`."""
+
+    env: str
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    mail_url: str
+    base_url: str
+    mail_from: str
+    secret_key: str
+    old_secret_keys: tuple[str, ...]
+    postal_address: str
+    arxiv_categories: tuple[str, ...]
+    arxiv_rss_url: str
+    arxiv_api_url: str
+    hf_api_url: str
+    http_timeout_seconds: float
+    digest_size: int
+    smtp_timeout_seconds: float
+    celery_queue: str
+
+    @property
+    def is_production(self) -> bool:
+        """True when secrets and real addresses are required."""
+        return self.env == "production"
+
+    def __repr__(self) -> str:
+        # Never let a secret or a URL password reach a log line or a traceback.
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.masked().items())
+        return f"Settings({shown})"
+
+    def masked(self) -> dict[str, str]:
+        """The settings as strings, with secrets and URL passwords hidden, for display."""
+        shown: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("secret_key", "old_secret_keys"):
+                text = "****" if value else "(not set)"
+            elif isinstance(value, tuple):
+                text = ",".join(value)
+            else:
+                text = _mask_url_password(str(value))
+            shown[f.name] = text
+        return shown
+
+
+def _mask_url_password(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.password:
+        return value.replace(f":{parts.password}@", ":****@", 1)
+    return value
+
+
+# -- parsers: each takes the raw string and returns the value or raises ValueError ----------------
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, got {raw!r}")
+    return raw.strip()
+
+
+def _base_url(raw: str) -> str:
+    return _http_url(raw).rstrip("/")
+
+
+def _database_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise ValueError(f"must be a sqlite:/// or postgresql+psycopg:// URL, got {raw!r}")
+    return raw
+
+
+def _broker_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme not in ("redis", "rediss", "sqla+sqlite", "sqla+postgresql+psycopg", "memory"):
+        raise ValueError(f"must be redis://… or sqla+sqlite:///…, got {raw!r}")
+    return raw
+
+
+def _mail_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme not in MAIL_SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(MAIL_SCHEMES)}, got {raw!r}")
+    return raw
+
+
+def _address(raw: str) -> str:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    _name, addr = parseaddr(raw)
+    if "@" not in addr or "\n" in raw or "\r" in raw:
+        raise ValueError(f"must be an email address like 'papermail <digest@example.org>', got {raw!r}")
+    Address(addr_spec=addr)  # raises on malformed local part or domain
+    return raw.strip()
+
+
+def _categories(raw: str) -> tuple[str, ...]:
+    values = tuple(c.strip() for c in raw.split(",") if c.strip())
+    if not values:
+        raise ValueError("must list at least one arXiv category, e.g. cs.LG")
+    return values
+
+
+def _key_list(raw: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+def _env_name(raw: str) -> str:
+    if raw not in ENVIRONMENTS:
+        raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}, got {raw!r}")
+    return raw
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone {raw!r}") from exc
+    return raw
+
+
+class _Reader:
+    """Reads ``PAPERMAIL_*`` values from a mapping, turning parse failures into ConfigError."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+
+    def get(self, name: str, parse: Callable[[str], T], default: str | None) -> T:
+        raw = self.values.get(PREFIX + name)
+        if raw is None or raw == "":
+            if default is None:
+                raise ConfigError(name, "is required but not set")
+            raw = default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise ConfigError(name, str(exc)) from None
+
+    def raw(self, name: str) -> str:
+        return self.values.get(PREFIX + name, "")
+
+
+def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Merge ``.env`` (if present in the working directory) under the process environment."""
+    merged = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raise ConfigError naming the first bad variable."""
+    read = _Reader(environment(environ) if environ is None else environ)
+    env = read.get("ENV", _env_name, "development")
+    data_dir = Path(read.get("DATA_DIR", _text, "./var")).expanduser().resolve()
+    secret_key = read.raw("SECRET_KEY")
+    if not secret_key:
+        if env == "production":
+            raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
+        secret_key = _development_secret(data_dir)
+    return Settings(
+        env=env,
+        data_dir=data_dir,
+        database_url=read.get("DATABASE_URL", _database_url, f"sqlite:///{data_dir}/papermail.db"),
+        broker_url=read.get("BROKER_URL", _broker_url, f"sqla+sqlite:///{data_dir}/broker.db"),
+        mail_url=read.get("MAIL_URL", _mail_url, f"file://{data_dir}/outbox"),
+        base_url=read.get("BASE_URL", _base_url, "http://localhost:8000"),
+        mail_from=read.get("FROM", _address, "papermail <papermail@localhost>"),
+        secret_key=secret_key,
+        old_secret_keys=read.get("OLD_SECRET_KEYS", _key_list, ""),
+        postal_address=read.get("POSTAL_ADDRESS", str, "(set PAPERMAIL_POSTAL_ADDRESS)"),
+        arxiv_categories=read.get("ARXIV_CATEGORIES", _categories, "cs.AI,cs.CL,cs.CV,cs.LG"),
+        arxiv_rss_url=read.get("ARXIV_RSS_URL", _http_url, "https://rss.arxiv.org/rss/"),
+        arxiv_api_url=read.get("ARXIV_API_URL", _http_url, "https://export.arxiv.org/api/query"),
+        hf_api_url=read.get("HF_API_URL", _http_url, "https://huggingface.co/api/daily_papers"),
+        http_timeout_seconds=read.get("HTTP_TIMEOUT", _positive_float, "20"),
+        digest_size=read.get("DIGEST_SIZE", _positive_int, "10"),
+        smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
+        celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
+    )
+
+
+def _development_secret(data_dir: Path) -> str:
+    """Read, or create once, a random secret kept in the data directory (development only)."""
+    path = data_dir / SECRET_FILE_NAME
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: if two processes start at once, exactly one writes and the other reads its key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    log.warning(
+        "PAPERMAIL_SECRET_KEY is not set: generated a development key in %s. "
+        "Set PAPERMAIL_SECRET_KEY (and PAPERMAIL_ENV=production) before going live.",
+        path,
+    )
+    return key
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (``None`` reloads from the environment on next use)."""
+    global _current
+    _current = settings
+
+
+def validate_timezone(name: str) -> str:
+    """Return ``name`` if it is a known IANA timezone, else raise ValueError."""
+    return _timezone(name)

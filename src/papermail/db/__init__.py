@@ -1,0 +1,5 @@
+"""Database access: models, sessions and migrations."""
+
+from papermail.db.session import get_engine, session_factory, session_scope
+
+__all__ = ["get_engine", "session_factory", "session_scope"]

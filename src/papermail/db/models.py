@@ -1,0 +1,339 @@
+"""The data model: papers and their signal time series, trend rankings, subscribers, deliveries.
+
+Every table is here so a new reader sees the whole schema in one file. Timestamps are aware UTC
+(see :class:`UTCDateTime`); status columns are short strings checked by the enums below.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from papermail.db.types import UTCDateTime
+
+# Alembic names every constraint from this convention, so migrations can drop and alter them by
+# name on PostgreSQL and in SQLite's batch mode alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"  # signed up, not yet confirmed (double opt-in)
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # hard bounce: never mailed again
+
+
+class Frequency(enum.StrEnum):
+    WEEKLY = "weekly"
+    DAILY = "daily"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # planned, waiting for a worker
+    SENDING = "sending"  # claimed by a worker, under a lease
+    SENT = "sent"  # the SMTP server answered 250
+    RETRY = "retry"  # a transient failure; next_attempt_at says when
+    SKIPPED = "skipped"  # nothing to send or no longer eligible; skip_reason says why
+    FAILED = "failed"  # permanent failure (5xx, unbuildable message, or the worker kept dying)
+    EXHAUSTED = "exhausted"  # transient failures past the give-up period
+    UNCERTAIN = "uncertain"  # the lease ran out mid-send: it may or may not have gone out
+
+
+class FetchStatus(enum.StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    PARTIAL = "partial"  # some entries or feeds were rejected
+    FAILED = "failed"
+
+
+def _str_enum(cls: type[enum.StrEnum]) -> sa.Enum:
+    # Stored as VARCHAR (not a native PostgreSQL ENUM) so adding a status is a code change only.
+    return sa.Enum(
+        cls,
+        native_enum=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: sa.JSON(),
+        list[str]: sa.JSON(),
+        list[int]: sa.JSON(),
+        SubscriberStatus: _str_enum(SubscriberStatus),
+        Frequency: _str_enum(Frequency),
+        DeliveryStatus: _str_enum(DeliveryStatus),
+        FetchStatus: _str_enum(FetchStatus),
+    }
+
+
+class Paper(Base):
+    """One arXiv paper, whatever source we saw it through, keyed by its version-less id."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "2401.01234" or old-style "cond-mat/0412498", never with a "v2" suffix.
+    arxiv_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    version: Mapped[int] = mapped_column(default=1)
+    title: Mapped[str] = mapped_column(sa.Text)
+    abstract: Mapped[str] = mapped_column(sa.Text, default="")
+    authors: Mapped[list[str]] = mapped_column(default=list)
+    primary_category: Mapped[str | None] = mapped_column(sa.String(32))
+    # All categories including the primary one, so a cross-list matches a topic like its home.
+    categories: Mapped[list[str]] = mapped_column(default=list)
+    published_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+    github_url: Mapped[str | None] = mapped_column(sa.String(300))
+    on_huggingface: Mapped[bool] = mapped_column(default=False)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+    __table_args__ = (sa.Index(None, "first_seen_at"), sa.Index(None, "published_at"))
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}"
+
+    @property
+    def hf_url(self) -> str | None:
+        return f"https://huggingface.co/papers/{self.arxiv_id}" if self.on_huggingface else None
+
+
+class SignalSnapshot(Base):
+    """One observation of a popularity metric: an append-only time series per paper."""
+
+    __tablename__ = "signal_snapshots"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(sa.ForeignKey("papers.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(sa.String(16))  # "huggingface", "github", ...
+    metric: Mapped[str] = mapped_column(sa.String(32))  # "upvotes", "comments", "github_stars"
+    value: Mapped[int]
+    # Truncated to the minute by the fetcher: a repeated fetch in the same minute is a no-op.
+    observed_at: Mapped[datetime]
+
+    __table_args__ = (
+        sa.UniqueConstraint("paper_id", "source", "metric", "observed_at"),
+        sa.Index(None, "observed_at"),
+    )
+
+
+class ScoringRun(Base):
+    """One ranking of all trending papers as of ``as_of``; digests of a period pin one run."""
+
+    __tablename__ = "scoring_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    paper_count: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (sa.Index(None, "as_of"),)
+
+
+class TrendScore(Base):
+    """A paper's place in one scoring run, with the evidence that explains it."""
+
+    __tablename__ = "trend_scores"
+
+    run_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("scoring_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[int] = mapped_column(sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int]
+    score: Mapped[float]
+    # Human-readable "why this paper", e.g. "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old".
+    evidence: Mapped[str] = mapped_column(sa.Text, default="")
+
+    __table_args__ = (sa.UniqueConstraint("run_id", "rank"),)
+
+
+class Subscriber(Base):
+    """A person who asked (or is asking) for the digest."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Normalised (email-validator, lower-cased domain, IDN as punycode) so one person is one row.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    status: Mapped[SubscriberStatus] = mapped_column(default=SubscriberStatus.PENDING)
+    topics: Mapped[list[str]] = mapped_column(default=list)
+    keywords: Mapped[list[str]] = mapped_column(default=list)
+    frequency: Mapped[Frequency] = mapped_column(default=Frequency.WEEKLY)
+    send_weekday: Mapped[int] = mapped_column(sa.SmallInteger, default=0)  # 0 = Monday (ISO - 1)
+    send_hour: Mapped[int] = mapped_column(sa.SmallInteger, default=8)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    created_at: Mapped[datetime]
+    confirmation_sent_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    consent_ip: Mapped[str | None] = mapped_column(sa.String(45))
+    unsubscribed_at: Mapped[datetime | None]
+    preferences_changed_at: Mapped[datetime | None]
+    soft_bounce_count: Mapped[int] = mapped_column(default=0)
+    hard_bounced_at: Mapped[datetime | None]
+
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="subscriber", passive_deletes=True)
+
+    __table_args__ = (
+        sa.CheckConstraint("send_weekday BETWEEN 0 AND 6", name="send_weekday_range"),
+        sa.CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour_range"),
+        sa.Index(None, "status"),
+    )
+
+
+class Suppression(Base):
+    """An address that must never be mailed again, kept as a hash so erased data stays erased."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # sha256 hex of the email
+    reason: Mapped[str] = mapped_column(sa.String(32))  # "bounce", "complaint", "erased", "admin"
+    created_at: Mapped[datetime]
+
+
+class Digest(Base):
+    """One period's digest run: it pins the ranking used, and can be paused by the breaker."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_key: Mapped[str] = mapped_column(sa.String(16), unique=True)  # "2026-W48" or "2026-11-26"
+    scoring_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("scoring_runs.id"))
+    created_at: Mapped[datetime]
+    paused_at: Mapped[datetime | None]
+    pause_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Delivery(Base):
+    """One subscriber's digest for one period: the exactly-once ledger of sending."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digests.id"))
+    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
+    period_key: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[DeliveryStatus] = mapped_column(default=DeliveryStatus.PENDING)
+    # Frozen at planning time: a retry or resend renders exactly these papers, in this order.
+    paper_ids: Mapped[list[int]] = mapped_column(default=list)
+    skip_reason: Mapped[str | None] = mapped_column(sa.Text)
+    scheduled_for: Mapped[datetime]
+    planned_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)  # SMTP transactions tried
+    claims: Mapped[int] = mapped_column(default=0)  # times a worker took it; caps crash loops
+    lease_until: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    first_attempt_at: Mapped[datetime | None]
+    last_smtp_code: Mapped[int | None]
+    last_smtp_reply: Mapped[str | None] = mapped_column(sa.Text)
+    # Fixed before the first SMTP transaction, so a resend of the same delivery is recognisable.
+    message_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="deliveries")
+
+    __table_args__ = (
+        sa.UniqueConstraint("subscriber_id", "period_key"),
+        sa.Index(None, "period_key", "status"),
+        sa.Index(None, "status", "next_attempt_at"),
+    )
+
+
+class AuditLog(Base):
+    """Who did what to whom, for admin actions and consent changes."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(120))  # "cli:alice", "web", "system"
+    action: Mapped[str] = mapped_column(sa.String(64))  # "resend.force", "subscriber.purge", ...
+    subscriber_id: Mapped[int | None] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="SET NULL"))
+    delivery_id: Mapped[int | None] = mapped_column(sa.ForeignKey("deliveries.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (sa.Index(None, "at"),)
+
+
+class FetchRun(Base):
+    """One fetch of one source, with its counts; its problems are FetchProblem rows."""
+
+    __tablename__ = "fetch_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(16))  # "arxiv", "huggingface"
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[FetchStatus] = mapped_column(default=FetchStatus.RUNNING)
+    new_papers: Mapped[int] = mapped_column(default=0)
+    updated_papers: Mapped[int] = mapped_column(default=0)
+    signals_added: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+
+    problems: Mapped[list[FetchProblem]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (sa.Index(None, "source", "started_at"),)
+
+
+class FetchProblem(Base):
+    """A rejected entry or a failed feed, with the reason, so nothing is dropped silently."""
+
+    __tablename__ = "fetch_problems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("fetch_runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # "entry" (one rejected) or "feed" (all)
+    url: Mapped[str | None] = mapped_column(sa.Text)
+    entry_ref: Mapped[str | None] = mapped_column(sa.Text)
+    reason: Mapped[str] = mapped_column(sa.Text)
+
+    run: Mapped[FetchRun] = relationship(back_populates="problems")
+
+
+class HttpCache(Base):
+    """Validators from the last 200 of a URL, for conditional GET."""
+
+    __tablename__ = "http_cache"
+
+    url: Mapped[str] = mapped_column(sa.String(2000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(sa.String(500))
+    last_modified: Mapped[str | None] = mapped_column(sa.String(100))
+    fetched_at: Mapped[datetime]
+
+
+class RateLimitHit(Base):
+    """One counted event for a rate limit key (signups per IP, confirmations per address)."""
+
+    __tablename__ = "rate_limit_hits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200))
+    at: Mapped[datetime]
+
+    __table_args__ = (sa.Index(None, "key", "at"),)

@@ -1,0 +1,80 @@
+"""Engines and sessions. Logic takes a Session; only tasks, commands and requests open one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from papermail.config import Settings, get_settings
+
+# SQLite is shared by the web, worker and beat processes: WAL lets readers run beside one writer,
+# and the busy timeout makes a second writer wait instead of failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # pysqlite's own transaction handling is switched off; see _sqlite_begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # pysqlite defers BEGIN until the first write, which breaks SAVEPOINTs and lets a
+    # read-then-write transaction fail late; SQLAlchemy documents emitting BEGIN ourselves.
+    conn.exec_driver_sql("BEGIN")
+
+
+_engines: dict[str, sa.Engine] = {}
+
+
+def get_engine(url: str) -> sa.Engine:
+    """One engine (and connection pool) per database URL per process."""
+    if url not in _engines:
+        _engines[url] = _create_engine(url)
+    return _engines[url]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (before forking, or at the end of tests)."""
+    for engine in _engines.values():
+        engine.dispose()
+
+
+def _create_engine(url: str) -> sa.Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+@cache
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
+    """The session factory for the configured database."""
+    return _sessionmaker((settings or get_settings()).database_url)
+
+
+@contextmanager
+def session_scope(settings: Settings | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with session_factory(settings).begin() as session:
+        yield session

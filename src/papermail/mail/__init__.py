@@ -1,0 +1,1 @@
+"""Outgoing mail: message building and the backends that deliver it."""

@@ -1,0 +1,3 @@
+"""Digest tasks (filled in by its feature)."""
+
+BEAT_SCHEDULE: dict = {}

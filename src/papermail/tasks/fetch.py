@@ -1,0 +1,3 @@
+"""Fetch tasks (filled in by its feature)."""
+
+BEAT_SCHEDULE: dict = {}

@@ -1,0 +1,3 @@
+"""Trending tasks (filled in by its feature)."""
+
+BEAT_SCHEDULE: dict = {}

@@ -1,0 +1,264 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), settings, and real worker processes.
+
+Database tests run once per backend: the ``database`` fixture is parametrised over SQLite and
+PostgreSQL. PostgreSQL is migrated once per run into a template database; each test that needs
+committed data (other processes must see it) gets a fresh copy, and tests that don't share one
+database inside a transaction that is rolled back afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from papermail import config
+from papermail.celery_app import reset_celery
+from papermail.db import get_engine, migrate
+from papermail.db.session import dispose_engines
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SRC_DIR = REPO_ROOT / "src"
+PG_ADMIN_DSN = os.environ.get("PAPERMAIL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("PAPERMAIL_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def shared_fixtures_dir() -> Path:
+    """The recorded real responses in ``../shared/fixtures`` (never copied into the repo)."""
+    path = Path(os.environ.get("PAPERMAIL_SHARED_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+    if not path.is_dir():
+        raise RuntimeError(f"shared fixtures not found at {path}; set PAPERMAIL_SHARED_FIXTURES")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    return shared_fixtures_dir()
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+
+def _pg_admin() -> psycopg.Connection:
+    try:
+        return psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+    except psycopg.OperationalError as exc:  # fail loudly: CI must never skip PostgreSQL
+        raise RuntimeError(f"PostgreSQL is required for the tests ({PG_ADMIN_DSN}): {exc}") from exc
+
+
+def _pg_url(name: str) -> str:
+    base = sa.engine.make_url(PG_ADMIN_DSN).set(drivername="postgresql+psycopg", database=name)
+    return base.render_as_string(hide_password=False)
+
+
+@dataclass
+class Database:
+    """One migrated test database; ``fresh()`` hands out an independent copy of it."""
+
+    backend: str
+    url: str
+    tmp_dir: Path
+
+    def fresh(self) -> str:
+        """A new, migrated, empty database URL (committed data in it is visible to subprocesses)."""
+        name = f"pm_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+        if self.backend == "sqlite":
+            path = self.tmp_dir / f"{name}.db"
+            src = sa.engine.make_url(self.url).database
+            path.write_bytes(Path(src).read_bytes())
+            return f"sqlite:///{path}"
+        template = sa.engine.make_url(self.url).database
+        with _pg_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        _created_pg_databases.append(name)
+        return _pg_url(name)
+
+
+_created_pg_databases: list[str] = []
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory) -> Callable[[str], Database]:
+    """``databases("sqlite")`` or ``databases("postgresql")``: a migrated database for this run."""
+    made: dict[str, Database] = {}
+
+    def get(backend: str) -> Database:
+        if backend not in made:
+            made[backend] = _make_template_database(backend, tmp_path_factory.mktemp(f"db-{backend}"))
+        return made[backend]
+
+    return get
+
+
+def _make_template_database(backend: str, tmp_dir: Path) -> Database:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_dir / 'template.db'}"
+    else:
+        name = f"pm_{RUN_ID}_template"
+        with _pg_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        _created_pg_databases.append(name)
+        url = _pg_url(name)
+    migrate.upgrade(make_settings(tmp_dir, database_url=url))
+    # PostgreSQL copies a template only when nobody is connected; SQLite must checkpoint its WAL.
+    get_engine(url).dispose()
+    return Database(backend, url, tmp_dir)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request, databases) -> Database:
+    """The migrated database of each backend in turn: tests using it run on both."""
+    return databases(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    dispose_engines()
+    if _created_pg_databases:
+        with _pg_admin() as admin:
+            for name in reversed(_created_pg_databases):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """A session whose work is rolled back after the test (commits become savepoints)."""
+    engine = get_engine(database.url)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        with Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as db_session:
+            yield db_session
+        transaction.rollback()
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def settings_environ(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """``PAPERMAIL_*`` variables for a test: isolated data dir, in-memory mail, fixed secret."""
+    values = {
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": "test-secret-key",
+        "MAIL_URL": "memory:",
+        "BASE_URL": "https://papermail.test",
+        "FROM": "papermail <digest@papermail.test>",
+        "POSTAL_ADDRESS": "1 Test Street, Testville",
+        "CELERY_QUEUE": f"papermail-test-{RUN_ID}",
+    }
+    values.update({key.upper(): value for key, value in overrides.items()})
+    return {config.PREFIX + key: value for key, value in values.items()}
+
+
+def make_settings(data_dir: Path, **overrides: str) -> config.Settings:
+    return config.load_settings(settings_environ(data_dir, **overrides))
+
+
+@pytest.fixture
+def settings(database: Database, tmp_path: Path) -> Iterator[config.Settings]:
+    """Settings for the test's backend, installed as the process-wide settings."""
+    current = make_settings(tmp_path, database_url=database.url)
+    config.use_settings(current)
+    reset_celery()
+    yield current
+    config.use_settings(None)
+    reset_celery()
+
+
+# -- worker processes -----------------------------------------------------------------------------
+
+
+def subprocess_env(environ: dict[str, str]) -> dict[str, str]:
+    """The environment for a papermail subprocess: this checkout's code plus ``environ``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(config.PREFIX)}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(environ)
+    return env
+
+
+class WorkerProcess:
+    """A real ``papermail worker`` subprocess; logs go to a file shown when a test fails."""
+
+    def __init__(self, environ: dict[str, str], log_path: Path, concurrency: int = 1) -> None:
+        self.environ, self.log_path, self.concurrency = environ, log_path, concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "papermail",
+                    "worker",
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--loglevel",
+                    "INFO",
+                ],
+                env=subprocess_env(self.environ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as a crash would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator:
+    """Start real worker processes with a given environment; all are stopped after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(environ: dict[str, str], concurrency: int = 1) -> WorkerProcess:
+        worker = WorkerProcess(environ, tmp_path / f"worker-{len(workers)}.log", concurrency)
+        workers.append(worker.start())
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,121 @@
+"""The command line: one-line errors with meaningful exit codes, migrations, masked config."""
+
+import os
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from papermail.cli import cli
+from tests.conftest import REPO_ROOT, settings_environ, subprocess_env
+
+
+def test_config_masks_secrets(settings):
+    result = CliRunner().invoke(cli, ["config"])
+    assert result.exit_code == 0, result.output
+    assert "secret_key             ****" in result.output
+    assert "test-secret-key" not in result.output
+
+
+def test_db_upgrade_is_idempotent(settings):
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "database already at 0001"
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
+    environ = settings_environ(tmp_path, base_url="localhost")
+    result = subprocess.run(
+        [sys.executable, "-m", "papermail", "config"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(environ),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("Error: PAPERMAIL_BASE_URL: must be an http(s) URL, got 'localhost'")
+
+
+def test_unreachable_database_is_one_line_and_exit_1(tmp_path):
+    environ = settings_environ(tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = subprocess.run(
+        [sys.executable, "-m", "papermail", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(environ),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_installed_wheel_migrates_from_any_directory(tmp_path):
+    """The wheel carries the migrations and templates and works outside the checkout."""
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    target = tmp_path / "site"
+    wheel = next(dist.glob("papermail-*.whl"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert (target / "papermail" / "templates").is_dir()
+    assert (target / "papermail" / "db" / "migrations" / "env.py").is_file()
+    env = settings_environ(tmp_path / "data")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAPERMAIL_")},
+        **env,
+        "PYTHONPATH": str(target),
+    }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "papermail", "db", "upgrade"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "migrated database from empty to 0001" in result.stdout
+    probe = "import papermail.resources as r; print(r.templates_dir())"
+    shown = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip().startswith(str(target))
