@@ -2,9 +2,8 @@
 
 from celery import shared_task
 
-from papermail import clock
+from papermail import audit
 from papermail.db import session_scope
-from papermail.db.models import AuditLog
 
 BEAT_SCHEDULE: dict = {}
 
@@ -13,6 +12,4 @@ BEAT_SCHEDULE: dict = {}
 def record_heartbeat(token: str) -> None:
     """Write an audit row proving a worker ran a task end to end (used by doctor and tests)."""
     with session_scope() as session:
-        session.add(
-            AuditLog(at=clock.now(), actor="worker", action="worker.heartbeat", details={"token": token})
-        )
+        audit.record(session, "worker", "worker.heartbeat", token=token)
