@@ -64,21 +64,28 @@ def _pg_url(name: str) -> str:
 
 @dataclass
 class Database:
-    """One migrated test database; ``fresh()`` hands out an independent copy of it."""
+    """A migrated template database (never used directly) and ``url``, a shared working copy.
+
+    ``fresh()`` hands out another independent copy, for tests whose data other processes must see.
+    """
 
     backend: str
-    url: str
+    template_url: str
     tmp_dir: Path
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self.url = self.fresh()
 
     def fresh(self) -> str:
         """A new, migrated, empty database URL (committed data in it is visible to subprocesses)."""
         name = f"pm_{RUN_ID}_{uuid.uuid4().hex[:8]}"
         if self.backend == "sqlite":
             path = self.tmp_dir / f"{name}.db"
-            src = sa.engine.make_url(self.url).database
+            src = sa.engine.make_url(self.template_url).database
             path.write_bytes(Path(src).read_bytes())
             return f"sqlite:///{path}"
-        template = sa.engine.make_url(self.url).database
+        template = sa.engine.make_url(self.template_url).database
         with _pg_admin() as admin:
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         _created_pg_databases.append(name)
