@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -58,6 +59,13 @@ class Settings:
     digest_size: int
     smtp_timeout_seconds: float
     celery_queue: str
+    # -- fetch (issue 3): politeness towards arXiv and Hugging Face, and when beat fetches --
+    fetch_contact: str
+    fetch_retries: int
+    fetch_backoff_seconds: float
+    arxiv_api_delay_seconds: float
+    arxiv_fetch_cron: str
+    hf_fetch_cron: str
 
     @property
     def is_production(self) -> bool:
@@ -114,6 +122,20 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
 def _http_url(raw: str) -> str:
     parts = urlsplit(raw.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -148,13 +170,26 @@ def _mail_url(raw: str) -> str:
 
 def _address(raw: str) -> str:
     from email.headerregistry import Address
-    from email.utils import parseaddr
 
     _name, addr = parseaddr(raw)
     if "@" not in addr or "\n" in raw or "\r" in raw:
         raise ValueError(f"must be an email address like 'papermail <digest@example.org>', got {raw!r}")
     Address(addr_spec=addr)  # raises on malformed local part or domain
     return raw.strip()
+
+
+def _cron(raw: str) -> str:
+    from celery.schedules import ParseException, crontab
+
+    parts = raw.split()
+    if len(parts) != 5:
+        raise ValueError(f"must be a crontab line 'minute hour day month weekday' (UTC), got {raw!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    try:
+        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except (ValueError, ParseException) as exc:
+        raise ValueError(f"bad crontab {raw!r}: {exc}") from None
+    return " ".join(parts)
 
 
 def _categories(raw: str) -> tuple[str, ...]:
@@ -220,6 +255,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if env == "production":
             raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
         secret_key = _development_secret(data_dir)
+    mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
     return Settings(
         env=env,
         data_dir=data_dir,
@@ -227,7 +263,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         broker_url=read.get("BROKER_URL", _broker_url, f"sqla+sqlite:///{data_dir}/broker.db"),
         mail_url=read.get("MAIL_URL", _mail_url, f"file://{data_dir}/outbox"),
         base_url=read.get("BASE_URL", _base_url, "http://localhost:8000"),
-        mail_from=read.get("FROM", _address, "papermail <papermail@localhost>"),
+        mail_from=mail_from,
         secret_key=secret_key,
         old_secret_keys=read.get("OLD_SECRET_KEYS", _key_list, ""),
         postal_address=read.get("POSTAL_ADDRESS", str, "(set PAPERMAIL_POSTAL_ADDRESS)"),
@@ -239,6 +275,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         digest_size=read.get("DIGEST_SIZE", _positive_int, "10"),
         smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
         celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
+        fetch_contact=read.get("FETCH_CONTACT", _address, parseaddr(mail_from)[1]),
+        fetch_retries=read.get("FETCH_RETRIES", _non_negative_int, "3"),
+        fetch_backoff_seconds=read.get("FETCH_BACKOFF", _positive_float, "2"),
+        arxiv_api_delay_seconds=read.get("ARXIV_API_DELAY", _non_negative_float, "3"),
+        # arXiv rebuilds its RSS at midnight US Eastern (04:00/05:00 UTC) on weekdays; the second
+        # run is a free catch-up (conditional GET, idempotent upserts) if the first one failed.
+        arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
+        hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
     )
 
 

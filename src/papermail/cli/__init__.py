@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from papermail.cli import db, digest, service
+from papermail.cli import db, digest, fetch, service
 from papermail.cli.base import PapermailGroup
 
 
@@ -28,6 +28,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 cli.add_command(db.db)
 cli.add_command(digest.digest)
+cli.add_command(fetch.fetch)
 cli.add_command(service.config)
 cli.add_command(service.up)
 cli.add_command(service.worker)

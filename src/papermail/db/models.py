@@ -298,7 +298,18 @@ class FetchRun(Base):
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    __table_args__ = (sa.Index(None, "source", "started_at"),)
+    __table_args__ = (
+        sa.Index(None, "source", "started_at"),
+        # The running row is the fetch lock: at most one running fetch per source, on SQLite and
+        # PostgreSQL alike, with no lock service beside the database.
+        sa.Index(
+            "uq_fetch_runs_running_source",
+            "source",
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        ),
+    )
 
 
 class FetchProblem(Base):

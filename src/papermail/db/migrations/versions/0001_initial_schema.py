@@ -54,6 +54,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_fetch_runs_source_started_at"), ["source", "started_at"], unique=False
         )
+        batch_op.create_index(
+            "uq_fetch_runs_running_source",
+            ["source"],
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
 
     op.create_table(
         "http_cache",
@@ -368,6 +375,7 @@ def downgrade() -> None:
     op.drop_table("papers")
     op.drop_table("http_cache")
     with op.batch_alter_table("fetch_runs", schema=None) as batch_op:
+        batch_op.drop_index("uq_fetch_runs_running_source")
         batch_op.drop_index(batch_op.f("ix_fetch_runs_source_started_at"))
 
     op.drop_table("fetch_runs")
