@@ -179,6 +179,32 @@ def test_papers_first_seen_on_hugging_face_get_arxivs_metadata(fetch, session, f
     assert all(p.on_huggingface and p.version == 1 for p in papers.values())
 
 
+def test_a_failed_lookup_is_retried_by_the_next_fetch(fetch, session, feed_server, api_fixtures):
+    feed_server.route(HF_PATH, serve_file(DATA_DIR / "hf_daily_papers_2024.json"))
+    feed_server.route(API_PATH, status(503))
+    first = fetch("huggingface")
+    assert (first.status, first.new_papers, first.errors) == ("partial", 3, 1)
+    assert all(p.primary_category is None for p in _papers(session).values())
+    # Next hour: arXiv is back, and Hugging Face no longer lists these papers.
+    feed_server.route(HF_PATH, lambda _request: Reply(200, b"[]"))
+    feed_server.route(API_PATH, arxiv_api(api_fixtures))
+    second = fetch("huggingface")
+    assert (second.status, second.new_papers, second.updated_papers) == ("ok", 0, 3)
+    assert all(p.primary_category and p.published_at for p in _papers(session).values())
+
+
+def test_progress_is_reported_stage_by_stage(fetch, feed_server, shared_fixtures, recorded_api):
+    feed_server.route(HF_PATH, serve_file(shared_fixtures / "huggingface" / "hf_daily_papers.json"))
+    stages = []
+    fetch("huggingface", progress=lambda *stage: stages.append(stage))
+    assert stages == [
+        ("huggingface", "downloading daily papers", 0, None),
+        ("huggingface", "storing 30 papers", 0, None),
+        ("huggingface", "looking up 30 papers on arXiv", 0, 1),
+        ("huggingface", "looking up 30 papers on arXiv", 1, 1),
+    ]
+
+
 def test_backfilling_a_day_pages_through_the_api_search(fetch, session, feed_server, api_fixtures):
     [page] = api_fixtures.glob("q_testing_s0_m100_*.xml")
     feed_server.route(API_PATH, lambda _request: Reply(200, page.read_bytes()))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import feedparser
+
 from papermail.config import Settings
 from papermail.sources.feeds import entry_ref, parsed_date, read_feed
 from papermail.sources.normalise import (
@@ -48,7 +50,14 @@ def rss_url(settings: Settings) -> str:
 def parse_rss(content: bytes, url: str | None = None) -> ParsedFeed:
     """Records from an arXiv RSS listing; bad entries and error channels become problems."""
     feed, problems = read_feed(content, url)
-    parsed = ParsedFeed(problems=problems, entries_seen=len(feed.entries))
+    parsed = rss_records(feed, url)
+    parsed.problems[:0] = problems
+    return parsed
+
+
+def rss_records(feed: feedparser.FeedParserDict, url: str | None = None) -> ParsedFeed:
+    """The normalising half of :func:`parse_rss`, for a feed feedparser has already read."""
+    parsed = ParsedFeed(entries_seen=len(feed.entries))
     channel = feed.get("feed") or {}
     title = normalise_text(channel.get("title") or "")
     if title.startswith(FEED_ERROR_PREFIX):

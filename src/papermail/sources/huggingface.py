@@ -31,6 +31,11 @@ def parse_daily_papers(content: bytes, url: str | None = None) -> ParsedFeed:
         items = json.loads(content)
     except (ValueError, RecursionError) as exc:
         return ParsedFeed(problems=[Problem.feed(url, f"not JSON: {exc}")])
+    return daily_papers_records(items, url)
+
+
+def daily_papers_records(items: object, url: str | None = None) -> ParsedFeed:
+    """The normalising half of :func:`parse_daily_papers`, for already decoded JSON."""
     if isinstance(items, dict) and "error" in items:
         return ParsedFeed(problems=[Problem.feed(url, f"Hugging Face error: {items['error']}")])
     if not isinstance(items, list):

@@ -119,6 +119,8 @@ def _letter(match: re.Match[str]) -> str:
 
 
 def _tex_outside_math(text: str) -> str:
+    if "\\" not in text:
+        return text
     pieces = _MATH.split(text)
     for i in range(0, len(pieces), 2):  # even pieces are outside math
         piece = pieces[i]
@@ -130,9 +132,14 @@ def _tex_outside_math(text: str) -> str:
     return "".join(pieces)
 
 
+def _nfc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
 def _clean_once(text: str) -> str:
-    text = unicodedata.normalize("NFC", _CONTROL.sub("", text))
-    text = unicodedata.normalize("NFC", _tex_outside_math(text))
+    text = _nfc(_CONTROL.sub("", text))
+    if "\\" in text:
+        text = _nfc(_tex_outside_math(text))
     return _WHITESPACE.sub(" ", text).strip()
 
 
@@ -140,8 +147,9 @@ def clean_text(text: str) -> str:
     """Plain text as stored: TeX accents as Unicode, lines unwrapped, whitespace collapsed, NFC."""
     # One pass is almost always enough; repeating until nothing changes makes the result a fixed
     # point (nested \textbf{\textbf{x}}, an accent revealed by NFC), so cleaning twice is a no-op.
+    # With no backslash left a second pass could only repeat the first, so it is skipped.
     cleaned = _clean_once(text)
-    while cleaned != text:
+    while cleaned != text and "\\" in cleaned:
         text, cleaned = cleaned, _clean_once(cleaned)
     return cleaned
 
@@ -160,17 +168,21 @@ _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 
 
 def _strip_markup_once(text: str) -> str:
-    pieces = _MATH.split(_CONTROL.sub("", text))
-    for i in range(0, len(pieces), 2):
-        if "<" in pieces[i]:
-            pieces[i] = _TAG.sub(" ", _COMMENT.sub(" ", _SCRIPT.sub(" ", pieces[i])))
-    return clean_text("".join(pieces))
+    text = _CONTROL.sub("", text)
+    if "<" in text:
+        pieces = _MATH.split(text)
+        for i in range(0, len(pieces), 2):
+            if "<" in pieces[i]:
+                pieces[i] = _TAG.sub(" ", _COMMENT.sub(" ", _SCRIPT.sub(" ", pieces[i])))
+        text = "".join(pieces)
+    return clean_text(text)
 
 
 def normalise_text(text: str) -> str:
     """Clean a plain-text field: drop any HTML tags and scripts in it, then :func:`clean_text`."""
     cleaned = _strip_markup_once(text)
-    while cleaned != text:  # "<<b>b>" reveals a tag once the inner one is gone
+    # "<<b>b>" reveals a tag once the inner one is gone; without a "<" left there is none to find.
+    while cleaned != text and "<" in cleaned:
         text, cleaned = cleaned, _strip_markup_once(cleaned)
     return cleaned
 
@@ -222,9 +234,11 @@ _SEPARATOR = re.compile(r"[,;]")
 
 def clean_author(name: str) -> str:
     """One author's name: affiliations in parentheses dropped, TeX accents decoded, spaces collapsed."""
-    previous = None
-    while previous != name:  # nested "(Dept. (CS), MIT)"
-        previous, name = name, _PARENTHESISED.sub(" ", name)
+    while "(" in name:  # innermost first: "(Dept. (CS), MIT)"
+        stripped = _PARENTHESISED.sub(" ", name)
+        if stripped == name:
+            break
+        name = stripped
     return normalise_text(name.replace("(", " ").replace(")", " ")).strip(" ,;")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +30,7 @@ from papermail.sources.ingest import (
     abandon_run,
     append_signals,
     finish_run,
+    incomplete_papers,
     record_problems,
     start_run,
     upsert_papers,
@@ -43,6 +44,10 @@ SOURCES = (ARXIV, HUGGINGFACE)
 SCORE_TASK = "papermail.score_papers"  # the trending feature ranks again after every fetch
 SKIPPED = "skipped"
 MAX_PROBLEMS_SHOWN = 10
+# Papers an earlier lookup could not complete are retried while they are still being seen, a
+# batch at most per run: enough to heal an API outage without hammering the API for lost causes.
+RETRY_LOOKUPS_FOR = timedelta(days=7)
+RETRY_LOOKUPS_LIMIT = ID_BATCH_SIZE
 
 # (source, what is happening, steps done, steps in total or None) -> shown by the command line.
 Progress = Callable[[str, str, int, int | None], None]
@@ -190,7 +195,16 @@ class _Job:
         return result.incomplete
 
     def complete_from_api(self, arxiv_ids: list[str]) -> None:
-        """Look papers up on the arXiv API (batched, paced) so they get arXiv's full metadata."""
+        """Look papers up on the arXiv API (batched, paced) so they get arXiv's full metadata.
+
+        Besides this run's ``arxiv_ids``, a few papers that earlier lookups could not complete
+        are retried, so a failed or lagging API call heals itself.
+        """
+        earlier = incomplete_papers(
+            self.session, seen_since=clock.now() - RETRY_LOOKUPS_FOR, limit=RETRY_LOOKUPS_LIMIT
+        )
+        arxiv_ids = list(dict.fromkeys([*arxiv_ids, *earlier]))
+        self.session.commit()  # no transaction stays open while we wait on the network
         if not arxiv_ids:
             return
         batches = -(-len(arxiv_ids) // ID_BATCH_SIZE)
@@ -208,12 +222,15 @@ def _fetch_arxiv(job: _Job, settings: Settings, day: date | None) -> None:
     url = arxiv_rss.rss_url(settings)
     job.report(ARXIV, "downloading the listing", 0, None)
     fetched = job.download(url)
-    if fetched is None or fetched.not_modified:
+    if fetched is None:
         return
-    parsed = arxiv_rss.parse_rss(fetched.content, fetched.url)
-    job.report(ARXIV, f"storing {len(parsed.records)} papers", 0, None)
-    # Replacements and cross-lists of papers we have never seen lack their first-version date.
-    job.complete_from_api(job.store(parsed, fetched))
+    incomplete = []
+    if not fetched.not_modified:
+        parsed = arxiv_rss.parse_rss(fetched.content, fetched.url)
+        job.report(ARXIV, f"storing {len(parsed.records)} papers", 0, None)
+        incomplete = job.store(parsed, fetched)
+    # Replacements of papers we have never seen lack their first version's date.
+    job.complete_from_api(incomplete)
 
 
 def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
@@ -227,9 +244,12 @@ def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
 def _fetch_huggingface(job: _Job, settings: Settings, day: date | None) -> None:
     job.report(HUGGINGFACE, "downloading daily papers", 0, None)
     fetched = job.download(settings.hf_api_url, huggingface.daily_papers_params(day))
-    if fetched is None or fetched.not_modified:
+    if fetched is None:
         return
-    parsed = huggingface.parse_daily_papers(fetched.content, fetched.url)
-    job.report(HUGGINGFACE, f"storing {len(parsed.records)} papers", 0, None)
+    incomplete = []
+    if not fetched.not_modified:
+        parsed = huggingface.parse_daily_papers(fetched.content, fetched.url)
+        job.report(HUGGINGFACE, f"storing {len(parsed.records)} papers", 0, None)
+        incomplete = job.store(parsed, fetched)
     # A paper first seen on Hugging Face gets arXiv's own metadata (categories above all).
-    job.complete_from_api(job.store(parsed, fetched))
+    job.complete_from_api(incomplete)
