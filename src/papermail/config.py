@@ -63,7 +63,7 @@ class Settings:
     fetch_contact: str
     fetch_retries: int
     fetch_backoff_seconds: float
-    arxiv_api_delay_seconds: float
+    arxiv_delay_seconds: float
     arxiv_fetch_cron: str
     hf_fetch_cron: str
 
@@ -278,7 +278,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         fetch_contact=read.get("FETCH_CONTACT", _address, parseaddr(mail_from)[1]),
         fetch_retries=read.get("FETCH_RETRIES", _non_negative_int, "3"),
         fetch_backoff_seconds=read.get("FETCH_BACKOFF", _positive_float, "2"),
-        arxiv_api_delay_seconds=read.get("ARXIV_API_DELAY", _non_negative_float, "3"),
+        arxiv_delay_seconds=read.get("ARXIV_API_DELAY", _non_negative_float, "3"),
         # arXiv rebuilds its RSS at midnight US Eastern (04:00/05:00 UTC) on weekdays; the second
         # run is a free catch-up (conditional GET, idempotent upserts) if the first one failed.
         arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),

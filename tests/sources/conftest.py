@@ -261,6 +261,4 @@ def http_client(client_settings: config.Settings, fake_time: FakeTime) -> Iterat
 @pytest.fixture
 def pacer(client_settings: config.Settings, fake_time: FakeTime) -> Pacer:
     """The arXiv API pacing (3 s by default) on the fake clock."""
-    return Pacer(
-        client_settings.arxiv_api_delay_seconds, sleep=fake_time.sleep, monotonic=fake_time.monotonic
-    )
+    return Pacer(client_settings.arxiv_delay_seconds, sleep=fake_time.sleep, monotonic=fake_time.monotonic)

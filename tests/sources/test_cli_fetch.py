@@ -17,7 +17,7 @@ LISTING_PATH = RSS_PATH + "cs.AI"
 def cli_settings(database, settings, feed_server, shared_fixtures):
     """Process-wide settings on a fresh database, with every source served by the local server."""
     pointed = point_at(
-        settings, feed_server, database_url=database.fresh(), fetch_retries=0, arxiv_api_delay_seconds=0
+        settings, feed_server, database_url=database.fresh(), fetch_retries=0, arxiv_delay_seconds=0
     )
     config.use_settings(pointed)
     reset_celery()

@@ -103,12 +103,16 @@ def test_replacements_and_cross_lists_are_not_new_and_get_their_dates_from_the_a
 def test_an_error_channel_fails_the_run_instead_of_reporting_no_news(
     fetch, session, feed_server, shared_fixtures
 ):
-    feed_server.route(LISTING_PATH, serve_file(shared_fixtures / "arxiv-rss" / "error_rss_mock_feed.xml"))
+    error_channel = shared_fixtures / "arxiv-rss" / "error_rss_mock_feed.xml"
+    feed_server.route(LISTING_PATH, serve_file(error_channel, etag='"e1"'))
     summary = fetch("arxiv")
     assert (summary.status, summary.errors, summary.new_papers) == ("failed", 1, 0)
     assert _papers(session) == {}
     [(kind, _ref, reason)] = _problems(session, summary.run_id)
     assert kind == "feed" and "Feed error for query" in reason and "Bad archive 'astroph'" in reason
+    # Its ETag was not kept: the next run gets the error again instead of a quiet 304.
+    assert fetch("arxiv").status == "failed"
+    assert "if-none-match" not in feed_server.requests_to(LISTING_PATH)[1].headers
 
 
 def test_a_feed_that_stays_down_fails_the_run_with_the_reason(fetch, session, feed_server):

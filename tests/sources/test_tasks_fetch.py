@@ -20,7 +20,7 @@ from tests.sources.conftest import API_PATH, HF_PATH, arxiv_api, point_at, serve
 def test_fetch_settings_have_polite_defaults(tmp_path):
     settings = make_settings(tmp_path, **{"from": "Digest <digest@example.org>"})
     assert settings.fetch_contact == "digest@example.org"
-    assert settings.arxiv_api_delay_seconds == 3.0
+    assert settings.arxiv_delay_seconds == 3.0
     assert (settings.fetch_retries, settings.fetch_backoff_seconds) == (3, 2.0)
     assert settings.arxiv_fetch_cron == "30 5,9 * * mon-fri"
     assert settings.hf_fetch_cron == "15 * * * *"

@@ -104,7 +104,7 @@ def run_fetch(
         log.info("%s", exc)
         return FetchSummary(source, SKIPPED, problems=[str(exc)], problem_count=1)
     client = http or HttpClient.from_settings(settings)
-    api = ArxivApi(client, settings.arxiv_api_url, pacer or Pacer(settings.arxiv_api_delay_seconds))
+    api = ArxivApi(client, settings.arxiv_api_url, pacer or Pacer(settings.arxiv_delay_seconds))
     job = _Job(session, run, client, api, progress or _no_progress)
     try:
         if source == ARXIV:
@@ -189,7 +189,9 @@ class _Job:
             )
         record_problems(self.session, self.run, parsed.problems, self.counts)
         self.problems.extend(parsed.problems)
-        if fetched is not None:
+        # A feed that failed (even a valid error channel) is fetched in full next time, so its
+        # error is reported again rather than hidden behind a 304.
+        if fetched is not None and not parsed.failed:
             store_validators(self.session, fetched)
         self.session.commit()
         return result.incomplete
@@ -218,19 +220,10 @@ class _Job:
 def _fetch_arxiv(job: _Job, settings: Settings, day: date | None) -> None:
     if day:
         _backfill_arxiv(job, settings, day)
-        return
-    url = arxiv_rss.rss_url(settings)
-    job.report(ARXIV, "downloading the listing", 0, None)
-    fetched = job.download(url)
-    if fetched is None:
-        return
-    incomplete = []
-    if not fetched.not_modified:
-        parsed = arxiv_rss.parse_rss(fetched.content, fetched.url)
-        job.report(ARXIV, f"storing {len(parsed.records)} papers", 0, None)
-        incomplete = job.store(parsed, fetched)
-    # Replacements of papers we have never seen lack their first version's date.
-    job.complete_from_api(incomplete)
+    else:
+        # Replacements of papers we have never seen lack their first version's date: completed
+        # from the API.
+        _fetch_feed(job, "the listing", arxiv_rss.rss_url(settings), None, arxiv_rss.parse_rss)
 
 
 def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
@@ -242,14 +235,26 @@ def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
 
 
 def _fetch_huggingface(job: _Job, settings: Settings, day: date | None) -> None:
-    job.report(HUGGINGFACE, "downloading daily papers", 0, None)
-    fetched = job.download(settings.hf_api_url, huggingface.daily_papers_params(day))
+    # Papers first seen on Hugging Face get arXiv's own metadata (categories above all) from the API.
+    params = huggingface.daily_papers_params(day)
+    _fetch_feed(job, "daily papers", settings.hf_api_url, params, huggingface.parse_daily_papers)
+
+
+def _fetch_feed(
+    job: _Job,
+    what: str,
+    url: str,
+    params: Mapping[str, str | int] | None,
+    parse: Callable[[bytes, str], ParsedFeed],
+) -> None:
+    """Download one feed (conditionally), store it, then complete what it left incomplete."""
+    job.report(job.run.source, f"downloading {what}", 0, None)
+    fetched = job.download(url, params)
     if fetched is None:
         return
-    incomplete = []
+    incomplete: list[str] = []
     if not fetched.not_modified:
-        parsed = huggingface.parse_daily_papers(fetched.content, fetched.url)
-        job.report(HUGGINGFACE, f"storing {len(parsed.records)} papers", 0, None)
+        parsed = parse(fetched.content, fetched.url)
+        job.report(job.run.source, f"storing {len(parsed.records)} papers", 0, None)
         incomplete = job.store(parsed, fetched)
-    # A paper first seen on Hugging Face gets arXiv's own metadata (categories above all).
     job.complete_from_api(incomplete)
