@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
+from papermail import config
 from papermail.db import get_engine
 from papermail.db.models import FetchProblem, FetchRun, FetchStatus, Paper, SignalSnapshot
 from papermail.sources.arxiv_api import ArxivApi
@@ -276,6 +277,7 @@ def test_two_processes_fetching_one_source_at_once_run_it_once(
 ):
     """Real concurrency: two sessions on a committed database race for the lock."""
     fresh = point_at(settings, feed_server, database_url=database.fresh())
+    config.use_settings(fresh)  # the scoring task goes to fresh's in-memory broker
     listing = serve_file(shared_fixtures / "arxiv-rss" / "arxiv_cs_ai.xml")
 
     def slow_listing(request):
