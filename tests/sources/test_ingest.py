@@ -14,6 +14,8 @@ from papermail.sources.ingest import (
     STALE_RUN_AFTER,
     FetchAlreadyRunning,
     append_signals,
+    latest_run_per_source,
+    recent_runs,
     start_run,
     upsert_papers,
 )
@@ -173,6 +175,16 @@ def test_a_finished_run_releases_the_lock(session):
     run.status = FetchStatus.OK
     session.flush()
     assert start_run(session, "arxiv").id != run.id
+
+
+def test_the_latest_run_of_each_source(session):
+    first = start_run(session, "arxiv")
+    first.status = FetchStatus.OK
+    session.flush()
+    second, hf = start_run(session, "arxiv"), start_run(session, "huggingface")
+    latest = latest_run_per_source(session)
+    assert {source: run.id for source, run in latest.items()} == {"arxiv": second.id, "huggingface": hf.id}
+    assert [run.id for run in recent_runs(session, source="arxiv")] == [second.id, first.id]
 
 
 def test_a_stale_run_is_marked_failed_and_the_lock_taken_over(session):
