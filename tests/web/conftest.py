@@ -133,7 +133,9 @@ class People:
 
     session: Session
 
-    def add(self, email: str, status: SubscriberStatus = SubscriberStatus.ACTIVE, **values: Any) -> Subscriber:
+    def add(
+        self, email: str, status: SubscriberStatus = SubscriberStatus.ACTIVE, **values: Any
+    ) -> Subscriber:
         now = clock.now()
         defaults = {
             "topics": ["cs.LG"],

@@ -22,7 +22,11 @@ from papermail.db.models import (
 )
 from tests.web.conftest import csrf_token, link_path, response_fingerprint
 
-CONFIRM, PREFERENCES, UNSUBSCRIBE = tokens.Purpose.CONFIRM, tokens.Purpose.PREFERENCES, tokens.Purpose.UNSUBSCRIBE
+CONFIRM, PREFERENCES, UNSUBSCRIBE = (
+    tokens.Purpose.CONFIRM,
+    tokens.Purpose.PREFERENCES,
+    tokens.Purpose.UNSUBSCRIBE,
+)
 
 
 def audit_count(session, action: str) -> int:
@@ -166,7 +170,8 @@ def test_preferences_can_be_changed(client, web_settings, people, session, activ
 
 
 @pytest.mark.parametrize(
-    "change", [{"keywords": "<script>x</script>"}, {"timezone": "Nowhere/City"}, {"topics": [], "keywords": ""}]
+    "change",
+    [{"keywords": "<script>x</script>"}, {"timezone": "Nowhere/City"}, {"topics": [], "keywords": ""}],
 )
 def test_bad_preferences_are_refused_and_nothing_changes(client, web_settings, people, active, change):
     path = link_path(web_settings, PREFERENCES, active.id)
@@ -194,7 +199,11 @@ def test_preferences_list_the_last_digests(client, web_settings, session, active
     session.add_all(papers)
     session.flush()
     for week, (status, chosen) in enumerate(
-        [(DeliveryStatus.SENT, papers[:2]), (DeliveryStatus.SENT, papers[2:]), (DeliveryStatus.FAILED, papers)]
+        [
+            (DeliveryStatus.SENT, papers[:2]),
+            (DeliveryStatus.SENT, papers[2:]),
+            (DeliveryStatus.FAILED, papers),
+        ]
     ):
         period = f"2026-W0{week + 1}"
         digest = Digest(period_key=period, created_at=now)
@@ -210,7 +219,9 @@ def test_preferences_list_the_last_digests(client, web_settings, session, active
                 scheduled_for=now,
                 planned_at=now,
                 updated_at=now,
-                sent_at=datetime(2026, 1, 5 + 7 * week, 8, tzinfo=UTC) if status == DeliveryStatus.SENT else None,
+                sent_at=datetime(2026, 1, 5 + 7 * week, 8, tzinfo=UTC)
+                if status == DeliveryStatus.SENT
+                else None,
             )
         )
     session.flush()
@@ -272,9 +283,7 @@ def test_bad_unsubscribe_links_change_nothing_and_look_the_same(app, web_setting
         link_path(replace(web_settings, secret_key="someone-else"), UNSUBSCRIBE, active.id),
         "/unsubscribe/" + "A" * 40,
     ]
-    posts = {
-        response_fingerprint(client.post(p, data={"List-Unsubscribe": "One-Click"})) for p in bad_paths
-    }
+    posts = {response_fingerprint(client.post(p, data={"List-Unsubscribe": "One-Click"})) for p in bad_paths}
     gets = {response_fingerprint(client.get(p)) for p in bad_paths}
     assert len(posts) == 1 and len(gets) == 1
     assert next(iter(posts))[0] == 400
@@ -293,7 +302,9 @@ def test_unsubscribe_links_survive_sixty_days_and_a_key_rotation(make_app, web_s
 
 def test_a_valid_link_for_an_erased_subscriber_still_says_unsubscribed(app, web_settings):
     client = app.test_client(use_cookies=False)
-    response = client.post(link_path(web_settings, UNSUBSCRIBE, 987_654), data={"List-Unsubscribe": "One-Click"})
+    response = client.post(
+        link_path(web_settings, UNSUBSCRIBE, 987_654), data={"List-Unsubscribe": "One-Click"}
+    )
     assert response.status_code == 200
     assert "You're unsubscribed" in response.get_data(as_text=True)
 

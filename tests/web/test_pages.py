@@ -13,7 +13,9 @@ from papermail.db.models import Paper, ScoringRun, TrendScore
 from papermail.web.security import CONTENT_SECURITY_POLICY
 
 
-def add_run(session, titles: list[str], *, finished: bool = True, age: timedelta = timedelta(0)) -> ScoringRun:
+def add_run(
+    session, titles: list[str], *, finished: bool = True, age: timedelta = timedelta(0)
+) -> ScoringRun:
     """A scoring run ranking new papers with these titles, best first."""
     now = clock.now() - age
     run = ScoringRun(as_of=now, finished_at=now if finished else None, paper_count=len(titles))
@@ -32,7 +34,13 @@ def add_run(session, titles: list[str], *, finished: bool = True, age: timedelta
         session.add(paper)
         session.flush()
         session.add(
-            TrendScore(run_id=run.id, paper_id=paper.id, rank=rank, score=100 - rank, evidence=f"+{50 - rank} upvotes / 24h")
+            TrendScore(
+                run_id=run.id,
+                paper_id=paper.id,
+                rank=rank,
+                score=100 - rank,
+                evidence=f"+{50 - rank} upvotes / 24h",
+            )
         )
     session.flush()
     return run
@@ -42,7 +50,16 @@ def test_the_home_page_has_the_signup_form(client):
     response = client.get("/")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    for name in ("email", "topics", "keywords", "frequency", "send_weekday", "send_hour", "timezone", "csrf_token"):
+    for name in (
+        "email",
+        "topics",
+        "keywords",
+        "frequency",
+        "send_weekday",
+        "send_hour",
+        "timezone",
+        "csrf_token",
+    ):
         assert f'name="{name}"' in page
     # The common categories come first, then every group.
     common = [code for code, _ in next(iter(CATEGORY_GROUPS.values()))]
@@ -125,7 +142,9 @@ def test_behind_a_proxy_https_and_the_client_address_come_from_its_headers(make_
 def test_errors_have_friendly_pages(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
-    assert "Not Found" in response.get_data(as_text=True) and "Go to papermail" in response.get_data(as_text=True)
+    assert "Not Found" in response.get_data(as_text=True) and "Go to papermail" in response.get_data(
+        as_text=True
+    )
     assert client.delete("/").status_code == 405
 
 

@@ -44,7 +44,9 @@ def test_every_kind_of_address_gets_the_same_answer(client, people, enqueued):
     assert not any(name.lower() == "set-cookie" for name, _ in answers["new@example.org"][1])
     # New, pending and unsubscribed addresses get a confirmation; the active one gets nothing.
     queued = {args[0] for _task, args in enqueued()}
-    assert queued == {people.get(e).id for e in ("new@example.org", "pending@example.org", "gone@example.org")}
+    assert queued == {
+        people.get(e).id for e in ("new@example.org", "pending@example.org", "gone@example.org")
+    }
 
 
 def test_an_active_subscriber_is_left_alone(client, people, enqueued):
@@ -70,7 +72,9 @@ def test_suppressed_addresses_get_the_same_page_and_nothing_else(client, people,
     expected = response_fingerprint(post_signup(client, email="someone@example.org"))
     enqueued()
     for email in ("erased@example.org", "bounced@example.org"):
-        assert response_fingerprint(post_signup(client, email=email, csrf_token=csrf_token(client))) == expected
+        assert (
+            response_fingerprint(post_signup(client, email=email, csrf_token=csrf_token(client))) == expected
+        )
     assert people.get("erased@example.org") is None
     assert enqueued() == []
 
@@ -180,9 +184,7 @@ def test_signups_are_limited_per_ip(make_app, web_settings, redis_limiter, peopl
     app = make_app(settings, redis_limiter if limiter_kind == "redis" else None)
     client = app.test_client()
     token = csrf_token(client)
-    codes = [
-        post_signup(client, email=f"p{n}@example.org", csrf_token=token).status_code for n in range(7)
-    ]
+    codes = [post_signup(client, email=f"p{n}@example.org", csrf_token=token).status_code for n in range(7)]
     assert codes == [200] * 5 + [429] * 2
     assert "Too many requests" in post_signup(client, csrf_token=token).get_data(as_text=True)
     other = client.post(
