@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from papermail import clock, config, tokens
 from papermail.celery_app import get_celery, reset_celery
-from papermail.db.models import Subscriber, SubscriberStatus
+from papermail.db.models import Paper, ScoringRun, Subscriber, SubscriberStatus, TrendScore
 from papermail.ratelimit import DatabaseRateLimiter, RedisRateLimiter
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, RUN_ID
@@ -163,3 +164,36 @@ def people(session: Session) -> People:
 def link_path(settings: config.Settings, purpose: tokens.Purpose, subscriber_id: int, *extra) -> str:
     """The path part of a signed link."""
     return tokens.link(settings, purpose, subscriber_id, *extra).removeprefix(settings.base_url)
+
+
+def add_run(
+    session, titles: list[str], *, finished: bool = True, age: timedelta = timedelta(0)
+) -> ScoringRun:
+    """A scoring run ranking new papers with these titles, best first."""
+    now = clock.now() - age
+    run = ScoringRun(as_of=now, finished_at=now if finished else None, paper_count=len(titles))
+    session.add(run)
+    session.flush()
+    for rank, title in enumerate(titles, start=1):
+        paper = Paper(
+            arxiv_id=f"2601.{run.id:02d}{rank:03d}",
+            title=title,
+            authors=["A. Lovelace", "C. Babbage", "G. Hopper", "A. Turing"],
+            primary_category="cs.LG",
+            categories=["cs.LG"],
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        session.add(paper)
+        session.flush()
+        session.add(
+            TrendScore(
+                run_id=run.id,
+                paper_id=paper.id,
+                rank=rank,
+                score=100 - rank,
+                evidence=f"+{50 - rank} upvotes / 24h",
+            )
+        )
+    session.flush()
+    return run

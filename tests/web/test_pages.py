@@ -7,43 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from papermail import clock
 from papermail.categories import CATEGORY_GROUPS
-from papermail.db.models import Paper, ScoringRun, TrendScore
 from papermail.web.security import CONTENT_SECURITY_POLICY
-
-
-def add_run(
-    session, titles: list[str], *, finished: bool = True, age: timedelta = timedelta(0)
-) -> ScoringRun:
-    """A scoring run ranking new papers with these titles, best first."""
-    now = clock.now() - age
-    run = ScoringRun(as_of=now, finished_at=now if finished else None, paper_count=len(titles))
-    session.add(run)
-    session.flush()
-    for rank, title in enumerate(titles, start=1):
-        paper = Paper(
-            arxiv_id=f"2601.{run.id:02d}{rank:03d}",
-            title=title,
-            authors=["A. Lovelace", "C. Babbage", "G. Hopper", "A. Turing"],
-            primary_category="cs.LG",
-            categories=["cs.LG"],
-            first_seen_at=now,
-            last_seen_at=now,
-        )
-        session.add(paper)
-        session.flush()
-        session.add(
-            TrendScore(
-                run_id=run.id,
-                paper_id=paper.id,
-                rank=rank,
-                score=100 - rank,
-                evidence=f"+{50 - rank} upvotes / 24h",
-            )
-        )
-    session.flush()
-    return run
+from tests.web.conftest import add_run
 
 
 def test_the_home_page_has_the_signup_form(client):
