@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from freezegun import freeze_time
 
 from papermail.categories import CATEGORY_GROUPS
 from papermail.web.security import CONTENT_SECURITY_POLICY
@@ -53,6 +54,15 @@ def test_the_preview_shows_the_latest_finished_ranking(client, session):
     assert "+49 upvotes / 24h" in page
     assert "A. Lovelace, C. Babbage, G. Hopper et al." in page
     assert "Old news" not in page and "Half-written" not in page
+
+
+def test_the_preview_is_kept_for_a_minute(client, session):
+    with freeze_time("2026-03-02 09:00") as frozen:
+        assert "Paper 1" not in client.get("/").get_data(as_text=True)
+        add_run(session, ["Paper 1"])
+        assert "Paper 1" not in client.get("/").get_data(as_text=True)
+        frozen.tick(timedelta(seconds=61))
+        assert "Paper 1" in client.get("/").get_data(as_text=True)
 
 
 def test_titles_from_feeds_are_escaped(client, session):

@@ -12,7 +12,7 @@ from papermail.db.session import session_factory
 from papermail.ratelimit import limiter_for
 from papermail.resources import templates_dir
 from papermail.web import csrf, security, views
-from papermail.web.context import WebContext
+from papermail.web.context import PREVIEW_TTL_SECONDS, WebContext
 from papermail.web.logs import describe_exception, redact
 
 # Every form we serve fits in a few kilobytes; anything bigger is not a person filling a form.
@@ -30,8 +30,8 @@ class PapermailFlask(Flask):
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app for ``settings`` (default: from the environment).
 
-    ``test_config`` may set ``SESSION_FACTORY`` (a sessionmaker) and ``RATE_LIMITER`` besides
-    Flask's own keys; by default they come from ``settings``.
+    ``test_config`` may set ``SESSION_FACTORY`` (a sessionmaker), ``RATE_LIMITER`` and
+    ``PREVIEW_TTL`` (seconds) besides Flask's own keys; by default they come from ``settings``.
     """
     settings = settings or get_settings()
     web_dir = templates_dir() / "web"
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         settings=settings,
         sessions=app.config.get("SESSION_FACTORY") or session_factory(settings),
         limiter=app.config.get("RATE_LIMITER") or limiter_for(settings),
+        preview_ttl=app.config.get("PREVIEW_TTL", PREVIEW_TTL_SECONDS),
     )
     if settings.proxy_count:
         # Behind N trusted proxies: the client address and https come from their headers.

@@ -24,7 +24,7 @@ from papermail.web.forms import (
     PreferenceFields,
     SignupFields,
     preferences_errors,
-    timezone_choices,
+    timezone_options,
 )
 from papermail.web.preview import top_trending
 
@@ -45,7 +45,7 @@ def _form_context(fields: PreferenceFields, errors: FormErrors) -> dict[str, Any
         "errors": errors,
         "category_groups": CATEGORY_GROUPS,
         "weekdays": WEEKDAYS,
-        "timezones": timezone_choices(),
+        "timezone_options": timezone_options,
         "honeypot_field": HONEYPOT_FIELD,
     }
 
@@ -73,7 +73,8 @@ def _invalid_link() -> tuple[str, int]:
 
 
 def _home(signup_fields: SignupFields, errors: FormErrors, *, guess_timezone: bool) -> str:
-    papers = web_context().read(top_trending)
+    context = web_context()
+    papers = context.cached("preview", lambda: context.read(top_trending))
     return render_template(
         "index.html",
         email=signup_fields.email,
