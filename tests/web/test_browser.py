@@ -25,8 +25,9 @@ from papermail import config, tokens
 from papermail.celery_app import reset_celery
 from papermail.db import session_scope
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus
+from papermail.ratelimit import RedisRateLimiter
 from papermail.web import create_app
-from tests.conftest import REDIS_URL, REPO_ROOT, settings_environ, wait_for
+from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, settings_environ, wait_for
 from tests.web.conftest import add_run
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -92,7 +93,10 @@ def live_site(databases, tmp_path) -> Iterator[LiveSite]:
     settings = config.load_settings(environ)
     config.use_settings(settings)
     reset_celery()
-    server = make_server("127.0.0.1", port, create_app(settings), threaded=True)
+    # Redis limits, as in production, but keys of this test's own (127.0.0.1 is everyone here).
+    limiter = RedisRateLimiter(REDIS_URL, prefix=f"papermail-test:{RUN_ID}:{port}:")
+    app = create_app(settings, {"RATE_LIMITER": limiter})
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -100,6 +104,8 @@ def live_site(databases, tmp_path) -> Iterator[LiveSite]:
     finally:
         server.shutdown()
         thread.join(10)
+        for key in limiter.client.scan_iter(f"{limiter.prefix}*"):
+            limiter.client.delete(key)
         config.use_settings(None)
         reset_celery()
 
