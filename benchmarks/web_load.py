@@ -37,7 +37,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -46,11 +45,13 @@ import redis
 import sqlalchemy as sa
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "src"))
+sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
+
+from tests.web.conftest import add_run  # noqa: E402
 
 from papermail import config  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
-from papermail.db.models import AuditLog, Paper, ScoringRun, Subscriber, TrendScore  # noqa: E402
+from papermail.db.models import AuditLog, Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
 from papermail.ratelimit import REDIS_KEY_PREFIX, address_key, ip_key  # noqa: E402
 
@@ -133,32 +134,8 @@ def environ_for(setup: Setup, data_dir: Path, run_id: str) -> dict[str, str]:
 
 def seed(settings: config.Settings) -> None:
     """A finished scoring run, so the home page shows a real preview."""
-    now = datetime.now(UTC)
     with session_scope(settings) as session:
-        run = ScoringRun(as_of=now, finished_at=now, paper_count=20)
-        session.add(run)
-        session.flush()
-        for rank in range(1, 21):
-            paper = Paper(
-                arxiv_id=f"2611.{rank:05d}",
-                title=f"A trending paper about load testing, part {rank}",
-                authors=["A. Lovelace", "C. Babbage", "G. Hopper", "A. Turing"],
-                primary_category="cs.LG",
-                categories=["cs.LG"],
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            session.add(paper)
-            session.flush()
-            session.add(
-                TrendScore(
-                    run_id=run.id,
-                    paper_id=paper.id,
-                    rank=rank,
-                    score=100.0 - rank,
-                    evidence="+40 upvotes / 24h",
-                )
-            )
+        add_run(session, [f"A trending paper about load testing, part {n}" for n in range(1, 21)])
 
 
 def start_gunicorn(environ: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -335,9 +312,14 @@ def run_setup(setup: Setup, data_dir: Path, run_id: str, args: argparse.Namespac
                 AuditLog.action == "subscriber.signup", AuditLog.subscriber_id == subscriber_id
             )
         )
-        stored = session.scalar(
-            sa.select(sa.func.count()).select_from(Subscriber).where(Subscriber.email.like("load-%"))
-        )
+        stored_emails = session.scalars(
+            sa.select(Subscriber.email).where(Subscriber.email.like("load-%"))
+        ).all()
+    stored = len(stored_emails)
+    if setup.broker_url.startswith("redis"):
+        # Each signup left a per-address counter in Redis; they'd expire, but tidy up now.
+        keys = [REDIS_KEY_PREFIX + address_key("confirm", address) for address in stored_emails]
+        redis.Redis.from_url(REDIS_URL).delete(*keys, *benchmark_limit_keys())
     print(
         f"\n{setup.name}: gunicorn 2 sync workers, {args.concurrency} client threads, {args.seconds:g} s each"
     )

@@ -7,6 +7,7 @@ test sees its own data and leaves nothing behind. Celery publishes to kombu's in
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -166,17 +167,15 @@ def link_path(settings: config.Settings, purpose: tokens.Purpose, subscriber_id:
     return tokens.link(settings, purpose, subscriber_id, *extra).removeprefix(settings.base_url)
 
 
-def add_run(
-    session, titles: list[str], *, finished: bool = True, age: timedelta = timedelta(0)
-) -> ScoringRun:
-    """A scoring run ranking new papers with these titles, best first."""
-    now = clock.now() - age
-    run = ScoringRun(as_of=now, finished_at=now if finished else None, paper_count=len(titles))
-    session.add(run)
-    session.flush()
-    for rank, title in enumerate(titles, start=1):
-        paper = Paper(
-            arxiv_id=f"2601.{run.id:02d}{rank:03d}",
+_ARXIV_NUMBERS = itertools.count(1)
+
+
+def add_papers(session, titles: list[str], *, now=None) -> list[Paper]:
+    """New cs.LG papers with these titles (and four authors each), in order."""
+    now = now or clock.now()
+    papers = [
+        Paper(
+            arxiv_id=f"2601.{next(_ARXIV_NUMBERS):05d}",
             title=title,
             authors=["A. Lovelace", "C. Babbage", "G. Hopper", "A. Turing"],
             primary_category="cs.LG",
@@ -184,16 +183,25 @@ def add_run(
             first_seen_at=now,
             last_seen_at=now,
         )
-        session.add(paper)
-        session.flush()
+        for title in titles
+    ]
+    session.add_all(papers)
+    session.flush()
+    return papers
+
+
+def add_run(
+    session, titles: list[str], *, finished: bool = True, age: timedelta = timedelta(0)
+) -> ScoringRun:
+    """A finished (or not) scoring run ranking new papers with these titles, best first."""
+    now = clock.now() - age
+    run = ScoringRun(as_of=now, finished_at=now if finished else None, paper_count=len(titles))
+    session.add(run)
+    session.flush()
+    for rank, paper in enumerate(add_papers(session, titles, now=now), start=1):
+        evidence = f"+{50 - rank} upvotes / 24h"
         session.add(
-            TrendScore(
-                run_id=run.id,
-                paper_id=paper.id,
-                rank=rank,
-                score=100 - rank,
-                evidence=f"+{50 - rank} upvotes / 24h",
-            )
+            TrendScore(run_id=run.id, paper_id=paper.id, rank=rank, score=100 - rank, evidence=evidence)
         )
     session.flush()
     return run
