@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from papermail import config
+from papermail.celery_app import reset_celery
 from papermail.db.models import AuditLog, Frequency, SubscriberStatus
 from papermail.subscribers import suppress
 from tests.web.conftest import SIGNUP_FORM, csrf_token, post_signup, response_fingerprint
@@ -194,3 +195,20 @@ def test_signups_are_limited_per_ip(make_app, web_settings, redis_limiter, peopl
     )
     assert other.status_code == 200
     assert people.count() == 6
+
+
+def test_a_broker_outage_after_commit_still_gets_the_same_page(make_app, web_settings, people, caplog):
+    """Queueing the email fails after the signup committed: same page, row kept, error logged."""
+    expected = response_fingerprint(post_signup(make_app().test_client(), email="before@example.org"))
+    unreachable = replace(web_settings, broker_url="redis://127.0.0.1:9/0")
+    config.use_settings(unreachable)
+    reset_celery()
+    try:
+        response = post_signup(make_app(unreachable).test_client(), email="during@example.org")
+    finally:
+        config.use_settings(web_settings)
+        reset_celery()
+    assert response_fingerprint(response) == expected
+    assert people.get("during@example.org").status == SubscriberStatus.PENDING
+    assert "committed, but queueing its tasks failed" in caplog.text
+    assert "during@example.org" not in caplog.text

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from papermail.config import Settings
 from papermail.ratelimit import RateLimiter
+from papermail.web.logs import describe_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,14 +48,35 @@ class WebContext:
         """Run ``work`` in a committed transaction, re-running it if it lost a race."""
         for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
-                with self.sessions.begin() as session:
-                    _take_sqlite_write_lock(session)
-                    return work(session)
+                return self._commit(work)
             except sa.exc.OperationalError as exc:
                 if attempt == TRANSACTION_ATTEMPTS or not _is_retryable(exc):
                     raise
-                log.info("transaction conflict (attempt %d), retrying: %s", attempt, exc.orig)
+                log.info("transaction conflict (attempt %d), retrying: %s", attempt, describe_error(exc))
         raise AssertionError("unreachable")
+
+    def _commit(self, work: Callable[[Session], T]) -> T:
+        """One try. If the commit succeeded but sending the tasks queued for after it failed (the
+        broker is down), the result stands: the data is stored, and the visitor must get the same
+        page as everyone else rather than an error that tells a new address from a known one.
+        """
+        committed = False
+
+        def mark_committed(_session: Session) -> None:
+            nonlocal committed
+            committed = True
+
+        try:
+            with self.sessions.begin() as session:
+                # Registered before anything ``work`` enqueues, so it runs first at commit.
+                sa.event.listen(session, "after_commit", mark_committed)
+                _take_sqlite_write_lock(session)
+                result = work(session)
+        except Exception as exc:
+            if not committed:
+                raise
+            log.error("committed, but queueing its tasks failed: %s", describe_error(exc))
+        return result
 
     def read(self, work: Callable[[Session], T]) -> T:
         """Run read-only ``work`` in a session that is rolled back afterwards."""

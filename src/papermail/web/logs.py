@@ -7,6 +7,7 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+import sqlalchemy as sa
 from gunicorn.glogging import Logger
 
 # /confirm/<token>, /preferences/<token>, /unsubscribe/<token>: the token is a password.
@@ -30,3 +31,10 @@ def describe_exception(exc_info: tuple[type[BaseException], BaseException, Trace
     """The exception's type and stack, without its message (which may quote SQL parameters)."""
     exc_type, _exc, tb = exc_info
     return f"{exc_type.__name__}\n{''.join(traceback.format_tb(tb))}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception's type, and its first line unless it may quote SQL parameters (addresses)."""
+    if isinstance(exc, sa.exc.StatementError):
+        return f"{type(exc).__name__} ({type(exc.orig).__name__})"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
