@@ -36,10 +36,13 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 def shared_fixtures_dir() -> Path:
     """The recorded real responses in ``../shared/fixtures`` (never copied into the repo)."""
-    path = Path(os.environ.get("PAPERMAIL_SHARED_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
-    if not path.is_dir():
-        raise RuntimeError(f"shared fixtures not found at {path}; set PAPERMAIL_SHARED_FIXTURES")
-    return path
+    candidates = [REPO_ROOT.parent / "shared" / "fixtures", Path("/work/shared/fixtures")]
+    if "PAPERMAIL_SHARED_FIXTURES" in os.environ:
+        candidates.insert(0, Path(os.environ["PAPERMAIL_SHARED_FIXTURES"]))
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise RuntimeError(f"shared fixtures not found in {candidates}; set PAPERMAIL_SHARED_FIXTURES")
 
 
 @pytest.fixture(scope="session")
