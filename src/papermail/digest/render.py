@@ -180,7 +180,7 @@ def _evidence(session: Session, run_id: int, paper_ids: list[int]) -> Mapping[in
         query = sa.select(TrendScore.paper_id, TrendScore.evidence).where(
             TrendScore.run_id == run_id, TrendScore.paper_id.in_(paper_ids[start : start + IN_CHUNK])
         )
-        found.update(session.execute(query).tuples())
+        found.update((paper_id, evidence) for paper_id, evidence in session.execute(query))
     return found
 
 

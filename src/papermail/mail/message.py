@@ -33,6 +33,7 @@ ENCODED_WORD_BYTES = 45
 # A line break would start a new header (injection). Other controls have no business in a header,
 # and NEL / LINE SEPARATOR / PARAGRAPH SEPARATOR are line breaks to str.splitlines and some parsers.
 _FORBIDDEN_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+_FOLD_POINT = re.compile(r" (?=\S)")
 _HEADER_NAME = re.compile(r"[!-9;-~]+\Z")  # RFC 5322 ftext: printable ASCII except ":"
 _ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\\\"@]+@[^\s<>()\[\],;:\\\"@]+\Z")
 _MESSAGE_ID = re.compile(r"<[^\s<>@]+@[^\s<>@]+>\Z")
@@ -146,24 +147,31 @@ def _unstructured_header(name: str, value: str) -> str:
     """``Name: value``, folded at spaces, or as encoded-words when it isn't plain ASCII."""
     _check_value(name, value)
     if value.isascii() and "=?" not in value:
-        return _fold(f"{name}: {value}")
+        folded = _fold(name, value)
+        if folded is not None:
+            return folded
+    # Encoded-words can be split anywhere, so this also carries an ASCII word too long to fold.
     return f"{name}: " + f"{CRLF} ".join(_encoded_words(value))
 
 
-def _fold(line: str) -> str:
-    if len(line) <= FOLD_AT:
-        return line
+def _fold(name: str, value: str) -> str | None:
+    """``Name: value`` folded at spaces to about 78 characters, or None if a piece stays over 998."""
+    if len(name) + 2 + len(value) <= FOLD_AT:
+        return f"{name}: {value}"
+    # Fold only at a space followed by text: unfolding (dropping the CRLF) gives the value back
+    # exactly, and no continuation line is whitespace only. The name keeps its first word.
+    first, *rest = _FOLD_POINT.split(value)
     folded: list[str] = []
-    current = ""
-    for word in line.split():
-        if current and len(current) + 1 + len(word) > FOLD_AT:
+    current = f"{name}: {first}"
+    for word in rest:
+        if len(current) + 1 + len(word) > FOLD_AT:
             folded.append(current)
             current = word
         else:
-            current = f"{current} {word}" if current else word
+            current = f"{current} {word}"
     folded.append(current)
     if max(map(len, folded)) > MAX_LINE_OCTETS:
-        raise MessageBuildError(f"header line over {MAX_LINE_OCTETS} octets: {line[:80]!r}")
+        return None
     return f"{CRLF} ".join(folded)
 
 
@@ -196,4 +204,7 @@ def _address_header(name: str, value: str) -> str:
         phrase = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
     else:
         phrase = display
-    return _fold(f"{name}: {phrase} <{address}>")
+    header = _fold(name, f"{phrase} <{address}>")
+    if header is None:
+        raise MessageBuildError(f"{name} is longer than a header line may be")
+    return header
