@@ -7,6 +7,7 @@ trending and send stages that normally write them land separately.
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -186,3 +187,10 @@ def part_text(message: EmailMessage, subtype: str) -> str:
     body = message.get_body((subtype,))
     assert body is not None, f"no text/{subtype} part"
     return body.get_content().replace("\r\n", "\n")
+
+
+def same_html(sent: str, written: str) -> bool:
+    """Equal as HTML: characters may be sent as references, and long lines broken between tags
+    (a line break added) or at a space (a space replaced)."""
+    unfolded = sent.rstrip("\n").replace(">\n<", "><").replace("\n", " ")
+    return html.unescape(unfolded) == html.unescape(written.rstrip("\n").replace("\n", " "))
