@@ -68,7 +68,7 @@ def test_parts_round_trip_in_order_with_every_required_header(body):
     [
         ("The naïve baseline of Rémy Ollivier. " + "words " * 300, "quoted-printable", "7bit"),
         (BODIES["cjk"], "base64", "base64"),
-        ("a" * 3000, "quoted-printable", "base64"),  # no space to break the HTML line at
+        ("a" * 3000, "quoted-printable", "quoted-printable"),  # nowhere to break the HTML line
         ("nul\x00 and form feed\x0c", "quoted-printable", "quoted-printable"),  # not allowed in 7bit
     ],
 )

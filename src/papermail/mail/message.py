@@ -33,6 +33,9 @@ FOLD_AT = 78  # RFC 5322 §2.1.1: SHOULD
 # the 75 an encoded-word may have (RFC 2047 §2).
 ENCODED_WORD_BYTES = 45
 BASE64_LINE = 76  # RFC 2045 §6.8: encoded lines of at most 76 characters
+# A part is "mostly ASCII" when spelling its other characters out (=XX or &#NNN;) grows it by less
+# than base64 would, which is by a third.
+MOSTLY_ASCII = 4 / 3
 # A line break would start a new header (injection). Other controls have no business in a header,
 # and NEL / LINE SEPARATOR / PARAGRAPH SEPARATOR are line breaks to str.splitlines and some parsers.
 _FORBIDDEN_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -55,7 +58,7 @@ _OWN_HEADERS = frozenset(
     )
 )
 _HIGH_BYTES = bytes(range(128, 256))
-_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")  # not allowed in a 7bit part
+_CONTROL_BYTES = bytes([*range(0, 9), *range(11, 32), 127])  # not allowed in a 7bit part
 
 
 class MessageBuildError(ValueError):
@@ -132,22 +135,28 @@ def _encode_body(text: str, *, html: bool) -> tuple[str, bytes]:
     if not text.endswith("\n"):
         # b2a_qp takes its line ending from the first one it sees: make sure there is a CRLF.
         text += "\n"
-    data = text.encode("utf-8")
-    mostly_ascii = data.isascii() or _count_high_bytes(data) * 6 < len(data)
-    if html and mostly_ascii and not _CONTROL_BYTES.search(data):
+    if html:
         # HTML can spell any character as &#NNN; and take a line break between tags: then it needs
         # no transfer encoding at all, the cheapest and smallest form, and stays readable.
         plain = text.encode("ascii", "xmlcharrefreplace")
-        lines = _lines_within_limit(plain.split(b"\n"))
-        if lines is not None:
-            return "7bit", b"\r\n".join(lines)
-    elif mostly_ascii:
+        if len(plain) < MOSTLY_ASCII * len(text) and not _has_control_bytes(plain):
+            lines = _lines_within_limit(plain.split(b"\n"))
+            if lines is not None:
+                return "7bit", b"\r\n".join(lines)
+    data = text.encode("utf-8").replace(b"\n", b"\r\n")
+    high = 0 if data.isascii() else len(data) - len(data.translate(None, _HIGH_BYTES))
+    if len(data) + 2 * high < MOSTLY_ASCII * len(data):
         # Quoted-printable keeps mostly-English text readable in the raw message.
-        return "quoted-printable", binascii.b2a_qp(data.replace(b"\n", b"\r\n"), istext=True)
-    # Mostly non-ASCII (quoted-printable would triple it), or HTML with no space to break at.
-    encoded = base64.b64encode(data.replace(b"\n", b"\r\n"))
+        return "quoted-printable", binascii.b2a_qp(data, istext=True)
+    # Mostly non-ASCII (quoted-printable would triple it), or HTML that couldn't be 7bit.
+    encoded = base64.b64encode(data)
     lines = [encoded[start : start + BASE64_LINE] for start in range(0, len(encoded), BASE64_LINE)]
     return "base64", b"\r\n".join(lines) + b"\r\n"
+
+
+def _has_control_bytes(data: bytes) -> bool:
+    """True if ``data`` has a byte a 7bit part may not carry (NUL, other controls, DEL)."""
+    return len(data.translate(None, _CONTROL_BYTES)) != len(data)
 
 
 def _lines_within_limit(lines: list[bytes]) -> list[bytes] | None:
@@ -161,23 +170,21 @@ def _lines_within_limit(lines: list[bytes]) -> list[bytes] | None:
         return lines
     short: list[bytes] = []
     for line in lines:
-        while len(line) > MAX_LINE_OCTETS:
-            cut = line.rfind(b"><", 0, MAX_LINE_OCTETS) + 1
-            if cut > 0:
-                short.append(line[:cut])
-                line = line[cut:]
+        start = 0
+        while len(line) - start > MAX_LINE_OCTETS:
+            end = start + MAX_LINE_OCTETS
+            cut = line.rfind(b"><", start, end) + 1
+            if cut > start:
+                short.append(line[start:cut])
+                start = cut
                 continue
-            cut = line.rfind(b" ", 0, MAX_LINE_OCTETS)
-            if cut <= 0:
+            cut = line.rfind(b" ", start, end)
+            if cut <= start:
                 return None
-            short.append(line[:cut])
-            line = line[cut + 1 :]
-        short.append(line)
+            short.append(line[start:cut])
+            start = cut + 1
+        short.append(line[start:])
     return short
-
-
-def _count_high_bytes(data: bytes) -> int:
-    return len(data) - len(data.translate(None, _HIGH_BYTES))
 
 
 def _check_value(name: str, value: str) -> None:
