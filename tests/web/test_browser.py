@@ -1,7 +1,8 @@
 """A real browser (Debian's Chromium via Playwright) signs up, confirms, edits and unsubscribes.
 
 The app is served on a local port by werkzeug, on PostgreSQL with a Redis broker; a real worker
-process sends the confirmation email into a file outbox, where the test reads it like a person.
+process sends the confirmation email into a file outbox, where the test reads it like a person; the
+unsubscribe link comes from a digest rendered by the digest code (``render_deliveries``).
 Chromium must be installed (``scripts/services`` does it); the test fails, never skips, without it.
 """
 
@@ -21,10 +22,20 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from papermail import config, tokens
+from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.db import session_scope
-from papermail.db.models import Frequency, Subscriber, SubscriberStatus
+from papermail.db.models import (
+    Delivery,
+    Digest,
+    Frequency,
+    ScoringRun,
+    Subscriber,
+    SubscriberStatus,
+    TrendScore,
+)
+from papermail.digest.render import render_deliveries
+from papermail.mail.message import OutgoingEmail
 from papermail.ratelimit import RedisRateLimiter
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, settings_environ, wait_for
@@ -61,6 +72,30 @@ class LiveSite:
     def subscriber(self, address: str) -> Subscriber | None:
         with session_scope(self.settings) as session:
             return session.scalar(sa.select(Subscriber).where(Subscriber.email == address))
+
+    def render_digest(self, subscriber_id: int) -> OutgoingEmail:
+        """This week's digest for the subscriber, planned by hand and rendered by the digest code."""
+        now = clock.now()
+        with session_scope(self.settings) as session:
+            run = session.scalar(sa.select(ScoringRun).order_by(ScoringRun.id.desc()))
+            paper_ids = session.scalars(
+                sa.select(TrendScore.paper_id).where(TrendScore.run_id == run.id).order_by(TrendScore.rank)
+            ).all()
+            digest = Digest(period_key="2026-W48", scoring_run_id=run.id, created_at=now)
+            session.add(digest)
+            session.flush()
+            delivery = Delivery(
+                digest_id=digest.id,
+                subscriber_id=subscriber_id,
+                period_key=digest.period_key,
+                paper_ids=list(paper_ids[:3]),
+                scheduled_for=now,
+                planned_at=now,
+                updated_at=now,
+            )
+            session.add(delivery)
+            session.flush()
+            return render_deliveries(session, self.settings, [delivery.id])[delivery.id]
 
     def wait_for_mail(self, address: str) -> email.message.EmailMessage:
         def arrived():
@@ -177,8 +212,12 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(browser, live_site, 
     assert subscriber.topics == ["cs.LG", "quant-ph"]
     assert subscriber.frequency == Frequency.DAILY
 
-    # The unsubscribe link a digest carries (papermail.tokens.link, as the digest renderer uses).
-    unsubscribe_url = tokens.link(live_site.settings, tokens.Purpose.UNSUBSCRIBE, subscriber.id)
+    # A real digest for this subscriber, rendered as the workers would: follow its List-Unsubscribe link.
+    digest = live_site.render_digest(subscriber.id)
+    unsubscribe_url = re.fullmatch(
+        r"<(http://127\.0\.0\.1:\d+/unsubscribe/\S+)>", digest.headers["List-Unsubscribe"]
+    )[1]
+    assert unsubscribe_url in digest.text
     page.goto(unsubscribe_url)
     assert live_site.subscriber("ada.lovelace@example.org").status == SubscriberStatus.ACTIVE
     page.get_by_role("button", name="Unsubscribe").click()
