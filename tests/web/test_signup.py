@@ -210,5 +210,5 @@ def test_a_broker_outage_after_commit_still_gets_the_same_page(make_app, web_set
         reset_celery()
     assert response_fingerprint(response) == expected
     assert people.get("during@example.org").status == SubscriberStatus.PENDING
-    assert "committed, but queueing its tasks failed" in caplog.text
+    assert "could not queue papermail.send_confirmation" in caplog.text
     assert "during@example.org" not in caplog.text

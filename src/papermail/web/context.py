@@ -56,27 +56,10 @@ class WebContext:
         raise AssertionError("unreachable")
 
     def _commit(self, work: Callable[[Session], T]) -> T:
-        """One try. If the commit succeeded but sending the tasks queued for after it failed (the
-        broker is down), the result stands: the data is stored, and the visitor must get the same
-        page as everyone else rather than an error that tells a new address from a known one.
-        """
-        committed = False
-
-        def mark_committed(_session: Session) -> None:
-            nonlocal committed
-            committed = True
-
-        try:
-            with self.sessions.begin() as session:
-                # Registered before anything ``work`` enqueues, so it runs first at commit.
-                sa.event.listen(session, "after_commit", mark_committed)
-                _take_sqlite_write_lock(session)
-                result = work(session)
-        except Exception as exc:
-            if not committed:
-                raise
-            log.error("committed, but queueing its tasks failed: %s", describe_error(exc))
-        return result
+        """One try. Tasks queued by ``work`` go out after the commit (see papermail.queue)."""
+        with self.sessions.begin() as session:
+            _take_sqlite_write_lock(session)
+            return work(session)
 
     def read(self, work: Callable[[Session], T]) -> T:
         """Run read-only ``work`` in a session that is rolled back afterwards."""
