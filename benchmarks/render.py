@@ -57,7 +57,6 @@ except ImportError:  # optional: the baseline is then a little faster than the i
 
 BATCH = 100  # delivery ids per render_deliveries call, like a send worker's batch
 TOPIC_SETS = [["cs.LG"], ["cs.CL"], ["cs.CV"], ["cs.LG", "cs.CL"], ["cs.AI", "cs.LG"], ["cs.CV", "cs.RO"]]
-CATEGORIES = [["cs.LG"], ["cs.CL", "cs.AI"], ["cs.CV"], ["cs.LG", "stat.ML"], ["cs.RO", "cs.CV"], ["cs.AI"]]
 INCLUDE = re.compile(r'<mj-include\s+path="([^"]+)"\s*/>')
 
 
@@ -113,14 +112,7 @@ def seed(settings: config.Settings, subscribers: int) -> list[int]:
     texts = seed_texts(shared_fixtures_dir())
     with session_scope(settings) as session:
         world = World(session, texts)
-        papers = [
-            world.paper(
-                categories=CATEGORIES[n % len(CATEGORIES)],
-                on_huggingface=n % 3 != 0,
-                github_url=f"https://github.com/lab-{n}/project-{n}" if n % 2 == 0 else None,
-            )
-            for n in range(600)
-        ]
+        papers = world.varied_papers(600)
         run = world.run(papers)
         digest = world.digest("2026-W48", run)
         people = [world.subscriber(topics=TOPIC_SETS[n % len(TOPIC_SETS)]) for n in range(subscribers)]

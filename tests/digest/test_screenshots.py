@@ -1,7 +1,7 @@
 """A real browser shows the digest: screenshots at desktop and phone widths, light and dark.
 
 The PNGs land in ``screenshots/`` at the repository root (git-ignored) for a person to look at:
-``digest-600.png``, ``digest-375.png`` and ``digest-375-dark.png``.
+``digest-600.png``, ``digest-375.png`` and ``digest-375-dark.png``, beside ``digest.html``.
 """
 
 from __future__ import annotations
@@ -42,15 +42,7 @@ def database(databases):
 
 @pytest.fixture
 def digest_html(session, settings, world) -> tuple[str, str]:
-    categories = [["cs.LG"], ["cs.CL", "cs.AI"], ["cs.CV"], ["cs.RO", "cs.LG"], ["stat.ML", "cs.LG"]]
-    papers = [
-        world.paper(
-            categories=categories[n % len(categories)],
-            on_huggingface=n % 4 != 3,
-            github_url=f"https://github.com/lab/project-{n}" if n % 2 == 0 else None,
-        )
-        for n in range(10)
-    ]
+    papers = world.varied_papers(10)
     run = world.run(papers)
     reader = world.subscriber("ann@example.org", topics=["cs.CL", "cs.LG", "cs.RO"], keywords=["diffusion"])
     delivery = world.delivery(reader, world.digest("2026-W48", run), papers)
@@ -61,6 +53,7 @@ def digest_html(session, settings, world) -> tuple[str, str]:
 def test_digest_looks_right_in_chromium_at_600_and_375_px(digest_html):
     html, first_title = digest_html
     SCREENSHOT_DIR.mkdir(exist_ok=True)
+    (SCREENSHOT_DIR / "digest.html").write_text(html)  # to open in a browser or a mail client
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
