@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
 from papermail import clock, config
@@ -41,15 +41,6 @@ from papermail.web import create_app
 from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, settings_environ, wait_for
 from tests.web.conftest import add_run
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = REPO_ROOT / "screenshots"
 SAMPLE_TITLES = [
     "Scaling Laws for Sparse Mixture-of-Experts Language Models",
@@ -143,16 +134,6 @@ def live_site(databases, tmp_path) -> Iterator[LiveSite]:
             limiter.client.delete(key)
         config.use_settings(None)
         reset_celery()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/services (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def watch_for_errors(page: Page) -> list[str]:
