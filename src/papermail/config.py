@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TypeVar
@@ -66,6 +68,13 @@ class Settings:
     arxiv_delay_seconds: float
     arxiv_fetch_cron: str
     hf_fetch_cron: str
+    # web (issue 7): signup, confirmation and rate limits
+    confirm_hours: float
+    unconfirmed_days: float
+    signup_rate_per_ip: Rate
+    confirmations_per_address: Rate
+    proxy_count: int
+    record_consent_ip: bool
 
     @property
     def is_production(self) -> bool:
@@ -84,6 +93,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("secret_key", "old_secret_keys"):
                 text = "****" if value else "(not set)"
+            elif isinstance(value, Rate):
+                text = value.spec
             elif isinstance(value, tuple):
                 text = ",".join(value)
             else:
@@ -97,6 +108,18 @@ def _mask_url_password(value: str) -> str:
     if parts.password:
         return value.replace(f":{parts.password}@", ":****@", 1)
     return value
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate limit: at most ``count`` events per ``window``; ``spec`` is how it was written."""
+
+    count: int
+    window: timedelta
+    spec: str
+
+
+RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 # -- parsers: each takes the raw string and returns the value or raises ValueError ----------------
@@ -119,13 +142,6 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive whole number")
-    return value
-
-
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be a whole number, 0 or more")
     return value
 
 
@@ -201,6 +217,31 @@ def _categories(raw: str) -> tuple[str, ...]:
 
 def _key_list(raw: str) -> tuple[str, ...]:
     return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive whole number")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _rate(raw: str) -> Rate:
+    """Parse ``COUNT/WINDOW`` such as ``10/h``, ``3/6h`` or ``5/10m`` (units s, m, h, d)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*", raw)
+    if not match or int(match[1]) == 0 or match[2] == "0":
+        raise ValueError(f"must look like 10/h or 3/6h (count/window, units s m h d), got {raw!r}")
+    seconds = int(match[2] or 1) * RATE_UNITS[match[3]]
+    return Rate(count=int(match[1]), window=timedelta(seconds=seconds), spec=raw.strip())
 
 
 def _env_name(raw: str) -> str:
@@ -283,7 +324,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # run is a free catch-up (conditional GET, idempotent upserts) if the first one failed.
         arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
         hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
+        **_web_settings(read),
     )
+
+
+def _web_settings(read: _Reader) -> dict[str, object]:
+    """The web's settings (issue 7); unconfirmed signups must outlive their confirmation link."""
+    confirm_hours = read.get("CONFIRM_HOURS", _positive_float, "72")
+    unconfirmed_days = read.get("UNCONFIRMED_DAYS", _positive_float, "4")
+    if unconfirmed_days * 24 < confirm_hours:
+        raise ConfigError(
+            "UNCONFIRMED_DAYS",
+            f"must be at least PAPERMAIL_CONFIRM_HOURS ({confirm_hours:g} h), or links outlive signups",
+        )
+    return {
+        "confirm_hours": confirm_hours,
+        "unconfirmed_days": unconfirmed_days,
+        "signup_rate_per_ip": read.get("SIGNUP_RATE_PER_IP", _rate, "10/h"),
+        "confirmations_per_address": read.get("CONFIRMATIONS_PER_ADDRESS", _rate, "3/6h"),
+        "proxy_count": read.get("PROXY_COUNT", _non_negative_int, "0"),
+        "record_consent_ip": read.get("RECORD_CONSENT_IP", _bool, "false"),
+    }
 
 
 def _development_secret(data_dir: Path) -> str:
