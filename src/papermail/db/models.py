@@ -319,7 +319,8 @@ class FetchProblem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("fetch_runs.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(sa.String(16))  # "entry" (one rejected) or "feed" (all)
+    # "entry" (one rejected), "feed" (the whole feed failed) or "notice" (logged, not counted)
+    kind: Mapped[str] = mapped_column(sa.String(16))
     url: Mapped[str | None] = mapped_column(sa.Text)
     entry_ref: Mapped[str | None] = mapped_column(sa.Text)
     reason: Mapped[str] = mapped_column(sa.Text)
