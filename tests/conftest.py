@@ -262,10 +262,11 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
+        """Ask for a warm shutdown; a worker still polling the SQLite broker after 5 s is killed."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, 15)
             try:
-                self.process.wait(20)
+                self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
 
