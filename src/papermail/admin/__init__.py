@@ -1,0 +1,5 @@
+"""What the admin command line does, as plain functions over a Session (the commands only adapt)."""
+
+
+class AdminError(Exception):
+    """An admin operation can't be done; the message is the one line to show the operator."""
