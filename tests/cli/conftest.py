@@ -1,7 +1,7 @@
 """Fixtures for the admin command line: a fresh committed database per test, a runner, and seed data.
 
-Commands open their own sessions and commit, so these tests use a database of their own (emptied
-before each test) rather than the shared rolled-back one.
+Commands open their own sessions and commit, so these tests use a committed database (emptied
+before each test, as the delivery tests do) rather than the shared rolled-back one.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -23,10 +21,9 @@ from click.testing import CliRunner, Result
 from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.cli import cli
-from papermail.db import get_engine, session_scope
+from papermail.db import session_scope
 from papermail.db.models import (
     AuditLog,
-    Base,
     Delivery,
     DeliveryStatus,
     Digest,
@@ -41,31 +38,15 @@ from papermail.db.models import (
 )
 from papermail.subscribers import suppress
 from tests.conftest import Database, make_settings
+from tests.delivery.conftest import _fresh_circuit_breakers, committed_databases, smtp_server
 
 SMTP_USER, SMTP_PASSWORD = "papermail", "s3cret"
 
 
-_cli_database_urls: dict[str, str] = {}
-
-
-def _empty_database(url: str) -> None:
-    with get_engine(url).begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-
-
 @pytest.fixture
-def cli_settings(database: Database, tmp_path: Path) -> Iterator[config.Settings]:
-    """Settings on an emptied database of the test's backend, installed process-wide.
-
-    One database per backend for all these tests, emptied before each: creating and dropping a
-    PostgreSQL database per test would cost a second or more each.
-    """
-    if database.backend not in _cli_database_urls:
-        _cli_database_urls[database.backend] = database.fresh()
-    url = _cli_database_urls[database.backend]
-    _empty_database(url)
-    current = make_settings(tmp_path, database_url=url)
+def cli_settings(database: Database, committed_databases, tmp_path: Path) -> Iterator[config.Settings]:
+    """Settings on an emptied database of the test's backend, installed process-wide."""
+    current = make_settings(tmp_path, database_url=committed_databases(database.backend))
     config.use_settings(current)
     reset_celery()
     yield current
@@ -242,31 +223,10 @@ def seed(cli_settings) -> Seed:
     return Seed(cli_settings)
 
 
-# -- a real SMTP server -------------------------------------------------------------------------
-
-
-class RecordingHandler:
-    """Accepts mail and keeps it; ``reject_data[address]`` makes DATA fail with that reply."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.reject_data: dict[str, str] = {}
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        [recipient] = envelope.rcpt_tos
-        if recipient in self.reject_data:
-            return self.reject_data[recipient]
-        self.messages.append((recipient, envelope.original_content or envelope.content))
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[Message]:
-        """The messages received for ``address``, parsed."""
-        return [message_from_bytes(raw) for rcpt, raw in self.messages if rcpt == address]
-
-
-def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
-    return AuthResult(success=ok, handled=False)
+# -- real SMTP servers ---------------------------------------------------------------------------
+# ``smtp_server`` (scripted replies, records what it accepts) comes from the delivery tests; the
+# circuit breaker is per process, so its streak is reset around every test here too.
+__all__ = ["_fresh_circuit_breakers", "committed_databases", "smtp_server"]
 
 
 def free_port() -> int:
@@ -275,24 +235,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+class _Refuse:
+    async def handle_DATA(self, server, session, envelope) -> str:
+        raise AssertionError("doctor must never send mail")
+
+
 @dataclass
-class SMTPServer:
-    handler: RecordingHandler
+class LoginSMTPServer:
+    """An SMTP server that only lets ``SMTP_USER``/``SMTP_PASSWORD`` log in (without TLS)."""
+
     port: int
 
-    def url(self, *, login: tuple[str, str] | None = None) -> str:
-        auth = f"{login[0]}:{login[1]}@" if login else ""
-        return f"smtp://{auth}127.0.0.1:{self.port}"
+    def url(self, *, user: str = SMTP_USER, password: str = SMTP_PASSWORD) -> str:
+        return f"smtp://{user}:{password}@127.0.0.1:{self.port}"
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    """An in-process aiosmtpd server on a free port (AUTH PLAIN/LOGIN allowed without TLS)."""
-    handler = RecordingHandler()
+def login_smtp_server() -> Iterator[LoginSMTPServer]:
     port = free_port()
     controller = Controller(
-        handler, hostname="127.0.0.1", port=port, authenticator=_authenticate, auth_require_tls=False
+        _Refuse(), hostname="127.0.0.1", port=port, authenticator=_authenticate, auth_require_tls=False
     )
     controller.start()
-    yield SMTPServer(handler, port)
+    yield LoginSMTPServer(port)
     controller.stop()

@@ -24,6 +24,7 @@ from papermail.db.models import (
     SubscriberStatus,
     TrendScore,
 )
+from papermail.digest.preview import latest_run_id
 
 TOP_TRENDING = 5
 PROBLEMS_SHOWN_PER_FETCH = 5
@@ -90,7 +91,8 @@ class Stats:
 def collect_stats(session: Session, period_key: str | None = None) -> Stats:
     """Gather the stats; ``period_key`` defaults to the latest planned period."""
     period_key = period_key or latest_period_key(session)
-    run = latest_scoring_run(session)
+    run_id = latest_run_id(session)
+    run = session.get(ScoringRun, run_id) if run_id is not None else None
     return Stats(
         subscribers=subscriber_counts(session),
         period_key=period_key,
@@ -176,17 +178,6 @@ def _first_problems(session: Session, run_ids: list[int]) -> dict[int, tuple[lis
         shown, _total = found.setdefault(row.run_id, ([], row.total))
         shown.append(f"{row.kind}: {row.reason}" + (f" ({row.where})" if row.where else ""))
     return found
-
-
-def latest_scoring_run(session: Session) -> ScoringRun | None:
-    """The newest finished ranking."""
-    query = (
-        sa.select(ScoringRun)
-        .where(ScoringRun.finished_at.is_not(None))
-        .order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc())
-        .limit(1)
-    )
-    return session.scalar(query)
 
 
 def top_trending(session: Session, run_id: int, limit: int) -> list[TrendingPaper]:

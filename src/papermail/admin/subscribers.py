@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import audit, clock
-from papermail.admin import AdminError
+from papermail.admin import AdminError, NotFound, Refused
 from papermail.db.models import (
     AuditLog,
     Delivery,
@@ -68,14 +68,6 @@ IMPORT_STATUSES = {
 # database's bound-parameter limit.
 IMPORT_CHUNK = 500
 ERASED_MARK = "[erased]"
-
-
-class NotFound(AdminError, LookupError):
-    """No such subscriber (or delivery)."""
-
-
-class Refused(AdminError):
-    """The change would break a promise (mail a suppressed address); the message says which."""
 
 
 class InvalidFile(AdminError):

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from papermail.cli import db, digest, doctor, service, stats, subscribers
+from papermail.cli import db, digest, doctor, resend, service, stats, subscribers
 from papermail.cli.base import PapermailGroup
 
 
@@ -31,6 +31,7 @@ cli.add_command(digest.digest)
 cli.add_command(subscribers.subscribers)
 cli.add_command(stats.stats)
 cli.add_command(doctor.doctor)
+cli.add_command(resend.resend)
 cli.add_command(service.config)
 cli.add_command(service.up)
 cli.add_command(service.worker)

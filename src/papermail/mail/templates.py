@@ -16,6 +16,7 @@ attribute list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -55,6 +56,8 @@ class EmailTemplates:
             autoescape=False,  # noqa: S701 - plain text, never HTML
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            # Templates are files shipped with the code: don't stat them again on every render.
+            auto_reload=False,
         )
         self._html_env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
         self._html: dict[str, jinja2.Template] = {}
@@ -69,7 +72,11 @@ class EmailTemplates:
         if not source.is_file():
             raise TemplateError(f"no template {source}")
         try:
-            return mjml.mjml2html(source.read_text(), disable_comments=True, include_loader=self._include)
+            # fonts={}: no web-font import. MRML otherwise links Google Fonts for "Roboto" in our
+            # font stack: a request to a third party from every reader's mail client.
+            return mjml.mjml2html(
+                source.read_text(), disable_comments=True, fonts={}, include_loader=self._include
+            )
         except Exception as exc:  # mjml raises its own error type from Rust
             raise TemplateError(f"{source}: {exc}") from exc
 
@@ -86,8 +93,8 @@ class EmailTemplates:
         return self._html[name]
 
     def postprocess_html(self, html: str) -> str:
-        """Hook for shrinking compiled HTML (minifying) before it becomes a Jinja template."""
-        return html
+        """Shrink the compiled HTML (see :func:`minify_html`) before it becomes a Jinja template."""
+        return minify_html(html)
 
     def render(self, name: str, context: Mapping[str, Any]) -> RenderedEmail:
         """Render an email's subject, text and HTML parts with ``context``."""
@@ -95,6 +102,33 @@ class EmailTemplates:
         text = self._text_env.get_template(f"email/{name}/body.txt").render(context)
         html = self.html_template(name).render(context)
         return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+# Whitespace that only formats the source: a line break between two tags (or Jinja block tags).
+_FORMATTING_BREAK = re.compile(r"(>|%\})\s*\n\s*(<|\{%)")
+_WHITESPACE_RUN = re.compile(r"\s*\n\s*|[ \t]{2,}")
+# Where whitespace is content (pre, textarea) or CSS (style), markup rules don't apply.
+_SPECIAL_BLOCK = re.compile(r"(<style\b.*?</style>|<pre\b.*?</pre>|<textarea\b.*?</textarea>)", re.S | re.I)
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_CSS_SPACE = re.compile(r"\s*([{};,>])\s*|(:)\s+")
+
+
+def minify_html(html: str) -> str:
+    """Drop formatting whitespace from compiled email HTML, keeping what it shows and its Jinja tags.
+
+    Conservative on purpose: a line break between two tags is formatting and goes; any other run
+    of whitespace becomes one space, which HTML renders the same. CSS loses comments and the
+    spaces around its punctuation. Jinja ``{{ }}`` and ``{% %}`` tags are never touched inside.
+    """
+    pieces = _SPECIAL_BLOCK.split(html)
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            piece = _FORMATTING_BREAK.sub(r"\1\2", piece)
+            pieces[index] = _WHITESPACE_RUN.sub(" ", piece)
+        elif piece[:6].lower() == "<style":
+            css = " ".join(_CSS_COMMENT.sub("", piece).split())
+            pieces[index] = _CSS_SPACE.sub(r"\1\2", css).replace(";}", "}")
+    return "".join(pieces)
 
 
 @cache
