@@ -212,6 +212,7 @@ def send_env_factory(committed_databases, tmp_path: Path) -> Iterator[Callable[.
             values["broker_url"] = REDIS_URL
         values.update(overrides)
         data_dir = tmp_path / f"env-{uuid.uuid4().hex[:6]}"
+        data_dir.mkdir()
         environ = settings_environ(data_dir, **values)
         settings = make_settings(data_dir, **values)
         config.use_settings(settings)

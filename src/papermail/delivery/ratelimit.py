@@ -40,6 +40,8 @@ return string.format('%.6f', slot - now)
 
 
 class RateLimiter(Protocol):
+    waits: bool  # False only when acquire() never blocks
+
     def acquire(self) -> None:
         """Block until this process may hand one more message to the relay."""
 
@@ -47,12 +49,16 @@ class RateLimiter(Protocol):
 class NoRateLimit:
     """``PAPERMAIL_SEND_RATE=0``: send as fast as the relay accepts."""
 
+    waits = False
+
     def acquire(self) -> None:
         pass
 
 
 class RedisRateLimiter:
     """The shared timeline in one Redis key."""
+
+    waits = True
 
     def __init__(self, url: str, key: str, rate: float) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
@@ -67,6 +73,8 @@ class RedisRateLimiter:
 
 class DatabaseRateLimiter:
     """The shared timeline as rows of ``rate_limit_hits``, one per reserved slot."""
+
+    waits = True
 
     def __init__(self, settings: Settings, key: str, rate: float) -> None:
         self.factory = session_factory(settings)
