@@ -142,6 +142,9 @@ def send_batch(
     factory = session_factory(settings)
     with factory.begin() as session:
         left_alone = _ineligible_resends(session, ids, claimable)
+    # The claim gets a transaction of its own: on SQLite, a transaction that has read cannot start
+    # writing once another connection has committed ("database is locked" at once, no busy wait).
+    with factory.begin() as session:
         claims = _claim(session, [i for i in ids if i not in left_alone], claimable, settings)
     report.skipped_ids = sorted(left_alone)
     report.not_claimed_ids = [i for i in ids if i not in claims and i not in left_alone]
