@@ -5,7 +5,17 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Subscriber, SubscriberStatus, Suppression
+from papermail import audit, clock
+from papermail.db import session_scope
+from papermail.db.models import (
+    AuditLog,
+    Delivery,
+    DeliveryStatus,
+    RateLimitHit,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
 from papermail.subscribers import email_hash
 from tests.cli.conftest import one_line_error
 
@@ -114,10 +124,10 @@ def test_purge_erases_everything_but_a_hashed_suppression(run, seed):
         smtp_code=550,
         reply="550 5.1.1 <erase.me@example.org>: mailbox unavailable",
     )
-    from papermail import audit
-    from papermail.db import session_scope
-
     with session_scope(seed.settings) as session:
+        now = clock.now()
+        for key in (f"confirm:{email_hash('erase.me@example.org')[:32]}", "signup:ip:192.0.2.1"):
+            session.add(RateLimitHit(key=key, at=now))
         audit.record(
             session,
             "system",
@@ -144,6 +154,7 @@ def test_purge_erases_everything_but_a_hashed_suppression(run, seed):
         [[row.reason, row.details] for row in seed.scalars(sa.select(AuditLog))], ensure_ascii=False
     )
     assert "erase.me@example.org" not in audit_text
+    assert seed.scalars(sa.select(RateLimitHit.key)) == ["signup:ip:192.0.2.1"]
     [erase] = seed.audit("subscriber.erase")
     assert erase.reason == "GDPR request" and erase.subscriber_id is None
 
@@ -258,3 +269,18 @@ def test_export_round_trips_through_import(run, seed, tmp_path):
     result = run("subscribers", "import", str(path))
     assert result.exit_code == 0, result.output
     assert "0 added, 0 updated, 2 unchanged" in result.stdout
+
+
+def test_a_long_list_streams_plain_columns(run, seed, monkeypatch):
+    monkeypatch.setattr("papermail.cli.subscribers.TABLE_ROW_LIMIT", 1)
+    seed.subscriber("a@example.org")
+    seed.subscriber("b@example.org", keywords=["graph neural networks"])
+    lines = run("subscribers", "list").stdout.splitlines()
+    assert lines[0] == "email\tstatus\ttopics\tkeywords\tschedule\tsince"
+    assert lines[2].split("\t")[:5] == [
+        "b@example.org",
+        "active",
+        "cs.LG",
+        "graph neural networks",
+        "Mon 08:00 UTC",
+    ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any, TextIO
 
 import sqlalchemy as sa
@@ -68,6 +69,7 @@ IMPORT_STATUSES = {
 # database's bound-parameter limit.
 IMPORT_CHUNK = 500
 ERASED_MARK = "[erased]"
+RATE_KEY_HASH_CHARS = 32  # the web's per-address limit keys: "<kind>:<first 32 hex of the hash>"
 
 
 class InvalidFile(AdminError):
@@ -264,8 +266,15 @@ def erase_subscriber(session: Session, email: str, *, actor: str, reason: str | 
     suppress(session, email, "erased")
     scrubbed = _scrub_audit_rows(session, subscriber.id, email)
     deliveries = session.execute(sa.delete(Delivery).where(Delivery.subscriber_id == subscriber.id)).rowcount
-    # Rate-limit keys may carry the address (per-address confirmation limits).
-    session.execute(sa.delete(RateLimitHit).where(RateLimitHit.key.contains(email, autoescape=True)))
+    # Per-address rate-limit keys carry the address or (the web's) a prefix of its hash.
+    session.execute(
+        sa.delete(RateLimitHit).where(
+            sa.or_(
+                RateLimitHit.key.contains(email, autoescape=True),
+                RateLimitHit.key.contains(email_hash(email)[:RATE_KEY_HASH_CHARS]),
+            )
+        )
+    )
     session.delete(subscriber)
     session.flush()
     audit.record(session, actor, "subscriber.erase", reason=reason, email_hash=email_hash(email))
@@ -303,8 +312,9 @@ class ImportRow:
 
     line: int
     email: str
-    given: dict[str, Any]
+    given: dict[str, Any]  # only the preference columns the row fills: they override existing values
     status: SubscriberStatus
+    as_new: Preferences  # the row's preferences with the defaults, for an address that is new
 
 
 @dataclass(frozen=True)
@@ -323,7 +333,13 @@ class ImportFile:
     bad_rows: list[BadRow] = field(default_factory=list)
 
 
-def read_import_file(stream: TextIO, *, confirmed: bool, default_topics: Sequence[str]) -> ImportFile:
+def read_import_file(
+    stream: TextIO,
+    *,
+    confirmed: bool,
+    default_topics: Sequence[str],
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportFile:
     """Check every row of a subscriber CSV (``email`` column required; others as in the export)."""
     reader = csv.reader(stream)
     try:
@@ -344,6 +360,8 @@ def read_import_file(stream: TextIO, *, confirmed: bool, default_topics: Sequenc
             raise InvalidFile(f"line {reader.line_num}: {exc}") from None
         if record is None:
             return checked
+        if on_progress and reader.line_num % IMPORT_CHUNK == 0:
+            on_progress(IMPORT_CHUNK)
         if not any(cell.strip() for cell in record):
             continue
         line = reader.line_num
@@ -376,9 +394,10 @@ def _check_row(
         raw = values.get(name, "").strip()
         if raw:
             given[name] = _CELL_SPLIT.split(raw) if name in ("topics", "keywords") else raw
-    # Validate now, so every problem is reported before anything is written.
-    merge_preferences(None, given, default_topics=default_topics)
-    return ImportRow(line, email, given, status)
+    # Validated now, so every problem is reported before anything is written.
+    return ImportRow(
+        line, email, given, status, merge_preferences(None, given, default_topics=default_topics)
+    )
 
 
 @dataclass
@@ -401,49 +420,61 @@ def apply_import(
     rows: Sequence[ImportRow],
     *,
     actor: str,
-    default_topics: Sequence[str],
     source: str,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Add or update the subscribers of checked rows, a chunk of addresses per query."""
+    """Add or update the subscribers of checked rows: per chunk, two lookups and one bulk insert."""
     report = ImportReport()
+    now = clock.now()
     for start in range(0, len(rows), IMPORT_CHUNK):
         chunk = rows[start : start + IMPORT_CHUNK]
         emails = [row.email for row in chunk]
         existing = {
             s.email: s for s in session.scalars(sa.select(Subscriber).where(Subscriber.email.in_(emails)))
         }
-        hashes = {email_hash(email): email for email in emails}
+        hashes = [email_hash(email) for email in emails]
         suppressed = set(
             session.scalars(sa.select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes)))
         )
-        for row in chunk:
-            if email_hash(row.email) in suppressed:
+        new_rows = []
+        for row, hashed in zip(chunk, hashes, strict=True):
+            if hashed in suppressed:
                 report.suppressed += 1
             elif row.email in existing:
-                _update_from_row(session, existing[row.email], row, report, actor, default_topics)
+                _update_from_row(session, existing[row.email], row, report, actor)
             else:
-                session.add(_new_from_row(row, default_topics))
-                report.added += 1
+                new_rows.append(_new_subscriber_values(row, now))
+        if new_rows:
+            session.execute(sa.insert(Subscriber), new_rows)
+            report.added += len(new_rows)
         session.flush()
         if on_progress:
             on_progress(len(chunk))
-    _suppress_new_bounces(session, [row for row in rows if row.status == SubscriberStatus.BOUNCED])
+    for row in rows:
+        if row.status == SubscriberStatus.BOUNCED:
+            suppress(session, row.email, "bounce")
     audit.record(session, actor, "subscriber.import", source=source, **report.as_dict())
     return report
 
 
-def _new_from_row(row: ImportRow, default_topics: Sequence[str]) -> Subscriber:
-    now = clock.now()
-    subscriber = Subscriber(email=row.email, status=row.status, created_at=now)
-    if row.status == SubscriberStatus.ACTIVE:
-        subscriber.confirmed_at = now
-    elif row.status == SubscriberStatus.UNSUBSCRIBED:
-        subscriber.unsubscribed_at = now
-    elif row.status == SubscriberStatus.BOUNCED:
-        subscriber.hard_bounced_at = now
-    apply_preferences(subscriber, merge_preferences(None, row.given, default_topics=default_topics))
-    return subscriber
+def _new_subscriber_values(row: ImportRow, now: datetime) -> dict[str, Any]:
+    """The column values of a subscriber created from an import row."""
+    preferences = row.as_new
+    return {
+        "email": row.email,
+        "status": row.status,
+        "created_at": now,
+        "confirmed_at": now if row.status == SubscriberStatus.ACTIVE else None,
+        "unsubscribed_at": now if row.status == SubscriberStatus.UNSUBSCRIBED else None,
+        "hard_bounced_at": now if row.status == SubscriberStatus.BOUNCED else None,
+        "topics": list(preferences.topics),
+        "keywords": list(preferences.keywords),
+        "frequency": preferences.frequency,
+        "send_weekday": preferences.send_weekday,
+        "send_hour": preferences.send_hour,
+        "timezone": preferences.timezone,
+        "preferences_changed_at": now,
+    }
 
 
 def _update_from_row(
@@ -452,10 +483,9 @@ def _update_from_row(
     row: ImportRow,
     report: ImportReport,
     actor: str,
-    default_topics: Sequence[str],
 ) -> None:
     before = current_preferences(subscriber)
-    after = merge_preferences(before, row.given, default_topics=default_topics)
+    after = merge_preferences(before, row.given, default_topics=())
     changed = before != after
     if changed:
         apply_preferences(subscriber, after)
@@ -476,15 +506,15 @@ def _update_from_row(
         report.unchanged += 1
 
 
-def _suppress_new_bounces(session: Session, rows: Iterable[ImportRow]) -> None:
-    for row in rows:
-        suppress(session, row.email, "bounce")
-
-
 # -- CSV export -----------------------------------------------------------------------------------
 
 
-def write_export(session: Session, stream: TextIO, status: SubscriberStatus | None = None) -> int:
+def write_export(
+    session: Session,
+    stream: TextIO,
+    status: SubscriberStatus | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
     """Write subscribers as CSV (the import format); return how many rows were written."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
@@ -493,6 +523,8 @@ def write_export(session: Session, stream: TextIO, status: SubscriberStatus | No
         record = subscriber_record(subscriber)
         writer.writerow([_cell(record[name]) for name in EXPORT_COLUMNS])
         count += 1
+        if on_progress and count % IMPORT_CHUNK == 0:
+            on_progress(IMPORT_CHUNK)
     return count
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from papermail.admin import subscribers as admin
+from papermail.admin.stats import subscriber_counts
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.options import cli_actor, email_argument, one_line_errors
 from papermail.cli.output import (
@@ -20,6 +21,8 @@ from papermail.cli.output import (
 )
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus
 
+# Beyond this many rows a table takes rich seconds to lay out; listings print plain columns instead.
+TABLE_ROW_LIMIT = 1000
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 status_choice = click.option(
@@ -44,23 +47,42 @@ def _schedule(subscriber: Subscriber) -> str:
 @json_option
 def list_subscribers(status: str | None, as_json: bool) -> None:
     """List subscribers (all, or those with one status)."""
+    wanted = SubscriberStatus(status) if status else None
     with cli_session() as session:
-        rows = admin.iter_subscribers(session, SubscriberStatus(status) if status else None)
+        rows = admin.iter_subscribers(session, wanted)
         if as_json:
             echo_json_array(admin.subscriber_record(s) for s in rows)
             return
-        grid = table("email", "status", "topics", "keywords", "schedule", "since")
+        total = _count(session, wanted)
+        columns = ("email", "status", "topics", "keywords", "schedule", "since")
+        if total > TABLE_ROW_LIMIT:
+            # Laying out a table of thousands of rows takes rich many seconds: stream plain columns.
+            click.echo("\t".join(columns))
+            for s in rows:
+                click.echo("\t".join(_list_cells(s)))
+            return
+        grid = table(*columns)
         for s in rows:
-            grid.add_row(
-                s.email,
-                status_text(s.status.value),
-                ", ".join(s.topics),
-                ", ".join(s.keywords),
-                _schedule(s),
-                f"{s.created_at:%Y-%m-%d}",
-            )
+            email, state, *rest = _list_cells(s)
+            grid.add_row(email, status_text(state), *rest)
         grid.caption = f"{grid.row_count} subscribers"
         print_tables(grid)
+
+
+def _count(session, wanted: SubscriberStatus | None) -> int:
+    counts = subscriber_counts(session)
+    return counts[wanted.value] if wanted else sum(counts.values())
+
+
+def _list_cells(s: Subscriber) -> list[str]:
+    return [
+        s.email,
+        s.status.value,
+        ", ".join(s.topics),
+        ", ".join(s.keywords),
+        _schedule(s),
+        f"{s.created_at:%Y-%m-%d}",
+    ]
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -166,7 +188,10 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool) -> No
     settings = settings_or_exit()
     name = getattr(file, "name", "-")
     try:
-        checked = admin.read_import_file(file, confirmed=confirmed, default_topics=settings.arxiv_categories)
+        with progress_bar(f"checking {name}", None) as bar:
+            checked = admin.read_import_file(
+                file, confirmed=confirmed, default_topics=settings.arxiv_categories, on_progress=bar.advance
+            )
     except admin.InvalidFile as exc:
         raise CommandError(f"{name}: {exc}") from None  # which file, when several are imported in turn
     err = console(stderr=True)
@@ -183,7 +208,6 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool) -> No
             session,
             checked.rows,
             actor=cli_actor(),
-            default_topics=settings.arxiv_categories,
             source=name,
             on_progress=bar.advance,
         )
@@ -201,6 +225,7 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool) -> No
 @click.option("--output", "-o", type=click.File("w"), default="-", help="Write here instead of stdout.")
 def export(status: str | None, output) -> None:
     """Export subscribers as CSV (the format `import` reads)."""
-    with cli_session() as session:
-        count = admin.write_export(session, output, SubscriberStatus(status) if status else None)
+    wanted = SubscriberStatus(status) if status else None
+    with cli_session() as session, progress_bar("exporting", _count(session, wanted)) as bar:
+        count = admin.write_export(session, output, wanted, on_progress=bar.advance)
     click.echo(f"exported {count} subscribers", err=True)
