@@ -46,6 +46,7 @@ class DeliveryRow:
     """One delivery with its subscriber's address, for listings."""
 
     delivery_id: int
+    subscriber_id: int
     email: str
     period_key: str
     status: str
@@ -64,6 +65,7 @@ class DeliveryRow:
 def _row_query() -> sa.Select:
     return sa.select(
         Delivery.id,
+        Delivery.subscriber_id,
         Subscriber.email,
         Delivery.period_key,
         Delivery.status,
@@ -78,7 +80,7 @@ def _row_query() -> sa.Select:
 
 
 def _rows(session: Session, query: sa.Select) -> list[DeliveryRow]:
-    return [DeliveryRow(row[0], row[1], row[2], row[3].value, *row[4:]) for row in session.execute(query)]
+    return [DeliveryRow(*row[:4], row[4].value, *row[5:]) for row in session.execute(query)]
 
 
 def deliveries_with_status(

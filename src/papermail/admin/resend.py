@@ -23,13 +23,14 @@ from papermail.admin.deliveries import (
     UNDELIVERED_STATUSES,
     DeliveryRow,
     delivery_row,
+    paused_periods,
     status_counts,
     subscriber_delivery,
 )
 from papermail.admin.subscribers import get_subscriber, suppression_reason
 from papermail.config import Settings
 from papermail.db import session_scope
-from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus
+from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from papermail.delivery.send import BatchReport, send_batch
 from papermail.subscribers import mailable_ids
 
@@ -93,10 +94,11 @@ def _refuse_unmailable(session: Session, subscriber: Subscriber) -> None:
 
 
 def _refuse_paused(session: Session, period_key: str) -> None:
-    digest = session.scalar(sa.select(Digest).where(Digest.period_key == period_key))
-    if digest is not None and digest.paused_at is not None:
+    # A paused period's rows are not claimable (the circuit breaker's promise): say so up front.
+    paused = paused_periods(session, [period_key])
+    if period_key in paused:
         raise Refused(
-            f"sending for {period_key} is paused ({digest.pause_reason}); "
+            f"sending for {period_key} is paused ({paused[period_key]}); "
             f"resume it first with: papermail digest resume --period {period_key}"
         )
 
@@ -126,7 +128,7 @@ def resend_one(
                 session,
                 actor,
                 FORCE_ACTION,
-                subscriber_id=_subscriber_id(session, row.delivery_id),
+                subscriber_id=row.subscriber_id,
                 delivery_id=row.delivery_id,
                 reason=reason,
                 period_key=row.period_key,
@@ -143,10 +145,6 @@ def resend_one(
             entry = session.get_one(AuditLog, audit_id)
             entry.details = {**entry.details, "outcome": after.status}
     return ResendResult(report, after)
-
-
-def _subscriber_id(session: Session, delivery_id: int) -> int:
-    return session.scalar(sa.select(Delivery.subscriber_id).where(Delivery.id == delivery_id))
 
 
 @dataclass

@@ -165,7 +165,11 @@ def _require_ranking(session) -> None:
 def _planned(session, settings, period: str | None) -> tuple[list[int], list[str]]:
     """Plan now (or all of ``period``); return the new ids and the periods they (or ``period``) cover."""
     _require_ranking(session)
-    new_ids = planning.plan(session, settings, now=clock.now(), period_key=period)
+    new_ids: list[int] = []
+    with progress_bar("planning", None) as bar:
+        for chunk in planning.plan_in_chunks(session, settings, now=clock.now(), period_key=period):
+            new_ids += chunk
+            bar.advance(len(chunk))
     periods = periods_of(session, new_ids) | ({period} if period else set())
     return new_ids, sorted(periods)
 
@@ -224,7 +228,7 @@ def send(period: str | None, wait: bool, timeout: float) -> None:
             f"still sending after {timeout:g}s; is a worker running (`papermail worker`)? "
             f"see: papermail digest status --period {periods[0]}"
         )
-    print_tables(*(counts_table(f"Deliveries, {', '.join(periods)}", counts),))
+    print_tables(counts_table(f"Deliveries, {', '.join(periods)}", counts))
     undelivered = sum(counts[s] for s in UNDELIVERED)
     if undelivered:
         raise CommandError(f"{undelivered} not delivered; see: papermail digest status --period {periods[0]}")
