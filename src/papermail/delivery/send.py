@@ -203,8 +203,65 @@ def _claim(
     return dict(session.execute(statement).all())
 
 
+class _RowWrites:
+    """The two writes every message makes (hand-over, outcome), each committed as it is made.
+
+    On PostgreSQL each is a single autocommit statement, one round trip instead of BEGIN, UPDATE
+    and COMMIT, on a connection of its own:
+
+    * hand-overs on one whose commits wait for the disk: losing a hand-over in a database crash
+      could let a delivered message be sent again;
+    * outcomes on one with ``synchronous_commit`` off, which saves a disk flush per message:
+      losing the last fraction of a second of outcomes (only if PostgreSQL itself crashes)
+      leaves those rows handed over, so the sweeper reports them uncertain, never a duplicate.
+      Other sessions see each commit at once either way.
+
+    SQLite has no round trips to save; there both go through the batch's session.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.durable: sa.Connection | None = None
+        self.fast: sa.Connection | None = None
+        engine = session.get_bind()
+        if engine.dialect.name == "postgresql":
+            self.durable = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.fast = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.fast.exec_driver_sql("SET synchronous_commit TO off")
+
+    def hand_over(self, params: dict) -> bool:
+        return self._execute(self.durable, _HAND_OVER(), params)
+
+    def settle(self, params: dict) -> bool:
+        return self._execute(self.fast, _SETTLE(), params)
+
+    def _execute(self, connection: sa.Connection | None, statement: sa.Update, params: dict) -> bool:
+        if connection is None:
+            changed = self.session.execute(statement, params).rowcount == 1
+            self.session.commit()
+            return changed
+        changed = connection.execute(statement, params).rowcount == 1
+        connection.commit()  # only SQLAlchemy's bookkeeping: the server committed already
+        return changed
+
+    def __enter__(self) -> _RowWrites:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fast is not None:
+            try:  # it goes back to the pool, where the next user expects durable commits
+                self.fast.exec_driver_sql("RESET synchronous_commit")
+            except sa.exc.DBAPIError:
+                self.fast.invalidate()
+            self.fast.close()
+        if self.durable is not None:
+            self.durable.close()
+
+
 class _BatchSender:
     """One batch's send loop; its writes are short transactions, one per step that must be durable."""
+
+    writes: _RowWrites  # set by run()
 
     def __init__(
         self, settings: Settings, factory: sessionmaker[Session], claims: dict[int, int], report: BatchReport
@@ -222,7 +279,8 @@ class _BatchSender:
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        with self.factory() as session:
+        with self.factory() as session, _RowWrites(session) as writes:
+            self.writes = writes
             rows = self._load(session)
             rows = self._skip_ineligible(session, rows)
             emails = self._render(session, rows)
@@ -246,12 +304,6 @@ class _BatchSender:
                         self._trip(session, rows)
                         break
                 session.commit()
-            except Exception as exc:
-                # Keep the outcomes already known (a 250 not recorded becomes uncertain), unless
-                # the database itself is what failed.
-                if not isinstance(exc, sa.exc.SQLAlchemyError):
-                    session.commit()
-                raise
             finally:
                 backend.close()
             if self.report.paused:
@@ -267,7 +319,6 @@ class _BatchSender:
                 message = self.signer.sign(message)
         except (MessageBuildError, ValueError, TypeError) as exc:
             self._fail(session, row, None, f"message could not be built: {exc}")
-            _commit_outcome(session)
             return
         self.limiter.acquire()
         self.faults.reached("before_smtp", row.email)
@@ -288,7 +339,6 @@ class _BatchSender:
             self.faults.reached("after_250", row.email)
             self._sent(session, row, reply)
             self.breaker.succeeded()
-        _commit_outcome(session)
 
     # -- before the loop --------------------------------------------------------------------------
 
@@ -348,8 +398,7 @@ class _BatchSender:
             "lease_end": now + self.lease,
             "message_id_value": message_id,
         }
-        claimed = session.execute(_HAND_OVER(), params).rowcount == 1
-        session.commit()
+        claimed = self.writes.hand_over(params)
         if claimed:
             row.first_attempt_at = row.first_attempt_at or now
             row.attempts += 1
@@ -417,6 +466,7 @@ class _BatchSender:
             subscriber = session.get(Subscriber, row.subscriber_id)
             if subscriber is not None:
                 mark_bounced(session, subscriber, reply=reason)
+                session.commit()
 
     def _settle(
         self,
@@ -444,7 +494,7 @@ class _BatchSender:
             "reply": reply[:REPLY_LIMIT] if reply else None,
             "skip_reason_value": skip_reason,
         }
-        settled = session.execute(_SETTLE(), params).rowcount == 1
+        settled = self.writes.settle(params)
         self.remaining.pop(row.id, None)
         (outcome if settled else self.report.not_claimed_ids).append(row.id)
         return settled
@@ -567,19 +617,6 @@ def _SETTLE() -> sa.Update:
             skip_reason=unless_null("skip_reason_value", row.skip_reason, sa.Text()),
         )
     )
-
-
-def _commit_outcome(session: Session) -> None:
-    """Commit an SMTP outcome without waiting for the disk (PostgreSQL's asynchronous commit).
-
-    Only the hand-over must survive a database crash: losing it could send a message twice.
-    Losing an outcome (the last fraction of a second of them, and only if PostgreSQL itself
-    crashes) leaves its row handed over, which the sweeper reports as uncertain: never a
-    duplicate. It saves one disk flush per message. Other sessions see the commit at once.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    session.commit()
 
 
 def _fenced(claims: dict[int, int]) -> sa.ColumnElement[bool]:

@@ -182,10 +182,13 @@ class SMTPBackend(_Backend):
         # it came at: only a 5xx to RCPT says the address itself is bad.
         try:
             conn.ehlo_or_helo_if_needed()  # mail() doesn't; sendmail() would
-            code, reply = conn.mail(envelope.sender, self._mail_options(conn, envelope))
+            # The addresses were checked (check_envelope), so they go out as they are: smtplib's
+            # mail()/rcpt() would re-parse them with email.utils.parseaddr on every message.
+            options = "".join(f" {option}" for option in self._mail_options(conn, envelope))
+            code, reply = conn.docmd("mail", f"FROM:<{envelope.sender}>{options}")
             if code != 250:
                 raise self._refused(code, reply, at_rcpt=False)
-            code, reply = conn.rcpt(envelope.recipient)
+            code, reply = conn.docmd("rcpt", f"TO:<{envelope.recipient}>")
             if code not in (250, 251):
                 raise self._refused(code, reply, at_rcpt=True)
             code, reply = conn.data(message)
@@ -206,6 +209,7 @@ class SMTPBackend(_Backend):
             return []
         if not conn.has_extn("smtputf8"):
             raise InvalidMessage(f"{self.host} does not accept non-ASCII addresses (no SMTPUTF8)")
+        conn.command_encoding = "utf-8"  # what mail() does when it sends SMTPUTF8
         return ["SMTPUTF8"]
 
     def _refused(self, code: int, reply: bytes | str, *, at_rcpt: bool) -> SendError:
