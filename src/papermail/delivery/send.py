@@ -25,6 +25,7 @@ a 421 or a drop), a process-wide circuit breaker, and the global send-rate limit
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import time
@@ -203,11 +204,17 @@ def _claim(
     return dict(session.execute(statement).all())
 
 
+@cache
+def _compiled(statement: sa.Update, dialect: sa.Dialect) -> sa.sql.compiler.Compiled:
+    return statement.compile(dialect=dialect)
+
+
 class _RowWrites:
     """The two writes every message makes (hand-over, outcome), each committed as it is made.
 
     On PostgreSQL each is a single autocommit statement, one round trip instead of BEGIN, UPDATE
-    and COMMIT, on a connection of its own:
+    and COMMIT, run as a server-side prepared statement straight on the driver's connection (the
+    SQL is compiled once from the SQLAlchemy statement), each on a connection of its own:
 
     * hand-overs on one whose commits wait for the disk: losing a hand-over in a database crash
       could let a delivered message be sent again;
@@ -240,9 +247,14 @@ class _RowWrites:
             changed = self.session.execute(statement, params).rowcount == 1
             self.session.commit()
             return changed
-        changed = connection.execute(statement, params).rowcount == 1
-        connection.commit()  # only SQLAlchemy's bookkeeping: the server committed already
-        return changed
+        compiled = _compiled(statement, connection.dialect)
+        values = {
+            name: value.value if isinstance(value, enum.Enum) else value
+            for name, value in compiled.construct_params(params).items()
+        }
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.execute(compiled.string, values, prepare=True)
+            return cursor.rowcount == 1
 
     def __enter__(self) -> _RowWrites:
         return self
@@ -262,6 +274,7 @@ class _BatchSender:
     """One batch's send loop; its writes are short transactions, one per step that must be durable."""
 
     writes: _RowWrites  # set by run()
+    digest_ids: set[int]  # the digests of the claimed rows, set by run()
 
     def __init__(
         self, settings: Settings, factory: sessionmaker[Session], claims: dict[int, int], report: BatchReport
@@ -282,7 +295,9 @@ class _BatchSender:
         with self.factory() as session, _RowWrites(session) as writes:
             self.writes = writes
             rows = self._load(session)
-            rows = self._skip_ineligible(session, rows)
+            self.digest_ids = {row.digest_id for row in rows}
+            # Eligibility is checked in each row's hand-over, atomically with marking it: an
+            # earlier check here would only save rendering the rare row that is then skipped.
             emails = self._render(session, rows)
             session.commit()
             backend = backend_from_url(
@@ -290,8 +305,9 @@ class _BatchSender:
                 timeout=self.settings.smtp_timeout_seconds,
                 max_per_connection=self.settings.smtp_max_per_connection,
             )
+            # The claim just set the leases and skipped paused digests.
+            self.next_heartbeat = time.monotonic() + self.settings.send_lease_seconds / 3
             try:
-                self._heartbeat(session)
                 for row in rows:
                     if row.id not in emails:
                         continue
@@ -301,7 +317,7 @@ class _BatchSender:
                         break
                     self._send_one(session, backend, row, emails[row.id])
                     if self.breaker.tripped:
-                        self._trip(session, rows)
+                        self._trip(session)
                         break
                 session.commit()
             finally:
@@ -359,23 +375,6 @@ class _BatchSender:
             .order_by(Delivery.id)
         )
         return [_Row(*r) for r in session.execute(query) if self.claims.get(r[0]) == r[1]]
-
-    def _skip_ineligible(self, session: Session, rows: list[_Row]) -> list[_Row]:
-        subscribers = session.scalars(
-            sa.select(Subscriber).where(Subscriber.id.in_({r.subscriber_id for r in rows}))
-        ).all()
-        eligible = mailable_ids(session, subscribers)
-        reasons = {s.id: _ineligible_reason(s) for s in subscribers if s.id not in eligible}
-        for row in rows:
-            if row.subscriber_id in reasons:
-                self._settle(
-                    session,
-                    row,
-                    self.report.skipped_ids,
-                    DeliveryStatus.SKIPPED,
-                    skip_reason=reasons[row.subscriber_id],
-                )
-        return [r for r in rows if r.subscriber_id in eligible]
 
     def _render(self, session: Session, rows: list[_Row]) -> dict[int, OutgoingEmail]:
         emails, problems = _render_isolating_failures(session, self.settings, [r.id for r in rows])
@@ -507,29 +506,29 @@ class _BatchSender:
         self.next_heartbeat = time.monotonic() + self.settings.send_lease_seconds / 3
         if not self.remaining:
             return
+        # Not fenced by claim number: if another worker has taken one of these rows meanwhile,
+        # lengthening its lease a little is harmless (a lease only bounds how long a dead worker
+        # holds a row), and this statement stays one cheap shape.
         session.execute(
             sa.update(Delivery)
-            .where(_fenced(self.remaining), Delivery.status == DeliveryStatus.SENDING)
+            .where(Delivery.id.in_(list(self.remaining)), Delivery.status == DeliveryStatus.SENDING)
             .values(lease_until=now + self.lease)
             .execution_options(synchronize_session=False)
         )
         paused = session.scalar(
             sa.select(sa.func.count())
             .select_from(Digest)
-            .where(Digest.paused_at.is_not(None), Digest.id.in_(self._digest_ids()))
+            .where(Digest.paused_at.is_not(None), Digest.id.in_(self.digest_ids))
         )
         session.commit()
         self.report.paused = bool(paused)
 
-    def _digest_ids(self) -> sa.Select:
-        return sa.select(Delivery.digest_id).where(Delivery.id.in_(list(self.remaining))).distinct()
-
-    def _trip(self, session: Session, rows: list[_Row]) -> None:
+    def _trip(self, session: Session) -> None:
         reason = (
             f"circuit breaker: {self.breaker.failures} consecutive failed sends; "
             f"last: {self.breaker.last_failure}"
         )
-        paused = pause_digests(session, {r.digest_id for r in rows}, reason)
+        paused = pause_digests(session, self.digest_ids, reason)
         session.commit()
         log.error("paused digests %s: %s", paused, reason)
         self.breaker.reset()
@@ -603,7 +602,8 @@ def _SETTLE() -> sa.Update:
         .where(
             row.id == sa.bindparam("row_id"),
             row.claims == sa.bindparam("claim"),
-            row.status.in_(OWNED),
+            # Not status IN (...): an expanding IN can't be compiled once for reuse.
+            sa.or_(*(row.status == status for status in OWNED)),
         )
         .values(
             status=sa.bindparam("new_status", type_=row.status.type),

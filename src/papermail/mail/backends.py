@@ -191,13 +191,15 @@ class SMTPBackend(_Backend):
             code, reply = conn.docmd("rcpt", f"TO:<{envelope.recipient}>")
             if code not in (250, 251):
                 raise self._refused(code, reply, at_rcpt=True)
-            code, reply = conn.data(message)
+            code, reply = conn.docmd("data")
+            if code != 354:
+                raise self._refused(code, reply, at_rcpt=False)
+            conn.send(_dot_stuffed(message))
+            code, reply = conn.getreply()
             if code != 250:
                 raise self._refused(code, reply, at_rcpt=False)
         except SendError:
             raise
-        except smtplib.SMTPResponseException as exc:  # DATA answered with something other than 354
-            raise self._refused(exc.smtp_code, exc.smtp_error, at_rcpt=False) from exc
         except (OSError, smtplib.SMTPException) as exc:  # timeouts, resets, a drop after DATA
             self._drop()
             raise TransientSendError(f"connection lost: {exc or type(exc).__name__}") from exc
@@ -227,6 +229,20 @@ class SMTPBackend(_Backend):
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """The DATA payload: lines starting with "." doubled (RFC 5321 4.5.2), then the final ".".
+
+    What smtplib.data() does with a regular expression over the whole message; a bytes replace
+    is several times cheaper on a 100 KB digest (the message is CRLF-only, checked before).
+    """
+    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
 
 
 def _reply_text(code: int, reply: bytes | str) -> str:
