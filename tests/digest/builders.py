@@ -7,12 +7,14 @@ trending and send stages that normally write them land separately.
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -29,6 +31,8 @@ from papermail.db.models import (
     TrendScore,
 )
 
+T = TypeVar("T")
+
 AUTHORS = [
     "Ada Lovelace",
     "Grace Hopper",
@@ -37,6 +41,14 @@ AUTHORS = [
     "Przemysław Kowalski",
     "Chen Wei",
     "Ngozi Okonkwo",
+]
+VARIED_CATEGORIES = [
+    ["cs.LG"],
+    ["cs.CL", "cs.AI"],
+    ["cs.CV"],
+    ["cs.RO", "cs.LG"],
+    ["stat.ML", "cs.LG"],
+    ["cs.AI"],
 ]
 EVIDENCE = "+{up} upvotes / 24h · {stars}★ (+{new} / 24h) · {age} days old"
 
@@ -85,19 +97,31 @@ class World:
             first_seen_at=now,
             last_seen_at=now,
         )
-        self.session.add(paper)
-        self.session.flush()
-        return paper
+        return self._save(paper)
 
     def papers(self, count: int, **kwargs) -> list[Paper]:
         return [self.paper(**kwargs) for _ in range(count)]
 
+    def varied_papers(self, count: int) -> list[Paper]:
+        """Papers like a real week's: mixed categories and cross-lists, some on HF, some with code."""
+        return [
+            self.paper(
+                categories=VARIED_CATEGORIES[n % len(VARIED_CATEGORIES)],
+                on_huggingface=n % 4 != 3,
+                github_url=f"https://github.com/lab-{n}/project-{n}" if n % 2 == 0 else None,
+            )
+            for n in range(count)
+        ]
+
+    def _save(self, row: T) -> T:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
     def run(self, ranked: Sequence[Paper], evidence: Sequence[str] | None = None) -> ScoringRun:
         """A finished scoring run ranking ``ranked`` in order (rank 1 first)."""
         now = clock.now()
-        run = ScoringRun(as_of=now, finished_at=now, paper_count=len(ranked))
-        self.session.add(run)
-        self.session.flush()
+        run = self._save(ScoringRun(as_of=now, finished_at=now, paper_count=len(ranked)))
         self.session.add_all(
             TrendScore(
                 run_id=run.id,
@@ -122,25 +146,23 @@ class World:
         frequency: Frequency = Frequency.WEEKLY,
         timezone: str = "UTC",
     ) -> Subscriber:
-        person = Subscriber(
-            email=email or f"reader{next(self._serial)}@example.org",
-            status=SubscriberStatus.ACTIVE,
-            topics=list(topics),
-            keywords=list(keywords),
-            frequency=frequency,
-            timezone=timezone,
-            created_at=clock.now(),
-            confirmed_at=clock.now(),
+        return self._save(
+            Subscriber(
+                email=email or f"reader{next(self._serial)}@example.org",
+                status=SubscriberStatus.ACTIVE,
+                topics=list(topics),
+                keywords=list(keywords),
+                frequency=frequency,
+                timezone=timezone,
+                created_at=clock.now(),
+                confirmed_at=clock.now(),
+            )
         )
-        self.session.add(person)
-        self.session.flush()
-        return person
 
     def digest(self, period_key: str, run: ScoringRun | None) -> Digest:
-        row = Digest(period_key=period_key, scoring_run_id=run.id if run else None, created_at=clock.now())
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._save(
+            Digest(period_key=period_key, scoring_run_id=run.id if run else None, created_at=clock.now())
+        )
 
     def delivery(
         self,
@@ -150,20 +172,19 @@ class World:
         status: DeliveryStatus = DeliveryStatus.PENDING,
     ) -> Delivery:
         now = clock.now()
-        row = Delivery(
-            digest_id=digest.id,
-            subscriber_id=subscriber.id,
-            period_key=digest.period_key,
-            status=status,
-            paper_ids=[p if isinstance(p, int) else p.id for p in papers],
-            skip_reason=None if papers else "no new papers",
-            scheduled_for=now,
-            planned_at=now,
-            updated_at=now,
+        return self._save(
+            Delivery(
+                digest_id=digest.id,
+                subscriber_id=subscriber.id,
+                period_key=digest.period_key,
+                status=status,
+                paper_ids=[p if isinstance(p, int) else p.id for p in papers],
+                skip_reason=None if papers else "no new papers",
+                scheduled_for=now,
+                planned_at=now,
+                updated_at=now,
+            )
         )
-        self.session.add(row)
-        self.session.flush()
-        return row
 
 
 def parse_message(raw: bytes) -> EmailMessage:
@@ -186,3 +207,10 @@ def part_text(message: EmailMessage, subtype: str) -> str:
     body = message.get_body((subtype,))
     assert body is not None, f"no text/{subtype} part"
     return body.get_content().replace("\r\n", "\n")
+
+
+def same_html(sent: str, written: str) -> bool:
+    """Equal as HTML: characters may be sent as references, and long lines broken between tags
+    (a line break added) or at a space (a space replaced)."""
+    unfolded = sent.rstrip("\n").replace(">\n<", "><").replace("\n", " ")
+    return html.unescape(unfolded) == html.unescape(written.rstrip("\n").replace("\n", " "))

@@ -25,6 +25,7 @@ a 421 or a drop), a process-wide circuit breaker, and the global send-rate limit
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import time
@@ -206,8 +207,77 @@ def _claim(
     return dict(session.execute(statement).all())
 
 
+@cache
+def _compiled(statement: sa.Update, dialect: sa.Dialect) -> sa.sql.compiler.Compiled:
+    return statement.compile(dialect=dialect)
+
+
+class _RowWrites:
+    """The two writes every message makes (hand-over, outcome), each committed as it is made.
+
+    On PostgreSQL each is a single autocommit statement, one round trip instead of BEGIN, UPDATE
+    and COMMIT, run as a server-side prepared statement straight on the driver's connection (the
+    SQL is compiled once from the SQLAlchemy statement), each on a connection of its own:
+
+    * hand-overs on one whose commits wait for the disk: losing a hand-over in a database crash
+      could let a delivered message be sent again;
+    * outcomes on one with ``synchronous_commit`` off, which saves a disk flush per message:
+      losing the last fraction of a second of outcomes (only if PostgreSQL itself crashes)
+      leaves those rows handed over, so the sweeper reports them uncertain, never a duplicate.
+      Other sessions see each commit at once either way.
+
+    SQLite has no round trips to save; there both go through the batch's session.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.durable: sa.Connection | None = None
+        self.fast: sa.Connection | None = None
+        engine = session.get_bind()
+        if engine.dialect.name == "postgresql":
+            self.durable = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.fast = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.fast.exec_driver_sql("SET synchronous_commit TO off")
+
+    def hand_over(self, params: dict) -> bool:
+        return self._execute(self.durable, _HAND_OVER(), params)
+
+    def settle(self, params: dict) -> bool:
+        return self._execute(self.fast, _SETTLE(), params)
+
+    def _execute(self, connection: sa.Connection | None, statement: sa.Update, params: dict) -> bool:
+        if connection is None:
+            changed = self.session.execute(statement, params).rowcount == 1
+            self.session.commit()
+            return changed
+        compiled = _compiled(statement, connection.dialect)
+        values = {
+            name: value.value if isinstance(value, enum.Enum) else value
+            for name, value in compiled.construct_params(params).items()
+        }
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.execute(compiled.string, values, prepare=True)
+            return cursor.rowcount == 1
+
+    def __enter__(self) -> _RowWrites:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fast is not None:
+            try:  # it goes back to the pool, where the next user expects durable commits
+                self.fast.exec_driver_sql("RESET synchronous_commit")
+            except sa.exc.DBAPIError:
+                self.fast.invalidate()
+            self.fast.close()
+        if self.durable is not None:
+            self.durable.close()
+
+
 class _BatchSender:
     """One batch's send loop; its writes are short transactions, one per step that must be durable."""
+
+    writes: _RowWrites  # set by run()
+    digest_ids: set[int]  # the digests of the claimed rows, set by run()
 
     def __init__(
         self, settings: Settings, factory: sessionmaker[Session], claims: dict[int, int], report: BatchReport
@@ -225,9 +295,12 @@ class _BatchSender:
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        with self.factory() as session:
+        with self.factory() as session, _RowWrites(session) as writes:
+            self.writes = writes
             rows = self._load(session)
-            rows = self._skip_ineligible(session, rows)
+            self.digest_ids = {row.digest_id for row in rows}
+            # Eligibility is checked in each row's hand-over, atomically with marking it: an
+            # earlier check here would only save rendering the rare row that is then skipped.
             emails = self._render(session, rows)
             session.commit()
             backend = backend_from_url(
@@ -235,8 +308,9 @@ class _BatchSender:
                 timeout=self.settings.smtp_timeout_seconds,
                 max_per_connection=self.settings.smtp_max_per_connection,
             )
+            # The claim just set the leases and skipped paused digests.
+            self.next_heartbeat = time.monotonic() + self.settings.send_lease_seconds / 3
             try:
-                self._heartbeat(session)
                 for row in rows:
                     if row.id not in emails:
                         continue
@@ -246,15 +320,9 @@ class _BatchSender:
                         break
                     self._send_one(session, backend, row, emails[row.id])
                     if self.breaker.tripped:
-                        self._trip(session, rows)
+                        self._trip(session)
                         break
                 session.commit()
-            except Exception as exc:
-                # Keep the outcomes already known (a 250 not recorded becomes uncertain), unless
-                # the database itself is what failed.
-                if not isinstance(exc, sa.exc.SQLAlchemyError):
-                    session.commit()
-                raise
             finally:
                 backend.close()
             if self.report.paused:
@@ -270,7 +338,6 @@ class _BatchSender:
                 message = self.signer.sign(message)
         except (MessageBuildError, ValueError, TypeError) as exc:
             self._fail(session, row, None, f"message could not be built: {exc}")
-            _commit_outcome(session)
             return
         self.limiter.acquire()
         self.faults.reached("before_smtp", row.email)
@@ -291,7 +358,6 @@ class _BatchSender:
             self.faults.reached("after_250", row.email)
             self._sent(session, row, reply)
             self.breaker.succeeded()
-        _commit_outcome(session)
 
     # -- before the loop --------------------------------------------------------------------------
 
@@ -312,23 +378,6 @@ class _BatchSender:
             .order_by(Delivery.id)
         )
         return [_Row(*r) for r in session.execute(query) if self.claims.get(r[0]) == r[1]]
-
-    def _skip_ineligible(self, session: Session, rows: list[_Row]) -> list[_Row]:
-        subscribers = session.scalars(
-            sa.select(Subscriber).where(Subscriber.id.in_({r.subscriber_id for r in rows}))
-        ).all()
-        eligible = mailable_ids(session, subscribers)
-        reasons = {s.id: _ineligible_reason(s) for s in subscribers if s.id not in eligible}
-        for row in rows:
-            if row.subscriber_id in reasons:
-                self._settle(
-                    session,
-                    row,
-                    self.report.skipped_ids,
-                    DeliveryStatus.SKIPPED,
-                    skip_reason=reasons[row.subscriber_id],
-                )
-        return [r for r in rows if r.subscriber_id in eligible]
 
     def _render(self, session: Session, rows: list[_Row]) -> dict[int, OutgoingEmail]:
         emails, problems = _render_isolating_failures(session, self.settings, [r.id for r in rows])
@@ -351,8 +400,7 @@ class _BatchSender:
             "lease_end": now + self.lease,
             "message_id_value": message_id,
         }
-        claimed = session.execute(_HAND_OVER(), params).rowcount == 1
-        session.commit()
+        claimed = self.writes.hand_over(params)
         if claimed:
             row.first_attempt_at = row.first_attempt_at or now
             row.attempts += 1
@@ -420,6 +468,7 @@ class _BatchSender:
             subscriber = session.get(Subscriber, row.subscriber_id)
             if subscriber is not None:
                 mark_bounced(session, subscriber, reply=reason)
+                session.commit()
 
     def _settle(
         self,
@@ -447,7 +496,7 @@ class _BatchSender:
             "reply": reply[:REPLY_LIMIT] if reply else None,
             "skip_reason_value": skip_reason,
         }
-        settled = session.execute(_SETTLE(), params).rowcount == 1
+        settled = self.writes.settle(params)
         self.remaining.pop(row.id, None)
         (outcome if settled else self.report.not_claimed_ids).append(row.id)
         return settled
@@ -460,29 +509,29 @@ class _BatchSender:
         self.next_heartbeat = time.monotonic() + self.settings.send_lease_seconds / 3
         if not self.remaining:
             return
+        # Not fenced by claim number: if another worker has taken one of these rows meanwhile,
+        # lengthening its lease a little is harmless (a lease only bounds how long a dead worker
+        # holds a row), and this statement stays one cheap shape.
         session.execute(
             sa.update(Delivery)
-            .where(_fenced(self.remaining), Delivery.status == DeliveryStatus.SENDING)
+            .where(Delivery.id.in_(list(self.remaining)), Delivery.status == DeliveryStatus.SENDING)
             .values(lease_until=now + self.lease)
             .execution_options(synchronize_session=False)
         )
         paused = session.scalar(
             sa.select(sa.func.count())
             .select_from(Digest)
-            .where(Digest.paused_at.is_not(None), Digest.id.in_(self._digest_ids()))
+            .where(Digest.paused_at.is_not(None), Digest.id.in_(self.digest_ids))
         )
         session.commit()
         self.report.paused = bool(paused)
 
-    def _digest_ids(self) -> sa.Select:
-        return sa.select(Delivery.digest_id).where(Delivery.id.in_(list(self.remaining))).distinct()
-
-    def _trip(self, session: Session, rows: list[_Row]) -> None:
+    def _trip(self, session: Session) -> None:
         reason = (
             f"circuit breaker: {self.breaker.failures} consecutive failed sends; "
             f"last: {self.breaker.last_failure}"
         )
-        paused = pause_digests(session, {r.digest_id for r in rows}, reason)
+        paused = pause_digests(session, self.digest_ids, reason)
         session.commit()
         log.error("paused digests %s: %s", paused, reason)
         self.breaker.reset()
@@ -556,7 +605,8 @@ def _SETTLE() -> sa.Update:
         .where(
             row.id == sa.bindparam("row_id"),
             row.claims == sa.bindparam("claim"),
-            row.status.in_(OWNED),
+            # Not status IN (...): an expanding IN can't be compiled once for reuse.
+            sa.or_(*(row.status == status for status in OWNED)),
         )
         .values(
             status=sa.bindparam("new_status", type_=row.status.type),
@@ -570,19 +620,6 @@ def _SETTLE() -> sa.Update:
             skip_reason=unless_null("skip_reason_value", row.skip_reason, sa.Text()),
         )
     )
-
-
-def _commit_outcome(session: Session) -> None:
-    """Commit an SMTP outcome without waiting for the disk (PostgreSQL's asynchronous commit).
-
-    Only the hand-over must survive a database crash: losing it could send a message twice.
-    Losing an outcome (the last fraction of a second of them, and only if PostgreSQL itself
-    crashes) leaves its row handed over, which the sweeper reports as uncertain: never a
-    duplicate. It saves one disk flush per message. Other sessions see the commit at once.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    session.commit()
 
 
 def _fenced(claims: dict[int, int]) -> sa.ColumnElement[bool]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from papermail.categories import category_name
@@ -24,7 +25,7 @@ from papermail.config import Settings
 from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, TrendScore
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
-from papermail.mail.templates import get_templates
+from papermail.mail.templates import EmailTemplates, get_templates
 from papermail.tokens import Purpose, link
 
 TEMPLATE_NAME = "weekly-digest"
@@ -105,14 +106,17 @@ def render_digests(
     """Render digests that may not have a delivery row yet (previews); keyed by ``request.key``."""
     cards = load_cards(session, requests)
     templates = get_templates()
+    rendered_cards = RenderedCards(templates)
     list_id = f"papermail digest <digest.{sender_domain(settings.mail_from)}>"
     emails: dict[int, OutgoingEmail] = {}
     for request in requests:
-        papers = [cards[(request.run_id, pid)] for pid in request.paper_ids if (request.run_id, pid) in cards]
-        if not papers:
+        placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
+        if not placed:
             continue
+        papers = [cards[key] for key in placed]
+        html_cards, text_cards = rendered_cards.get(placed, papers)
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
-        context = digest_context(request, papers, settings, unsubscribe_url)
+        context = digest_context(request, papers, settings, unsubscribe_url, html_cards, text_cards)
         rendered = templates.render(TEMPLATE_NAME, context)
         emails[request.key] = OutgoingEmail(
             to=request.subscriber.email,
@@ -128,10 +132,44 @@ def render_digests(
     return emails
 
 
+class RenderedCards:
+    """Each paper's card, rendered once per place in a digest and reused by every digest of the batch.
+
+    Most subscribers of a batch share most of their papers, so most cards are rendered once for
+    many digests: the per-digest work left is the frame around them.
+    """
+
+    def __init__(self, templates: EmailTemplates) -> None:
+        self._html = templates.partial(TEMPLATE_NAME, "card.html")
+        self._text = templates.partial(TEMPLATE_NAME, "card.txt")
+        self._done: dict[tuple[int | None, int, int], tuple[Markup, str]] = {}
+
+    def get(
+        self, keys: Sequence[tuple[int | None, int]], papers: Sequence[PaperCard]
+    ) -> tuple[list[Markup], list[str]]:
+        """The HTML and text cards of ``papers`` (identified by ``keys``), numbered from 1."""
+        html_cards, text_cards = [], []
+        for n, ((run_id, paper_id), paper) in enumerate(zip(keys, papers, strict=True), start=1):
+            key = (run_id, paper_id, n)
+            if key not in self._done:
+                # The card template autoescapes everything it inserts: its output is safe HTML.
+                html = Markup(self._html.render(p=paper, n=n))  # noqa: S704
+                self._done[key] = (html, self._text.render(p=paper, n=n))
+            html, text = self._done[key]
+            html_cards.append(html)
+            text_cards.append(text)
+        return html_cards, text_cards
+
+
 def digest_context(
-    request: DigestRequest, papers: list[PaperCard], settings: Settings, unsubscribe_url: str
+    request: DigestRequest,
+    papers: Sequence[PaperCard],
+    settings: Settings,
+    unsubscribe_url: str,
+    html_cards: Sequence[Markup],
+    text_cards: Sequence[str],
 ) -> dict[str, object]:
-    """The template context of one digest."""
+    """The template context of one digest: the frame's values plus the papers' rendered cards."""
     subscriber = request.subscriber
     period_label = describe_period(request.period_key)
     interests = describe_interests(sorted(subscriber.topics), subscriber.keywords)
@@ -143,6 +181,8 @@ def digest_context(
         "period_label": period_label,
         "lead": f"{count} {interests}" if interests else count,
         "papers": papers,
+        "html_cards": html_cards,
+        "text_cards": text_cards,
         "preferences_url": link(settings, Purpose.PREFERENCES, subscriber.id),
         "unsubscribe_url": unsubscribe_url,
         "footer_reason": (

@@ -182,19 +182,24 @@ class SMTPBackend(_Backend):
         # it came at: only a 5xx to RCPT says the address itself is bad.
         try:
             conn.ehlo_or_helo_if_needed()  # mail() doesn't; sendmail() would
-            code, reply = conn.mail(envelope.sender, self._mail_options(conn, envelope))
+            # The addresses were checked (check_envelope), so they go out as they are: smtplib's
+            # mail()/rcpt() would re-parse them with email.utils.parseaddr on every message.
+            options = "".join(f" {option}" for option in self._mail_options(conn, envelope))
+            code, reply = conn.docmd("mail", f"FROM:<{envelope.sender}>{options}")
             if code != 250:
                 raise self._refused(code, reply, at_rcpt=False)
-            code, reply = conn.rcpt(envelope.recipient)
+            code, reply = conn.docmd("rcpt", f"TO:<{envelope.recipient}>")
             if code not in (250, 251):
                 raise self._refused(code, reply, at_rcpt=True)
-            code, reply = conn.data(message)
+            code, reply = conn.docmd("data")
+            if code != 354:
+                raise self._refused(code, reply, at_rcpt=False)
+            conn.send(_dot_stuffed(message))
+            code, reply = conn.getreply()
             if code != 250:
                 raise self._refused(code, reply, at_rcpt=False)
         except SendError:
             raise
-        except smtplib.SMTPResponseException as exc:  # DATA answered with something other than 354
-            raise self._refused(exc.smtp_code, exc.smtp_error, at_rcpt=False) from exc
         except (OSError, smtplib.SMTPException) as exc:  # timeouts, resets, a drop after DATA
             self._drop()
             raise TransientSendError(f"connection lost: {exc or type(exc).__name__}") from exc
@@ -206,6 +211,7 @@ class SMTPBackend(_Backend):
             return []
         if not conn.has_extn("smtputf8"):
             raise InvalidMessage(f"{self.host} does not accept non-ASCII addresses (no SMTPUTF8)")
+        conn.command_encoding = "utf-8"  # what mail() does when it sends SMTPUTF8
         return ["SMTPUTF8"]
 
     def _refused(self, code: int, reply: bytes | str, *, at_rcpt: bool) -> SendError:
@@ -223,6 +229,20 @@ class SMTPBackend(_Backend):
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """The DATA payload: lines starting with "." doubled (RFC 5321 4.5.2), then the final ".".
+
+    What smtplib.data() does with a regular expression over the whole message; a bytes replace
+    is several times cheaper on a 100 KB digest (the message is CRLF-only, checked before).
+    """
+    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
 
 
 def _reply_text(code: int, reply: bytes | str) -> str:

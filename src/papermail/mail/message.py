@@ -5,7 +5,9 @@ digest, most of it in its policy machinery; the C codecs in :mod:`binascii` and 
 same encoding in a fraction of a millisecond. What the stdlib would have guaranteed is guaranteed
 here instead, and tests parse every shape back with the ``email`` package:
 
-- CRLF line endings only, and no line over 998 octets (bodies are quoted-printable or base64);
+- CRLF line endings only, and no line over 998 octets: the text part is quoted-printable, the
+  HTML part 7bit (non-ASCII as character references, long lines broken between tags), and either is
+  base64 when it is mostly non-ASCII;
 - non-ASCII header text as RFC 2047 encoded-words;
 - no header injection: CR, LF or any other control character in a header value raises
   :class:`MessageBuildError`, so a bad value fails one message and never adds a header.
@@ -30,6 +32,10 @@ FOLD_AT = 78  # RFC 5322 §2.1.1: SHOULD
 # 45 bytes of UTF-8 become 60 base64 characters: with "=?utf-8?b?" and "?=" that is 72, under
 # the 75 an encoded-word may have (RFC 2047 §2).
 ENCODED_WORD_BYTES = 45
+BASE64_LINE = 76  # RFC 2045 §6.8: encoded lines of at most 76 characters
+# A part is "mostly ASCII" when spelling its other characters out (=XX or &#NNN;) grows it by less
+# than base64 would, which is by a third.
+MOSTLY_ASCII = 4 / 3
 # A line break would start a new header (injection). Other controls have no business in a header,
 # and NEL / LINE SEPARATOR / PARAGRAPH SEPARATOR are line breaks to str.splitlines and some parsers.
 _FORBIDDEN_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -52,6 +58,7 @@ _OWN_HEADERS = frozenset(
     )
 )
 _HIGH_BYTES = bytes(range(128, 256))
+_CONTROL_BYTES = bytes([*range(0, 9), *range(11, 32), 127])  # not allowed in a 7bit part
 
 
 class MessageBuildError(ValueError):
@@ -100,17 +107,18 @@ def build_message(email: OutgoingEmail, *, mail_from: str, message_id: str, date
         lines.append(_unstructured_header(name, value))
     head = CRLF.join(lines).encode("utf-8")
     if email.html is None:
-        cte, body = _encode_body(email.text)
+        cte, body = _encode_body(email.text, html=False)
         part_head = f'Content-Type: text/plain; charset="utf-8"{CRLF}Content-Transfer-Encoding: {cte}'
         return b"".join((head, b"\r\n", part_head.encode(), b"\r\n\r\n", body))
-    # "=_" never occurs in quoted-printable or base64 output, so the boundary can't occur in a part.
+    # "=_" never occurs in quoted-printable or base64 output, and a 7bit HTML part would need this
+    # exact hash on a line of its own, so the boundary can't occur in a part.
     boundary = "=_pm_" + hashlib.blake2b(message_id.encode(), digest_size=12).hexdigest()
     pieces = [
         head,
         f'{CRLF}Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}{CRLF}'.encode(),
     ]
     for subtype, content in (("plain", email.text), ("html", email.html)):
-        cte, body = _encode_body(content)
+        cte, body = _encode_body(content, html=subtype == "html")
         pieces.append(
             f'--{boundary}{CRLF}Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
             f"Content-Transfer-Encoding: {cte}{CRLF}{CRLF}".encode()
@@ -120,20 +128,63 @@ def build_message(email: OutgoingEmail, *, mail_from: str, message_id: str, date
     return b"".join(pieces)
 
 
-def _encode_body(text: str) -> tuple[str, bytes]:
+def _encode_body(text: str, *, html: bool) -> tuple[str, bytes]:
     """The transfer encoding and the encoded bytes (ending in CRLF) of one text part."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         # b2a_qp takes its line ending from the first one it sees: make sure there is a CRLF.
         text += "\n"
-    data = text.replace("\n", CRLF).encode("utf-8")
-    high = len(data) - len(data.translate(None, _HIGH_BYTES))
-    # Quoted-printable triples each non-ASCII byte, base64 grows everything by a third: pick the
-    # smaller. English digests with a few accents stay readable quoted-printable.
-    if high * 6 < len(data):
+    if html:
+        # HTML can spell any character as &#NNN; and take a line break between tags: then it needs
+        # no transfer encoding at all, the cheapest and smallest form, and stays readable.
+        plain = text.encode("ascii", "xmlcharrefreplace")
+        if len(plain) < MOSTLY_ASCII * len(text) and not _has_control_bytes(plain):
+            lines = _lines_within_limit(plain.split(b"\n"))
+            if lines is not None:
+                return "7bit", b"\r\n".join(lines)
+    data = text.encode("utf-8").replace(b"\n", b"\r\n")
+    high = 0 if data.isascii() else len(data) - len(data.translate(None, _HIGH_BYTES))
+    if len(data) + 2 * high < MOSTLY_ASCII * len(data):
+        # Quoted-printable keeps mostly-English text readable in the raw message.
         return "quoted-printable", binascii.b2a_qp(data, istext=True)
-    return "base64", base64.encodebytes(data).replace(b"\n", b"\r\n")
+    # Mostly non-ASCII (quoted-printable would triple it), or HTML that couldn't be 7bit.
+    encoded = base64.b64encode(data)
+    lines = [encoded[start : start + BASE64_LINE] for start in range(0, len(encoded), BASE64_LINE)]
+    return "base64", b"\r\n".join(lines) + b"\r\n"
+
+
+def _has_control_bytes(data: bytes) -> bool:
+    """True if ``data`` has a byte a 7bit part may not carry (NUL, other controls, DEL)."""
+    return len(data.translate(None, _CONTROL_BYTES)) != len(data)
+
+
+def _lines_within_limit(lines: list[bytes]) -> list[bytes] | None:
+    """HTML lines, long ones broken between two tags (or else at a space); None if that fails.
+
+    A line break between ``>`` and ``<`` is whitespace between tags, which the layout ignores
+    (MJML's own unminified output is full of it); it never lands inside an Outlook conditional
+    comment's condition or an attribute value, where a space might.
+    """
+    if all(len(line) <= MAX_LINE_OCTETS for line in lines):
+        return lines
+    short: list[bytes] = []
+    for line in lines:
+        start = 0
+        while len(line) - start > MAX_LINE_OCTETS:
+            end = start + MAX_LINE_OCTETS
+            cut = line.rfind(b"><", start, end) + 1
+            if cut > start:
+                short.append(line[start:cut])
+                start = cut
+                continue
+            cut = line.rfind(b" ", start, end)
+            if cut <= start:
+                return None
+            short.append(line[start:cut])
+            start = cut + 1
+        short.append(line[start:])
+    return short
 
 
 def _check_value(name: str, value: str) -> None:
@@ -191,6 +242,8 @@ def _encoded_words(text: str) -> Iterator[str]:
 def _address_header(name: str, value: str) -> str:
     """``Name: "Display" <addr>``; a non-ASCII address is kept as UTF-8 (RFC 6532, SMTPUTF8)."""
     _check_value(name, value)
+    if _ADDR_SPEC.match(value):  # the usual case, a bare address: nothing to parse
+        return f"{name}: {value}"
     display, address = parseaddr(value)
     # parseaddr quietly keeps the first of several addresses: insist the value was just one.
     written_as_one = value.strip() == address or value.rstrip().endswith(f"<{address}>")

@@ -92,6 +92,22 @@ class EmailTemplates:
             self._html[name] = self._html_env.from_string(self.postprocess_html(self.compile_mjml(name)))
         return self._html[name]
 
+    def partial(self, name: str, filename: str) -> jinja2.Template:
+        """A piece of an email rendered on its own, such as one paper's card in a digest.
+
+        A piece rendered once can be handed to many emails (as ``Markup`` for HTML) instead of being
+        rendered again inside each. ``.html`` pieces are autoescaped and minified like the body.
+        """
+        if not filename.endswith(".html"):
+            return self._text_env.get_template(f"email/{name}/{filename}")
+        key = f"{name}/{filename}"
+        if key not in self._html:
+            source = self.email_dir / name / filename
+            if not source.is_file():
+                raise TemplateError(f"no template {source}")
+            self._html[key] = self._html_env.from_string(self.postprocess_html(source.read_text()))
+        return self._html[key]
+
     def postprocess_html(self, html: str) -> str:
         """Shrink the compiled HTML (see :func:`minify_html`) before it becomes a Jinja template."""
         return minify_html(html)
@@ -121,10 +137,15 @@ def minify_html(html: str) -> str:
     spaces around its punctuation. Jinja ``{{ }}`` and ``{% %}`` tags are never touched inside.
     """
     pieces = _SPECIAL_BLOCK.split(html)
+    last = len(pieces) - 1
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
-            piece = _FORMATTING_BREAK.sub(r"\1\2", piece)
-            pieces[index] = _WHITESPACE_RUN.sub(" ", piece)
+            # Markup sits between special blocks, which start with "<" and end with ">": stand-ins
+            # for those edges let the formatting rule see across them, and are cut off again.
+            before, after = (">" if index else ""), ("<" if index < last else "")
+            piece = _FORMATTING_BREAK.sub(r"\1\2", before + piece + after)
+            piece = _WHITESPACE_RUN.sub(" ", piece)
+            pieces[index] = piece[len(before) : len(piece) - len(after)]
         elif piece[:6].lower() == "<style":
             css = " ".join(_CSS_COMMENT.sub("", piece).split())
             pieces[index] = _CSS_SPACE.sub(r"\1\2", css).replace(";}", "}")
