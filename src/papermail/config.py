@@ -26,6 +26,7 @@ PREFIX = "PAPERMAIL_"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 ENVIRONMENTS = ("development", "production")
 MAIL_SCHEMES = ("smtp", "smtps", "smtp+starttls", "file", "console", "memory")
+LATE_POLICIES = ("send-late-once", "skip")
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,6 +76,22 @@ class Settings:
     confirmations_per_address: Rate
     proxy_count: int
     record_consent_ip: bool
+    # -- sending (issue 6: planning and delivering digests) --
+    send_batch_size: int
+    smtp_max_per_connection: int
+    send_rate: float  # messages per second across all workers; 0 = no limit
+    send_lease_seconds: float
+    retry_base_seconds: float
+    retry_max_seconds: float
+    give_up_hours: float
+    late_limit_hours: float
+    late_policy: str
+    max_worker_deaths: int
+    breaker_threshold: int
+    requeue_after_seconds: float
+    dkim_key_path: Path | None
+    dkim_selector: str
+    dkim_domain: str | None
 
     @property
     def is_production(self) -> bool:
@@ -95,6 +112,8 @@ class Settings:
                 text = "****" if value else "(not set)"
             elif isinstance(value, Rate):
                 text = value.spec
+            elif value is None:
+                text = "(not set)"
             elif isinstance(value, tuple):
                 text = ",".join(value)
             else:
@@ -138,17 +157,17 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be zero or a positive number")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive whole number")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if not value >= 0:
-        raise ValueError("must be a number, 0 or more")
     return value
 
 
@@ -244,6 +263,36 @@ def _rate(raw: str) -> Rate:
     return Rate(count=int(match[1]), window=timedelta(seconds=seconds), spec=raw.strip())
 
 
+def _late_policy(raw: str) -> str:
+    if raw not in LATE_POLICIES:
+        raise ValueError(f"must be one of {', '.join(LATE_POLICIES)}, got {raw!r}")
+    return raw
+
+
+def _optional_domain(raw: str) -> str | None:
+    domain = raw.strip().lower()
+    if not domain:
+        return None
+    if not all(label and len(label) < 64 for label in domain.split(".")) or any(
+        ch.isspace() or ch in "@/<>" for ch in domain
+    ):
+        raise ValueError(f"must be a domain name like example.org, got {raw!r}")
+    return domain
+
+
+def _dkim_key_path(raw: str) -> Path | None:
+    if not raw.strip():
+        return None
+    path = Path(raw.strip()).expanduser()
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError as exc:
+        raise ValueError(f"cannot read the DKIM private key: {exc.strerror or exc}") from None
+    if b"PRIVATE KEY-----" not in head:
+        raise ValueError(f"{path} is not a PEM private key")
+    return path
+
+
 def _env_name(raw: str) -> str:
     if raw not in ENVIRONMENTS:
         raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}, got {raw!r}")
@@ -325,6 +374,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
         hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
         **_web_settings(read),
+        **_sending_settings(read),
     )
 
 
@@ -345,6 +395,40 @@ def _web_settings(read: _Reader) -> dict[str, object]:
         "proxy_count": read.get("PROXY_COUNT", _non_negative_int, "0"),
         "record_consent_ip": read.get("RECORD_CONSENT_IP", _bool, "false"),
     }
+
+
+# A claim must outlive a few blocking SMTP operations, or a slow but healthy send would look dead.
+LEASE_TO_SMTP_TIMEOUT = 3
+
+
+def _sending_settings(read: _Reader) -> dict[str, object]:
+    """The settings of planning and sending digests (issue 6)."""
+    values: dict[str, object] = {
+        "send_batch_size": read.get("SEND_BATCH_SIZE", _positive_int, "100"),
+        "smtp_max_per_connection": read.get("SMTP_MAX_PER_CONNECTION", _positive_int, "100"),
+        "send_rate": read.get("SEND_RATE", _non_negative_float, "0"),
+        "send_lease_seconds": read.get("SEND_LEASE_SECONDS", _positive_float, "300"),
+        "retry_base_seconds": read.get("RETRY_BASE_SECONDS", _positive_float, "300"),
+        "retry_max_seconds": read.get("RETRY_MAX_SECONDS", _positive_float, "14400"),
+        "give_up_hours": read.get("GIVE_UP_HOURS", _positive_float, "48"),
+        "late_limit_hours": read.get("LATE_LIMIT_HOURS", _positive_float, "24"),
+        "late_policy": read.get("LATE_POLICY", _late_policy, "send-late-once"),
+        "max_worker_deaths": read.get("MAX_WORKER_DEATHS", _positive_int, "3"),
+        "breaker_threshold": read.get("BREAKER_THRESHOLD", _positive_int, "50"),
+        "requeue_after_seconds": read.get("REQUEUE_AFTER_SECONDS", _positive_float, "900"),
+        "dkim_key_path": read.get("DKIM_KEY_PATH", _dkim_key_path, ""),
+        "dkim_selector": read.get("DKIM_SELECTOR", _text, "papermail"),
+        "dkim_domain": read.get("DKIM_DOMAIN", _optional_domain, ""),
+    }
+    smtp_timeout = read.get("SMTP_TIMEOUT", _positive_float, "30")
+    if values["send_lease_seconds"] < LEASE_TO_SMTP_TIMEOUT * smtp_timeout:  # type: ignore[operator]
+        raise ConfigError(
+            "SEND_LEASE_SECONDS",
+            f"must be at least {LEASE_TO_SMTP_TIMEOUT} times PAPERMAIL_SMTP_TIMEOUT ({smtp_timeout:g} s)",
+        )
+    if values["retry_max_seconds"] < values["retry_base_seconds"]:  # type: ignore[operator]
+        raise ConfigError("RETRY_MAX_SECONDS", "must not be less than PAPERMAIL_RETRY_BASE_SECONDS")
+    return values
 
 
 def _development_secret(data_dir: Path) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -156,6 +157,16 @@ def suppress(session: Session, email: str, reason: str) -> None:
 def is_mailable(session: Session, subscriber: Subscriber) -> bool:
     """True if a digest may be sent to this subscriber right now."""
     return subscriber.status == SubscriberStatus.ACTIVE and not is_suppressed(session, subscriber.email)
+
+
+def mailable_ids(session: Session, subscribers: Sequence[Subscriber]) -> set[int]:
+    """The ids of those subscribers a digest may be sent to right now: :func:`is_mailable` in bulk."""
+    active = {email_hash(s.email): s.id for s in subscribers if s.status == SubscriberStatus.ACTIVE}
+    if not active:
+        return set()
+    query = sa.select(Suppression.email_hash).where(Suppression.email_hash.in_(active))
+    suppressed = set(session.scalars(query))
+    return {subscriber_id for hashed, subscriber_id in active.items() if hashed not in suppressed}
 
 
 def unsubscribe(session: Session, subscriber: Subscriber, *, actor: str, reason: str | None = None) -> bool:

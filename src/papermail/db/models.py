@@ -241,8 +241,14 @@ class Delivery(Base):
     scheduled_for: Mapped[datetime]
     planned_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)  # SMTP transactions tried
-    claims: Mapped[int] = mapped_column(default=0)  # times a worker took it; caps crash loops
+    # Times a worker took it; it only grows, so a worker's claim number fences its later writes.
+    claims: Mapped[int] = mapped_column(default=0)
+    # Claims whose worker died before recording an outcome; at the limit the row fails (crash loops).
+    lost_claims: Mapped[int] = mapped_column(default=0)
     lease_until: Mapped[datetime | None]
+    # Committed just before an SMTP transaction and cleared with its outcome: a row whose lease ran
+    # out with this set may have been delivered (uncertain); without it, it certainly was not.
+    attempt_started_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     first_attempt_at: Mapped[datetime | None]
     last_smtp_code: Mapped[int | None]
