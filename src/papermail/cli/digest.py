@@ -20,7 +20,7 @@ from papermail.admin.deliveries import (
     wait_until_drained,
 )
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
-from papermail.cli.options import cli_actor, one_line_errors, period_option
+from papermail.cli.options import BadUsage, cli_actor, one_line_errors, period_option
 from papermail.cli.output import (
     changed,
     counts_table,
@@ -36,7 +36,6 @@ from papermail.cli.output import (
 from papermail.delivery import plan as planning
 from papermail.delivery.breaker import resume_digest
 from papermail.digest.preview import NothingToPreview, current_period_key, latest_run_id, preview_digest
-from papermail.digest.render import describe_period
 from papermail.mail.message import build_message, make_message_id
 from papermail.subscribers import InvalidInput, find_by_email, normalise_email
 
@@ -50,27 +49,15 @@ def digest() -> None:
     """Digest commands: plan, send, status and preview."""
 
 
-def _period_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        describe_period(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"period {value} is not a valid ISO week (2026-W48) or date (2026-11-26)"
-        ) from None
-    return value
-
-
 def _out_option(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
     if value is not None and value.suffix.lower() not in PREVIEW_SUFFIXES:
-        raise click.BadParameter("must end in .html (the HTML part) or .eml (the whole message)")
+        raise BadUsage(f"--out {value}: must end in .html (the HTML part) or .eml (the whole message)")
     return value
 
 
 @digest.command()
 @click.argument("email")
-@click.option("--period", callback=_period_option, help="2026-W48 or 2026-11-26 (default: this period).")
+@period_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
