@@ -8,6 +8,7 @@ and an SMTP relay.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -58,6 +59,15 @@ class Settings:
     digest_size: int
     smtp_timeout_seconds: float
     celery_queue: str
+    # -- trending (issue 4): the trendiness formula's parameters, explained in docs/trending.md --
+    trend_window_hours: float
+    trend_half_life_hours: float
+    trend_volume_weight: float
+    trend_weight_upvotes: float
+    trend_weight_github_stars: float
+    trend_weight_comments: float
+    trend_max_age_days: float
+    trend_keep_runs: int
 
     @property
     def is_production(self) -> bool:
@@ -111,6 +121,34 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive whole number")
+    return value
+
+
+def _finite_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _positive_finite_float(raw: str) -> float:
+    value = _finite_float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _weight(raw: str) -> float:
+    value = _finite_float(raw)
+    if value < 0:
+        raise ValueError("must be zero (ignore the signal) or a positive number")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    value = _finite_float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be between 0 and 1")
     return value
 
 
@@ -239,6 +277,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         digest_size=read.get("DIGEST_SIZE", _positive_int, "10"),
         smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
         celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
+        # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
+        trend_window_hours=read.get("TREND_WINDOW_HOURS", _positive_finite_float, "24"),
+        trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_finite_float, "36"),
+        trend_volume_weight=read.get("TREND_VOLUME_WEIGHT", _fraction, "0.5"),
+        trend_weight_upvotes=read.get("TREND_WEIGHT_UPVOTES", _weight, "1"),
+        trend_weight_github_stars=read.get("TREND_WEIGHT_GITHUB_STARS", _weight, "0.5"),
+        trend_weight_comments=read.get("TREND_WEIGHT_COMMENTS", _weight, "0.5"),
+        trend_max_age_days=read.get("TREND_MAX_AGE_DAYS", _positive_finite_float, "30"),
+        trend_keep_runs=read.get("TREND_KEEP_RUNS", _positive_int, "24"),
     )
 
 

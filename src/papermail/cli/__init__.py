@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from papermail.cli import db, service
+from papermail.cli import db, service, trending
 from papermail.cli.base import PapermailGroup
 
 
@@ -32,6 +32,8 @@ cli.add_command(service.up)
 cli.add_command(service.worker)
 cli.add_command(service.beat)
 cli.add_command(service.web)
+cli.add_command(trending.score)
+cli.add_command(trending.trending_ranking)
 
 
 def main() -> None:

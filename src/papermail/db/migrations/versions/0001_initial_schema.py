@@ -217,6 +217,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("signal_snapshots", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_signal_snapshots_observed_at"), ["observed_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_signal_snapshots_paper_id_metric_observed_at_value"),
+            ["paper_id", "metric", "observed_at", "value"],
+            unique=False,
+        )
 
     op.create_table(
         "trend_scores",
@@ -343,6 +348,7 @@ def downgrade() -> None:
     op.drop_table("deliveries")
     op.drop_table("trend_scores")
     with op.batch_alter_table("signal_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_signal_snapshots_paper_id_metric_observed_at_value"))
         batch_op.drop_index(batch_op.f("ix_signal_snapshots_observed_at"))
 
     op.drop_table("signal_snapshots")
