@@ -35,7 +35,7 @@ from papermail.trending.score import (
     score_paper,
 )
 
-# Rows turned into Python objects at a time while merging the two results.
+# Rows per round trip when streaming the query results: few round trips, bounded memory.
 FETCH_BATCH_ROWS = 10_000
 SCORE_COLUMNS = ("run_id", "paper_id", "rank", "score", "evidence")
 
@@ -88,8 +88,8 @@ def score_papers(
 def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -> Iterator[PaperSignals]:
     """Every paper in the horizon with its aggregated signals, in paper id order."""
     connection = session.connection()  # Core rows: the ORM's per-row bookkeeping buys nothing here
-    papers = _fetch_batched(connection.execute(_papers_query(params, as_of)))
-    series = _fetch_batched(connection.execute(_series_query(params, as_of)))
+    papers = _stream(connection, _papers_query(params, as_of))
+    series = _stream(connection, _series_query(params, as_of))
     # Both results are ordered by paper id: merge them, taking each paper's group of series rows.
     groups = itertools.groupby(series, key=operator.itemgetter(0))
     group = next(groups, None)
@@ -105,10 +105,13 @@ def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -
             yield PaperSignals(paper_id, arxiv_id, age_hours)
 
 
-def _fetch_batched(result: sa.CursorResult) -> Iterator[sa.Row]:
-    # fetchmany() converts a batch of rows in C, where iterating a result calls fetchone() per row.
-    # The whole result is fetched at once (no server-side cursor): it has one row per paper and
-    # metric, whatever the number of snapshots, and a server-side cursor's round trips cost more.
+def _stream(connection: sa.Connection, query: sa.Select) -> Iterator[sa.Row]:
+    """The query's rows, fetched a batch at a time from a server-side cursor where there is one.
+
+    PostgreSQL then aggregates while Python scores what it already sent, and memory holds one
+    batch. Batches also let the driver convert rows in C instead of one fetchone() call per row.
+    """
+    result = connection.execute(query, execution_options={"stream_results": True})
     return itertools.chain.from_iterable(result.partitions(FETCH_BATCH_ROWS))
 
 
