@@ -147,40 +147,47 @@ def load_snapshots(url: str, rows: list[tuple]) -> None:
     """Append snapshot rows, with the secondary indexes rebuilt afterwards (much faster than live)."""
     if url.startswith("sqlite"):
         times = _minute_texts(sqlite_text)
-        with _sqlite(url) as conn:
-            indexes = conn.execute(
-                "SELECT name, sql FROM sqlite_master"
-                " WHERE type = 'index' AND tbl_name = 'signal_snapshots' AND sql IS NOT NULL"
-            ).fetchall()
-            for name, _ in indexes:
-                conn.execute(f'DROP INDEX "{name}"')
+        with _sqlite(url) as conn, _indexes_rebuilt(conn, SQLITE_INDEXES):
             conn.executemany(
                 f"INSERT INTO signal_snapshots ({SNAPSHOT_COLUMNS}) VALUES (?, 'huggingface', ?, ?, ?)",  # noqa: S608
                 [(p, m, v, times[minute]) for p, m, v, minute in rows],
             )
-            for _, sql in indexes:
-                conn.execute(sql)
+        with _sqlite(url) as conn:
             conn.execute("ANALYZE")
         return
     times = _minute_texts(lambda at: f"{at:%Y-%m-%d %H:%M:%S}+00")
-    with _pg(url) as conn, conn.cursor() as cur:
-        indexes = cur.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'signal_snapshots'"
-            " AND indexname NOT IN (SELECT conname FROM pg_constraint)"
-        ).fetchall()
-        for name, _ in indexes:
-            cur.execute(f'DROP INDEX "{name}"')
+    with _pg(url) as conn, conn.cursor() as cur, _indexes_rebuilt(cur, POSTGRESQL_INDEXES):
         # The rows are valid by construction: skip the per-row foreign key triggers while loading.
         cur.execute("SET LOCAL session_replication_role = replica")
         with cur.copy(f"COPY signal_snapshots ({SNAPSHOT_COLUMNS}) FROM STDIN") as copy:
             for p, m, v, minute in rows:
                 copy.write_row((p, "huggingface", m, v, times[minute]))
-        for _, sql in indexes:
-            cur.execute(sql)
     with _pg(url, autocommit=True) as conn:
         # What autovacuum does soon after a load: statistics, and the visibility map that lets the
         # scoring query read the covering index without visiting the table.
         conn.execute("VACUUM ANALYZE")
+
+
+# (name, CREATE INDEX statement) of the snapshots' indexes that back no constraint.
+SQLITE_INDEXES = (
+    "SELECT name, sql FROM sqlite_master"
+    " WHERE type = 'index' AND tbl_name = 'signal_snapshots' AND sql IS NOT NULL"
+)
+POSTGRESQL_INDEXES = (
+    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'signal_snapshots'"
+    " AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+)
+
+
+@contextmanager
+def _indexes_rebuilt(db, listing_sql: str) -> Iterator[None]:
+    """Drop the indexes ``listing_sql`` names and create them again on the way out."""
+    indexes = db.execute(listing_sql).fetchall()
+    for name, _ in indexes:
+        db.execute(f'DROP INDEX "{name}"')
+    yield
+    for _, create in indexes:
+        db.execute(create)
 
 
 @contextmanager

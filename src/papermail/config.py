@@ -110,9 +110,16 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
-def _positive_float(raw: str) -> float:
+def _finite_float(raw: str) -> float:
     value = float(raw)
-    if not value > 0:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = _finite_float(raw)
+    if value <= 0:
         raise ValueError("must be a positive number")
     return value
 
@@ -121,20 +128,6 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive whole number")
-    return value
-
-
-def _finite_float(raw: str) -> float:
-    value = float(raw)
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
-
-
-def _positive_finite_float(raw: str) -> float:
-    value = _finite_float(raw)
-    if value <= 0:
-        raise ValueError("must be a positive number")
     return value
 
 
@@ -278,13 +271,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
         celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
         # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
-        trend_window_hours=read.get("TREND_WINDOW_HOURS", _positive_finite_float, "24"),
-        trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_finite_float, "36"),
+        trend_window_hours=read.get("TREND_WINDOW_HOURS", _positive_float, "24"),
+        trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_float, "36"),
         trend_volume_weight=read.get("TREND_VOLUME_WEIGHT", _fraction, "0.5"),
         trend_weight_upvotes=read.get("TREND_WEIGHT_UPVOTES", _weight, "1"),
         trend_weight_github_stars=read.get("TREND_WEIGHT_GITHUB_STARS", _weight, "0.5"),
         trend_weight_comments=read.get("TREND_WEIGHT_COMMENTS", _weight, "0.5"),
-        trend_max_age_days=read.get("TREND_MAX_AGE_DAYS", _positive_finite_float, "30"),
+        trend_max_age_days=read.get("TREND_MAX_AGE_DAYS", _positive_float, "30"),
         trend_keep_runs=read.get("TREND_KEEP_RUNS", _positive_int, "24"),
     )
 
