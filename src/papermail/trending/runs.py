@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,19 +89,17 @@ def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -
     connection = session.connection()  # Core rows: the ORM's per-row bookkeeping buys nothing here
     papers = _stream(connection, _papers_query(params, as_of))
     series = _stream(connection, _series_query(params, as_of))
-    # Both results are ordered by paper id: merge them, taking each paper's group of series rows.
-    groups = itertools.groupby(series, key=operator.itemgetter(0))
-    group = next(groups, None)
+    # Both results are ordered by paper id: merge them, giving each paper its series rows. The
+    # series become NamedTuples rather than staying rows: a Row's attribute access is ~15x slower.
+    make_aggregate = MetricAggregate._make
+    row = next(series, None)
     for paper_id, arxiv_id, age_hours in papers:
-        while group is not None and group[0] < paper_id:  # a paper committed between the queries
-            group = next(groups, None)
-        if group is not None and group[0] == paper_id:
-            # NamedTuples, not the rows themselves: a Row's attribute access is ~15x slower.
-            metrics = tuple(MetricAggregate._make(row[1:]) for row in group[1])
-            yield PaperSignals(paper_id, arxiv_id, age_hours, metrics)
-            group = next(groups, None)
-        else:
-            yield PaperSignals(paper_id, arxiv_id, age_hours)
+        metrics = []
+        while row is not None and row[0] <= paper_id:
+            if row[0] == paper_id:  # (a smaller id is a paper committed between the two queries)
+                metrics.append(make_aggregate(row[1:]))
+            row = next(series, None)
+        yield PaperSignals(paper_id, arxiv_id, age_hours, tuple(metrics))
 
 
 def _stream(connection: sa.Connection, query: sa.Select) -> Iterator[sa.Row]:
@@ -173,6 +170,7 @@ def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
         )
         .where(
             s.observed_at <= as_of,
+            s.observed_at > params.signals_since(as_of),
             s.metric.in_(params.metrics),
             s.paper_id.in_(sa.select(Paper.id).where(_in_horizon(params, as_of))),
         )

@@ -230,18 +230,6 @@ def upgrade() -> None:
         sa.Column("rank", sa.Integer(), nullable=False),
         sa.Column("score", sa.Double(), nullable=False),
         sa.Column("evidence", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["paper_id"],
-            ["papers.id"],
-            name=op.f("fk_trend_scores_paper_id_papers"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["scoring_runs.id"],
-            name=op.f("fk_trend_scores_run_id_scoring_runs"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("run_id", "paper_id", name=op.f("pk_trend_scores")),
         sa.UniqueConstraint("run_id", "rank", name=op.f("uq_trend_scores_run_id_rank")),
     )
