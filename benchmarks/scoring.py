@@ -267,10 +267,10 @@ def measure_naive(url: str, papers: int) -> dict:
 
 
 def run_child(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    child = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"measurement {' '.join(args)} failed:\n{child.stderr}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 # -- orchestration --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ rankings back. Other features use the names below.
 from papermail.trending.runs import (
     RankedPaper,
     RunSummary,
+    in_topics,
     latest_run,
     ranked_papers,
     score_papers,
@@ -18,6 +19,7 @@ __all__ = [
     "RankedPaper",
     "RunSummary",
     "TrendParams",
+    "in_topics",
     "latest_run",
     "ranked_papers",
     "score_papers",

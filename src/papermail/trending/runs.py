@@ -201,9 +201,9 @@ def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
 
 
 def _insert_scores(session: Session, run_id: int, ranked: Sequence[ScoredPaper]) -> None:
-    rows = [(run_id, s.paper_id, i, s.score, s.evidence) for i, s in enumerate(ranked, start=1)]
-    if not rows:
+    if not ranked:
         return
+    rows = ((run_id, s.paper_id, i, s.score, s.evidence) for i, s in enumerate(ranked, start=1))
     connection = session.connection()
     table, columns = TrendScore.__tablename__, ", ".join(SCORE_COLUMNS)
     if connection.dialect.name == "postgresql":
@@ -217,7 +217,7 @@ def _insert_scores(session: Session, run_id: int, ranked: Sequence[ScoredPaper])
     else:
         # SQLite: the driver's executemany with plain tuples, without per-row parameter processing.
         placeholders = ", ".join("?" * len(SCORE_COLUMNS))
-        connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # noqa: S608
+        connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", list(rows))  # noqa: S608
 
 
 def prune_runs(session: Session, keep_runs: int) -> int:
