@@ -6,8 +6,9 @@
 For each backend it loads the papers, then the snapshots in two halves (every other observation of
 each series first, so the first half is the same history observed half as often). After each half
 it times full rescorings, each in a fresh process: wall seconds, the process's CPU seconds, and how
-much its peak RSS grew. Memory should not grow between the two sizes: the snapshots are aggregated
-in SQL, and only one row per paper and metric reaches Python. The baseline, measured in the same
+much its peak resident memory grew. Memory should not grow between the two sizes: the snapshots
+are aggregated in SQL, and only one row per paper and metric reaches Python. The baseline, measured in
+the same
 run on the same database, is the naive loop (one query per paper, aggregated in Python) over
 ``--naive-papers`` papers, extrapolated per paper to the full set and reported as a ratio. The load
 average is printed beside each result: the machine is shared, and a busy neighbour shows there.
@@ -22,7 +23,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -217,21 +217,42 @@ def child_settings(url: str) -> config.Settings:
 
 
 def measure_bulk(url: str) -> dict:
-    """One full rescoring: wall and CPU seconds, and how much the process's peak RSS grew."""
+    """One full rescoring: wall and CPU seconds, and how much the process's peak memory grew."""
     settings = child_settings(url)
     params = TrendParams.from_settings(settings)
     with session_scope(settings) as session:  # connect and import everything first
-        session.execute(sa.select(1))
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        server_pid = session.scalar(sa.text("SELECT pg_backend_pid()")) if "postgresql" in url else None
+    baseline, server_cpu = peak_rss_mb(), process_cpu_seconds(server_pid)
     started, cpu = time.perf_counter(), time.process_time()
-    with session_scope(settings) as session:
+    with session_scope(settings) as session:  # the pool hands back the same connection
         summary = runs.score_papers(session, params, keep_runs=KEEP_RUNS, as_of=AS_OF)
     return {
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
+        "server_cpu_seconds": process_cpu_seconds(server_pid) - server_cpu,
         "papers": summary.paper_count,
-        "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024,
+        "rss_growth_mb": peak_rss_mb() - baseline,
     }
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU time of another process on this machine (the PostgreSQL backend)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux VmHWM).
+
+    Not getrusage's ru_maxrss: Linux carries that across exec, so a child forked from this large
+    parent would report the parent's peak.
+    """
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    return int(kb) / 1024
 
 
 def measure_naive(url: str, papers: int) -> dict:
@@ -320,7 +341,7 @@ def report(results: list[dict], papers: int) -> None:
     print(f"\nfull trending rescoring of {papers:,} papers (each run a fresh process; median of the runs)\n")
     header = (
         f"{'backend':<11}{'snapshots':>11}{'runs':>5}{'seconds':>9}{'min-max':>13}"
-        f"{'CPU s':>7}{'peak RSS +MB':>14}{'load avg':>10}"
+        f"{'CPU s':>7}{'server CPU s':>14}{'peak RSS +MB':>14}{'load avg':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -328,10 +349,12 @@ def report(results: list[dict], papers: int) -> None:
         for size in r["sizes"]:
             seconds = [m["seconds"] for m in size["runs"]]
             cpu = statistics.median(m["cpu_seconds"] for m in size["runs"])
+            server_cpu = f"{statistics.median(m['server_cpu_seconds'] for m in size['runs']):.2f}"
             rss = max(m["rss_growth_mb"] for m in size["runs"])
             print(
                 f"{r['backend']:<11}{size['snapshots']:>11,}{len(seconds):>5}{statistics.median(seconds):>9.2f}"
-                f"{f'{min(seconds):.2f}-{max(seconds):.2f}':>13}{cpu:>7.2f}{rss:>14.1f}{size['load']:>10.1f}"
+                f"{f'{min(seconds):.2f}-{max(seconds):.2f}':>13}{cpu:>7.2f}"
+                f"{server_cpu if r['backend'] == 'postgresql' else '-':>14}{rss:>14.1f}{size['load']:>10.1f}"
             )
     print("\nbaseline: the naive loop, one query per paper, on the same database (all snapshots)\n")
     for r in results:

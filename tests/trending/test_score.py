@@ -235,7 +235,7 @@ def test_worked_example_from_the_docs():
             "no signals yet · 2 days old",
         ),
         (
-            [MetricTrend("comments", 3, 3.0), MetricTrend("forks", 9, 2.0), MetricTrend("upvotes", 5, 0.0)],
+            [MetricTrend("upvotes", 5, 0.0), MetricTrend("comments", 3, 2.5), MetricTrend("forks", 9, 2.0)],
             "5 upvotes · +3 comments / 24h · +2 forks / 24h · 2 days old",
         ),
     ],

@@ -39,7 +39,12 @@ def test_settings_become_parameters(tmp_path):
         14,
     )
     assert dict(params.weights) == {"upvotes": 2, "github_stars": 0, "comments": 0.25}
-    assert params.metrics == ("comments", "upvotes")
+    assert params.metrics == ("upvotes", "comments")  # weighted, in display order
+
+
+def test_metrics_are_in_display_order_then_by_name():
+    params = TrendParams(weights={"forks": 1, "comments": 1, "citations": 2, "upvotes": 1, "github_stars": 0})
+    assert params.metrics == ("upvotes", "comments", "citations", "forks")
 
 
 @pytest.mark.parametrize(

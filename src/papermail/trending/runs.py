@@ -9,12 +9,15 @@ afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -34,8 +37,10 @@ from papermail.trending.score import (
     score_paper,
 )
 
-# Rows per round trip when streaming the query results: few round trips, bounded memory.
+# Rows per round trip when streaming the series: few round trips, and memory for a few batches.
 FETCH_BATCH_ROWS = 10_000
+READ_AHEAD_BATCHES = 2
+T = TypeVar("T")
 SCORE_COLUMNS = ("run_id", "paper_id", "rank", "score", "evidence")
 
 
@@ -87,8 +92,15 @@ def score_papers(
 def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -> Iterator[PaperSignals]:
     """Every paper in the horizon with its aggregated signals, in paper id order."""
     connection = session.connection()  # Core rows: the ORM's per-row bookkeeping buys nothing here
-    papers = _stream(connection, _papers_query(params, as_of))
-    series = _stream(connection, _series_query(params, as_of))
+    papers = connection.execute(_papers_query(params, as_of)).all()  # one small row per paper
+    batches = connection.execute(
+        _series_query(params, as_of), execution_options={"stream_results": True}
+    ).partitions(FETCH_BATCH_ROWS)
+    if connection.dialect.name == "postgresql":
+        # The server aggregates the next batch while Python scores this one. (Not on SQLite: its
+        # rows are computed inside this process, handing the GIL to and fro for every row.)
+        batches = _read_ahead(batches)
+    series = itertools.chain.from_iterable(batches)
     # Both results are ordered by paper id: merge them, giving each paper its series rows. The
     # series become NamedTuples rather than staying rows: a Row's attribute access is ~15x slower.
     make_aggregate = MetricAggregate._make
@@ -96,20 +108,53 @@ def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -
     for paper_id, arxiv_id, age_hours in papers:
         metrics = []
         while row is not None and row[0] <= paper_id:
-            if row[0] == paper_id:  # (a smaller id is a paper committed between the two queries)
+            if row[0] == paper_id:  # a smaller id is a paper outside the horizon
                 metrics.append(make_aggregate(row[1:]))
             row = next(series, None)
         yield PaperSignals(paper_id, arxiv_id, age_hours, tuple(metrics))
 
 
-def _stream(connection: sa.Connection, query: sa.Select) -> Iterator[sa.Row]:
-    """The query's rows, fetched a batch at a time from a server-side cursor where there is one.
+def _read_ahead(batches: Iterator[T]) -> Iterator[T]:
+    """Yield ``batches`` as a worker thread fetches them, up to READ_AHEAD_BATCHES ahead.
 
-    PostgreSQL then aggregates while Python scores what it already sent, and memory holds one
-    batch. Batches also let the driver convert rows in C instead of one fetchone() call per row.
+    The thread alone uses the connection until the batches run out or the consumer stops, and
+    it is stopped and joined before this generator finishes, so the connection is free again.
     """
-    result = connection.execute(query, execution_options={"stream_results": True})
-    return itertools.chain.from_iterable(result.partitions(FETCH_BATCH_ROWS))
+    ready: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BATCHES)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                ready.put(batch)
+        except BaseException as exc:  # re-raised in the consumer's thread
+            ready.put(_Failed(exc))
+        finally:
+            ready.put(_DONE)
+
+    worker = threading.Thread(target=fetch, name="trending-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a put() on a full queue, then wait for the thread
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)
+        worker.join()
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    exc: BaseException
+
+
+_DONE = object()
 
 
 class HoursBetween(FunctionElement[float]):
@@ -152,7 +197,9 @@ def _papers_query(params: TrendParams, as_of: datetime) -> sa.Select:
 
 
 def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
-    """(paper id, *MetricAggregate) per series of the papers in the horizon, in paper id order.
+    """(paper id, *MetricAggregate) per series of the papers in the horizon.
+
+    In paper id order, and for each paper in :attr:`TrendParams.metrics` order.
 
     The grouping reads ``ix_signal_snapshots_paper_id_metric_observed_at_value`` in order: the index
     covers the query, so neither backend touches or sorts the table itself.
@@ -172,11 +219,16 @@ def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
             s.observed_at <= as_of,
             s.observed_at > params.signals_since(as_of),
             s.metric.in_(params.metrics),
-            s.paper_id.in_(sa.select(Paper.id).where(_in_horizon(params, as_of))),
+            # From the horizon's smallest paper id on: one range of the index rather than a join
+            # or a lookup per paper. Papers outside the horizon in that range are dropped by the
+            # merge with the papers query.
+            s.paper_id
+            >= sa.select(sa.func.min(Paper.id)).where(_in_horizon(params, as_of)).scalar_subquery(),
         )
         .group_by(s.paper_id, s.metric)
         .subquery("series")
     )
+    display_order = {metric: position for position, metric in enumerate(params.metrics)}
     first = aliased(SignalSnapshot, name="first_obs")
     first_value = (  # one index lookup, only for the series that start inside the window
         sa.select(sa.func.max(first.value))
@@ -194,7 +246,7 @@ def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
         grouped.c.at_window_start,
         HoursBetween(sa.literal(as_of, UTCDateTime()), grouped.c.first_at),
         sa.case((grouped.c.first_at.is_not(None), first_value)),
-    ).order_by(grouped.c.paper_id, grouped.c.metric)
+    ).order_by(grouped.c.paper_id, sa.case(display_order, value=grouped.c.metric))
 
 
 # -- writing and pruning runs ----------------------------------------------------------------------

@@ -37,9 +37,9 @@ SIGNAL_SLACK = timedelta(days=7)
 # float paths are a tie (broken by arXiv id) rather than an accident of the last bit.
 SCORE_DECIMALS = 6
 
-# The evidence line lists metrics in this order (others follow by name), counts with their nouns
-# (singular, plural), and stars as "310★".
-METRIC_ORDER = {"upvotes": 0, "github_stars": 1, "comments": 2}
+# Metrics are handled, and shown in the evidence line, in this order (any others follow by name).
+# The evidence counts with their nouns (singular, plural), and stars as "310★".
+DISPLAY_ORDER = ("upvotes", "github_stars", "comments")
 METRIC_NOUNS = {"upvotes": ("upvote", "upvotes"), "comments": ("comment", "comments")}
 STAR_METRIC = "github_stars"
 
@@ -91,8 +91,9 @@ class TrendParams:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """The metrics that count (weight above zero), by name."""
-        return tuple(sorted(m for m, w in self.weights.items() if w > 0))
+        """The metrics that count (weight above zero), in display order."""
+        weighted = {m for m, w in self.weights.items() if w > 0}
+        return tuple(m for m in DISPLAY_ORDER if m in weighted) + tuple(sorted(weighted - set(DISPLAY_ORDER)))
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON, as recorded in ``ScoringRun.params``."""
@@ -131,7 +132,7 @@ class PaperSignals(NamedTuple):
     arxiv_id: str
     # Hours since publication (or, if unknown, since first seen): the zero of its counters too.
     age_hours: float
-    metrics: tuple[MetricAggregate, ...] = ()
+    metrics: tuple[MetricAggregate, ...] = ()  # in TrendParams.metrics order
 
 
 class MetricTrend(NamedTuple):
@@ -257,17 +258,11 @@ def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:
 
 
 def build_evidence(trends: Sequence[MetricTrend], age_hours: float, window_hours: float) -> str:
-    """The "why this paper" line shown in the ranking and in digests."""
+    """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
     per = _per_window(window_hours)
-    if len(trends) > 1:
-        trends = sorted(trends, key=_display_order)
     parts = [part for t in trends if (part := _metric_evidence(t, per))]
     age = format_age(age_hours)
     return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
-
-
-def _display_order(trend: MetricTrend) -> tuple[int, str]:
-    return METRIC_ORDER.get(trend.metric, len(METRIC_ORDER)), trend.metric
 
 
 @cache
@@ -276,12 +271,13 @@ def _per_window(window_hours: float) -> str:
 
 
 def _metric_evidence(trend: MetricTrend, per: str) -> str:
-    gain, total = round(trend.gain), trend.total
-    if trend.metric == STAR_METRIC:
+    metric, total, gain = trend
+    gain = int(gain + 0.5)  # rounded half up; gains are never negative
+    if metric == STAR_METRIC:
         if total <= 0:
             return ""
         return f"{total:,}★ (+{gain:,} {per})" if gain else f"{total:,}★"
-    one, many = METRIC_NOUNS.get(trend.metric, (trend.metric, trend.metric))
+    one, many = METRIC_NOUNS.get(metric, (metric, metric))
     if gain:
         return f"+{gain:,} {one if gain == 1 else many} {per}"
     if total > 0:
