@@ -8,6 +8,7 @@ and an SMTP relay.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import secrets
@@ -92,6 +93,15 @@ class Settings:
     dkim_key_path: Path | None
     dkim_selector: str
     dkim_domain: str | None
+    # -- trending (issue 4): the trendiness formula's parameters, explained in docs/trending.md --
+    trend_window_hours: float
+    trend_half_life_hours: float
+    trend_volume_weight: float
+    trend_weight_upvotes: float
+    trend_weight_github_stars: float
+    trend_weight_comments: float
+    trend_max_age_days: float
+    trend_keep_runs: int
 
     @property
     def is_production(self) -> bool:
@@ -150,9 +160,16 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
-def _positive_float(raw: str) -> float:
+def _finite_float(raw: str) -> float:
     value = float(raw)
-    if not value > 0:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = _finite_float(raw)
+    if value <= 0:
         raise ValueError("must be a positive number")
     return value
 
@@ -168,6 +185,20 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive whole number")
+    return value
+
+
+def _weight(raw: str) -> float:
+    value = _finite_float(raw)
+    if value < 0:
+        raise ValueError("must be zero (ignore the signal) or a positive number")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    value = _finite_float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be between 0 and 1")
     return value
 
 
@@ -375,6 +406,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
         **_web_settings(read),
         **_sending_settings(read),
+        # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
+        trend_window_hours=read.get("TREND_WINDOW_HOURS", _positive_float, "24"),
+        trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_float, "36"),
+        trend_volume_weight=read.get("TREND_VOLUME_WEIGHT", _fraction, "0.5"),
+        trend_weight_upvotes=read.get("TREND_WEIGHT_UPVOTES", _weight, "1"),
+        trend_weight_github_stars=read.get("TREND_WEIGHT_GITHUB_STARS", _weight, "0.5"),
+        trend_weight_comments=read.get("TREND_WEIGHT_COMMENTS", _weight, "0.5"),
+        trend_max_age_days=read.get("TREND_MAX_AGE_DAYS", _positive_float, "30"),
+        trend_keep_runs=read.get("TREND_KEEP_RUNS", _positive_int, "24"),
     )
 
 

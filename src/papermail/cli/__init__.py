@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from papermail.cli import db, digest, doctor, fetch, resend, service, stats, subscribers
+from papermail.cli import db, digest, doctor, fetch, resend, service, stats, subscribers, trending
 from papermail.cli.base import PapermailGroup
 
 
@@ -38,6 +38,8 @@ cli.add_command(service.up)
 cli.add_command(service.worker)
 cli.add_command(service.beat)
 cli.add_command(service.web)
+cli.add_command(trending.score)
+cli.add_command(trending.trending_ranking)
 
 
 def main() -> None:
