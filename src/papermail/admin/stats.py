@@ -18,13 +18,12 @@ from papermail.db.models import (
     DeliveryStatus,
     FetchProblem,
     FetchRun,
-    Paper,
     ScoringRun,
     Subscriber,
     SubscriberStatus,
-    TrendScore,
 )
 from papermail.digest.preview import latest_run_id
+from papermail.trending import ranked_papers
 
 TOP_TRENDING = 5
 PROBLEMS_SHOWN_PER_FETCH = 5
@@ -182,11 +181,7 @@ def _first_problems(session: Session, run_ids: list[int]) -> dict[int, tuple[lis
 
 def top_trending(session: Session, run_id: int, limit: int) -> list[TrendingPaper]:
     """The top of a ranking, with each paper's evidence line."""
-    query = (
-        sa.select(TrendScore.rank, TrendScore.score, Paper.arxiv_id, Paper.title, TrendScore.evidence)
-        .join(Paper, Paper.id == TrendScore.paper_id)
-        .where(TrendScore.run_id == run_id)
-        .order_by(TrendScore.rank)
-        .limit(limit)
-    )
-    return [TrendingPaper(*row) for row in session.execute(query)]
+    return [
+        TrendingPaper(row.rank, row.score, row.paper.arxiv_id, row.paper.title, row.evidence)
+        for row in ranked_papers(session, run_id, limit=limit)
+    ]

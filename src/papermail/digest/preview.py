@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.config import Settings
-from papermail.db.models import Delivery, Digest, Frequency, ScoringRun, Subscriber
+from papermail.db.models import Delivery, Digest, Frequency, Subscriber
 from papermail.digest.render import DigestRequest, describe_period, render_deliveries, render_digests
 from papermail.digest.select import select_for_subscribers
 from papermail.mail.message import OutgoingEmail
+from papermail.trending import latest_run
 
 PREVIEW_KEY = 0  # render_digests key for a digest that has no delivery row
 
@@ -48,14 +49,9 @@ def current_period_key(subscriber: Subscriber, now: datetime) -> str:
 
 
 def latest_run_id(session: Session) -> int | None:
-    """The most recent finished scoring run, if any."""
-    query = (
-        sa.select(ScoringRun.id)
-        .where(ScoringRun.finished_at.is_not(None))
-        .order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc())
-        .limit(1)
-    )
-    return session.scalar(query)
+    """The id of the most recent finished scoring run, if any."""
+    run = latest_run(session)
+    return run.id if run else None
 
 
 def preview_digest(session: Session, settings: Settings, subscriber: Subscriber, period_key: str) -> Preview:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.categories import category_name
-from papermail.db.models import Paper, ScoringRun, TrendScore
+from papermail.trending import latest_run, ranked_papers
 
 PREVIEW_SIZE = 5
 PREVIEW_AUTHORS = 3
@@ -26,31 +25,18 @@ class TrendingPaper:
 
 def top_trending(session: Session, limit: int = PREVIEW_SIZE) -> list[TrendingPaper]:
     """The latest finished run's top ``limit`` papers, best first (empty before the first run)."""
-    # Same rule as papermail.trending.latest_run: the newest *finished* run, never a half-written one.
-    latest = (
-        sa.select(ScoringRun.id)
-        .where(ScoringRun.finished_at.is_not(None))
-        .order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        sa.select(TrendScore.rank, TrendScore.evidence, Paper)
-        .join(Paper, Paper.id == TrendScore.paper_id)
-        .where(TrendScore.run_id == latest)
-        .order_by(TrendScore.rank)
-        .limit(limit)
-    ).all()
+    run = latest_run(session)
+    rows = ranked_papers(session, run.id, limit=limit) if run else []
     return [
         TrendingPaper(
-            rank=rank,
-            title=paper.title,
-            url=paper.abs_url,
-            authors=_short_authors(paper.authors),
-            category=category_name(paper.primary_category) if paper.primary_category else "",
-            evidence=evidence,
+            rank=row.rank,
+            title=row.paper.title,
+            url=row.paper.abs_url,
+            authors=_short_authors(row.paper.authors),
+            category=category_name(row.paper.primary_category) if row.paper.primary_category else "",
+            evidence=row.evidence,
         )
-        for rank, evidence, paper in rows
+        for row in rows
     ]
 
 
