@@ -12,13 +12,11 @@ from email import message_from_bytes, policy
 import pytest
 import sqlalchemy as sa
 
-from papermail import clock
 from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus
 from papermail.delivery.breaker import resume_digest
-from papermail.delivery.plan import plan
 from papermail.delivery.send import send_batch
 from papermail.subscribers import is_suppressed, unsubscribe
-from tests.delivery.conftest import add_ranking, add_subscribers, deliveries, status_counts
+from tests.delivery.conftest import deliveries, plan_week, status_counts
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -29,12 +27,7 @@ def planned(send_env_factory, smtp_server, backend):
 
     def make(count: int = 5, **overrides: str):
         env = send_env_factory(backend, broker="embedded", mail_url=smtp_server.url, **overrides)
-        with env.session() as session:
-            add_ranking(session)
-            add_subscribers(session, count)
-            ids = plan(session, env.settings, now=clock.now(), period_key="2026-W48")
-            session.commit()
-        return env, ids
+        return env, plan_week(env, count)
 
     return make
 

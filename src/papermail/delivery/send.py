@@ -7,15 +7,14 @@ The protocol, and what each step guards against:
    already holds are not returned, so they are not sent. The new ``claims`` value is this claim's
    fence: every later write on the row requires it, so a worker that lost its claim (its lease ran
    out and the sweeper handed the row on) can never overwrite the new owner's outcome.
-2. **Re-check eligibility**: unsubscribed or suppressed subscribers are skipped, however long ago
-   the row was planned.
-3. **Render** the frozen papers in bulk; a row that can't be rendered or built fails alone.
-4. Just before the SMTP transaction, **mark the row handed over** (``attempt_started_at``, the
-   Message-ID, ``attempts + 1``) and commit, in one conditional UPDATE that also re-checks that the
-   subscriber is still mailable. If the worker dies after this, the sweeper knows the row *may* have
-   gone out and marks it uncertain instead of sending it again; if it dies before, the sweeper
-   knows it did not and re-queues it.
-5. **Record** the outcome: 2xx sent; 4xx, timeouts and dropped connections retry with exponential
+2. **Render** the frozen papers in bulk; a row that can't be rendered or built fails alone.
+3. Just before the SMTP transaction, **mark the row handed over** (``attempt_started_at``, the
+   Message-ID, ``attempts + 1``) and commit, in one conditional UPDATE that also **re-checks
+   eligibility**: an unsubscribed or suppressed subscriber is skipped, however long ago the row was
+   planned. If the worker dies after this, the sweeper knows the row *may* have gone out and marks
+   it uncertain instead of sending it again; if it dies before, the sweeper knows it did not and
+   re-queues it.
+4. **Record** the outcome: 2xx sent; 4xx, timeouts and dropped connections retry with exponential
    backoff and jitter until the give-up period, then exhausted; 5xx failed, and a 5xx to RCPT
    marks the subscriber bounced and suppressed.
 
