@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -176,3 +177,39 @@ def test_sends_are_queued_in_batches_only_when_the_plan_commits(session, setting
     ]
     session.rollback()
     assert _PENDING_KEY not in session.info
+
+
+def test_planning_on_sqlite_survives_workers_committing_between_its_reads_and_writes(
+    send_env_factory, monkeypatch
+):
+    """The plan task's session begins IMMEDIATE: a plain BEGIN would fail its first insert."""
+    from papermail.db import writer_session_factory
+    from papermail.delivery import plan as planning
+    from papermail.delivery.plan import plan_in_chunks
+
+    monkeypatch.setattr(planning, "PLAN_CHUNK", 40)
+    env = send_env_factory("sqlite", broker="embedded")
+    with env.session() as session:
+        add_ranking(session)
+        add_subscribers(session, 200)
+        session.commit()
+    done = threading.Event()
+
+    def busy_worker() -> None:  # commits as a sending worker does, all the time
+        with env.session() as other:
+            while not done.is_set():
+                other.execute(sa.update(Subscriber).where(Subscriber.id == 1).values(soft_bounce_count=0))
+                other.commit()
+
+    thread = threading.Thread(target=busy_worker)
+    thread.start()
+    try:
+        planned = 0
+        with writer_session_factory(env.settings)() as session:
+            for ids in plan_in_chunks(session, env.settings, now=clock.now(), period_key="2026-W48"):
+                session.commit()
+                planned += len(ids)
+    finally:
+        done.set()
+        thread.join()
+    assert planned == 200

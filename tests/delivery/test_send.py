@@ -7,6 +7,7 @@ queue and race tests with real worker processes are in ``test_workers.py``.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from email import message_from_bytes, policy
 
 import pytest
@@ -180,12 +181,13 @@ def test_the_breaker_pauses_the_run_and_resuming_never_resends(planned, smtp_ser
     # Three go out, then the relay starts refusing everything for a while.
     first = send_batch(env.settings, ids[:3])
     assert first.sent == 3
-    smtp_server.script(None, *["data:421"] * 4)
+    smtp_server.script(None, *["data:451"] * 4)
     report = send_batch(env.settings, ids)
     assert report.paused and report.retried == 4 and len(report.deferred_ids) == 5
     with env.session() as session:
         digest = session.scalars(sa.select(Digest)).one()
         assert digest.paused_at is not None and "4 consecutive" in digest.pause_reason
+        assert "451" in digest.pause_reason
     # While paused, nothing is claimed.
     assert send_batch(env.settings, ids).not_claimed == 12
     with env.session() as session:
@@ -204,3 +206,14 @@ def test_the_connection_is_reused_up_to_its_cap(planned, smtp_server):
     assert smtp_server.connections == 3
     with env.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(AuditLog)) == 0
+
+
+def test_a_relay_that_is_down_stops_the_batch_after_two_tries(planned, smtp_server):
+    env, ids = planned(6)
+    down = replace(env.settings, mail_url="smtp://127.0.0.1:9")  # nothing listens there
+    report = send_batch(down, ids)
+    assert report.relay_down and report.retried == 2 and len(report.deferred_ids) == 4
+    with env.session() as session:
+        assert status_counts(session) == {"retry": 2, "pending": 4}
+    send_until_settled(env, ids)  # the relay is back
+    assert sorted(smtp_server.count_by_recipient().values()) == [1] * 6

@@ -66,6 +66,9 @@ CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
 # the claim and called it uncertain: the 250 we then got settles the question.
 OWNED = (DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN)
 REPLY_LIMIT = 1000  # characters of an SMTP reply kept on the row
+# Connection failures in a row after which a batch stops: one may be a dropped connection (the
+# next message reconnects), two mean the relay is down for now.
+RELAY_DOWN_AFTER = 2
 
 
 @dataclass
@@ -78,8 +81,9 @@ class BatchReport:
     exhausted_ids: list[int] = field(default_factory=list)  # transient failures past the give-up period
     skipped_ids: list[int] = field(default_factory=list)  # no longer eligible
     not_claimed_ids: list[int] = field(default_factory=list)  # not claimable, or held by another worker
-    deferred_ids: list[int] = field(default_factory=list)  # claimed, then handed back unsent: paused
+    deferred_ids: list[int] = field(default_factory=list)  # claimed, then handed back unsent
     paused: bool = False  # the circuit breaker paused the run, or it was paused meanwhile
+    relay_down: bool = False  # the relay failed twice in a row: the rest was handed back
 
     @property
     def sent(self) -> int:
@@ -142,6 +146,9 @@ def send_batch(
     factory = session_factory(settings)
     with factory.begin() as session:
         left_alone = _ineligible_resends(session, ids, claimable)
+    # The claim gets a transaction of its own: on SQLite, a transaction that has read cannot start
+    # writing once another connection has committed ("database is locked" at once, no busy wait).
+    with factory.begin() as session:
         claims = _claim(session, [i for i in ids if i not in left_alone], claimable, settings)
     report.skipped_ids = sorted(left_alone)
     report.not_claimed_ids = [i for i in ids if i not in claims and i not in left_alone]
@@ -243,6 +250,9 @@ class _RowWrites:
 
     def _execute(self, connection: sa.Connection | None, statement: sa.Update, params: dict) -> bool:
         if connection is None:
+            # A transaction of its own that starts with this write: on SQLite, one that had read
+            # first would fail outright if another process committed in between.
+            self.session.commit()
             changed = self.session.execute(statement, params).rowcount == 1
             self.session.commit()
             return changed
@@ -287,6 +297,7 @@ class _BatchSender:
         self.sender_address = parseaddr(settings.mail_from)[1]
         self.remaining: dict[int, int] = dict(claims)  # claimed and not yet settled
         self.next_heartbeat = 0.0
+        self.connection_failures = 0  # in a row, in this batch
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -318,10 +329,15 @@ class _BatchSender:
                     if self.breaker.tripped:
                         self._trip(session)
                         break
+                    if self.connection_failures >= RELAY_DOWN_AFTER:
+                        # Each further row would wait out another timeout against a relay that
+                        # is gone; the rest of the batch goes back to be queued again later.
+                        self.report.relay_down = True
+                        break
                 session.commit()
             finally:
                 backend.close()
-            if self.report.paused:
+            if self.report.paused or self.report.relay_down:
                 self._hand_back(session)
 
     def _send_one(self, session: Session, backend: MailBackend, row: _Row, email: OutgoingEmail) -> None:
@@ -350,10 +366,12 @@ class _BatchSender:
         except TransientSendError as exc:
             self._retry_later(session, row, exc)
             self.breaker.failed(exc.reason)
+            self.connection_failures = self.connection_failures + 1 if exc.connection_failed else 0
         else:
             self.faults.reached("after_250", row.email)
             self._sent(session, row, reply)
             self.breaker.succeeded()
+            self.connection_failures = 0
 
     # -- before the loop --------------------------------------------------------------------------
 
@@ -462,6 +480,7 @@ class _BatchSender:
         )
         if settled and bounced:
             subscriber = session.get(Subscriber, row.subscriber_id)
+            session.commit()  # end the read, so the bounce's transaction starts with its write
             if subscriber is not None:
                 mark_bounced(session, subscriber, reply=reason)
                 session.commit()
