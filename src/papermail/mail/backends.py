@@ -79,7 +79,8 @@ def check_envelope(envelope: Envelope) -> None:
 
 def check_wire_format(message: bytes) -> None:
     """Raise InvalidMessage unless ``message`` is CRLF-only, with lines of at most 998 octets."""
-    if message.count(b"\n") != message.count(b"\r\n") or message.count(b"\r") != message.count(b"\r\n"):
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
         raise InvalidMessage("message has a bare CR or LF; the wire format is CRLF only")
     if b"\r\n\r\n" not in message:
         raise InvalidMessage("message has no header/body separator")
