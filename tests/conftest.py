@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy.orm import Session
 
 from papermail import config
@@ -191,6 +192,31 @@ def settings(database: Database, tmp_path: Path) -> Iterator[config.Settings]:
     reset_celery()
 
 
+# -- browser --------------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless Debian Chromium on a machine with no network: the background services would only fail.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright; missing Chromium fails the run, never skips it."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/services (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 # -- worker processes -----------------------------------------------------------------------------
 
 
@@ -236,10 +262,11 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
+        """Ask for a warm shutdown; a worker still polling the SQLite broker after 5 s is killed."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, 15)
             try:
-                self.process.wait(20)
+                self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
 

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from papermail.digest.render import render_deliveries
 from tests.conftest import REPO_ROOT
@@ -18,15 +17,6 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 SCREENSHOT_DIR = Path(os.environ.get("PAPERMAIL_SCREENSHOT_DIR", REPO_ROOT / "screenshots"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWS = [
     (600, "light", "digest-600.png"),
     (375, "light", "digest-375.png"),
@@ -50,29 +40,22 @@ def digest_html(session, settings, world) -> tuple[str, str]:
     return email.html, papers[0].title
 
 
-def test_digest_looks_right_in_chromium_at_600_and_375_px(digest_html):
+def test_digest_looks_right_in_chromium_at_600_and_375_px(digest_html, browser):
     html, first_title = digest_html
     SCREENSHOT_DIR.mkdir(exist_ok=True)
     (SCREENSHOT_DIR / "digest.html").write_text(html)  # to open in a browser or a mail client
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for width, scheme, filename in VIEWS:
-                page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
-                requests: list[str] = []
-                page.route(
-                    "**/*", lambda route, found=requests: (found.append(route.request.url), route.abort())
-                )
-                page.set_content(html, wait_until="load")
-                assert requests == [], "the digest must need nothing from the network (images off)"
-                assert page.evaluate("document.documentElement.scrollWidth") <= width, "horizontal scroll"
-                assert page.get_by_role("link", name=first_title).is_visible()
-                assert page.get_by_role("link", name="Unsubscribe").is_visible()
-                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-                assert background == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(243, 244, 246)")
-                page.screenshot(path=SCREENSHOT_DIR / filename, full_page=True)
-                page.close()
-        finally:
-            browser.close()
+    for width, scheme, filename in VIEWS:
+        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+        requests: list[str] = []
+        page.route("**/*", lambda route, found=requests: (found.append(route.request.url), route.abort()))
+        page.set_content(html, wait_until="load")
+        assert requests == [], "the digest must need nothing from the network (images off)"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, "horizontal scroll"
+        assert page.get_by_role("link", name=first_title).is_visible()
+        assert page.get_by_role("link", name="Unsubscribe").is_visible()
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(243, 244, 246)")
+        page.screenshot(path=SCREENSHOT_DIR / filename, full_page=True)
+        page.close()
     for _width, _scheme, filename in VIEWS:
         assert (SCREENSHOT_DIR / filename).stat().st_size > 10_000

@@ -98,3 +98,11 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
     with session_factory(settings).begin() as session:
         yield session
+
+
+def unreachable_database_message(exc: sa.exc.OperationalError, database_url: str) -> str:
+    """One line: "database at <url> is not reachable: <reason>" (the password hidden)."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    reason = reason.removeprefix("connection failed: ")
+    url = make_url(database_url).render_as_string(hide_password=True)
+    return f"database at {url} is not reachable: {reason}"

@@ -54,6 +54,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_fetch_runs_source_started_at"), ["source", "started_at"], unique=False
         )
+        batch_op.create_index(
+            "uq_fetch_runs_running_source",
+            ["source"],
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
 
     op.create_table(
         "http_cache",
@@ -217,6 +224,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("signal_snapshots", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_signal_snapshots_observed_at"), ["observed_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_signal_snapshots_paper_id_metric_observed_at_value"),
+            ["paper_id", "metric", "observed_at", "value"],
+            unique=False,
+        )
 
     op.create_table(
         "trend_scores",
@@ -225,18 +237,6 @@ def upgrade() -> None:
         sa.Column("rank", sa.Integer(), nullable=False),
         sa.Column("score", sa.Double(), nullable=False),
         sa.Column("evidence", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["paper_id"],
-            ["papers.id"],
-            name=op.f("fk_trend_scores_paper_id_papers"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["scoring_runs.id"],
-            name=op.f("fk_trend_scores_run_id_scoring_runs"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("run_id", "paper_id", name=op.f("pk_trend_scores")),
         sa.UniqueConstraint("run_id", "rank", name=op.f("uq_trend_scores_run_id_rank")),
     )
@@ -345,6 +345,7 @@ def downgrade() -> None:
     op.drop_table("deliveries")
     op.drop_table("trend_scores")
     with op.batch_alter_table("signal_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_signal_snapshots_paper_id_metric_observed_at_value"))
         batch_op.drop_index(batch_op.f("ix_signal_snapshots_observed_at"))
 
     op.drop_table("signal_snapshots")
@@ -370,6 +371,7 @@ def downgrade() -> None:
     op.drop_table("papers")
     op.drop_table("http_cache")
     with op.batch_alter_table("fetch_runs", schema=None) as batch_op:
+        batch_op.drop_index("uq_fetch_runs_running_source")
         batch_op.drop_index(batch_op.f("ix_fetch_runs_source_started_at"))
 
     op.drop_table("fetch_runs")

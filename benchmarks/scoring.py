@@ -1,0 +1,413 @@
+"""Scoring benchmark: a full trending rescoring of 100,000 papers with 2,000,000 signal snapshots.
+
+    /work/main/.venv/bin/python benchmarks/scoring.py             # SQLite and PostgreSQL, ~2 minutes
+    /work/main/.venv/bin/python benchmarks/scoring.py --quick     # 10,000 papers / 200,000 snapshots
+
+For each backend it loads the papers, then the snapshots in two halves (every other observation of
+each series first, so the first half is the same history observed half as often). After each half
+it times full rescorings, each in a fresh process: wall seconds, the process's CPU seconds, and how
+much its peak resident memory grew. Memory should not grow between the two sizes: the snapshots
+are aggregated in SQL, and only one row per paper and metric reaches Python. The baseline, measured in
+the same
+run on the same database, is the naive loop (one query per paper, aggregated in Python) over
+``--naive-papers`` papers, extrapolated per paper to the full set and reported as a ratio. The load
+average is printed beside each result: the machine is shared, and a busy neighbour shows there.
+
+PostgreSQL runs in its own database on 127.0.0.1:5432 (user postgres, trust auth), created and
+dropped here; SQLite in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "src"))
+
+from papermail import config  # noqa: E402
+from papermail.db import migrate, session_scope  # noqa: E402
+from papermail.db.models import Paper, ScoringRun, SignalSnapshot  # noqa: E402
+from papermail.db.session import dispose_engines  # noqa: E402
+from papermail.trending import runs  # noqa: E402
+from papermail.trending.score import TrendParams, paper_signals, rank, score_paper  # noqa: E402
+
+PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+AS_OF = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+SEED = 4
+COLD_SHARE = 0.2  # papers with no signals yet (brand-new arXiv listings)
+CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.RO", "cs.IR", "stat.ML", "cs.NE", "cs.CR", "eess.IV")
+# Every paper is inside the default 30-day horizon, so a run ranks all of them.
+SPAN_MINUTES = 30 * 24 * 60 - 60
+FIRST_MINUTE = AS_OF - timedelta(minutes=SPAN_MINUTES)
+KEEP_RUNS = 2  # the benchmark only needs the run it just wrote; keeps the tables small
+TARGET_SECONDS = {"postgresql": 5.0, "sqlite": 10.0}
+
+
+# -- the data -------------------------------------------------------------------------------------
+
+
+def generate(papers: int, snapshots: int) -> tuple[list[tuple], list[list[tuple]]]:
+    """Deterministic papers, and snapshot rows as two halves: every other observation of each series.
+
+    Snapshot times are whole minutes (as the fetcher stores them), given as minutes after
+    FIRST_MINUTE; the loaders turn them into each backend's format through a lookup table.
+    """
+    rng = random.Random(SEED)
+    with_signals = round(papers * (1 - COLD_SHARE))
+    per_paper = max(2, snapshots // max(1, with_signals))
+    paper_rows, halves = [], ([], [])
+    for paper_id in range(1, papers + 1):
+        signals = paper_id <= with_signals
+        born_minute = (
+            rng.uniform(0, SPAN_MINUTES - 60) if signals else rng.uniform(SPAN_MINUTES - 4320, SPAN_MINUTES)
+        )
+        cats = rng.sample(CATEGORIES, rng.randint(1, 3))
+        born = FIRST_MINUTE + timedelta(minutes=born_minute)
+        paper_rows.append((paper_id, f"2611.{paper_id:06d}", f"Benchmark paper {paper_id}", cats, born))
+        if signals:
+            for index, row in enumerate(_series(rng, paper_id, int(born_minute) + 1, per_paper)):
+                halves[index % 2].append(row)
+    return paper_rows, list(halves)
+
+
+def _series(rng: random.Random, paper_id: int, first_minute: int, count: int) -> list[tuple]:
+    has_code = rng.random() < 0.5
+    upvotes, comments = count * 4 // 10, count * 3 // 10
+    stars = count - upvotes - comments
+    # Half the papers have code; the others' share of observations goes to upvotes.
+    split = {"upvotes": upvotes + (0 if has_code else stars), "comments": comments}
+    if has_code:
+        split["github_stars"] = stars
+    rows = []
+    for metric, n in split.items():
+        value = int(rng.random() * 6)
+        # Sparse, irregular times between the paper's birth and as_of; now and then a retraction.
+        for minute in sorted(rng.sample(range(first_minute, SPAN_MINUTES + 1), n)):
+            step = rng.random()
+            value = max(0, value - 1) if step < 0.02 else value + int(step * 31)
+            rows.append((paper_id, metric, value, minute))
+    return rows
+
+
+def sqlite_text(at: datetime) -> str:
+    """A time as SQLAlchemy stores it on SQLite (naive UTC, microseconds), for raw bulk loading."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _minute_texts(fmt) -> list[str]:
+    return [fmt(FIRST_MINUTE + timedelta(minutes=m)) for m in range(SPAN_MINUTES + 1)]
+
+
+PAPER_COLUMNS = (
+    "id, arxiv_id, version, title, abstract, authors, primary_category, categories,"
+    " published_at, on_huggingface, first_seen_at, last_seen_at"
+)
+SNAPSHOT_COLUMNS = "paper_id, source, metric, value, observed_at"
+
+
+def load_papers(url: str, paper_rows: list[tuple]) -> None:
+    if url.startswith("sqlite"):
+        with _sqlite(url) as conn:
+            conn.executemany(
+                f"INSERT INTO papers ({PAPER_COLUMNS}) VALUES (?, ?, 1, ?, '', '[]', ?, ?, ?, 1, ?, ?)",  # noqa: S608
+                [
+                    (pid, aid, title, cats[0], json.dumps(cats), t, t, t)
+                    for pid, aid, title, cats, born in paper_rows
+                    for t in [sqlite_text(born)]
+                ],
+            )
+        return
+    with _pg(url) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY papers ({PAPER_COLUMNS}) FROM STDIN") as copy:
+            for pid, aid, title, cats, born in paper_rows:
+                copy.write_row(
+                    (pid, aid, 1, title, "", "[]", cats[0], json.dumps(cats), born, True, born, born)
+                )
+        cur.execute("SELECT setval('papers_id_seq', (SELECT max(id) FROM papers))")
+
+
+def load_snapshots(url: str, rows: list[tuple]) -> None:
+    """Append snapshot rows, with the secondary indexes rebuilt afterwards (much faster than live)."""
+    if url.startswith("sqlite"):
+        times = _minute_texts(sqlite_text)
+        with _sqlite(url) as conn, _indexes_rebuilt(conn, SQLITE_INDEXES):
+            conn.executemany(
+                f"INSERT INTO signal_snapshots ({SNAPSHOT_COLUMNS}) VALUES (?, 'huggingface', ?, ?, ?)",  # noqa: S608
+                [(p, m, v, times[minute]) for p, m, v, minute in rows],
+            )
+        with _sqlite(url) as conn:
+            conn.execute("ANALYZE")
+        return
+    times = _minute_texts(lambda at: f"{at:%Y-%m-%d %H:%M:%S}+00")
+    with _pg(url) as conn, conn.cursor() as cur, _indexes_rebuilt(cur, POSTGRESQL_INDEXES):
+        # The rows are valid by construction: skip the per-row foreign key triggers while loading.
+        cur.execute("SET LOCAL session_replication_role = replica")
+        with cur.copy(f"COPY signal_snapshots ({SNAPSHOT_COLUMNS}) FROM STDIN") as copy:
+            for p, m, v, minute in rows:
+                copy.write_row((p, "huggingface", m, v, times[minute]))
+    with _pg(url, autocommit=True) as conn:
+        # What autovacuum does soon after a load: statistics, and the visibility map that lets the
+        # scoring query read the covering index without visiting the table.
+        conn.execute("VACUUM ANALYZE")
+
+
+# (name, CREATE INDEX statement) of the snapshots' indexes that back no constraint.
+SQLITE_INDEXES = (
+    "SELECT name, sql FROM sqlite_master"
+    " WHERE type = 'index' AND tbl_name = 'signal_snapshots' AND sql IS NOT NULL"
+)
+POSTGRESQL_INDEXES = (
+    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'signal_snapshots'"
+    " AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+)
+
+
+@contextmanager
+def _indexes_rebuilt(db, listing_sql: str) -> Iterator[None]:
+    """Drop the indexes ``listing_sql`` names and create them again on the way out."""
+    indexes = db.execute(listing_sql).fetchall()
+    for name, _ in indexes:
+        db.execute(f'DROP INDEX "{name}"')
+    yield
+    for _, create in indexes:
+        db.execute(create)
+
+
+@contextmanager
+def _sqlite(url: str) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("BEGIN")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _pg(url: str, autocommit: bool = False) -> psycopg.Connection:
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=autocommit)
+
+
+# -- the measurements (each in a fresh subprocess) ------------------------------------------------
+
+
+def child_settings(url: str) -> config.Settings:
+    data_dir = Path(tempfile.gettempdir()) / "papermail-bench"
+    return config.load_settings(
+        {"PAPERMAIL_DATA_DIR": str(data_dir), "PAPERMAIL_SECRET_KEY": "bench", "PAPERMAIL_DATABASE_URL": url}
+    )
+
+
+def measure_bulk(url: str) -> dict:
+    """One full rescoring: wall and CPU seconds, and how much the process's peak memory grew."""
+    settings = child_settings(url)
+    params = TrendParams.from_settings(settings)
+    with session_scope(settings) as session:  # connect and import everything first
+        server_pid = session.scalar(sa.text("SELECT pg_backend_pid()")) if "postgresql" in url else None
+    baseline, server_cpu = peak_rss_mb(), process_cpu_seconds(server_pid)
+    started, cpu = time.perf_counter(), time.process_time()
+    with session_scope(settings) as session:  # the pool hands back the same connection
+        summary = runs.score_papers(session, params, keep_runs=KEEP_RUNS, as_of=AS_OF)
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+        "server_cpu_seconds": process_cpu_seconds(server_pid) - server_cpu,
+        "papers": summary.paper_count,
+        "rss_growth_mb": peak_rss_mb() - baseline,
+    }
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU time of another process on this machine (the PostgreSQL backend)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux VmHWM).
+
+    Not getrusage's ru_maxrss: Linux carries that across exec, so a child forked from this large
+    parent would report the parent's peak.
+    """
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    return int(kb) / 1024
+
+
+def measure_naive(url: str, papers: int) -> dict:
+    """The naive loop: one query per paper, aggregated and scored in Python, then the same insert."""
+    settings = child_settings(url)
+    params = TrendParams.from_settings(settings)
+    with session_scope(settings) as session:
+        session.execute(sa.select(1))
+    started = time.perf_counter()
+    with session_scope(settings) as session:
+        born = sa.func.coalesce(Paper.published_at, Paper.first_seen_at)
+        chosen = session.execute(
+            sa.select(Paper.id, Paper.arxiv_id, born)
+            .where(born >= AS_OF - params.max_age)
+            .order_by(Paper.id)
+            .limit(papers)
+        ).all()
+        scored = []
+        for paper_id, arxiv_id, born_at in chosen:
+            series = defaultdict(list)
+            snapshots = sa.select(SignalSnapshot.metric, SignalSnapshot.observed_at, SignalSnapshot.value)
+            for metric, at, value in session.execute(snapshots.where(SignalSnapshot.paper_id == paper_id)):
+                series[metric].append((at, value))
+            scored.append(
+                score_paper(paper_signals(paper_id, arxiv_id, born_at, series, AS_OF, params), params)
+            )
+        run = ScoringRun(as_of=AS_OF, params=params.as_json())
+        session.add(run)
+        session.flush()
+        runs._insert_scores(session, run.id, rank(scored))
+        session.rollback()
+    return {"seconds": time.perf_counter() - started, "papers": len(chosen)}
+
+
+def run_child(*args: str) -> dict:
+    child = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"measurement {' '.join(args)} failed:\n{child.stderr}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+# -- orchestration --------------------------------------------------------------------------------
+
+
+def bench_backend(backend: str, args: argparse.Namespace, data: tuple[list, list]) -> dict:
+    paper_rows, halves = data
+    url, drop = create_database(backend)
+    try:
+        migrate.upgrade(child_settings(url))
+        load_papers(url, paper_rows)
+        sizes, loaded = [], 0
+        for half, repeat in zip(halves, (args.repeat_half, args.repeat), strict=True):
+            started = time.perf_counter()
+            load_snapshots(url, half)
+            loaded += len(half)
+            log(f"{backend}: loaded {loaded:,} snapshots in {time.perf_counter() - started:.1f} s")
+            measured = [run_child("bulk", url) for _ in range(repeat)]
+            sizes.append({"snapshots": loaded, "runs": measured, "load": os.getloadavg()[0]})
+            timings = ", ".join(f"{m['seconds']:.2f}" for m in measured)
+            log(f"{backend}: rescoring took {timings} s")
+        naive = run_child("naive", url, str(args.naive_papers))
+        return {"backend": backend, "sizes": sizes, "naive": naive}
+    finally:
+        drop()
+
+
+def create_database(backend: str):
+    if backend == "sqlite":
+        tmp = tempfile.TemporaryDirectory(prefix="papermail-bench-")
+        return f"sqlite:///{tmp.name}/bench.db", tmp.cleanup
+    name = f"papermail_bench_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        dispose_engines()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_DSN)
+    host, port, user = info.get("host", "127.0.0.1"), info.get("port", "5432"), info.get("user", "postgres")
+    return f"postgresql+psycopg://{user}@{host}:{port}/{name}", drop
+
+
+def report(results: list[dict], papers: int) -> None:
+    print(f"\nfull trending rescoring of {papers:,} papers (each run a fresh process; median of the runs)\n")
+    header = (
+        f"{'backend':<11}{'snapshots':>11}{'runs':>5}{'seconds':>9}{'min-max':>13}"
+        f"{'CPU s':>7}{'server CPU s':>14}{'peak RSS +MB':>14}{'load avg':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        for size in r["sizes"]:
+            seconds = [m["seconds"] for m in size["runs"]]
+            cpu = statistics.median(m["cpu_seconds"] for m in size["runs"])
+            server_cpu = f"{statistics.median(m['server_cpu_seconds'] for m in size['runs']):.2f}"
+            rss = max(m["rss_growth_mb"] for m in size["runs"])
+            print(
+                f"{r['backend']:<11}{size['snapshots']:>11,}{len(seconds):>5}{statistics.median(seconds):>9.2f}"
+                f"{f'{min(seconds):.2f}-{max(seconds):.2f}':>13}{cpu:>7.2f}"
+                f"{server_cpu if r['backend'] == 'postgresql' else '-':>14}{rss:>14.1f}{size['load']:>10.1f}"
+            )
+    print("\nbaseline: the naive loop, one query per paper, on the same database (all snapshots)\n")
+    for r in results:
+        naive, full = r["naive"], r["sizes"][-1]
+        per_paper = naive["seconds"] / naive["papers"]
+        extrapolated = per_paper * full["runs"][0]["papers"]
+        bulk = statistics.median(m["seconds"] for m in full["runs"])
+        print(
+            f"{r['backend']:<11}{naive['papers']:,} papers in {naive['seconds']:.2f} s = "
+            f"{per_paper * 1000:.2f} ms/paper, so {extrapolated:.0f} s for {full['runs'][0]['papers']:,}: "
+            f"the bulk run is {extrapolated / bulk:.1f}x faster"
+        )
+    print()
+    for r in results:
+        bulk = statistics.median(m["seconds"] for m in r["sizes"][-1]["runs"])
+        target = TARGET_SECONDS[r["backend"]]
+        print(f"target {r['backend']}: {bulk:.2f} s < {target:.0f} s: {'met' if bulk < target else 'MISSED'}")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--papers", type=int, default=100_000)
+    parser.add_argument("--snapshots", type=int, default=2_000_000)
+    parser.add_argument("--naive-papers", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs with all snapshots loaded")
+    parser.add_argument("--repeat-half", type=int, default=1, help="timed runs with half of them")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--quick", action="store_true", help="10,000 papers, 200,000 snapshots, 1 run each")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, url, *rest = args.child
+        print(json.dumps(measure_naive(url, int(rest[0])) if kind == "naive" else measure_bulk(url)))
+        return
+    if args.quick:
+        args.papers, args.snapshots, args.naive_papers, args.repeat = 10_000, 200_000, 500, 1
+    started = time.perf_counter()
+    data = generate(args.papers, args.snapshots)
+    snapshots = sum(map(len, data[1]))
+    log(
+        f"generated {len(data[0]):,} papers, {snapshots:,} snapshots in {time.perf_counter() - started:.1f} s"
+    )
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    results = [bench_backend(b, args, data) for b in backends]
+    report(results, args.papers)
+    log(f"total {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Trending: the published trendiness score, computed in bulk as ranked scoring runs.
+
+:mod:`.score` is the formula (pure, no I/O); :mod:`.runs` runs it over the database and reads the
+rankings back. Other features use the names below.
+"""
+
+from papermail.trending.runs import (
+    RankedPaper,
+    RunSummary,
+    in_topics,
+    latest_run,
+    ranked_papers,
+    score_papers,
+    select_ranked,
+)
+from papermail.trending.score import TrendParams
+
+__all__ = [
+    "RankedPaper",
+    "RunSummary",
+    "TrendParams",
+    "in_topics",
+    "latest_run",
+    "ranked_papers",
+    "score_papers",
+    "select_ranked",
+]

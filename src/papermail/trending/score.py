@@ -1,0 +1,303 @@
+"""The trendiness formula: value objects and pure functions, no I/O (docs/trending.md explains it).
+
+A paper's score, in log2 units ("heat" halves once per half-life)::
+
+    score = Σ_m w_m · (log2(1 + gain_m) + λ · log2(1 + total_m))  -  age_hours / half_life_hours
+
+``gain_m`` is how much metric ``m`` (upvotes, GitHub stars, comments) grew over the last window,
+``total_m`` its value now, ``λ`` the volume weight (at most 1, so velocity beats volume) and ``age``
+the time since publication. A paper without signals scores ``-age / half_life``: it ranks on recency.
+
+Every time is in hours before the run's ``as_of``, so the formula is plain float arithmetic. The
+database side (:mod:`papermail.trending.runs`) reduces each signal series to a
+:class:`MetricAggregate` with SQL aggregates; :func:`aggregate_series` is the same reduction over
+plain observations, the reference the SQL is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from math import log2
+from operator import attrgetter
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from papermail.config import Settings
+
+HOUR = timedelta(hours=1)
+# Snapshots older than the horizon by more than this are not read: they would predate the
+# publication of every ranked paper by a week. It bounds a run's work by the horizon, not by how
+# much history the database has accumulated.
+SIGNAL_SLACK = timedelta(days=7)
+# Scores are rounded before ranking, so that two scores equal on paper but computed along different
+# float paths are a tie (broken by arXiv id) rather than an accident of the last bit.
+SCORE_DECIMALS = 6
+
+# Metrics are handled, and shown in the evidence line, in this order (any others follow by name).
+# The evidence counts with their nouns (singular, plural), and stars as "310★".
+DISPLAY_ORDER = ("upvotes", "github_stars", "comments")
+METRIC_NOUNS = {"upvotes": ("upvote", "upvotes"), "comments": ("comment", "comments")}
+STAR_METRIC = "github_stars"
+
+
+def _default_weights() -> Mapping[str, float]:
+    return MappingProxyType({"upvotes": 1.0, "github_stars": 0.5, "comments": 0.5})
+
+
+@dataclass(frozen=True)
+class TrendParams:
+    """The formula's parameters (from ``PAPERMAIL_TREND_*``); stored with each scoring run."""
+
+    window_hours: float = 24.0
+    half_life_hours: float = 36.0
+    volume_weight: float = 0.5
+    weights: Mapping[str, float] = field(default_factory=_default_weights)
+    max_age_days: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TrendParams:
+        """The parameters the settings ask for."""
+        return cls(
+            window_hours=settings.trend_window_hours,
+            half_life_hours=settings.trend_half_life_hours,
+            volume_weight=settings.trend_volume_weight,
+            weights=MappingProxyType(
+                {
+                    "upvotes": settings.trend_weight_upvotes,
+                    "github_stars": settings.trend_weight_github_stars,
+                    "comments": settings.trend_weight_comments,
+                }
+            ),
+            max_age_days=settings.trend_max_age_days,
+        )
+
+    @property
+    def window(self) -> timedelta:
+        """How far back velocity looks."""
+        return timedelta(hours=self.window_hours)
+
+    @property
+    def max_age(self) -> timedelta:
+        """Papers born longer ago than this are not ranked."""
+        return timedelta(days=self.max_age_days)
+
+    def signals_since(self, as_of: datetime) -> datetime:
+        """Snapshots at or before this time are not read."""
+        return as_of - self.max_age - SIGNAL_SLACK
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics that count (weight above zero), in display order."""
+        weighted = {m for m, w in self.weights.items() if w > 0}
+        return tuple(m for m in DISPLAY_ORDER if m in weighted) + tuple(sorted(weighted - set(DISPLAY_ORDER)))
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON, as recorded in ``ScoringRun.params``."""
+        return {
+            "window_hours": self.window_hours,
+            "half_life_hours": self.half_life_hours,
+            "volume_weight": self.volume_weight,
+            "weights": dict(sorted(self.weights.items())),
+            "max_age_days": self.max_age_days,
+        }
+
+
+# The per-paper value objects are NamedTuples: immutable like frozen dataclasses, and several
+# times cheaper to build, which matters when a run builds a few hundred thousand of them.
+
+
+class MetricAggregate(NamedTuple):
+    """One signal series of one paper, reduced to what the formula needs.
+
+    Counters are read as their running maximum: a retracted upvote or a flaky observation does not
+    make a paper's history go down, and a missing observation carries the last value forward.
+    """
+
+    metric: str
+    total: int  # the highest value observed at or before as_of
+    at_window_start: int | None  # the highest value observed at or before the window start
+    # Only for a series with nothing at or before the window start: its first observation.
+    first_hours_ago: float | None = None
+    first_value: int | None = None
+
+
+class PaperSignals(NamedTuple):
+    """A paper as the formula sees it: its age, and its aggregated signal series."""
+
+    paper_id: int
+    arxiv_id: str
+    # Hours since publication (or, if unknown, since first seen): the zero of its counters too.
+    age_hours: float
+    metrics: tuple[MetricAggregate, ...] = ()  # in TrendParams.metrics order
+
+
+class MetricTrend(NamedTuple):
+    """A metric's total now and its estimated gain over the window."""
+
+    metric: str
+    total: int
+    gain: float
+
+
+class ScoredPaper(NamedTuple):
+    """A paper's score and the one-line evidence that explains it."""
+
+    paper_id: int
+    arxiv_id: str
+    score: float
+    evidence: str
+
+
+def hours_before(as_of: datetime, at: datetime) -> float:
+    """How many hours ``at`` lies before ``as_of`` (negative if after)."""
+    return (as_of - at) / HOUR
+
+
+def aggregate_series(
+    metric: str,
+    observations: Iterable[tuple[datetime, int]],
+    as_of: datetime,
+    window_hours: float,
+    since: datetime | None = None,
+) -> MetricAggregate | None:
+    """Reduce one series of (observed_at, value) in (since, as_of] to its aggregate, or None."""
+    seen = [(at, value) for at, value in observations if at <= as_of and (since is None or at > since)]
+    if not seen:
+        return None
+    start = as_of - timedelta(hours=window_hours)
+    total = max(value for _, value in seen)
+    before = [value for at, value in seen if at <= start]
+    if before:
+        return MetricAggregate(metric, total, max(before))
+    first_at = min(at for at, _ in seen)
+    first_value = max(value for at, value in seen if at == first_at)
+    return MetricAggregate(metric, total, None, hours_before(as_of, first_at), first_value)
+
+
+def paper_signals(
+    paper_id: int,
+    arxiv_id: str,
+    born_at: datetime,
+    observations: Mapping[str, Iterable[tuple[datetime, int]]],
+    as_of: datetime,
+    params: TrendParams,
+) -> PaperSignals:
+    """One paper's signals from its raw observations by metric: what the bulk query computes."""
+    since = params.signals_since(as_of)
+    metrics = tuple(
+        aggregate
+        for metric in params.metrics
+        if (
+            aggregate := aggregate_series(
+                metric, observations.get(metric, ()), as_of, params.window_hours, since
+            )
+        )
+    )
+    return PaperSignals(paper_id, arxiv_id, hours_before(as_of, born_at), metrics)
+
+
+def metric_trend(aggregate: MetricAggregate, age_hours: float, window_hours: float) -> MetricTrend:
+    """The total now and the gain over the window, from the value at the window start.
+
+    That value is the last one observed at or before the window start. A series first observed
+    inside the window is assumed to have grown linearly from zero at the paper's birth to its first
+    observation, so a paper we only just noticed is credited its average rate, not its whole total.
+    """
+    total = max(0, aggregate.total)
+    if aggregate.at_window_start is not None:
+        at_start = aggregate.at_window_start
+    else:
+        # On the axis of hours before as_of: the window starts ``window_hours`` ago.
+        first_ago = aggregate.first_hours_ago or 0.0
+        first_value = max(0, aggregate.first_value or 0)
+        anchor_ago = max(age_hours, first_ago)  # birth, but never after the first observation
+        if window_hours >= anchor_ago:
+            at_start = 0.0
+        elif window_hours <= first_ago:  # not produced by the aggregation; read as "observed before"
+            at_start = first_value
+        else:
+            at_start = first_value * (anchor_ago - window_hours) / (anchor_ago - first_ago)
+    return MetricTrend(aggregate.metric, total, max(0.0, total - max(0.0, at_start)))
+
+
+def trend_score(trends: Iterable[MetricTrend], age_hours: float, params: TrendParams) -> float:
+    """The score in log2 units: weighted log velocity plus damped log volume, minus decayed age."""
+    weights, volume_weight = params.weights, params.volume_weight
+    activity = 0.0
+    for t in trends:
+        activity += weights.get(t.metric, 0.0) * (log2(1 + t.gain) + volume_weight * log2(1 + t.total))
+    return round(activity - max(age_hours, 0.0) / params.half_life_hours, SCORE_DECIMALS)
+
+
+def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
+    """Score one paper and say why."""
+    weights, window_hours, age_hours = params.weights, params.window_hours, paper.age_hours
+    trends = [
+        metric_trend(m, age_hours, window_hours) for m in paper.metrics if weights.get(m.metric, 0.0) > 0
+    ]
+    return ScoredPaper(
+        paper.paper_id,
+        paper.arxiv_id,
+        trend_score(trends, age_hours, params),
+        build_evidence(trends, age_hours, window_hours),
+    )
+
+
+def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:
+    """Best first; equal scores in arXiv id order, so the same data always ranks the same way."""
+    # Two stable sorts (ties keep the first sort's order) avoid building a key tuple per paper.
+    by_id = sorted(scored, key=attrgetter("arxiv_id"))
+    return sorted(by_id, key=attrgetter("score"), reverse=True)
+
+
+# -- evidence: "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old" ---------------------------------
+
+
+def build_evidence(trends: Sequence[MetricTrend], age_hours: float, window_hours: float) -> str:
+    """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
+    per = _per_window(window_hours)
+    parts = [part for t in trends if (part := _metric_evidence(t, per))]
+    age = format_age(age_hours)
+    return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
+
+
+@cache
+def _per_window(window_hours: float) -> str:
+    return f"/ {format_window(window_hours)}"
+
+
+def _metric_evidence(trend: MetricTrend, per: str) -> str:
+    metric, total, gain = trend
+    gain = int(gain + 0.5)  # rounded half up; gains are never negative
+    if metric == STAR_METRIC:
+        if total <= 0:
+            return ""
+        return f"{total:,}★ (+{gain:,} {per})" if gain else f"{total:,}★"
+    one, many = METRIC_NOUNS.get(metric, (metric, metric))
+    if gain:
+        return f"+{gain:,} {one if gain == 1 else many} {per}"
+    if total > 0:
+        return f"{total:,} {one if total == 1 else many}"
+    return ""
+
+
+def format_window(window_hours: float) -> str:
+    """A window as "24h", "1.5h" or, for whole days from two on, "7d"."""
+    if window_hours >= 48 and window_hours % 24 == 0:
+        return f"{window_hours / 24:g}d"
+    return f"{window_hours:g}h"
+
+
+def format_age(age_hours: float) -> str:
+    """An age as "under an hour old", "5 hours old", "1 day old", "12 days old"."""
+    if age_hours < 1:
+        return "under an hour old"
+    if age_hours < 24:
+        hours = int(age_hours)
+        return f"{hours} hour{'s' if hours != 1 else ''} old"
+    days = int(age_hours // 24)
+    return f"{days} day{'s' if days != 1 else ''} old"

@@ -1,0 +1,98 @@
+"""``papermail score`` and ``papermail trending`` through Click, against a real database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from papermail.cli import cli
+from papermail.db import session_scope
+from tests.trending.conftest import Corpus
+
+
+def invoke(*args: str):
+    # A wide terminal, so rich does not wrap the table's columns.
+    return CliRunner(env={"COLUMNS": "200"}).invoke(cli, list(args))
+
+
+@pytest.fixture
+def papers(committed_settings, frozen) -> None:
+    with session_scope(committed_settings) as session:
+        corpus = Corpus(session)
+        hot = corpus.paper(
+            "2611.00001", age_hours=50, categories=("cs.CL", "cs.LG"), title="Attention, again"
+        )
+        corpus.observe(hot, "upvotes", (26, 18), (1, 60))
+        corpus.paper(
+            "2611.00002", age_hours=3, categories=("cs.RO",), title="[bold]Robots[/bold] <b>&amp;</b>"
+        )
+
+
+def test_score_says_what_it_did(papers):
+    result = invoke("score")
+    assert result.exit_code == 0, result.output
+    assert result.output == "scoring run 1: ranked 2 papers as of 2026-11-30 08:00 UTC\n"
+
+
+def test_trending_prints_rank_score_title_and_why(papers):
+    invoke("score")
+    result = invoke("trending")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].rstrip() == "Trending as of 2026-11-30 08:00 UTC (scoring run 1)"
+    rows = [line for line in lines if "│" in line and "score" not in line]
+    assert "1 │  7.00 │ Attention, again" in rows[0]
+    assert "+42 upvotes / 24h · 2 days old" in rows[0]
+    # Feed text is printed as it is: neither rich markup nor HTML is interpreted.
+    assert "2 │ -0.08 │ [bold]Robots[/bold] <b>&amp;</b>" in rows[1]
+    assert "no signals yet · 3 hours old" in rows[1]
+
+
+def test_trending_json_with_topic_and_limit(papers):
+    invoke("score")
+    result = invoke("trending", "--topic", "cs.RO", "--topic", "cs.LG", "--limit", "1", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["run"]["id"] == 1
+    assert shown["run"]["as_of"] == "2026-11-30T08:00:00+00:00"
+    assert shown["topics"] == ["cs.RO", "cs.LG"]
+    assert shown["papers"] == [
+        {
+            "rank": 1,
+            "score": 7.002745,
+            "arxiv_id": "2611.00001",
+            "title": "Attention, again",
+            "evidence": "+42 upvotes / 24h · 2 days old",
+            "primary_category": "cs.CL",
+            "categories": ["cs.CL", "cs.LG"],
+            "url": "https://arxiv.org/abs/2611.00001",
+        }
+    ]
+
+
+def test_a_topic_without_papers_says_so(papers):
+    invoke("score")
+    result = invoke("trending", "--topic", "math.AG")
+    assert result.exit_code == 0, result.output
+    assert result.output == "Trending in math.AG as of 2026-11-30 08:00 UTC (scoring run 1): no papers\n"
+
+
+def test_trending_before_any_run_is_a_one_line_error(papers):
+    result = invoke("trending")
+    assert result.exit_code == 1
+    assert result.output == "Error: no ranking yet: run `papermail score` first\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--topic", "cs LG"], "'cs LG' is not an arXiv category like cs.LG"),
+        (["--limit", "0"], "0 is not in the range x>=1"),
+    ],
+)
+def test_bad_options_are_usage_errors(papers, args, message):
+    result = invoke("trending", *args)
+    assert result.exit_code == 2
+    assert message in result.output
