@@ -122,6 +122,23 @@ def add_subscribers(
     return list(session.scalars(sa.insert(Subscriber).returning(Subscriber.id), rows))
 
 
+def plan_week(env: SendEnv, count: int, *, queue: bool = False) -> list[int]:
+    """A ranking, ``count`` subscribers and their planned 2026-W48 digests, committed; the ids.
+
+    With ``queue``, the send batches are enqueued (on the env's broker) as the planner does.
+    """
+    from papermail.delivery.plan import enqueue_sends, plan
+
+    with env.session() as session:
+        add_ranking(session)
+        add_subscribers(session, count)
+        ids = plan(session, env.settings, now=clock.now(), period_key="2026-W48")
+        if queue:
+            enqueue_sends(session, ids, settings=env.settings)
+        session.commit()
+    return ids
+
+
 def deliveries(session: Session) -> list[Delivery]:
     session.expire_all()
     return list(session.scalars(sa.select(Delivery).order_by(Delivery.id)))

@@ -7,18 +7,17 @@ queue and race tests with real worker processes are in ``test_workers.py``.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from email import message_from_bytes, policy
 
 import pytest
 import sqlalchemy as sa
 
-from papermail import clock
 from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus
 from papermail.delivery.breaker import resume_digest
-from papermail.delivery.plan import plan
 from papermail.delivery.send import send_batch
 from papermail.subscribers import is_suppressed, unsubscribe
-from tests.delivery.conftest import add_ranking, add_subscribers, deliveries, status_counts
+from tests.delivery.conftest import deliveries, plan_week, status_counts
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -29,12 +28,7 @@ def planned(send_env_factory, smtp_server, backend):
 
     def make(count: int = 5, **overrides: str):
         env = send_env_factory(backend, broker="embedded", mail_url=smtp_server.url, **overrides)
-        with env.session() as session:
-            add_ranking(session)
-            add_subscribers(session, count)
-            ids = plan(session, env.settings, now=clock.now(), period_key="2026-W48")
-            session.commit()
-        return env, ids
+        return env, plan_week(env, count)
 
     return make
 
@@ -187,12 +181,13 @@ def test_the_breaker_pauses_the_run_and_resuming_never_resends(planned, smtp_ser
     # Three go out, then the relay starts refusing everything for a while.
     first = send_batch(env.settings, ids[:3])
     assert first.sent == 3
-    smtp_server.script(None, *["data:421"] * 4)
+    smtp_server.script(None, *["data:451"] * 4)
     report = send_batch(env.settings, ids)
     assert report.paused and report.retried == 4 and len(report.deferred_ids) == 5
     with env.session() as session:
         digest = session.scalars(sa.select(Digest)).one()
         assert digest.paused_at is not None and "4 consecutive" in digest.pause_reason
+        assert "451" in digest.pause_reason
     # While paused, nothing is claimed.
     assert send_batch(env.settings, ids).not_claimed == 12
     with env.session() as session:
@@ -211,3 +206,14 @@ def test_the_connection_is_reused_up_to_its_cap(planned, smtp_server):
     assert smtp_server.connections == 3
     with env.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(AuditLog)) == 0
+
+
+def test_a_relay_that_is_down_stops_the_batch_after_two_tries(planned, smtp_server):
+    env, ids = planned(6)
+    down = replace(env.settings, mail_url="smtp://127.0.0.1:9")  # nothing listens there
+    report = send_batch(down, ids)
+    assert report.relay_down and report.retried == 2 and len(report.deferred_ids) == 4
+    with env.session() as session:
+        assert status_counts(session) == {"retry": 2, "pending": 4}
+    send_until_settled(env, ids)  # the relay is back
+    assert sorted(smtp_server.count_by_recipient().values()) == [1] * 6

@@ -11,22 +11,11 @@ from papermail import clock
 from papermail.celery_app import get_celery
 from papermail.db.models import Delivery, DeliveryStatus
 from papermail.delivery.faults import FAULT_ENV
-from papermail.delivery.plan import enqueue_sends, plan
+from papermail.delivery.plan import enqueue_sends
 from tests.conftest import wait_for
-from tests.delivery.conftest import add_ranking, add_subscribers, status_counts
+from tests.delivery.conftest import add_ranking, add_subscribers, plan_week, status_counts
 
 pytestmark = pytest.mark.slow
-
-
-def plan_and_queue(env, count: int, *, queue: bool = True) -> list[int]:
-    with env.session() as session:
-        add_ranking(session)
-        add_subscribers(session, count)
-        ids = plan(session, env.settings, now=clock.now(), period_key="2026-W48")
-        if queue:
-            enqueue_sends(session, ids, settings=env.settings)
-        session.commit()
-    return ids
 
 
 def assert_exactly_once_except_uncertain(env, smtp_server, count: int) -> dict[str, int]:
@@ -47,7 +36,7 @@ def test_kill_9_mid_batch_then_restart_sends_everyone_exactly_once(
     send_env_factory, smtp_server, worker_factory, fault
 ):
     env = send_env_factory(mail_url=smtp_server.url, send_batch_size="50")
-    plan_and_queue(env, 300)
+    plan_week(env, 300, queue=True)
     doomed = worker_factory({**env.environ, FAULT_ENV: fault})
     wait_for(lambda: doomed.process.poll() is not None, timeout=60, message=f"the kill; log:\n{doomed.log()}")
     assert 56 <= len(smtp_server.messages) <= 57 < 300
@@ -64,7 +53,7 @@ def test_kill_9_mid_batch_then_restart_sends_everyone_exactly_once(
 
 def test_a_flushed_queue_is_recovered_by_the_sweeper(send_env_factory, smtp_server, worker_factory):
     env = send_env_factory(mail_url=smtp_server.url, send_batch_size="20")
-    plan_and_queue(env, 120)
+    plan_week(env, 120, queue=True)
     assert env.queued_tasks() == 6
     env.flush_queue()  # Redis lost everything
     worker_factory(env.environ)
@@ -77,7 +66,7 @@ def test_two_planners_at_once_plan_and_send_once(send_env_factory, smtp_server, 
     with env.session() as session:
         add_ranking(session)
         # Due now: a weekly send time that passed an hour ago in their own timezone.
-        due = clock.now().astimezone(clock.now().tzinfo)
+        due = clock.now()
         add_subscribers(session, 60, send_weekday=due.weekday(), send_hour=max(due.hour - 1, 0))
         session.commit()
     for _ in range(2):
@@ -95,7 +84,7 @@ def test_two_planners_at_once_plan_and_send_once(send_env_factory, smtp_server, 
 
 def test_two_workers_sending_the_same_rows_send_each_once(send_env_factory, smtp_server, worker_factory):
     env = send_env_factory(mail_url=smtp_server.url, send_batch_size="40")
-    ids = plan_and_queue(env, 80, queue=False)
+    ids = plan_week(env, 80)
     with env.session() as session:
         # Every batch twice, as a redelivered or duplicated message would be.
         enqueue_sends(session, ids + ids, settings=env.settings)
@@ -113,7 +102,7 @@ def test_a_message_that_kills_its_worker_fails_after_three_deaths_alone(
     env = send_env_factory(
         mail_url=smtp_server.url, send_batch_size="10", smtp_timeout="0.5", send_lease_seconds="1.5"
     )
-    plan_and_queue(env, 10)
+    plan_week(env, 10, queue=True)
     worker_factory({**env.environ, FAULT_ENV: "poison:reader4@example.org"})
     env.wait_until_settled(10, timeout=90, sweep=True)
     with env.session() as session:
@@ -130,7 +119,7 @@ def test_a_message_that_kills_its_worker_fails_after_three_deaths_alone(
 
 def test_the_embedded_setup_sends_too(send_env_factory, smtp_server, worker_factory):
     env = send_env_factory("sqlite", broker="embedded", mail_url=smtp_server.url, send_batch_size="10")
-    plan_and_queue(env, 25)
+    plan_week(env, 25, queue=True)
     worker_factory(env.environ)
     env.wait_until_settled(25)
     assert assert_exactly_once_except_uncertain(env, smtp_server, 25) == {"sent": 25}

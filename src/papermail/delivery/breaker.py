@@ -69,14 +69,21 @@ def pause_digests(session: Session, digest_ids: Iterable[int], reason: str) -> l
 def resume_digest(session: Session, period_key: str, *, actor: str) -> list[int]:
     """Unpause a period's digest; return its pending and due-retry delivery ids to enqueue again."""
     now = clock.now()
-    digest = session.scalars(sa.select(Digest).where(Digest.period_key == period_key)).one_or_none()
-    if digest is None:
+    # The write comes first, so on SQLite this transaction holds the write lock before it reads.
+    resumed = session.execute(
+        sa.update(Digest)
+        .where(Digest.period_key == period_key, Digest.paused_at.is_not(None))
+        .values(paused_at=None, pause_reason=None)
+        .returning(Digest.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    digest_id = session.scalar(sa.select(Digest.id).where(Digest.period_key == period_key))
+    if digest_id is None:
         raise LookupError(f"no digest planned for period {period_key}")
-    if digest.paused_at is not None:
-        audit.record(session, actor, "digest.resume", reason=digest.pause_reason, digest_id=digest.id)
-        digest.paused_at, digest.pause_reason = None, None
+    if resumed is not None:
+        audit.record(session, actor, "digest.resume", digest_id=digest_id)
     query = sa.select(Delivery.id).where(
-        Delivery.digest_id == digest.id,
+        Delivery.digest_id == digest_id,
         sa.or_(
             Delivery.status == DeliveryStatus.PENDING,
             sa.and_(Delivery.status == DeliveryStatus.RETRY, Delivery.next_attempt_at <= now),

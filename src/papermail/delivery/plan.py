@@ -71,7 +71,11 @@ def plan_in_chunks(
             if subscriber.id in eligible
             and (item := _due(settings, subscriber, latest_planned, now, period_key)) is not None
         ]
-        yield _insert_deliveries(session, settings, _not_yet_planned(session, due), pins, now)
+        if period_key is not None:
+            # A re-run of an explicit period: skip everyone already planned before selecting.
+            # (Scheduled planning needs no query for it: _due already skipped them.)
+            due = _not_yet_planned(session, due)
+        yield _insert_deliveries(session, settings, due, pins, now)
 
 
 def _active_subscribers(

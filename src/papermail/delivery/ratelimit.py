@@ -40,8 +40,6 @@ return string.format('%.6f', slot - now)
 
 
 class RateLimiter(Protocol):
-    waits: bool  # False only when acquire() never blocks
-
     def acquire(self) -> None:
         """Block until this process may hand one more message to the relay."""
 
@@ -49,16 +47,12 @@ class RateLimiter(Protocol):
 class NoRateLimit:
     """``PAPERMAIL_SEND_RATE=0``: send as fast as the relay accepts."""
 
-    waits = False
-
     def acquire(self) -> None:
         pass
 
 
 class RedisRateLimiter:
     """The shared timeline in one Redis key."""
-
-    waits = True
 
     def __init__(self, url: str, key: str, rate: float) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
@@ -74,14 +68,11 @@ class RedisRateLimiter:
 class DatabaseRateLimiter:
     """The shared timeline as rows of ``rate_limit_hits``, one per reserved slot."""
 
-    waits = True
-
     def __init__(self, settings: Settings, key: str, rate: float) -> None:
         self.factory = session_factory(settings)
         self.key, self.interval = key, timedelta(seconds=1.0 / rate)
 
     def acquire(self) -> None:
-        now = clock.now()
         with self.factory.begin() as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_ID)))
@@ -89,9 +80,12 @@ class DatabaseRateLimiter:
             # before the read, so two processes can't reserve the same slot.
             session.execute(
                 sa.delete(RateLimitHit).where(
-                    RateLimitHit.key == self.key, RateLimitHit.at < now - DB_HISTORY
+                    RateLimitHit.key == self.key, RateLimitHit.at < clock.now() - DB_HISTORY
                 )
             )
+            # The time is read only now, holding the lock: read before waiting for it, the slot
+            # could already be past on return and go out in a burst with the next one.
+            now = clock.now()
             last = session.scalar(sa.select(sa.func.max(RateLimitHit.at)).where(RateLimitHit.key == self.key))
             slot = max(now, last + self.interval) if last else now
             session.add(RateLimitHit(key=self.key, at=slot))

@@ -7,15 +7,14 @@ The protocol, and what each step guards against:
    already holds are not returned, so they are not sent. The new ``claims`` value is this claim's
    fence: every later write on the row requires it, so a worker that lost its claim (its lease ran
    out and the sweeper handed the row on) can never overwrite the new owner's outcome.
-2. **Re-check eligibility**: unsubscribed or suppressed subscribers are skipped, however long ago
-   the row was planned.
-3. **Render** the frozen papers in bulk; a row that can't be rendered or built fails alone.
-4. Just before the SMTP transaction, **mark the row handed over** (``attempt_started_at``, the
-   Message-ID, ``attempts + 1``) and commit, in one conditional UPDATE that also re-checks that the
-   subscriber is still mailable. If the worker dies after this, the sweeper knows the row *may* have
-   gone out and marks it uncertain instead of sending it again; if it dies before, the sweeper
-   knows it did not and re-queues it.
-5. **Record** the outcome: 2xx sent; 4xx, timeouts and dropped connections retry with exponential
+2. **Render** the frozen papers in bulk; a row that can't be rendered or built fails alone.
+3. Just before the SMTP transaction, **mark the row handed over** (``attempt_started_at``, the
+   Message-ID, ``attempts + 1``) and commit, in one conditional UPDATE that also **re-checks
+   eligibility**: an unsubscribed or suppressed subscriber is skipped, however long ago the row was
+   planned. If the worker dies after this, the sweeper knows the row *may* have gone out and marks
+   it uncertain instead of sending it again; if it dies before, the sweeper knows it did not and
+   re-queues it.
+4. **Record** the outcome: 2xx sent; 4xx, timeouts and dropped connections retry with exponential
    backoff and jitter until the give-up period, then exhausted; 5xx failed, and a 5xx to RCPT
    marks the subscriber bounced and suppressed.
 
@@ -67,6 +66,9 @@ CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
 # the claim and called it uncertain: the 250 we then got settles the question.
 OWNED = (DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN)
 REPLY_LIMIT = 1000  # characters of an SMTP reply kept on the row
+# Connection failures in a row after which a batch stops: one may be a dropped connection (the
+# next message reconnects), two mean the relay is down for now.
+RELAY_DOWN_AFTER = 2
 
 
 @dataclass
@@ -79,8 +81,9 @@ class BatchReport:
     exhausted_ids: list[int] = field(default_factory=list)  # transient failures past the give-up period
     skipped_ids: list[int] = field(default_factory=list)  # no longer eligible
     not_claimed_ids: list[int] = field(default_factory=list)  # not claimable, or held by another worker
-    deferred_ids: list[int] = field(default_factory=list)  # claimed, then handed back unsent: paused
+    deferred_ids: list[int] = field(default_factory=list)  # claimed, then handed back unsent
     paused: bool = False  # the circuit breaker paused the run, or it was paused meanwhile
+    relay_down: bool = False  # the relay failed twice in a row: the rest was handed back
 
     @property
     def sent(self) -> int:
@@ -247,6 +250,9 @@ class _RowWrites:
 
     def _execute(self, connection: sa.Connection | None, statement: sa.Update, params: dict) -> bool:
         if connection is None:
+            # A transaction of its own that starts with this write: on SQLite, one that had read
+            # first would fail outright if another process committed in between.
+            self.session.commit()
             changed = self.session.execute(statement, params).rowcount == 1
             self.session.commit()
             return changed
@@ -291,6 +297,7 @@ class _BatchSender:
         self.sender_address = parseaddr(settings.mail_from)[1]
         self.remaining: dict[int, int] = dict(claims)  # claimed and not yet settled
         self.next_heartbeat = 0.0
+        self.connection_failures = 0  # in a row, in this batch
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -322,10 +329,15 @@ class _BatchSender:
                     if self.breaker.tripped:
                         self._trip(session)
                         break
+                    if self.connection_failures >= RELAY_DOWN_AFTER:
+                        # Each further row would wait out another timeout against a relay that
+                        # is gone; the rest of the batch goes back to be queued again later.
+                        self.report.relay_down = True
+                        break
                 session.commit()
             finally:
                 backend.close()
-            if self.report.paused:
+            if self.report.paused or self.report.relay_down:
                 self._hand_back(session)
 
     def _send_one(self, session: Session, backend: MailBackend, row: _Row, email: OutgoingEmail) -> None:
@@ -354,10 +366,12 @@ class _BatchSender:
         except TransientSendError as exc:
             self._retry_later(session, row, exc)
             self.breaker.failed(exc.reason)
+            self.connection_failures = self.connection_failures + 1 if exc.connection_failed else 0
         else:
             self.faults.reached("after_250", row.email)
             self._sent(session, row, reply)
             self.breaker.succeeded()
+            self.connection_failures = 0
 
     # -- before the loop --------------------------------------------------------------------------
 
@@ -466,6 +480,7 @@ class _BatchSender:
         )
         if settled and bounced:
             subscriber = session.get(Subscriber, row.subscriber_id)
+            session.commit()  # end the read, so the bounce's transaction starts with its write
             if subscriber is not None:
                 mark_bounced(session, subscriber, reply=reason)
                 session.commit()

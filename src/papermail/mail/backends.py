@@ -34,7 +34,15 @@ class SendError(Exception):
 
 
 class TransientSendError(SendError):
-    """Try again later: 4xx replies, timeouts, refused or dropped connections."""
+    """Try again later: 4xx replies, timeouts, refused or dropped connections.
+
+    ``connection_failed`` says the relay itself is unreachable or went away (no connection, a
+    timeout, a drop, a 421), as opposed to a reply about this one message.
+    """
+
+    def __init__(self, reason: str, code: int | None = None, *, connection_failed: bool = False):
+        super().__init__(reason, code)
+        self.connection_failed = connection_failed
 
 
 class PermanentSendError(SendError):
@@ -71,7 +79,8 @@ def check_envelope(envelope: Envelope) -> None:
 
 def check_wire_format(message: bytes) -> None:
     """Raise InvalidMessage unless ``message`` is CRLF-only, with lines of at most 998 octets."""
-    if message.count(b"\n") != message.count(b"\r\n") or message.count(b"\r") != message.count(b"\r\n"):
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
         raise InvalidMessage("message has a bare CR or LF; the wire format is CRLF only")
     if b"\r\n\r\n" not in message:
         raise InvalidMessage("message has no header/body separator")
@@ -159,7 +168,9 @@ class SMTPBackend(_Backend):
         except (OSError, smtplib.SMTPException) as exc:
             # Whatever the code (a 554 greeting, a failed login), it is about the relay, not the
             # message: retry later, and let the circuit breaker stop a run that keeps failing.
-            raise TransientSendError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            raise TransientSendError(
+                f"cannot connect to {self.host}:{self.port}: {exc}", connection_failed=True
+            ) from exc
         self._conn = conn
         self._sent_on_connection = 0
 
@@ -202,7 +213,9 @@ class SMTPBackend(_Backend):
             raise
         except (OSError, smtplib.SMTPException) as exc:  # timeouts, resets, a drop after DATA
             self._drop()
-            raise TransientSendError(f"connection lost: {exc or type(exc).__name__}") from exc
+            raise TransientSendError(
+                f"connection lost: {exc or type(exc).__name__}", connection_failed=True
+            ) from exc
         self._sent_on_connection += 1
         return _reply_text(code, reply)
 
@@ -254,7 +267,7 @@ def _classify(code: int, reply: bytes | str, *, at_rcpt: bool = False) -> SendEr
     reason = _reply_text(code, reply)
     # RFC 5321: 552 at RCPT ("too many recipients"/mailbox full) is to be treated as temporary.
     if 400 <= code < 500 or (at_rcpt and code == 552):
-        return TransientSendError(reason, code)
+        return TransientSendError(reason, code, connection_failed=code == 421)
     if 500 <= code < 600:
         return PermanentSendError(reason, code, recipient_refused=at_rcpt)
     return TransientSendError(f"unexpected reply {reason}", code)

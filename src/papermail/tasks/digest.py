@@ -9,7 +9,7 @@ from celery import shared_task
 
 from papermail import clock
 from papermail.config import get_settings
-from papermail.db import session_factory, session_scope
+from papermail.db import session_scope, writer_session_factory
 from papermail.delivery.plan import enqueue_sends, plan_in_chunks
 from papermail.delivery.send import send_batch
 from papermail.delivery.sweep import sweep
@@ -31,7 +31,7 @@ def plan_due_digests() -> int:
     """Plan every due subscriber's delivery; each chunk's batches are queued once it commits."""
     settings = get_settings()
     planned = 0
-    with session_factory(settings)() as session:
+    with writer_session_factory(settings)() as session:
         for ids in plan_in_chunks(session, settings, now=clock.now()):
             enqueue_sends(session, ids, settings=settings)
             # Commit per chunk: sending starts while the rest is still being planned.
