@@ -154,9 +154,10 @@ class SMTPBackend(_Backend):
     def open(self) -> None:
         if self._conn is not None:
             return
+        conn: smtplib.SMTP | None = None
         try:
             if self.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                conn = smtplib.SMTP_SSL(
                     self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
                 )
             else:
@@ -166,6 +167,8 @@ class SMTPBackend(_Backend):
             if self.username:
                 conn.login(self.username, self.password or "")
         except (OSError, smtplib.SMTPException) as exc:
+            if conn is not None:  # connected, then TLS or login failed: don't leak the socket
+                conn.close()
             # Whatever the code (a 554 greeting, a failed login), it is about the relay, not the
             # message: retry later, and let the circuit breaker stop a run that keeps failing.
             raise TransientSendError(
