@@ -180,7 +180,6 @@ def paper_signals(
         for metric in params.metrics
         if (aggregate := aggregate_series(metric, observations.get(metric, ()), as_of, params.window_hours))
     )
-
     return PaperSignals(paper_id, arxiv_id, hours_before(as_of, born_at), metrics)
 
 
