@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy.orm import Session
 
 from papermail import config
@@ -36,10 +37,13 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 def shared_fixtures_dir() -> Path:
     """The recorded real responses in ``../shared/fixtures`` (never copied into the repo)."""
-    path = Path(os.environ.get("PAPERMAIL_SHARED_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
-    if not path.is_dir():
-        raise RuntimeError(f"shared fixtures not found at {path}; set PAPERMAIL_SHARED_FIXTURES")
-    return path
+    candidates = [REPO_ROOT.parent / "shared" / "fixtures", Path("/work/shared/fixtures")]
+    if "PAPERMAIL_SHARED_FIXTURES" in os.environ:
+        candidates.insert(0, Path(os.environ["PAPERMAIL_SHARED_FIXTURES"]))
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise RuntimeError(f"shared fixtures not found in {candidates}; set PAPERMAIL_SHARED_FIXTURES")
 
 
 @pytest.fixture(scope="session")
@@ -64,21 +68,28 @@ def _pg_url(name: str) -> str:
 
 @dataclass
 class Database:
-    """One migrated test database; ``fresh()`` hands out an independent copy of it."""
+    """A migrated template database (never used directly) and ``url``, a shared working copy.
+
+    ``fresh()`` hands out another independent copy, for tests whose data other processes must see.
+    """
 
     backend: str
-    url: str
+    template_url: str
     tmp_dir: Path
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self.url = self.fresh()
 
     def fresh(self) -> str:
         """A new, migrated, empty database URL (committed data in it is visible to subprocesses)."""
         name = f"pm_{RUN_ID}_{uuid.uuid4().hex[:8]}"
         if self.backend == "sqlite":
             path = self.tmp_dir / f"{name}.db"
-            src = sa.engine.make_url(self.url).database
+            src = sa.engine.make_url(self.template_url).database
             path.write_bytes(Path(src).read_bytes())
             return f"sqlite:///{path}"
-        template = sa.engine.make_url(self.url).database
+        template = sa.engine.make_url(self.template_url).database
         with _pg_admin() as admin:
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         _created_pg_databases.append(name)
@@ -181,6 +192,31 @@ def settings(database: Database, tmp_path: Path) -> Iterator[config.Settings]:
     reset_celery()
 
 
+# -- browser --------------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless Debian Chromium on a machine with no network: the background services would only fail.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright; missing Chromium fails the run, never skips it."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/services (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 # -- worker processes -----------------------------------------------------------------------------
 
 
@@ -226,10 +262,11 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
+        """Ask for a warm shutdown; a worker still polling the SQLite broker after 5 s is killed."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, 15)
             try:
-                self.process.wait(20)
+                self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
 

@@ -29,6 +29,7 @@ TASK_MODULES = (
     "papermail.tasks.fetch",
     "papermail.tasks.trending",
     "papermail.tasks.digest",
+    "papermail.tasks.web",
 )
 
 TASK_TIME_LIMIT = timedelta(minutes=10)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -24,6 +27,7 @@ PREFIX = "PAPERMAIL_"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 ENVIRONMENTS = ("development", "production")
 MAIL_SCHEMES = ("smtp", "smtps", "smtp+starttls", "file", "console", "memory")
+LATE_POLICIES = ("send-late-once", "skip")
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +63,36 @@ class Settings:
     digest_size: int
     smtp_timeout_seconds: float
     celery_queue: str
+    # -- fetch (issue 3): politeness towards arXiv and Hugging Face, and when beat fetches --
+    fetch_contact: str
+    fetch_retries: int
+    fetch_backoff_seconds: float
+    arxiv_delay_seconds: float
+    arxiv_fetch_cron: str
+    hf_fetch_cron: str
+    # web (issue 7): signup, confirmation and rate limits
+    confirm_hours: float
+    unconfirmed_days: float
+    signup_rate_per_ip: Rate
+    confirmations_per_address: Rate
+    proxy_count: int
+    record_consent_ip: bool
+    # -- sending (issue 6: planning and delivering digests) --
+    send_batch_size: int
+    smtp_max_per_connection: int
+    send_rate: float  # messages per second across all workers; 0 = no limit
+    send_lease_seconds: float
+    retry_base_seconds: float
+    retry_max_seconds: float
+    give_up_hours: float
+    late_limit_hours: float
+    late_policy: str
+    max_worker_deaths: int
+    breaker_threshold: int
+    requeue_after_seconds: float
+    dkim_key_path: Path | None
+    dkim_selector: str
+    dkim_domain: str | None
     # -- trending (issue 4): the trendiness formula's parameters, explained in docs/trending.md --
     trend_window_hours: float
     trend_half_life_hours: float
@@ -86,6 +120,10 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("secret_key", "old_secret_keys"):
                 text = "****" if value else "(not set)"
+            elif isinstance(value, Rate):
+                text = value.spec
+            elif value is None:
+                text = "(not set)"
             elif isinstance(value, tuple):
                 text = ",".join(value)
             else:
@@ -99,6 +137,18 @@ def _mask_url_password(value: str) -> str:
     if parts.password:
         return value.replace(f":{parts.password}@", ":****@", 1)
     return value
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate limit: at most ``count`` events per ``window``; ``spec`` is how it was written."""
+
+    count: int
+    window: timedelta
+    spec: str
+
+
+RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 # -- parsers: each takes the raw string and returns the value or raises ValueError ----------------
@@ -121,6 +171,13 @@ def _positive_float(raw: str) -> float:
     value = _finite_float(raw)
     if value <= 0:
         raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be zero or a positive number")
     return value
 
 
@@ -179,13 +236,26 @@ def _mail_url(raw: str) -> str:
 
 def _address(raw: str) -> str:
     from email.headerregistry import Address
-    from email.utils import parseaddr
 
     _name, addr = parseaddr(raw)
     if "@" not in addr or "\n" in raw or "\r" in raw:
         raise ValueError(f"must be an email address like 'papermail <digest@example.org>', got {raw!r}")
     Address(addr_spec=addr)  # raises on malformed local part or domain
     return raw.strip()
+
+
+def _cron(raw: str) -> str:
+    from celery.schedules import ParseException, crontab
+
+    parts = raw.split()
+    if len(parts) != 5:
+        raise ValueError(f"must be a crontab line 'minute hour day month weekday' (UTC), got {raw!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    try:
+        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except (ValueError, ParseException) as exc:
+        raise ValueError(f"bad crontab {raw!r}: {exc}") from None
+    return " ".join(parts)
 
 
 def _categories(raw: str) -> tuple[str, ...]:
@@ -197,6 +267,61 @@ def _categories(raw: str) -> tuple[str, ...]:
 
 def _key_list(raw: str) -> tuple[str, ...]:
     return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive whole number")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _rate(raw: str) -> Rate:
+    """Parse ``COUNT/WINDOW`` such as ``10/h``, ``3/6h`` or ``5/10m`` (units s, m, h, d)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*", raw)
+    if not match or int(match[1]) == 0 or match[2] == "0":
+        raise ValueError(f"must look like 10/h or 3/6h (count/window, units s m h d), got {raw!r}")
+    seconds = int(match[2] or 1) * RATE_UNITS[match[3]]
+    return Rate(count=int(match[1]), window=timedelta(seconds=seconds), spec=raw.strip())
+
+
+def _late_policy(raw: str) -> str:
+    if raw not in LATE_POLICIES:
+        raise ValueError(f"must be one of {', '.join(LATE_POLICIES)}, got {raw!r}")
+    return raw
+
+
+def _optional_domain(raw: str) -> str | None:
+    domain = raw.strip().lower()
+    if not domain:
+        return None
+    if not all(label and len(label) < 64 for label in domain.split(".")) or any(
+        ch.isspace() or ch in "@/<>" for ch in domain
+    ):
+        raise ValueError(f"must be a domain name like example.org, got {raw!r}")
+    return domain
+
+
+def _dkim_key_path(raw: str) -> Path | None:
+    if not raw.strip():
+        return None
+    path = Path(raw.strip()).expanduser()
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError as exc:
+        raise ValueError(f"cannot read the DKIM private key: {exc.strerror or exc}") from None
+    if b"PRIVATE KEY-----" not in head:
+        raise ValueError(f"{path} is not a PEM private key")
+    return path
 
 
 def _env_name(raw: str) -> str:
@@ -251,6 +376,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if env == "production":
             raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
         secret_key = _development_secret(data_dir)
+    mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
     return Settings(
         env=env,
         data_dir=data_dir,
@@ -258,7 +384,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         broker_url=read.get("BROKER_URL", _broker_url, f"sqla+sqlite:///{data_dir}/broker.db"),
         mail_url=read.get("MAIL_URL", _mail_url, f"file://{data_dir}/outbox"),
         base_url=read.get("BASE_URL", _base_url, "http://localhost:8000"),
-        mail_from=read.get("FROM", _address, "papermail <papermail@localhost>"),
+        mail_from=mail_from,
         secret_key=secret_key,
         old_secret_keys=read.get("OLD_SECRET_KEYS", _key_list, ""),
         postal_address=read.get("POSTAL_ADDRESS", str, "(set PAPERMAIL_POSTAL_ADDRESS)"),
@@ -270,6 +396,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         digest_size=read.get("DIGEST_SIZE", _positive_int, "10"),
         smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
         celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
+        fetch_contact=read.get("FETCH_CONTACT", _address, parseaddr(mail_from)[1]),
+        fetch_retries=read.get("FETCH_RETRIES", _non_negative_int, "3"),
+        fetch_backoff_seconds=read.get("FETCH_BACKOFF", _positive_float, "2"),
+        arxiv_delay_seconds=read.get("ARXIV_API_DELAY", _non_negative_float, "3"),
+        # arXiv rebuilds its RSS at midnight US Eastern (04:00/05:00 UTC) on weekdays; the second
+        # run is a free catch-up (conditional GET, idempotent upserts) if the first one failed.
+        arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
+        hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
+        **_web_settings(read),
+        **_sending_settings(read),
         # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
         trend_window_hours=read.get("TREND_WINDOW_HOURS", _positive_float, "24"),
         trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_float, "36"),
@@ -280,6 +416,59 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trend_max_age_days=read.get("TREND_MAX_AGE_DAYS", _positive_float, "30"),
         trend_keep_runs=read.get("TREND_KEEP_RUNS", _positive_int, "24"),
     )
+
+
+def _web_settings(read: _Reader) -> dict[str, object]:
+    """The web's settings (issue 7); unconfirmed signups must outlive their confirmation link."""
+    confirm_hours = read.get("CONFIRM_HOURS", _positive_float, "72")
+    unconfirmed_days = read.get("UNCONFIRMED_DAYS", _positive_float, "4")
+    if unconfirmed_days * 24 < confirm_hours:
+        raise ConfigError(
+            "UNCONFIRMED_DAYS",
+            f"must be at least PAPERMAIL_CONFIRM_HOURS ({confirm_hours:g} h), or links outlive signups",
+        )
+    return {
+        "confirm_hours": confirm_hours,
+        "unconfirmed_days": unconfirmed_days,
+        "signup_rate_per_ip": read.get("SIGNUP_RATE_PER_IP", _rate, "10/h"),
+        "confirmations_per_address": read.get("CONFIRMATIONS_PER_ADDRESS", _rate, "3/6h"),
+        "proxy_count": read.get("PROXY_COUNT", _non_negative_int, "0"),
+        "record_consent_ip": read.get("RECORD_CONSENT_IP", _bool, "false"),
+    }
+
+
+# A claim must outlive a few blocking SMTP operations, or a slow but healthy send would look dead.
+LEASE_TO_SMTP_TIMEOUT = 3
+
+
+def _sending_settings(read: _Reader) -> dict[str, object]:
+    """The settings of planning and sending digests (issue 6)."""
+    values: dict[str, object] = {
+        "send_batch_size": read.get("SEND_BATCH_SIZE", _positive_int, "100"),
+        "smtp_max_per_connection": read.get("SMTP_MAX_PER_CONNECTION", _positive_int, "100"),
+        "send_rate": read.get("SEND_RATE", _non_negative_float, "0"),
+        "send_lease_seconds": read.get("SEND_LEASE_SECONDS", _positive_float, "300"),
+        "retry_base_seconds": read.get("RETRY_BASE_SECONDS", _positive_float, "300"),
+        "retry_max_seconds": read.get("RETRY_MAX_SECONDS", _positive_float, "14400"),
+        "give_up_hours": read.get("GIVE_UP_HOURS", _positive_float, "48"),
+        "late_limit_hours": read.get("LATE_LIMIT_HOURS", _positive_float, "24"),
+        "late_policy": read.get("LATE_POLICY", _late_policy, "send-late-once"),
+        "max_worker_deaths": read.get("MAX_WORKER_DEATHS", _positive_int, "3"),
+        "breaker_threshold": read.get("BREAKER_THRESHOLD", _positive_int, "50"),
+        "requeue_after_seconds": read.get("REQUEUE_AFTER_SECONDS", _positive_float, "900"),
+        "dkim_key_path": read.get("DKIM_KEY_PATH", _dkim_key_path, ""),
+        "dkim_selector": read.get("DKIM_SELECTOR", _text, "papermail"),
+        "dkim_domain": read.get("DKIM_DOMAIN", _optional_domain, ""),
+    }
+    smtp_timeout = read.get("SMTP_TIMEOUT", _positive_float, "30")
+    if values["send_lease_seconds"] < LEASE_TO_SMTP_TIMEOUT * smtp_timeout:  # type: ignore[operator]
+        raise ConfigError(
+            "SEND_LEASE_SECONDS",
+            f"must be at least {LEASE_TO_SMTP_TIMEOUT} times PAPERMAIL_SMTP_TIMEOUT ({smtp_timeout:g} s)",
+        )
+    if values["retry_max_seconds"] < values["retry_base_seconds"]:  # type: ignore[operator]
+        raise ConfigError("RETRY_MAX_SECONDS", "must not be less than PAPERMAIL_RETRY_BASE_SECONDS")
+    return values
 
 
 def _development_secret(data_dir: Path) -> str:

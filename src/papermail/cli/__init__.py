@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from papermail.cli import db, service, trending
+from papermail.cli import db, digest, doctor, fetch, resend, service, stats, subscribers, trending
 from papermail.cli.base import PapermailGroup
 
 
@@ -27,6 +27,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(db.db)
+cli.add_command(digest.digest)
+cli.add_command(fetch.fetch)
+cli.add_command(subscribers.subscribers)
+cli.add_command(stats.stats)
+cli.add_command(doctor.doctor)
+cli.add_command(resend.resend)
 cli.add_command(service.config)
 cli.add_command(service.up)
 cli.add_command(service.worker)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from papermail.config import ConfigError, Settings, get_settings
 from papermail.db import session_scope
+from papermail.db.session import unreachable_database_message
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -43,10 +44,7 @@ def cli_session() -> Iterator[Session]:
 
 
 def _unreachable_database(exc: sa.exc.OperationalError) -> CommandError:
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    reason = reason.removeprefix("connection failed: ")
-    url = sa.engine.make_url(get_settings().database_url).render_as_string(hide_password=True)
-    return CommandError(f"database at {url} is not reachable: {reason}")
+    return CommandError(unreachable_database_message(exc, get_settings().database_url))
 
 
 class PapermailGroup(click.Group):

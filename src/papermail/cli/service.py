@@ -43,6 +43,9 @@ def web(bind: str, workers: int) -> None:
         str(workers),
         "--access-logfile",
         "-",
+        # Link tokens in URLs are secrets: the access log shows "/unsubscribe/…" instead.
+        "--logger-class",
+        "papermail.web.logs.RedactingLogger",
     ]
     os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn
 

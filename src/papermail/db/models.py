@@ -246,8 +246,14 @@ class Delivery(Base):
     scheduled_for: Mapped[datetime]
     planned_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)  # SMTP transactions tried
-    claims: Mapped[int] = mapped_column(default=0)  # times a worker took it; caps crash loops
+    # Times a worker took it; it only grows, so a worker's claim number fences its later writes.
+    claims: Mapped[int] = mapped_column(default=0)
+    # Claims whose worker died before recording an outcome; at the limit the row fails (crash loops).
+    lost_claims: Mapped[int] = mapped_column(default=0)
     lease_until: Mapped[datetime | None]
+    # Committed just before an SMTP transaction and cleared with its outcome: a row whose lease ran
+    # out with this set may have been delivered (uncertain); without it, it certainly was not.
+    attempt_started_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     first_attempt_at: Mapped[datetime | None]
     last_smtp_code: Mapped[int | None]
@@ -303,7 +309,18 @@ class FetchRun(Base):
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    __table_args__ = (sa.Index(None, "source", "started_at"),)
+    __table_args__ = (
+        sa.Index(None, "source", "started_at"),
+        # The running row is the fetch lock: at most one running fetch per source, on SQLite and
+        # PostgreSQL alike, with no lock service beside the database.
+        sa.Index(
+            "uq_fetch_runs_running_source",
+            "source",
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        ),
+    )
 
 
 class FetchProblem(Base):
@@ -313,7 +330,8 @@ class FetchProblem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("fetch_runs.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(sa.String(16))  # "entry" (one rejected) or "feed" (all)
+    # "entry" (one rejected), "feed" (the whole feed failed) or "notice" (logged, not counted)
+    kind: Mapped[str] = mapped_column(sa.String(16))
     url: Mapped[str | None] = mapped_column(sa.Text)
     entry_ref: Mapped[str | None] = mapped_column(sa.Text)
     reason: Mapped[str] = mapped_column(sa.Text)

@@ -16,6 +16,7 @@ from papermail.config import Settings, get_settings
 # SQLite is shared by the web, worker and beat processes: WAL lets readers run beside one writer,
 # and the busy timeout makes a second writer wait instead of failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_IMMEDIATE = "sqlite_immediate"  # execution option: see _sqlite_begin
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -32,7 +33,11 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 def _sqlite_begin(conn) -> None:
     # pysqlite defers BEGIN until the first write, which breaks SAVEPOINTs and lets a
     # read-then-write transaction fail late; SQLAlchemy documents emitting BEGIN ourselves.
-    conn.exec_driver_sql("BEGIN")
+    # A plain BEGIN reads from a snapshot: if another connection commits before this transaction
+    # first writes, that write fails at once ("database is locked", no busy wait). Connections
+    # with the ``sqlite_immediate`` option take the write lock up front instead (waiting for it).
+    immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 _engines: dict[str, sa.Engine] = {}
@@ -73,8 +78,31 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
     return _sessionmaker((settings or get_settings()).database_url)
 
 
+@cache
+def _writer_sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url).execution_options(**{SQLITE_IMMEDIATE: True}), expire_on_commit=False)
+
+
+def writer_session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions for work that reads and then writes in one transaction, with other writers about.
+
+    On SQLite each transaction takes the write lock when it begins (BEGIN IMMEDIATE), so its
+    writes can't fail because another process committed after it read. On PostgreSQL it is the
+    same as :func:`session_factory`.
+    """
+    return _writer_sessionmaker((settings or get_settings()).database_url)
+
+
 @contextmanager
 def session_scope(settings: Settings | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
     with session_factory(settings).begin() as session:
         yield session
+
+
+def unreachable_database_message(exc: sa.exc.OperationalError, database_url: str) -> str:
+    """One line: "database at <url> is not reachable: <reason>" (the password hidden)."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    reason = reason.removeprefix("connection failed: ")
+    url = make_url(database_url).render_as_string(hide_password=True)
+    return f"database at {url} is not reachable: {reason}"

@@ -1,3 +1,79 @@
-"""Fetch tasks (filled in by its feature)."""
+"""Fetch tasks: arXiv after each weekday announcement, Hugging Face hourly (both configurable).
 
-BEAT_SCHEDULE: dict = {}
+Each task runs one fetch through :func:`papermail.sources.runner.run_fetch`, which takes the
+source's lock (a second run of the same source is skipped, not queued) and, after it commits,
+enqueues ``papermail.score_papers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import date
+from typing import Any
+
+from celery import shared_task
+from celery.schedules import crontab
+
+from papermail.config import get_settings
+from papermail.db import session_factory
+from papermail.sources.runner import ARXIV, HUGGINGFACE, run_fetch
+
+
+def cron_schedule(line: str) -> crontab:
+    """A Celery crontab from a validated ``minute hour day month weekday`` line (UTC)."""
+    minute, hour, day_of_month, month_of_year, day_of_week = line.split()
+    return crontab(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+    )
+
+
+class _FetchSchedule(Mapping[str, dict[str, Any]]):
+    """``BEAT_SCHEDULE``, built from the settings when beat reads it (never at import time)."""
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        settings = get_settings()
+        return {
+            "fetch-arxiv": {
+                "task": "papermail.fetch_arxiv",
+                "schedule": cron_schedule(settings.arxiv_fetch_cron),
+            },
+            "fetch-huggingface": {
+                "task": "papermail.fetch_huggingface",
+                "schedule": cron_schedule(settings.hf_fetch_cron),
+            },
+        }
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._entries()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
+BEAT_SCHEDULE = _FetchSchedule()
+
+
+def _fetch(source: str, day: str | None) -> dict[str, Any]:
+    settings = get_settings()
+    with session_factory(settings)() as session:
+        summary = run_fetch(session, settings, source, day=date.fromisoformat(day) if day else None)
+    return summary.as_dict()
+
+
+@shared_task(name="papermail.fetch_arxiv")
+def fetch_arxiv(day: str | None = None) -> dict[str, Any]:
+    """Fetch today's arXiv listing (or backfill ``day``, YYYY-MM-DD, from the API)."""
+    return _fetch(ARXIV, day)
+
+
+@shared_task(name="papermail.fetch_huggingface")
+def fetch_huggingface(day: str | None = None) -> dict[str, Any]:
+    """Fetch Hugging Face daily papers and append their signals (``day``: that day's list)."""
+    return _fetch(HUGGINGFACE, day)

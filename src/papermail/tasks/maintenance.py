@@ -1,18 +1,34 @@
 """Housekeeping tasks."""
 
 from celery import shared_task
+from celery.schedules import crontab
 
-from papermail import clock
+from papermail import audit, clock, ratelimit, signup
+from papermail.config import get_settings
 from papermail.db import session_scope
-from papermail.db.models import AuditLog
 
-BEAT_SCHEDULE: dict = {}
+PURGE_EXPIRED_SIGNUPS_AT = crontab(minute=17)  # hourly; unconfirmed signups live for days
+
+BEAT_SCHEDULE: dict = {
+    "purge-expired-signups": {
+        "task": "papermail.purge_expired_signups",
+        "schedule": PURGE_EXPIRED_SIGNUPS_AT,
+    },
+}
 
 
 @shared_task(name="papermail.record_heartbeat")
 def record_heartbeat(token: str) -> None:
     """Write an audit row proving a worker ran a task end to end (used by doctor and tests)."""
     with session_scope() as session:
-        session.add(
-            AuditLog(at=clock.now(), actor="worker", action="worker.heartbeat", details={"token": token})
-        )
+        audit.record(session, "worker", "worker.heartbeat", token=token)
+
+
+@shared_task(name="papermail.purge_expired_signups")
+def purge_expired_signups() -> int:
+    """Delete signups never confirmed in time, and rate-limit hits too old to count."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        purged = signup.purge_unconfirmed(session, settings)
+        ratelimit.purge_hits(session, clock.now() - ratelimit.longest_window(settings).window)
+    return purged

@@ -54,6 +54,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_fetch_runs_source_started_at"), ["source", "started_at"], unique=False
         )
+        batch_op.create_index(
+            "uq_fetch_runs_running_source",
+            ["source"],
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
 
     op.create_table(
         "http_cache",
@@ -262,7 +269,9 @@ def upgrade() -> None:
         sa.Column("planned_at", papermail.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("claims", sa.Integer(), nullable=False),
+        sa.Column("lost_claims", sa.Integer(), nullable=False),
         sa.Column("lease_until", papermail.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempt_started_at", papermail.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("next_attempt_at", papermail.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("first_attempt_at", papermail.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_smtp_code", sa.Integer(), nullable=True),
@@ -362,6 +371,7 @@ def downgrade() -> None:
     op.drop_table("papers")
     op.drop_table("http_cache")
     with op.batch_alter_table("fetch_runs", schema=None) as batch_op:
+        batch_op.drop_index("uq_fetch_runs_running_source")
         batch_op.drop_index(batch_op.f("ix_fetch_runs_source_started_at"))
 
     op.drop_table("fetch_runs")

@@ -1,0 +1,372 @@
+"""Web load check: gunicorn with 2 workers under a Python load generator.
+
+    /work/main/.venv/bin/python benchmarks/web_load.py            # both setups, ~1 minute
+    /work/main/.venv/bin/python benchmarks/web_load.py --quick    # shorter runs, for a CI smoke
+
+Two setups: PostgreSQL with a Redis broker (production: rate limits in Redis), and SQLite with the
+embedded broker (one machine: rate limits in the database). For each, gunicorn serves the app with 2
+sync workers and ``--concurrency`` client threads hammer, for ``--seconds`` each:
+
+* ``GET /healthz``: the baseline (one ``SELECT 1``), measured in the same run;
+* ``GET /``: the signup page with its live preview of 5 trending papers;
+* ``POST /subscribe``: a different valid address each time (insert, rate-limit check, enqueue).
+
+It prints requests/s, p50 and p99 latency and the error count (anything but a 200), and the ratio of
+each page's throughput to the baseline. Then a burst: ``--burst`` concurrent, identical signups for
+one address. Afterwards that address must have exactly one subscriber row and at most 3 queued
+confirmation emails (the per-address limit). Exits 1 if any request failed or the burst check fails.
+
+PostgreSQL runs in its own database on 127.0.0.1:5432 (user postgres, trust auth), created and
+dropped here; Redis on 127.0.0.1:6379 with a queue and rate-limit keys of its own; SQLite and the
+embedded broker in a temporary directory. The machine is shared: trust ratios more than absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+import redis
+import sqlalchemy as sa
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
+
+from tests.web.conftest import add_run  # noqa: E402
+
+from papermail import config  # noqa: E402
+from papermail.db import migrate, session_scope  # noqa: E402
+from papermail.db.models import AuditLog, Subscriber  # noqa: E402
+from papermail.db.session import dispose_engines  # noqa: E402
+from papermail.ratelimit import REDIS_KEY_PREFIX, address_key, ip_key  # noqa: E402
+
+PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+CSRF_FIELD = re.compile(rb'name="csrf_token" value="([^"]+)"')
+COOKIE = re.compile(r"(papermail_session=[^;]+)")
+SIGNUP_FIELDS = {
+    "topics": "cs.LG",
+    "keywords": "diffusion",
+    "frequency": "weekly",
+    "send_weekday": "0",
+    "send_hour": "8",
+    "timezone": "Europe/Berlin",
+}
+BURST_ADDRESS = "burst@example.org"
+
+
+# -- the server -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Setup:
+    name: str
+    database_url: str
+    broker_url: str
+    cleanup: Callable[[], None]
+
+
+def benchmark_limit_keys() -> list[str]:
+    """The Redis rate-limit keys this benchmark fills (its client IP and the burst address)."""
+    keys = (ip_key("signup", "127.0.0.1"), address_key("confirm", BURST_ADDRESS))
+    return [REDIS_KEY_PREFIX + key for key in keys]
+
+
+def postgres_redis_setup(run_id: str) -> Setup:
+    name = f"pm_webload_{run_id}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    redis.Redis.from_url(REDIS_URL).delete(*benchmark_limit_keys())  # a previous run's leftovers
+    url = sa.engine.make_url(PG_ADMIN_DSN).set(drivername="postgresql+psycopg", database=name)
+
+    def cleanup() -> None:
+        dispose_engines()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        client = redis.Redis.from_url(REDIS_URL)
+        client.delete(f"papermail-webload-{run_id}", *benchmark_limit_keys())
+
+    return Setup("PostgreSQL + Redis", url.render_as_string(hide_password=False), REDIS_URL, cleanup)
+
+
+def sqlite_setup(data_dir: Path) -> Setup:
+    return Setup(
+        "SQLite + embedded broker",
+        f"sqlite:///{data_dir}/papermail.db",
+        f"sqla+sqlite:///{data_dir}/broker.db",
+        dispose_engines,
+    )
+
+
+def environ_for(setup: Setup, data_dir: Path, run_id: str) -> dict[str, str]:
+    return {
+        "PAPERMAIL_DATA_DIR": str(data_dir),
+        "PAPERMAIL_DATABASE_URL": setup.database_url,
+        "PAPERMAIL_BROKER_URL": setup.broker_url,
+        "PAPERMAIL_MAIL_URL": "memory:",
+        "PAPERMAIL_SECRET_KEY": "benchmark-secret",
+        "PAPERMAIL_CELERY_QUEUE": f"papermail-webload-{run_id}",
+        # One client address sends everything here; the per-IP limit would stop the benchmark.
+        "PAPERMAIL_SIGNUP_RATE_PER_IP": "100000000/h",
+    }
+
+
+def seed(settings: config.Settings) -> None:
+    """A finished scoring run, so the home page shows a real preview."""
+    with session_scope(settings) as session:
+        add_run(session, [f"A trending paper about load testing, part {n}" for n in range(1, 21)])
+
+
+def start_gunicorn(environ: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(config.PREFIX)}
+    env.update(environ)
+    env["PYTHONPATH"] = str(REPO_ROOT / "src")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "papermail.web:create_app()",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--logger-class",
+                "papermail.web.logs.RedactingLogger",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"gunicorn did not start; log:\n{log_path.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+# -- the client -----------------------------------------------------------------------------------
+
+
+def request(port: int, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    """One request on a new connection (gunicorn's sync workers close after each response)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read(), response.getheader("Set-Cookie") or ""
+    finally:
+        connection.close()
+
+
+def form_session(port: int) -> tuple[str, str]:
+    """A session cookie and its CSRF token, as a browser gets them from the home page."""
+    _status, body, cookie = request(port, "GET", "/")
+    return COOKIE.search(cookie)[1], CSRF_FIELD.search(body)[1].decode()
+
+
+def signup_request(port: int, cookie: str, token: str, address: str) -> int:
+    body = urlencode({**SIGNUP_FIELDS, "email": address, "csrf_token": token}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    return request(port, "POST", "/subscribe", body, headers)[0]
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    def line(self, baseline: Result | None) -> str:
+        ratio = f"{self.rate / baseline.rate:6.2f}x" if baseline else "  base "
+        return (
+            f"  {self.name:<18} {self.rate:8.1f} req/s  p50 {self.percentile(50):7.1f} ms  "
+            f"p99 {self.percentile(99):7.1f} ms  errors {self.errors:<4} vs healthz {ratio}"
+        )
+
+
+def hammer(
+    name: str, seconds: float, threads: int, make_call: Callable[[int], Callable[[int], int]]
+) -> Result:
+    """Run ``threads`` clients for ``seconds``; each calls its ``make_call(thread)(n)`` in a loop."""
+    result = Result(name, seconds)
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        call = make_call(index)
+        n = 0
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            status = call(n)
+            elapsed = time.perf_counter() - started
+            with lock:
+                result.latencies.append(elapsed)
+                result.errors += status != 200
+            n += 1
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def burst(port: int, size: int) -> list[int]:
+    """``size`` identical signups released at the same moment."""
+    sessions = [form_session(port) for _ in range(size)]
+    barrier = threading.Barrier(size)
+    statuses: list[int] = []
+
+    def one(cookie: str, token: str) -> None:
+        barrier.wait()
+        statuses.append(signup_request(port, cookie, token, BURST_ADDRESS))
+
+    threads = [threading.Thread(target=one, args=s) for s in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def run_setup(setup: Setup, data_dir: Path, run_id: str, args: argparse.Namespace) -> bool:
+    environ = environ_for(setup, data_dir, run_id)
+    settings = config.load_settings(environ)
+    migrate.upgrade(settings)
+    seed(settings)
+    dispose_engines()
+    port = free_port()
+    server = start_gunicorn(environ, port, data_dir / "gunicorn.log")
+    try:
+        baseline = hammer(
+            "GET /healthz",
+            args.seconds,
+            args.concurrency,
+            lambda _i: lambda _n: request(port, "GET", "/healthz")[0],
+        )
+        home = hammer(
+            "GET /", args.seconds, args.concurrency, lambda _i: lambda _n: request(port, "GET", "/")[0]
+        )
+
+        def make_signup(index: int) -> Callable[[int], int]:
+            cookie, token = form_session(port)
+            return lambda n: signup_request(port, cookie, token, f"load-{run_id}-{index}-{n}@example.org")
+
+        signups = hammer("POST /subscribe", args.seconds, args.concurrency, make_signup)
+        burst_statuses = burst(port, args.burst)
+    finally:
+        stop(server)
+    with session_scope(settings) as session:
+        rows = session.scalar(sa.select(sa.func.count()).where(Subscriber.email == BURST_ADDRESS))
+        subscriber_id = session.scalar(sa.select(Subscriber.id).where(Subscriber.email == BURST_ADDRESS))
+        queued = session.scalar(
+            sa.select(sa.func.count()).where(
+                AuditLog.action == "subscriber.signup", AuditLog.subscriber_id == subscriber_id
+            )
+        )
+        stored_emails = session.scalars(
+            sa.select(Subscriber.email).where(Subscriber.email.like("load-%"))
+        ).all()
+    stored = len(stored_emails)
+    if setup.broker_url.startswith("redis"):
+        # Each signup left a per-address counter in Redis; they'd expire, but tidy up now.
+        keys = [REDIS_KEY_PREFIX + address_key("confirm", address) for address in stored_emails]
+        redis.Redis.from_url(REDIS_URL).delete(*keys, *benchmark_limit_keys())
+    print(
+        f"\n{setup.name}: gunicorn 2 sync workers, {args.concurrency} client threads, {args.seconds:g} s each"
+    )
+    for result in (baseline, home, signups):
+        print(result.line(None if result is baseline else baseline))
+    print(f"  signups stored: {stored} of {len(signups.latencies)} POSTs")
+    burst_errors = sum(status != 200 for status in burst_statuses)
+    print(
+        f"  burst: {args.burst} identical signups at once -> {burst_errors} errors, "
+        f"{rows} subscriber row(s), {queued} confirmation(s) queued (limit 3)"
+    )
+    errors = baseline.errors + home.errors + signups.errors + burst_errors
+    ok = errors == 0 and rows == 1 and queued <= 3 and stored == len(signups.latencies)
+    if not ok:
+        problems = [
+            line for line in (data_dir / "gunicorn.log").read_text().splitlines() if "Exception on" in line
+        ]
+        print("  FAILED; gunicorn's log, without the 200s:\n    " + "\n    ".join(problems[-40:]))
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2-second runs, a burst of 10")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--burst", type=int, default=30, help="identical signups released at once")
+    parser.add_argument("--only", choices=["postgresql", "sqlite"], help="run one setup")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.burst = 2.0, 10
+    run_id = uuid.uuid4().hex[:8]
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="papermail-webload-") as tmp:
+        setups = []
+        if args.only in (None, "postgresql"):
+            setups.append((postgres_redis_setup(run_id), Path(tmp) / "pg"))
+        if args.only in (None, "sqlite"):
+            setups.append((sqlite_setup(Path(tmp) / "sqlite"), Path(tmp) / "sqlite"))
+        for setup, data_dir in setups:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                ok = run_setup(setup, data_dir, run_id, args) and ok
+            finally:
+                setup.cleanup()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""``papermail digest``: planning, sending, previewing and inspecting digests."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from papermail import clock
+from papermail.admin.deliveries import (
+    IN_FLIGHT_STATUSES,
+    UNDELIVERED_STATUSES,
+    DeliveryRow,
+    latest_period_key,
+    paused_periods,
+    pending_ids,
+    period_status,
+    periods_of,
+    status_counts,
+    wait_until_drained,
+)
+from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.options import BadUsage, cli_actor, one_line_errors, period_option
+from papermail.cli.output import (
+    changed,
+    counts_table,
+    echo_json,
+    json_option,
+    print_tables,
+    progress_bar,
+    status_text,
+    table,
+    unchanged,
+    warn,
+)
+from papermail.delivery import plan as planning
+from papermail.delivery.breaker import resume_digest
+from papermail.digest.preview import NothingToPreview, current_period_key, latest_run_id, preview_digest
+from papermail.mail.message import build_message, make_message_id
+from papermail.subscribers import InvalidInput, find_by_email, normalise_email
+
+PREVIEW_SUFFIXES = (".html", ".eml")
+IN_FLIGHT = [status.value for status in IN_FLIGHT_STATUSES]
+UNDELIVERED = [status.value for status in UNDELIVERED_STATUSES]
+
+
+@click.group()
+def digest() -> None:
+    """Digest commands: plan, send, status and preview."""
+
+
+def _out_option(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in PREVIEW_SUFFIXES:
+        raise BadUsage(f"--out {value}: must end in .html (the HTML part) or .eml (the whole message)")
+    return value
+
+
+@digest.command()
+@click.argument("email")
+@period_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_out_option,
+    help="Write FILE.html (the HTML part) or FILE.eml (the whole message) instead of printing the text.",
+)
+def preview(email: str, period: str | None, out: Path | None) -> None:
+    """Show the digest EMAIL gets for a period, exactly as it would be sent. Sends nothing."""
+    settings = settings_or_exit()
+    try:
+        address = normalise_email(email)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+    with cli_session() as session:
+        subscriber = find_by_email(session, address)
+        if subscriber is None:
+            raise CommandError(f"no subscriber {address}")
+        period_key = period or current_period_key(subscriber, clock.now())
+        try:
+            shown = preview_digest(session, settings, subscriber, period_key)
+        except NothingToPreview as exc:
+            raise CommandError(str(exc)) from None
+        source = (
+            "planned delivery" if shown.delivery else f"not planned yet; chosen now from run {shown.run_id}"
+        )
+        if shown.email is None:
+            click.echo(f"no digest for {address} in {period_key} ({source}): {shown.skip_reason}")
+            return
+        if out is None:
+            click.echo(f"Subject: {shown.email.subject}\n({period_key}, {source})\n")
+            click.echo(shown.email.text, nl=False)
+            return
+        if out.suffix.lower() == ".html":
+            out.write_text(shown.email.html or "", encoding="utf-8")
+        else:
+            message_id = (shown.delivery and shown.delivery.message_id) or make_message_id(settings.mail_from)
+            out.write_bytes(
+                build_message(
+                    shown.email, mail_from=settings.mail_from, message_id=message_id, date=clock.now()
+                )
+            )
+        click.echo(f"wrote {out} ({period_key}, {source})")
+
+
+# -- plan, send and status: the admin's view of a period (issue 8) --------------------------------
+
+
+def _delivery_table(title: str, rows: Sequence[DeliveryRow]) -> Table:
+    grid = table("email", "status", "attempts", "last reply", "updated", title=title)
+    for row in rows:
+        grid.add_row(
+            row.email,
+            status_text(row.status),
+            str(row.attempts),
+            row.last_smtp_reply or row.skip_reason or "",
+            f"{row.updated_at:%Y-%m-%d %H:%M} UTC",
+        )
+    return grid
+
+
+@digest.command()
+@period_option
+@json_option
+def status(period: str | None, as_json: bool) -> None:
+    """Show a period's deliveries by status, listing the failed, exhausted and uncertain ones."""
+    with cli_session() as session:
+        period = period or latest_period_key(session)
+        if period is None:
+            unchanged("no digest has been planned yet")
+            return
+        summary = period_status(session, period)
+    if as_json:
+        echo_json(summary.as_dict())
+        return
+    tables = [counts_table(f"Deliveries, period {period}", summary.counts)]
+    if summary.undelivered:
+        undelivered = _delivery_table("Not delivered", summary.undelivered)
+        undelivered.caption = f"resend them with: papermail resend --period {period} --failed"
+        tables.append(undelivered)
+    print_tables(*tables)
+    if summary.paused_at:
+        warn(f"sending is paused since {summary.paused_at:%Y-%m-%d %H:%M} UTC: {summary.pause_reason}")
+
+
+def _require_ranking(session) -> None:
+    if latest_run_id(session) is None:
+        raise CommandError(
+            "nothing to plan: there is no finished trending ranking yet (run `papermail score`)"
+        )
+
+
+def _planned(session, settings, period: str | None) -> tuple[list[int], list[str]]:
+    """Plan now (or all of ``period``); return the new ids and the periods they (or ``period``) cover."""
+    _require_ranking(session)
+    new_ids: list[int] = []
+    with progress_bar("planning", None) as bar:
+        for chunk in planning.plan_in_chunks(session, settings, now=clock.now(), period_key=period):
+            new_ids += chunk
+            bar.advance(len(chunk))
+    periods = periods_of(session, new_ids) | ({period} if period else set())
+    return new_ids, sorted(periods)
+
+
+@digest.command()
+@period_option
+@json_option
+def plan(period: str | None, as_json: bool) -> None:
+    """Plan the digests due now, or with --period P that period for everyone. Safe to run twice."""
+    settings = settings_or_exit()
+    with cli_session() as session:
+        new_ids, periods = _planned(session, settings, period)
+        counts = {key: status_counts(session, [key]) for key in periods}
+    if as_json:
+        echo_json({"planned": len(new_ids), "periods": counts})
+        return
+    if new_ids:
+        changed(f"planned {len(new_ids)} new deliveries ({', '.join(periods)}); nothing sent yet")
+    else:
+        unchanged(
+            f"nothing new to plan{' in ' + period if period else ' right now'}: it is all planned already"
+        )
+    print_tables(*(counts_table(f"Deliveries, period {key}", counts[key]) for key in periods))
+
+
+@digest.command()
+@period_option
+@click.option("--wait", is_flag=True, help="Show progress until the workers have drained the period.")
+@click.option(
+    "--timeout", type=float, default=3600, show_default=True, help="With --wait: give up after SECONDS."
+)
+def send(period: str | None, wait: bool, timeout: float) -> None:
+    """Plan, then queue the sends for the workers; with --wait, follow them until they are done."""
+    settings = settings_or_exit()
+    with cli_session() as session:
+        new_ids, periods = _planned(session, settings, period)
+        waiting = pending_ids(session, periods)
+        planning.enqueue_sends(session, waiting, settings=settings)
+    if new_ids or waiting:
+        changed(f"planned {len(new_ids)} new deliveries; queued {len(waiting)} for the workers")
+    else:
+        unchanged("nothing to send: everything due is planned and none of it is waiting")
+    if not wait or not periods:
+        return
+    with one_line_errors(), progress_bar(f"sending {', '.join(periods)}", None) as bar:
+        counts = wait_until_drained(
+            settings,
+            periods,
+            timeout=timeout,
+            on_progress=lambda c: bar.update(
+                completed=sum(c.values()) - sum(c[s] for s in IN_FLIGHT), total=sum(c.values())
+            ),
+        )
+    if counts is None:
+        raise CommandError(
+            f"still sending after {timeout:g}s; is a worker running (`papermail worker`)? "
+            f"see: papermail digest status --period {periods[0]}"
+        )
+    print_tables(counts_table(f"Deliveries, {', '.join(periods)}", counts))
+    undelivered = sum(counts[s] for s in UNDELIVERED)
+    if undelivered:
+        raise CommandError(f"{undelivered} not delivered; see: papermail digest status --period {periods[0]}")
+
+
+@digest.command()
+@period_option
+def resume(period: str | None) -> None:
+    """Resume a period the circuit breaker paused, and queue its waiting deliveries again."""
+    settings = settings_or_exit()
+    with cli_session() as session:
+        period = period or latest_period_key(session)
+        if period is None:
+            raise CommandError("no digest has been planned yet")
+        was_paused = bool(paused_periods(session, [period]))
+        try:
+            waiting = resume_digest(session, period, actor=cli_actor())
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+        planning.enqueue_sends(session, waiting, settings=settings)
+    if was_paused:
+        changed(f"resumed {period}; queued {len(waiting)} deliveries for the workers")
+    else:
+        unchanged(f"{period} was not paused; queued its {len(waiting)} waiting deliveries again")

@@ -1,0 +1,68 @@
+"""Options and arguments the admin commands share, each checked into a one-line error."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+
+from papermail.admin import AdminError
+from papermail.cli.base import EXIT_USAGE, CommandError
+from papermail.delivery.period import validate_period_key
+from papermail.subscribers import InvalidInput, normalise_email
+
+
+class BadUsage(click.ClickException):
+    """A malformed argument value: one line (no usage banner), exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def _checked(parse: Callable[[str], str], errors: type[Exception], template: str = "{error}"):
+    """A Click callback running ``parse``, its ``errors`` turned into a one-line usage error."""
+
+    def callback(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except errors as exc:
+            raise BadUsage(template.format(value=value, error=exc)) from None
+
+    return callback
+
+
+period_option = click.option(
+    "--period",
+    metavar="P",
+    callback=_checked(validate_period_key, ValueError),
+    help="Period key: an ISO week like 2026-W48 or a date like 2026-11-26. Default: the latest.",
+)
+
+
+def email_argument(required: bool = True):
+    """The EMAIL argument, normalised the way subscribers are stored."""
+    return click.argument(
+        "email", required=required, callback=_checked(normalise_email, InvalidInput, "{value!r}: {error}")
+    )
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn refusals from the admin layer into one-line errors: bad input exits 2, the rest 1."""
+    try:
+        yield
+    except InvalidInput as exc:
+        raise BadUsage(str(exc)) from None
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cli_actor() -> str:
+    """Who is running the command, for the audit log ("cli:alice")."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return "cli"

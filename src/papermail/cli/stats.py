@@ -1,0 +1,83 @@
+"""``papermail stats``: subscribers, this period's deliveries and bounces, fetches, and what's trending."""
+
+from __future__ import annotations
+
+import click
+from rich.text import Text
+
+from papermail.admin.stats import Stats, collect_stats
+from papermail.cli.base import cli_session
+from papermail.cli.options import period_option
+from papermail.cli.output import counts_table, echo_json, json_option, print_tables, status_text, table
+
+
+@click.command()
+@period_option
+@json_option
+def stats(period: str | None, as_json: bool) -> None:
+    """Show subscribers by status, deliveries and bounce rate, last fetches, and the top 5 trending."""
+    with cli_session() as session:
+        collected = collect_stats(session, period)
+    if as_json:
+        echo_json(collected.as_dict())
+        return
+    print_tables(*_tables(collected))
+
+
+def _tables(collected: Stats) -> list:
+    period = collected.period_key
+    deliveries = counts_table(
+        f"Deliveries, period {period}" if period else "Deliveries (none planned yet)", collected.deliveries
+    )
+    bounces = collected.bounces
+    rate = "n/a" if bounces.rate is None else f"{bounces.rate:.2%}"
+    deliveries.caption = (
+        f"bounce rate {rate} ({bounces.bounced} rejected of {bounces.handed_over} handed to SMTP)"
+    )
+    fetches = table(
+        "source",
+        "status",
+        "started",
+        "new",
+        "updated",
+        "signals",
+        "rejected",
+        "errors",
+        title="Last fetch per source",
+    )
+    for column in fetches.columns[3:]:
+        column.justify = "right"
+    problems: list[str] = []
+    for run in collected.fetches:
+        fetches.add_row(
+            run.source,
+            status_text(run.status),
+            f"{run.started_at:%Y-%m-%d %H:%M} UTC",
+            *(
+                str(n)
+                for n in (run.new_papers, run.updated_papers, run.signals_added, run.rejected, run.errors)
+            ),
+        )
+        problems += [f"{run.source}: {problem}" for problem in run.problems]
+        if run.problem_count > len(run.problems):
+            problems.append(f"{run.source}: … and {run.problem_count - len(run.problems)} more")
+    if not collected.fetches:
+        fetches.caption = "no fetch has run yet"
+    elif problems:
+        fetches.caption = "\n".join(problems)
+        fetches.caption_justify = "left"
+    as_of = collected.scoring_run_as_of
+    trending = table(
+        "#",
+        "score",
+        "paper",
+        "why",
+        title=f"Trending (ranking of {as_of:%Y-%m-%d %H:%M} UTC)" if as_of else "Trending",
+    )
+    for paper in collected.trending:
+        trending.add_row(
+            str(paper.rank), f"{paper.score:.2f}", Text(f"{paper.title} ({paper.arxiv_id})"), paper.evidence
+        )
+    if not collected.trending:
+        trending.caption = "no ranking yet: run `papermail score`"
+    return [counts_table("Subscribers", collected.subscribers), deliveries, fetches, trending]

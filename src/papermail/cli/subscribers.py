@@ -1,0 +1,231 @@
+"""``papermail subscribers``: list, add, remove (or erase), import and export subscribers."""
+
+from __future__ import annotations
+
+import click
+
+from papermail.admin import subscribers as admin
+from papermail.admin.stats import subscriber_counts
+from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.options import cli_actor, email_argument, one_line_errors
+from papermail.cli.output import (
+    changed,
+    console,
+    echo_json_array,
+    json_option,
+    print_tables,
+    progress_bar,
+    status_text,
+    table,
+    unchanged,
+)
+from papermail.db.models import Frequency, Subscriber, SubscriberStatus
+
+# Beyond this many rows a table takes rich seconds to lay out; listings print plain columns instead.
+TABLE_ROW_LIMIT = 1000
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+status_choice = click.option(
+    "--status",
+    type=click.Choice([s.value for s in SubscriberStatus]),
+    help="Only subscribers with this status.",
+)
+
+
+@click.group()
+def subscribers() -> None:
+    """List, add, remove, import and export subscribers."""
+
+
+def _schedule(subscriber: Subscriber) -> str:
+    when = "daily" if subscriber.frequency == Frequency.DAILY else WEEKDAYS[subscriber.send_weekday]
+    return f"{when} {subscriber.send_hour:02d}:00 {subscriber.timezone}"
+
+
+@subscribers.command("list")
+@status_choice
+@json_option
+def list_subscribers(status: str | None, as_json: bool) -> None:
+    """List subscribers (all, or those with one status)."""
+    wanted = SubscriberStatus(status) if status else None
+    with cli_session() as session:
+        rows = admin.iter_subscribers(session, wanted)
+        if as_json:
+            echo_json_array(admin.subscriber_record(s) for s in rows)
+            return
+        total = _count(session, wanted)
+        columns = ("email", "status", "topics", "keywords", "schedule", "since")
+        if total > TABLE_ROW_LIMIT:
+            # Laying out a table of thousands of rows takes rich many seconds: stream plain columns.
+            click.echo("\t".join(columns))
+            for s in rows:
+                click.echo("\t".join(_list_cells(s)))
+            return
+        grid = table(*columns)
+        for s in rows:
+            email, state, *rest = _list_cells(s)
+            grid.add_row(email, status_text(state), *rest)
+        grid.caption = f"{grid.row_count} subscribers"
+        print_tables(grid)
+
+
+def _count(session, wanted: SubscriberStatus | None) -> int:
+    counts = subscriber_counts(session)
+    return counts[wanted.value] if wanted else sum(counts.values())
+
+
+def _list_cells(s: Subscriber) -> list[str]:
+    return [
+        s.email,
+        s.status.value,
+        ", ".join(s.topics),
+        ", ".join(s.keywords),
+        _schedule(s),
+        f"{s.created_at:%Y-%m-%d}",
+    ]
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+
+@subscribers.command()
+@email_argument()
+@click.option("--topics", metavar="CATS", help="Comma-separated arXiv categories, e.g. cs.LG,cs.CL.")
+@click.option("--keywords", metavar="WORDS", help="Comma-separated keywords, matched as whole words.")
+@click.option("--frequency", type=click.Choice([f.value for f in Frequency]), help="weekly or daily.")
+@click.option("--timezone", metavar="ZONE", help="IANA timezone for the send time, e.g. Europe/Berlin.")
+@click.option(
+    "--confirmed", is_flag=True, help="They already agreed: make them active now (no confirmation email)."
+)
+def add(
+    email: str,
+    topics: str | None,
+    keywords: str | None,
+    frequency: str | None,
+    timezone: str | None,
+    confirmed: bool,
+) -> None:
+    """Add a subscriber, or update one's preferences (new ones default to the fetched categories)."""
+    settings = settings_or_exit()
+    given = {
+        "topics": _split(topics),
+        "keywords": _split(keywords),
+        "frequency": frequency,
+        "timezone": timezone,
+    }
+    with one_line_errors(), cli_session() as session:
+        result = admin.add_subscriber(
+            session,
+            email,
+            given,
+            confirmed=confirmed,
+            actor=cli_actor(),
+            default_topics=settings.arxiv_categories,
+        )
+        subscriber = result.subscriber
+        if result.created:
+            changed(f"added {email} ({subscriber.status.value}): {_describe(subscriber)}")
+        elif result.changes:
+            changed(f"updated {email}: {'; '.join(result.changes)}")
+        else:
+            unchanged(f"{email} is already there ({subscriber.status.value}); nothing changed")
+        if subscriber.status == SubscriberStatus.PENDING:
+            unchanged(f"{email} gets no digest until confirmed; add --confirmed if they already agreed")
+        elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+            unchanged(f"{email} unsubscribed; add --confirmed only if they asked to subscribe again")
+
+
+def _describe(subscriber: Subscriber) -> str:
+    topics = ", ".join(subscriber.topics) or "none"
+    keywords = ", ".join(subscriber.keywords) or "none"
+    return f"topics {topics}; keywords {keywords}; {subscriber.frequency.value}, {_schedule(subscriber)}"
+
+
+@subscribers.command()
+@email_argument()
+@click.option(
+    "--purge", is_flag=True, help="Also erase their data (GDPR); keep only a hash so they are never mailed."
+)
+@click.option("--reason", help="Why, for the audit log.")
+@click.option("--yes", "-y", is_flag=True, help="Don't ask before erasing with --purge.")
+def remove(email: str, purge: bool, reason: str | None, yes: bool) -> None:
+    """Unsubscribe an address; with --purge, erase everything papermail holds about it."""
+    actor = cli_actor()
+    if not purge:
+        with one_line_errors(), cli_session() as session:
+            result = admin.remove_subscriber(session, email, actor=actor, reason=reason)
+        if result.changed:
+            changed(f"unsubscribed {email}")
+        else:
+            unchanged(f"{email} is already {result.status}; nothing changed")
+        return
+    if not yes:
+        click.confirm(f"Erase all data about {email}? This can't be undone", abort=True, err=True)
+    with one_line_errors(), cli_session() as session:
+        erased = admin.erase_subscriber(session, email, actor=actor, reason=reason)
+    if erased.already_erased:
+        unchanged(f"{email} was already erased; nothing to do")
+        return
+    changed(
+        f"erased {email}: the subscriber, {erased.deliveries} deliveries, and the address in "
+        f"{erased.audit_rows_scrubbed} audit rows; kept a hashed suppression entry so it is never "
+        "mailed again"
+    )
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+@click.option("--confirmed", is_flag=True, help="Rows without a status are active (they already agreed).")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool) -> None:
+    """Import subscribers from CSV: an email column, optionally the other columns of `export`.
+
+    Every row is checked first and bad rows are reported with their line numbers. Existing addresses
+    are updated; nobody who unsubscribed or is suppressed is ever re-activated by an import.
+    """
+    settings = settings_or_exit()
+    name = getattr(file, "name", "-")
+    try:
+        with progress_bar(f"checking {name}", None) as bar:
+            checked = admin.read_import_file(
+                file, confirmed=confirmed, default_topics=settings.arxiv_categories, on_progress=bar.advance
+            )
+    except admin.InvalidFile as exc:
+        raise CommandError(f"{name}: {exc}") from None  # which file, when several are imported in turn
+    err = console(stderr=True)
+    for bad in checked.bad_rows:
+        err.print(f"{name}:{bad.line}: {bad.problem}", highlight=False, markup=False)
+    bad_count = len(checked.bad_rows)
+    if bad_count and strict:
+        raise CommandError(f"{bad_count} bad rows in {name}; imported nothing (--strict)")
+    if dry_run:
+        unchanged(f"{name}: {len(checked.rows)} good rows, {bad_count} bad; nothing written (--dry-run)")
+        return
+    with cli_session() as session, progress_bar(f"importing {name}", len(checked.rows)) as bar:
+        report = admin.apply_import(
+            session,
+            checked.rows,
+            actor=cli_actor(),
+            source=name,
+            on_progress=bar.advance,
+        )
+    changed(f"imported {name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged")
+    if report.kept_unsubscribed:
+        unchanged(f"kept {report.kept_unsubscribed} unsubscribed (listed as active, but they opted out here)")
+    if report.suppressed:
+        unchanged(f"skipped {report.suppressed} on the suppression list (never mailed again)")
+    if bad_count:
+        raise CommandError(f"{bad_count} bad rows in {name} were not imported (listed above)")
+
+
+@subscribers.command()
+@status_choice
+@click.option("--output", "-o", type=click.File("w"), default="-", help="Write here instead of stdout.")
+def export(status: str | None, output) -> None:
+    """Export subscribers as CSV (the format `import` reads)."""
+    wanted = SubscriberStatus(status) if status else None
+    with cli_session() as session, progress_bar("exporting", _count(session, wanted)) as bar:
+        count = admin.write_export(session, output, wanted, on_progress=bar.advance)
+    click.echo(f"exported {count} subscribers", err=True)

@@ -1,0 +1,256 @@
+"""Rendering digests: a batch of deliveries becomes ready-to-build emails in a few queries.
+
+Everything a digest shows is fixed by its delivery row: the papers are the frozen
+``Delivery.paper_ids`` in their order, and each paper's "why" line is the evidence from the scoring
+run the period's :class:`Digest` pinned. Rendering a delivery again (a retry, a resend, a preview)
+therefore shows the same papers with the same evidence, however the trending data has moved since.
+
+The cost per digest is one Jinja render per part plus two signed links: papers are loaded and
+prepared (abstract cut, authors shortened) once per batch and shared by every digest that has them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from papermail.categories import category_name
+from papermail.config import Settings
+from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, TrendScore
+from papermail.digest.select import IN_CHUNK, describe_interests
+from papermail.mail.message import OutgoingEmail, sender_domain
+from papermail.mail.templates import EmailTemplates, get_templates
+from papermail.tokens import Purpose, link
+
+TEMPLATE_NAME = "weekly-digest"
+ABSTRACT_WORDS = 60
+AUTHORS_SHOWN = 3
+SUBJECT_TITLE_CHARS = 72
+_WEEK_KEY = re.compile(r"(\d{4})-W(\d{2})\Z")
+_DATE_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+# Only web links become hrefs: a javascript: or data: URL from a feed is not escaped by autoescape.
+_WEB_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
+
+
+def describe_period(period_key: str) -> str:
+    """``2026-W48`` → ``Week 48, 2026``; ``2026-11-26`` → ``26 November 2026``."""
+    if week := _WEEK_KEY.match(period_key):
+        year, number = int(week[1]), int(week[2])
+        date.fromisocalendar(year, number, 1)  # raises ValueError for week 0 or 54
+        return f"Week {number}, {year}"
+    if day := _DATE_KEY.match(period_key):
+        when = date(int(day[1]), int(day[2]), int(day[3]))
+        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
+    raise ValueError(f"period {period_key!r} is neither an ISO week (2026-W48) nor a date (2026-11-26)")
+
+
+@dataclass(frozen=True, slots=True)
+class PaperCard:
+    """One paper as the templates show it; built once per batch, shared by every digest."""
+
+    title: str
+    abs_url: str
+    pdf_url: str
+    hf_url: str | None
+    code_url: str | None
+    authors: str
+    abstract: str
+    category: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class DigestRequest:
+    """Everything that decides one digest's content: who, which period, which papers, which run."""
+
+    key: int  # the delivery id (or any key the caller wants the result under)
+    subscriber: Subscriber
+    period_key: str
+    paper_ids: Sequence[int]
+    run_id: int | None
+
+
+def render_deliveries(
+    session: Session, settings: Settings, delivery_ids: Sequence[int]
+) -> dict[int, OutgoingEmail]:
+    """The email of each delivery, keyed by delivery id; ids without papers are left out."""
+    requests: list[DigestRequest] = []
+    for start in range(0, len(delivery_ids), IN_CHUNK):
+        query = (
+            sa.select(Delivery, Subscriber, Digest.scoring_run_id)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .join(Digest, Digest.id == Delivery.digest_id)
+            .where(Delivery.id.in_(delivery_ids[start : start + IN_CHUNK]))
+        )
+        for delivery, subscriber, run_id in session.execute(query):
+            if delivery.paper_ids:
+                requests.append(
+                    DigestRequest(delivery.id, subscriber, delivery.period_key, delivery.paper_ids, run_id)
+                )
+    return render_digests(session, settings, requests)
+
+
+def render_digests(
+    session: Session, settings: Settings, requests: Sequence[DigestRequest]
+) -> dict[int, OutgoingEmail]:
+    """Render digests that may not have a delivery row yet (previews); keyed by ``request.key``."""
+    cards = load_cards(session, requests)
+    templates = get_templates()
+    rendered_cards = RenderedCards(templates)
+    list_id = f"papermail digest <digest.{sender_domain(settings.mail_from)}>"
+    emails: dict[int, OutgoingEmail] = {}
+    for request in requests:
+        placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
+        if not placed:
+            continue
+        papers = [cards[key] for key in placed]
+        html_cards, text_cards = rendered_cards.get(placed, papers)
+        unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
+        context = digest_context(request, papers, settings, unsubscribe_url, html_cards, text_cards)
+        rendered = templates.render(TEMPLATE_NAME, context)
+        emails[request.key] = OutgoingEmail(
+            to=request.subscriber.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            headers={
+                "List-Id": list_id,
+                "List-Unsubscribe": f"<{unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        )
+    return emails
+
+
+class RenderedCards:
+    """Each paper's card, rendered once per place in a digest and reused by every digest of the batch.
+
+    Most subscribers of a batch share most of their papers, so most cards are rendered once for
+    many digests: the per-digest work left is the frame around them.
+    """
+
+    def __init__(self, templates: EmailTemplates) -> None:
+        self._html = templates.partial(TEMPLATE_NAME, "card.html")
+        self._text = templates.partial(TEMPLATE_NAME, "card.txt")
+        self._done: dict[tuple[int | None, int, int], tuple[Markup, str]] = {}
+
+    def get(
+        self, keys: Sequence[tuple[int | None, int]], papers: Sequence[PaperCard]
+    ) -> tuple[list[Markup], list[str]]:
+        """The HTML and text cards of ``papers`` (identified by ``keys``), numbered from 1."""
+        html_cards, text_cards = [], []
+        for n, ((run_id, paper_id), paper) in enumerate(zip(keys, papers, strict=True), start=1):
+            key = (run_id, paper_id, n)
+            if key not in self._done:
+                # The card template autoescapes everything it inserts: its output is safe HTML.
+                html = Markup(self._html.render(p=paper, n=n))  # noqa: S704
+                self._done[key] = (html, self._text.render(p=paper, n=n))
+            html, text = self._done[key]
+            html_cards.append(html)
+            text_cards.append(text)
+        return html_cards, text_cards
+
+
+def digest_context(
+    request: DigestRequest,
+    papers: Sequence[PaperCard],
+    settings: Settings,
+    unsubscribe_url: str,
+    html_cards: Sequence[Markup],
+    text_cards: Sequence[str],
+) -> dict[str, object]:
+    """The template context of one digest: the frame's values plus the papers' rendered cards."""
+    subscriber = request.subscriber
+    period_label = describe_period(request.period_key)
+    interests = describe_interests(sorted(subscriber.topics), subscriber.keywords)
+    count = f"{len(papers)} trending paper{'' if len(papers) == 1 else 's'}"
+    frequency = "daily" if subscriber.frequency == Frequency.DAILY else "weekly"
+    return {
+        "email_title": f"papermail · {period_label}",
+        "preview_text": f"{count} {interests}: {papers[0].title}" if interests else papers[0].title,
+        "period_label": period_label,
+        "lead": f"{count} {interests}" if interests else count,
+        "papers": papers,
+        "html_cards": html_cards,
+        "text_cards": text_cards,
+        "preferences_url": link(settings, Purpose.PREFERENCES, subscriber.id),
+        "unsubscribe_url": unsubscribe_url,
+        "footer_reason": (
+            f"You get this {frequency} digest because {subscriber.email} subscribed to papermail. "
+            "Each paper appears in your digest only once."
+        ),
+        "postal_address": settings.postal_address,
+    }
+
+
+def load_cards(
+    session: Session, requests: Iterable[DigestRequest]
+) -> dict[tuple[int | None, int], PaperCard]:
+    """Every paper the requests need, keyed by (run id, paper id): two queries per thousand papers."""
+    wanted: dict[int | None, set[int]] = {}
+    for request in requests:
+        wanted.setdefault(request.run_id, set()).update(request.paper_ids)
+    all_ids = sorted(set().union(*wanted.values())) if wanted else []
+    papers: dict[int, Paper] = {}
+    for start in range(0, len(all_ids), IN_CHUNK):
+        chunk = all_ids[start : start + IN_CHUNK]
+        papers.update((p.id, p) for p in session.scalars(sa.select(Paper).where(Paper.id.in_(chunk))))
+    cards: dict[tuple[int | None, int], PaperCard] = {}
+    for run_id, paper_ids in wanted.items():
+        evidence = _evidence(session, run_id, sorted(paper_ids)) if run_id is not None else {}
+        for paper_id in paper_ids:
+            if paper := papers.get(paper_id):
+                cards[(run_id, paper_id)] = paper_card(paper, evidence.get(paper_id, ""))
+    return cards
+
+
+def _evidence(session: Session, run_id: int, paper_ids: list[int]) -> Mapping[int, str]:
+    found: dict[int, str] = {}
+    for start in range(0, len(paper_ids), IN_CHUNK):
+        query = sa.select(TrendScore.paper_id, TrendScore.evidence).where(
+            TrendScore.run_id == run_id, TrendScore.paper_id.in_(paper_ids[start : start + IN_CHUNK])
+        )
+        found.update((paper_id, evidence) for paper_id, evidence in session.execute(query))
+    return found
+
+
+def paper_card(paper: Paper, evidence: str) -> PaperCard:
+    """How one paper is shown: short authors, an abstract cut to about 60 words, safe links."""
+    category = paper.primary_category or (paper.categories[0] if paper.categories else "")
+    name = category_name(category)
+    return PaperCard(
+        title=" ".join(paper.title.split()),
+        abs_url=paper.abs_url,
+        pdf_url=paper.pdf_url,
+        hf_url=paper.hf_url,
+        code_url=paper.github_url if paper.github_url and _WEB_URL.match(paper.github_url) else None,
+        authors=shorten_authors(paper.authors),
+        abstract=shorten_abstract(paper.abstract),
+        category=f"{category} · {name}" if name != category else category,
+        evidence=" ".join(evidence.split()),
+    )
+
+
+def shorten_authors(authors: Sequence[str], shown: int = AUTHORS_SHOWN) -> str:
+    """``A, B, C et al.`` for long author lists, all of them for short ones."""
+    if len(authors) <= shown:
+        return ", ".join(authors)
+    return ", ".join(authors[:shown]) + " et al."
+
+
+def shorten_abstract(abstract: str, words: int = ABSTRACT_WORDS) -> str:
+    """The abstract cut at a word boundary to at most ``words`` words, with an ellipsis if cut."""
+    parts = abstract.split()
+    if len(parts) <= words:
+        return " ".join(parts)
+    return " ".join(parts[:words]).rstrip(",;:-\u2013\u2014") + "\u2026"

@@ -1,0 +1,217 @@
+"""Choosing each subscriber's papers for a period from one pinned trending ranking.
+
+A paper qualifies for a subscriber when one of its categories (cross-lists included) is among their
+topics, or one of their keywords occurs as a whole word, in any case, in its title or abstract. The
+digest is the best-ranked qualifying papers that the subscriber has not been sent before. Papers are
+rows keyed by the version-less arXiv id, so a new version or a cross-list of a paper already sent is
+the same row and is never sent again.
+
+Subscribers with the same topics and keywords are one group: the ranking is scanned once per group,
+and only the per-person step (dropping what each one already received) is done per subscriber.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from papermail.db.models import Delivery, Frequency, Paper, Subscriber, TrendScore
+
+# Bound parameters per IN (...) query: well under SQLite's and PostgreSQL's limits.
+IN_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The papers chosen for one subscriber, or why there are none (``skip_reason`` set ⇔ no papers)."""
+
+    paper_ids: list[int]
+    skip_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.paper_ids) == bool(self.skip_reason):
+            raise ValueError("a Selection has either papers or a skip reason, not both or neither")
+
+
+@dataclass(frozen=True)
+class Interests:
+    """What decides a subscriber's papers; subscribers with equal Interests share selection work."""
+
+    topics: frozenset[str]
+    keywords: frozenset[str]  # lower-cased
+    shown_keywords: tuple[str, ...] = field(default=(), compare=False)
+    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, topics: Iterable[str], keywords: Iterable[str]) -> Interests:
+        """Interests from a subscriber's stored topics and keywords."""
+        shown = tuple(dict.fromkeys(" ".join(k.split()) for k in keywords if k.strip()))
+        return cls(
+            topics=frozenset(topics),
+            keywords=frozenset(k.lower() for k in shown),
+            shown_keywords=shown,
+            pattern=keyword_pattern(shown),
+        )
+
+    @property
+    def follows_everything(self) -> bool:
+        return not self.topics and not self.keywords
+
+    def matches(self, paper: RankedPaper) -> bool:
+        """True if the paper is in one of the topics or mentions one of the keywords."""
+        if self.follows_everything or not self.topics.isdisjoint(paper.categories):
+            return True
+        return self.pattern is not None and self.pattern.search(paper.text) is not None
+
+    def describe(self) -> str:
+        """``in cs.RO or cs.SY or matching "SLAM"``: the interests as words, for people."""
+        return describe_interests(sorted(self.topics), self.shown_keywords)
+
+
+def describe_interests(topics: Sequence[str], keywords: Sequence[str], joiner: str = "or") -> str:
+    """``in cs.RO or cs.SY`` / ``matching "SLAM"`` / both; empty when following everything."""
+    parts = []
+    if topics:
+        parts.append("in " + _join(list(topics), joiner))
+    if keywords:
+        parts.append("matching " + _join([f"\u201c{k}\u201d" for k in keywords], joiner))
+    return f" {joiner} ".join(parts)
+
+
+def _join(items: list[str], joiner: str) -> str:
+    if len(items) <= 2:
+        return f" {joiner} ".join(items)
+    return ", ".join(items[:-1]) + f" {joiner} " + items[-1]
+
+
+def keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
+    """A case-insensitive regex finding any keyword as whole words (``c++`` and ``r&d`` too)."""
+    if not keywords:
+        return None
+    # Longest first, so "large language model" wins over "language" (same answer, clearer intent).
+    alternatives = [r"\s+".join(map(re.escape, k.split())) for k in sorted(keywords, key=len, reverse=True)]
+    # Lookarounds instead of \b: \b needs a word character at the edge, which "c++" doesn't have.
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPaper:
+    """What selection needs to know about one paper of a ranking."""
+
+    paper_id: int
+    categories: frozenset[str]
+    text: str  # title and abstract, for keywords; empty when no subscriber has keywords
+
+
+def load_ranking(session: Session, run_id: int, *, with_text: bool) -> list[RankedPaper]:
+    """The run's papers in rank order (one query); titles and abstracts only if keywords need them."""
+    columns = [TrendScore.paper_id, Paper.primary_category, Paper.categories]
+    if with_text:
+        columns += [Paper.title, Paper.abstract]
+    query = (
+        sa.select(*columns)
+        .join(Paper, Paper.id == TrendScore.paper_id)
+        .where(TrendScore.run_id == run_id)
+        .order_by(TrendScore.rank)
+    )
+    ranking = []
+    for row in session.execute(query):
+        categories = frozenset(row.categories or ())
+        if row.primary_category:
+            categories |= {row.primary_category}
+        text = f"{row.title}\n{row.abstract}" if with_text else ""
+        ranking.append(RankedPaper(row.paper_id, categories, text))
+    return ranking
+
+
+def received_paper_ids(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[int]]:
+    """Every paper each subscriber was given in any delivery so far, whatever its status.
+
+    Strict on purpose: a delivery that failed or is still retrying may yet go out (a retry, an
+    admin resend), and a paper must never reach a reader twice.
+    """
+    received: dict[int, set[int]] = {}
+    for start in range(0, len(subscriber_ids), IN_CHUNK):
+        chunk = subscriber_ids[start : start + IN_CHUNK]
+        query = sa.select(Delivery.subscriber_id, Delivery.paper_ids).where(Delivery.subscriber_id.in_(chunk))
+        for subscriber_id, paper_ids in session.execute(query):
+            if paper_ids:
+                received.setdefault(subscriber_id, set()).update(paper_ids)
+    return received
+
+
+class _Matches:
+    """The ids of a ranking's papers matching one Interests, in rank order, found only as needed.
+
+    Most subscribers of a group need just the first ``size`` matches plus the few they already
+    received, so the ranking is scanned no further than the hungriest member of the group needs.
+    """
+
+    def __init__(self, ranking: Sequence[RankedPaper], interests: Interests) -> None:
+        self._pending = (paper.paper_id for paper in ranking if interests.matches(paper))
+        self._found: list[int] = []
+
+    def __iter__(self) -> Iterator[int]:
+        index = 0
+        while True:
+            if index == len(self._found):
+                following = next(self._pending, None)
+                if following is None:
+                    return
+                self._found.append(following)
+            yield self._found[index]
+            index += 1
+
+
+def select_for_subscribers(
+    session: Session, run_id: int, subscribers: Sequence[Subscriber], *, size: int
+) -> dict[int, Selection]:
+    """Each subscriber's papers from scoring run ``run_id``, keyed by subscriber id."""
+    groups: dict[Interests, list[Subscriber]] = {}
+    for subscriber in subscribers:
+        groups.setdefault(Interests.of(subscriber.topics, subscriber.keywords), []).append(subscriber)
+    if not groups:
+        return {}
+    ranking = load_ranking(session, run_id, with_text=any(interests.keywords for interests in groups))
+    received = received_paper_ids(session, [s.id for s in subscribers])
+    selections: dict[int, Selection] = {}
+    for interests, members in groups.items():
+        matches = _Matches(ranking, interests)
+        for subscriber in members:
+            selections[subscriber.id] = _select_one(
+                matches, received.get(subscriber.id, set()), size, interests, subscriber.frequency
+            )
+    return selections
+
+
+def _select_one(
+    matches: Iterable[int], received: set[int], size: int, interests: Interests, frequency: Frequency
+) -> Selection:
+    chosen: list[int] = []
+    already_received = 0
+    for paper_id in matches:
+        if paper_id in received:
+            already_received += 1
+            continue
+        chosen.append(paper_id)
+        if len(chosen) == size:
+            break
+    if chosen:
+        return Selection(chosen)
+    return Selection([], skip_reason(interests, frequency, already_received))
+
+
+def skip_reason(interests: Interests, frequency: Frequency, already_received: int = 0) -> str:
+    """Why a subscriber gets no digest, e.g. ``no new papers in cs.RO this week``."""
+    when = "today" if frequency == Frequency.DAILY else "this week"
+    where = interests.describe()
+    reason = f"no new papers {where} {when}" if where else f"no new papers {when}"
+    if already_received == 1:
+        reason += " (the one trending paper was in an earlier digest)"
+    elif already_received:
+        reason += f" (all {already_received} trending papers were in earlier digests)"
+    return reason

@@ -1,0 +1,116 @@
+"""Rate limits shared by every web process on every machine: in Redis, or in the database.
+
+A limit is a sliding window: at most ``rate.count`` allowed events for a key in the last
+``rate.window``. Keys never hold an address in clear (callers pass :func:`address_key`).
+With a Redis broker the counters live in Redis (one atomic script per check); otherwise in the
+``rate_limit_hits`` table, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from papermail import clock
+from papermail.config import Rate, Settings
+from papermail.db.models import RateLimitHit
+from papermail.subscribers import email_hash
+
+REDIS_KEY_PREFIX = "papermail:ratelimit:"
+
+# KEYS[1] the window's sorted set; ARGV: now (ms), window (ms), limit, a unique member.
+# Atomic in Redis, so concurrent workers can never both take the last slot.
+_SLIDING_WINDOW_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RateLimiter(Protocol):
+    """Counts an event for ``key`` and says whether it is within ``rate``."""
+
+    def allow(self, session: Session, key: str, rate: Rate) -> bool: ...
+
+
+def address_key(kind: str, email: str) -> str:
+    """A limit key for a (normalised) address that doesn't reveal the address."""
+    return f"{kind}:{email_hash(email)[:32]}"
+
+
+def ip_key(kind: str, ip: str | None) -> str:
+    """A limit key for a client IP address."""
+    return f"{kind}:ip:{ip or 'unknown'}"
+
+
+class RedisRateLimiter:
+    """Sliding-window limits in Redis, shared by every process that uses the same server."""
+
+    def __init__(self, url: str, prefix: str = REDIS_KEY_PREFIX) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.prefix = prefix
+        self._script = self.client.register_script(_SLIDING_WINDOW_LUA)
+
+    def allow(self, session: Session, key: str, rate: Rate) -> bool:
+        now_ms = int(clock.now().timestamp() * 1000)
+        window_ms = int(rate.window.total_seconds() * 1000)
+        member = f"{now_ms}-{uuid.uuid4().hex}"
+        allowed = self._script(keys=[self.prefix + key], args=[now_ms, window_ms, rate.count, member])
+        return bool(allowed)
+
+
+class DatabaseRateLimiter:
+    """Sliding-window limits in the ``rate_limit_hits`` table, in the caller's transaction.
+
+    The hit is written *before* counting and taken back if it is over the limit: on SQLite that
+    makes the transaction a writer at once (a read-then-write transaction can fail with "database
+    is locked" under concurrency). Like Redis, only allowed events count. On PostgreSQL two
+    concurrent requests for one key may both pass at the boundary; callers that need an exact
+    count (confirmations per address) hold a row lock around the check.
+    """
+
+    def allow(self, session: Session, key: str, rate: Rate) -> bool:
+        now = clock.now()
+        hit = RateLimitHit(key=key, at=now)
+        session.add(hit)
+        session.flush()
+        count = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(RateLimitHit)
+            .where(RateLimitHit.key == key, RateLimitHit.at > now - rate.window)
+        )
+        if (count or 0) > rate.count:
+            session.delete(hit)
+            session.flush()
+            return False
+        return True
+
+
+def limiter_for(settings: Settings) -> RateLimiter:
+    """Redis when the broker is Redis (already shared by every machine), else the database."""
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return RedisRateLimiter(settings.broker_url)
+    return DatabaseRateLimiter()
+
+
+def longest_window(settings: Settings) -> Rate:
+    """The web limit with the longest window: hits older than it count for nothing."""
+    return max(settings.signup_rate_per_ip, settings.confirmations_per_address, key=lambda r: r.window)
+
+
+def purge_hits(session: Session, older_than: datetime) -> int:
+    """Delete database hits older than ``older_than``; return how many."""
+    result = session.execute(
+        sa.delete(RateLimitHit).where(RateLimitHit.at < older_than),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount or 0

@@ -1,0 +1,359 @@
+"""Signing up with double opt-in, confirming, changing preferences and unsubscribing by link.
+
+The web pages adapt these functions; each takes a Session (and Settings) and leaves committing to
+the caller. What a visitor is told never depends on whether an address is already known: these
+functions return an outcome for the caller's records and tests, never for the page.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from papermail import audit, clock, tokens
+from papermail.config import Settings
+from papermail.db.models import Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
+from papermail.mail.backends import Envelope, PermanentSendError, backend_from_url
+from papermail.mail.message import OutgoingEmail, build_message, make_message_id
+from papermail.mail.templates import get_templates
+from papermail.queue import enqueue_after_commit
+from papermail.ratelimit import RateLimiter, address_key
+from papermail.subscribers import (
+    InvalidInput,
+    Preferences,
+    apply_preferences,
+    email_hash,
+    is_suppressed,
+    mark_bounced,
+    unsubscribe,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIRMATION_EMAIL = "confirm-subscription"
+SEND_CONFIRMATION_TASK = "papermail.send_confirmation"
+# Longest value we accept in any free-text form field (the email has its own, stricter limit).
+MAX_FIELD_LENGTH = 1000
+# Control characters (CR/LF included) never belong in a form field; "<" and ">" would be markup.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MARKUP = re.compile(r"[<>]")
+# How much of the address hash a confirm token carries: binds the link to the address it was
+# mailed to, so it can't confirm a different row that later got the same id.
+_TOKEN_ADDRESS_CHARS = 16
+RECENT_DIGESTS = 5
+
+
+class SignupOutcome(enum.StrEnum):
+    """What a signup did; never shown to the visitor (every outcome gets the same page)."""
+
+    CONFIRMATION_QUEUED = "confirmation_queued"  # new, pending or unsubscribed
+    ALREADY_ACTIVE = "already_active"
+    THROTTLED = "throttled"  # too many confirmation emails to this address lately
+    SUPPRESSED = "suppressed"  # bounced, complained or erased: never mailed
+
+
+class ConfirmState(enum.StrEnum):
+    READY = "ready"  # a valid, unused link for a subscriber who isn't active yet
+    ALREADY_ACTIVE = "already_active"
+    INVALID = "invalid"  # tampered, expired, used, or for an address we won't mail
+
+
+def check_text_fields(fields: Mapping[str, str]) -> None:
+    """Refuse over-long values, control characters (CR/LF) and markup in any form field."""
+    for label, value in fields.items():
+        if len(value) > MAX_FIELD_LENGTH:
+            raise InvalidInput(f"{label} is too long (at most {MAX_FIELD_LENGTH} characters).")
+        if _CONTROL.search(value):
+            raise InvalidInput(f"{label} can't contain line breaks or control characters.")
+        if _MARKUP.search(value):
+            raise InvalidInput(f"{label} can't contain HTML: please remove < and >.")
+
+
+def mask_email(email: str) -> str:
+    """An address fit for a log line: ``a***@example.org``."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+# -- signing up -----------------------------------------------------------------------------------
+
+
+def request_signup(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    preferences: Preferences,
+    limiter: RateLimiter,
+) -> SignupOutcome:
+    """Record a signup for a normalised address and queue its confirmation email if due."""
+    if is_suppressed(session, email):
+        return SignupOutcome.SUPPRESSED
+    now = clock.now()
+    created = _insert_if_missing(session, email, preferences, now)
+    # Locked until commit, so concurrent signups for one address are counted one at a time.
+    subscriber = session.scalars(
+        sa.select(Subscriber).where(Subscriber.email == email).with_for_update()
+    ).one()
+    if subscriber.status == SubscriberStatus.ACTIVE:
+        return SignupOutcome.ALREADY_ACTIVE
+    if subscriber.status == SubscriberStatus.BOUNCED:
+        return SignupOutcome.SUPPRESSED
+    # Pending or unsubscribed: the latest signup's choices wait for the confirmation click.
+    apply_preferences(subscriber, preferences)
+    if not limiter.allow(session, address_key("confirm", email), settings.confirmations_per_address):
+        log.info("signup: confirmation limit reached for %s", mask_email(email))
+        return SignupOutcome.THROTTLED
+    subscriber.confirmation_sent_at = now
+    audit.record(session, "web", "subscriber.signup", subscriber_id=subscriber.id, new=created)
+    enqueue_after_commit(session, SEND_CONFIRMATION_TASK, subscriber.id)
+    log.info("signup: confirmation queued for %s (subscriber %s)", mask_email(email), subscriber.id)
+    return SignupOutcome.CONFIRMATION_QUEUED
+
+
+def _insert_if_missing(session: Session, email: str, preferences: Preferences, now: datetime) -> bool:
+    """Insert a pending subscriber unless the address exists; True if this call inserted it."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    values = {
+        "email": email,
+        "status": SubscriberStatus.PENDING,
+        "topics": list(preferences.topics),
+        "keywords": list(preferences.keywords),
+        "frequency": preferences.frequency,
+        "send_weekday": preferences.send_weekday,
+        "send_hour": preferences.send_hour,
+        "timezone": preferences.timezone,
+        "created_at": now,
+        "soft_bounce_count": 0,
+    }
+    # ON CONFLICT DO NOTHING: a burst of identical signups yields one row, never an error.
+    statement = dialect.insert(Subscriber).values(values).on_conflict_do_nothing(index_elements=["email"])
+    return session.execute(statement).rowcount == 1
+
+
+# -- the confirmation email -----------------------------------------------------------------------
+
+
+def _stamp(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def confirm_link(settings: Settings, subscriber: Subscriber) -> str:
+    """The confirmation URL for the subscriber's latest signup request."""
+    assert subscriber.confirmation_sent_at is not None
+    return tokens.link(
+        settings,
+        tokens.Purpose.CONFIRM,
+        subscriber.id,
+        _stamp(subscriber.confirmation_sent_at),
+        email_hash(subscriber.email)[:_TOKEN_ADDRESS_CHARS],
+    )
+
+
+def render_confirmation(settings: Settings, subscriber: Subscriber) -> OutgoingEmail:
+    """The confirmation email. It carries no text the visitor typed, and no one-click header."""
+    rendered = get_templates().render(
+        CONFIRMATION_EMAIL,
+        {
+            "confirm_url": confirm_link(settings, subscriber),
+            "valid_hours": round(settings.confirm_hours),
+            "base_url": settings.base_url,
+            "footer_reason": (
+                "You received this email because someone asked to subscribe this address to "
+                "papermail. If it wasn't you, ignore it: you won't hear from us again."
+            ),
+            "postal_address": settings.postal_address,
+        },
+    )
+    return OutgoingEmail(
+        to=subscriber.email,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        # RFC 3834: tells autoresponders not to answer.
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+
+
+def send_confirmation(session: Session, settings: Settings, subscriber_id: int) -> bool:
+    """Send the confirmation email if the subscriber still awaits one; True if it was sent.
+
+    Transient SMTP errors propagate (the task retries); a refused recipient is a hard bounce.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if (
+        subscriber is None
+        or subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)
+        or subscriber.confirmation_sent_at is None
+        or is_suppressed(session, subscriber.email)
+    ):
+        return False
+    email = render_confirmation(settings, subscriber)
+    message = build_message(
+        email,
+        mail_from=settings.mail_from,
+        message_id=make_message_id(settings.mail_from),
+        date=clock.now(),
+    )
+    envelope = Envelope(sender=parseaddr(settings.mail_from)[1], recipient=subscriber.email)
+    try:
+        with backend_from_url(settings.mail_url, timeout=settings.smtp_timeout_seconds) as backend:
+            backend.send(envelope, message)
+    except PermanentSendError as exc:
+        log.warning("confirmation to %s refused: %s", mask_email(subscriber.email), exc.reason)
+        if exc.recipient_refused:
+            mark_bounced(session, subscriber, reply=exc.reason)
+        return False
+    log.info("confirmation sent to %s (subscriber %s)", mask_email(subscriber.email), subscriber.id)
+    return True
+
+
+# -- following the links --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmCheck:
+    """What a confirm link points at."""
+
+    state: ConfirmState
+    subscriber: Subscriber | None = None
+
+
+def check_confirm_token(
+    session: Session, settings: Settings, token: str, *, lock: bool = False
+) -> ConfirmCheck:
+    """Look at a confirm link without changing anything (GET shows a button, POST confirms)."""
+    try:
+        payload = tokens.read_token(
+            settings, tokens.Purpose.CONFIRM, token, max_age=timedelta(hours=settings.confirm_hours)
+        )
+    except tokens.BadToken:
+        return ConfirmCheck(ConfirmState.INVALID)
+    if len(payload) != 3 or not isinstance(payload[1], int):
+        return ConfirmCheck(ConfirmState.INVALID)
+    subscriber_id, issued_ms, address = payload
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=lock)
+    if subscriber is None or email_hash(subscriber.email)[:_TOKEN_ADDRESS_CHARS] != address:
+        return ConfirmCheck(ConfirmState.INVALID)
+    if subscriber.status == SubscriberStatus.ACTIVE:
+        return ConfirmCheck(ConfirmState.ALREADY_ACTIVE, subscriber)
+    # A link works once: a confirmation at or after the request it was mailed for used it up.
+    used = subscriber.confirmed_at is not None and _stamp(subscriber.confirmed_at) >= issued_ms
+    waiting = subscriber.status in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)
+    if used or not waiting or is_suppressed(session, subscriber.email):
+        return ConfirmCheck(ConfirmState.INVALID)
+    return ConfirmCheck(ConfirmState.READY, subscriber)
+
+
+def confirm(session: Session, settings: Settings, token: str, *, ip: str | None = None) -> ConfirmCheck:
+    """Confirm the subscription a link was mailed for; idempotent for an active subscriber."""
+    check = check_confirm_token(session, settings, token, lock=True)
+    if check.state != ConfirmState.READY:
+        return check
+    subscriber = check.subscriber
+    assert subscriber is not None
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.confirmed_at = clock.now()
+    subscriber.unsubscribed_at = None
+    subscriber.consent_ip = ip if settings.record_consent_ip else None
+    audit.record(session, "web", "subscriber.confirm", subscriber_id=subscriber.id)
+    log.info("subscriber %s confirmed", subscriber.id)
+    return ConfirmCheck(ConfirmState.READY, subscriber)
+
+
+def subscriber_for_link(
+    session: Session, settings: Settings, purpose: tokens.Purpose, token: str
+) -> Subscriber | None:
+    """The subscriber a preferences or unsubscribe link belongs to, or None if it isn't valid."""
+    try:
+        payload = tokens.read_token(settings, purpose, token)
+    except tokens.BadToken:
+        return None
+    return session.get(Subscriber, payload[0])
+
+
+def is_valid_link(settings: Settings, purpose: tokens.Purpose, token: str) -> bool:
+    """True if the link is signed by us for this purpose and not expired (no database access)."""
+    try:
+        tokens.read_token(settings, purpose, token)
+    except tokens.BadToken:
+        return False
+    return True
+
+
+def unsubscribe_by_link(session: Session, settings: Settings, token: str, *, how: str) -> bool:
+    """Unsubscribe whoever the link was made for; False if the link isn't valid. Idempotent.
+
+    A valid link for a subscriber who no longer exists (erased) is a success: they get no mail.
+    """
+    if not is_valid_link(settings, tokens.Purpose.UNSUBSCRIBE, token):
+        return False
+    subscriber = subscriber_for_link(session, settings, tokens.Purpose.UNSUBSCRIBE, token)
+    if subscriber is not None and unsubscribe(session, subscriber, actor="web", reason=how):
+        log.info("subscriber %s unsubscribed (%s)", subscriber.id, how)
+    return True
+
+
+def change_preferences(session: Session, subscriber: Subscriber, preferences: Preferences) -> None:
+    """Store new preferences chosen on the preferences page."""
+    apply_preferences(subscriber, preferences)
+    audit.record(session, "web", "subscriber.preferences", subscriber_id=subscriber.id)
+
+
+@dataclass(frozen=True)
+class SentDigest:
+    """A digest a subscriber received, for the preferences page."""
+
+    period_key: str
+    sent_at: datetime
+    papers: list[Paper]
+
+
+def recent_digests(session: Session, subscriber_id: int, limit: int = RECENT_DIGESTS) -> list[SentDigest]:
+    """The subscriber's last sent digests, newest first, with their papers (two queries)."""
+    deliveries = session.scalars(
+        sa.select(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id, Delivery.status == DeliveryStatus.SENT)
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    ).all()
+    paper_ids = {pid for delivery in deliveries for pid in delivery.paper_ids}
+    papers = {p.id: p for p in session.scalars(sa.select(Paper).where(Paper.id.in_(paper_ids)))}
+    return [
+        SentDigest(
+            period_key=d.period_key,
+            sent_at=d.sent_at or d.updated_at,
+            papers=[papers[pid] for pid in d.paper_ids if pid in papers],
+        )
+        for d in deliveries
+    ]
+
+
+# -- housekeeping ---------------------------------------------------------------------------------
+
+
+def purge_unconfirmed(session: Session, settings: Settings) -> int:
+    """Delete signups never confirmed within ``unconfirmed_days`` of their last request."""
+    cutoff = clock.now() - timedelta(days=settings.unconfirmed_days)
+    last_request = sa.func.coalesce(Subscriber.confirmation_sent_at, Subscriber.created_at)
+    result = session.execute(
+        sa.delete(Subscriber).where(
+            Subscriber.status == SubscriberStatus.PENDING,
+            Subscriber.confirmed_at.is_(None),
+            last_request < cutoff,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    purged = result.rowcount or 0
+    if purged:
+        audit.record(session, "system", "subscriber.purge_unconfirmed", count=purged)
+    return purged

@@ -1,0 +1,227 @@
+"""The pages. Each view reads the form, calls one function in :mod:`papermail.signup`, renders."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, render_template, request, url_for
+from werkzeug.exceptions import HTTPException, TooManyRequests
+
+from papermail import signup, tokens
+from papermail.categories import CATEGORY_GROUPS
+from papermail.config import Rate
+from papermail.db.models import SubscriberStatus
+from papermail.ratelimit import ip_key
+from papermail.web.context import web_context
+from papermail.web.csrf import csrf_exempt
+from papermail.web.forms import (
+    HONEYPOT_FIELD,
+    WEEKDAYS,
+    FormErrors,
+    PreferenceFields,
+    SignupFields,
+    preferences_errors,
+    timezone_options,
+)
+from papermail.web.preview import top_trending
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("web", __name__)
+
+Page = tuple[str, int] | str
+SERVER_ERROR_MESSAGE = "Something went wrong on our side. Please try again in a few minutes."
+
+
+class RateLimited(TooManyRequests):
+    description = "Too many requests from your network. Please wait a while and try again."
+
+
+def _form_context(fields: PreferenceFields, errors: FormErrors) -> dict[str, Any]:
+    return {
+        "fields": fields,
+        "errors": errors,
+        "category_groups": CATEGORY_GROUPS,
+        "weekdays": WEEKDAYS,
+        "timezone_options": timezone_options,
+        "honeypot_field": HONEYPOT_FIELD,
+    }
+
+
+def _check_ip_limit(kind: str, rate: Rate) -> None:
+    context = web_context()
+    key = ip_key(kind, request.remote_addr)
+    if not context.transaction(lambda session: context.limiter.allow(session, key, rate)):
+        log.info("rate limit %s reached for a client", kind)
+        raise RateLimited()
+
+
+def _own_link(purpose: tokens.Purpose, subscriber_id: int) -> str:
+    # Relative, so it works on whatever host served the page (CSP form-action is 'self').
+    token = tokens.make_token(web_context().settings, purpose, subscriber_id)
+    return url_for(f"web.{tokens.PATHS[purpose]}", token=token)
+
+
+def _invalid_link() -> tuple[str, int]:
+    # One page for every bad link (tampered, expired, other purpose, unknown): no oracle.
+    return render_template("invalid_link.html"), HTTPStatus.BAD_REQUEST
+
+
+# -- home and signup ------------------------------------------------------------------------------
+
+
+def _home(signup_fields: SignupFields, errors: FormErrors, *, guess_timezone: bool) -> str:
+    context = web_context()
+    papers = context.cached("preview", lambda: context.read(top_trending))
+    return render_template(
+        "index.html",
+        email=signup_fields.email,
+        papers=papers,
+        guess_timezone=guess_timezone,
+        **_form_context(signup_fields.preferences, errors),
+    )
+
+
+@blueprint.get("/")
+def index() -> Page:
+    return _home(SignupFields(), FormErrors(), guess_timezone=True)
+
+
+@blueprint.post("/subscribe")
+def subscribe() -> Page:
+    context = web_context()
+    settings = context.settings
+    _check_ip_limit("signup", settings.signup_rate_per_ip)
+    fields = SignupFields.from_form(request.form)
+    if fields.is_bot:
+        log.info("signup: honeypot filled; dropped")
+        return render_template("check_inbox.html")
+    email, preferences, errors = fields.parse()
+    if errors:
+        return _home(fields, errors, guess_timezone=False), HTTPStatus.BAD_REQUEST
+    context.transaction(
+        lambda session: signup.request_signup(
+            session, settings, email=email, preferences=preferences, limiter=context.limiter
+        )
+    )
+    # The same page whatever happened: the form must not tell who is subscribed.
+    return render_template("check_inbox.html")
+
+
+# -- confirming -----------------------------------------------------------------------------------
+
+
+def _confirmed_page(subscriber_id: int) -> str:
+    return render_template(
+        "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber_id)
+    )
+
+
+@blueprint.get("/confirm/<token>")
+def confirm_page(token: str) -> Page:
+    context = web_context()
+    # GET never changes anything: link scanners open every link in a mail.
+    check = context.read(lambda session: signup.check_confirm_token(session, context.settings, token))
+    if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
+        return _invalid_link()
+    if check.state == signup.ConfirmState.ALREADY_ACTIVE:
+        return _confirmed_page(check.subscriber.id)
+    return render_template("confirm.html")
+
+
+@blueprint.post("/confirm/<token>")
+def confirm(token: str) -> Page:
+    context = web_context()
+    _check_ip_limit("confirm", context.settings.signup_rate_per_ip)
+    check = context.transaction(
+        lambda session: signup.confirm(session, context.settings, token, ip=request.remote_addr)
+    )
+    if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
+        return _invalid_link()
+    return _confirmed_page(check.subscriber.id)
+
+
+# -- preferences ----------------------------------------------------------------------------------
+
+
+@blueprint.route("/preferences/<token>", methods=["GET", "POST"])
+def preferences(token: str) -> Page:
+    context = web_context()
+    settings = context.settings
+
+    def work(session: sa.orm.Session) -> Page:
+        subscriber = signup.subscriber_for_link(session, settings, tokens.Purpose.PREFERENCES, token)
+        if subscriber is None:
+            return _invalid_link()
+        saved = False
+        errors = FormErrors()
+        if request.method == "POST":
+            fields = PreferenceFields.from_form(request.form)
+            chosen, errors = preferences_errors(fields)
+            if chosen is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+                signup.change_preferences(session, subscriber, chosen)
+                saved = True
+        else:
+            fields = PreferenceFields.from_subscriber(subscriber)
+        page = render_template(
+            "preferences.html",
+            saved=saved,
+            unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
+            digests=signup.recent_digests(session, subscriber.id),
+            unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber.id),
+            **_form_context(fields, errors),
+        )
+        return (page, HTTPStatus.BAD_REQUEST) if errors else page
+
+    return context.transaction(work)
+
+
+# -- unsubscribing --------------------------------------------------------------------------------
+
+
+@blueprint.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> Page:
+    # GET only shows the button (RFC 8058 and link scanners); nothing changes.
+    if not signup.is_valid_link(web_context().settings, tokens.Purpose.UNSUBSCRIBE, token):
+        return _invalid_link()
+    return render_template("unsubscribe.html")
+
+
+@blueprint.post("/unsubscribe/<token>")
+@csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie and no token; the link is the key.
+def unsubscribe(token: str) -> Page:
+    context = web_context()
+    how = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page"
+    if not context.transaction(
+        lambda session: signup.unsubscribe_by_link(session, context.settings, token, how=how)
+    ):
+        return _invalid_link()
+    # 200 with a page, never a redirect: one-click clients don't follow them.
+    return render_template("unsubscribed.html")
+
+
+# -- health and errors ----------------------------------------------------------------------------
+
+
+@blueprint.get("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    try:
+        web_context().read(lambda session: session.execute(sa.text("SELECT 1")))
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("healthz: database unreachable: %s", exc.__class__.__name__)
+        return {"status": "error", "database": "unreachable"}, HTTPStatus.SERVICE_UNAVAILABLE
+    return {"status": "ok"}, HTTPStatus.OK
+
+
+def register_error_pages(app: Flask) -> None:
+    """Friendly pages, in our own look, for every HTTP error."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Page:
+        # Flask wraps unhandled errors in InternalServerError (and logs them via log_exception).
+        code = exc.code or HTTPStatus.INTERNAL_SERVER_ERROR
+        message = SERVER_ERROR_MESSAGE if code >= HTTPStatus.INTERNAL_SERVER_ERROR else exc.description
+        page = render_template("error.html", title=HTTPStatus(code).phrase, message=message, code=code)
+        return page, code

@@ -1,0 +1,157 @@
+"""DKIM signatures that cover the one-click headers, the global send rate, and the give-up period."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import dkim
+import pytest
+import sqlalchemy as sa
+
+from papermail import clock
+from papermail.db.models import Delivery, DeliveryStatus
+from papermail.delivery.dkim import DkimSigner
+from papermail.delivery.ratelimit import DatabaseRateLimiter, RedisRateLimiter
+from papermail.delivery.send import send_batch
+from tests.conftest import REDIS_URL, RUN_ID
+from tests.delivery.conftest import deliveries, plan_week
+
+
+@pytest.fixture(scope="session")
+def dkim_key(tmp_path_factory) -> tuple[Path, bytes]:
+    """A fresh RSA key file and the DNS TXT record that publishes its public half."""
+    directory = tmp_path_factory.mktemp("dkim")
+    key = directory / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def verify(message: bytes, record: bytes) -> bool:
+    return dkim.verify(message, dnsfunc=lambda name, timeout=5: record)
+
+
+def signed_headers(message: bytes) -> set[str]:
+    signature = message.split(b"\r\n\r\n")[0].decode().replace("\r\n", "").replace(" ", "").replace("\t", "")
+    tags = dict(tag.split("=", 1) for tag in signature.split(";") if "=" in tag)
+    return set(tags["h"].lower().split(":"))
+
+
+def make_planned(send_env_factory, smtp_server, backend: str, count: int, **overrides: str):
+    env = send_env_factory(backend, **overrides, mail_url=smtp_server.url)
+    return env, plan_week(env, count)
+
+
+def test_sent_digests_carry_a_dkim_signature_over_the_unsubscribe_headers(
+    send_env_factory, smtp_server, dkim_key
+):
+    key, record = dkim_key
+    env, ids = make_planned(
+        send_env_factory,
+        smtp_server,
+        "sqlite",
+        2,
+        broker="embedded",
+        dkim_key_path=str(key),
+        dkim_selector="pm1",
+    )
+    assert send_batch(env.settings, ids).sent == 2
+    for captured in smtp_server.messages:
+        assert captured.data.startswith(b"DKIM-Signature: ")
+        assert b"d=papermail.test" in captured.data.split(b"\r\n\r\n")[0]
+        assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed_headers(
+            captured.data
+        )
+        assert verify(captured.data, record)
+        assert not verify(captured.data.replace(b"One-Click", b"One-click"), record)
+
+
+def test_a_folded_list_unsubscribe_header_still_verifies(dkim_key):
+    key, record = dkim_key
+    url = "https://papermail.example.org/unsubscribe/" + "x" * 180
+    message = (
+        "From: papermail <digest@papermail.test>\r\nTo: a@example.org\r\nSubject: Week 48\r\n"
+        f"List-Unsubscribe: <{url}>,\r\n <mailto:unsubscribe@papermail.test?subject=x>\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nHello\r\n"
+    ).encode()
+    signed = DkimSigner("pm1", "papermail.test", key.read_bytes()).sign(message)
+    assert verify(signed, record)
+    assert "list-unsubscribe" in signed_headers(signed)
+
+
+def _spread(timestamps: list[float], rate: float) -> tuple[int, float]:
+    """The most events in any one-second window, and the time from first to last."""
+    stamps = sorted(timestamps)
+    busiest = max(sum(1 for t in stamps if start <= t < start + 1.0) for start in stamps)
+    return busiest, stamps[-1] - stamps[0]
+
+
+def _hammer(limiters, per_limiter: int) -> list[float]:
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def run(limiter) -> None:
+        for _ in range(per_limiter):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=run, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return stamps
+
+
+@pytest.mark.parametrize("store", ["redis", "sqlite", "postgresql"])
+def test_the_send_rate_holds_across_independent_limiters(store, send_env_factory):
+    rate = 20.0
+    if store == "redis":
+        key = f"papermail-test-{RUN_ID}-{time.monotonic_ns()}:send-rate"
+        limiters = [RedisRateLimiter(REDIS_URL, key, rate) for _ in range(3)]
+    else:
+        env = send_env_factory(store, broker="embedded")
+        limiters = [DatabaseRateLimiter(env.settings, "send-rate", rate) for _ in range(3)]
+    busiest, span = _spread(_hammer(limiters, 10), rate)
+    assert busiest <= rate + 1
+    assert span >= 29 / rate - 0.05
+
+
+def test_send_batch_keeps_to_the_global_rate(send_env_factory, smtp_server):
+    env, ids = make_planned(send_env_factory, smtp_server, "postgresql", 12, send_rate="10")
+    started = time.monotonic()
+    assert send_batch(env.settings, ids).sent == 12
+    assert time.monotonic() - started >= 1.0
+    busiest, _ = _spread([m.at for m in smtp_server.messages], 10)
+    assert busiest <= 11
+
+
+def test_a_row_that_keeps_failing_is_exhausted_after_the_give_up_period(send_env_factory, smtp_server):
+    # 0.0005 h = 1.8 s, retries every 0.2-0.5 s.
+    env, ids = make_planned(
+        send_env_factory, smtp_server, "sqlite", 1, broker="embedded", give_up_hours="0.0005"
+    )
+    smtp_server.script("reader0@example.org", *["data:451"] * 100)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        report = send_batch(env.settings, ids)
+        if report.exhausted_ids:
+            break
+        time.sleep(0.2)
+    with env.session() as session:
+        row = deliveries(session)[0]
+        assert row.status == DeliveryStatus.EXHAUSTED and row.next_attempt_at is None
+        assert row.last_smtp_code == 451 and row.attempts >= 3
+        assert (clock.now() - row.first_attempt_at).total_seconds() >= 1.8
+        attempts = row.attempts
+    assert send_batch(env.settings, ids).not_claimed == 1  # never tried again
+    with env.session() as session:
+        assert session.scalar(sa.select(Delivery.attempts)) == attempts
+    assert smtp_server.received_by("reader0@example.org") == []

@@ -1,0 +1,135 @@
+"""Shared domain pieces: signed tokens, address normalisation, preferences, email templates."""
+
+import shutil
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from papermail import subscribers, tokens
+from papermail.db.models import Subscriber, SubscriberStatus
+from papermail.mail.templates import EmailTemplates, TemplateError
+from papermail.resources import templates_dir
+
+
+def test_tokens_round_trip_and_reject_other_purposes(settings):
+    token = tokens.make_token(settings, tokens.Purpose.UNSUBSCRIBE, 42)
+    assert tokens.read_token(settings, tokens.Purpose.UNSUBSCRIBE, token) == [42]
+    with pytest.raises(tokens.BadToken):
+        tokens.read_token(settings, tokens.Purpose.CONFIRM, token)
+    with pytest.raises(tokens.BadToken):
+        tokens.read_token(settings, tokens.Purpose.UNSUBSCRIBE, token[:-2] + "xx")
+
+
+def test_unsubscribe_tokens_survive_key_rotation_and_sixty_days(settings):
+    with freeze_time("2026-01-01"):
+        token = tokens.make_token(settings, tokens.Purpose.UNSUBSCRIBE, 7)
+    rotated = replace(settings, secret_key="new-key", old_secret_keys=(settings.secret_key,))
+    with freeze_time("2026-01-01") as frozen:
+        frozen.tick(timedelta(days=61))
+        assert tokens.read_token(rotated, tokens.Purpose.UNSUBSCRIBE, token) == [7]
+        with pytest.raises(tokens.BadToken):
+            tokens.read_token(replace(rotated, old_secret_keys=()), tokens.Purpose.UNSUBSCRIBE, token)
+
+
+def test_confirm_tokens_expire(settings):
+    with freeze_time("2026-01-01") as frozen:
+        token = tokens.make_token(settings, tokens.Purpose.CONFIRM, 1)
+        frozen.tick(timedelta(hours=73))
+        with pytest.raises(tokens.BadToken):
+            tokens.read_token(settings, tokens.Purpose.CONFIRM, token)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("User@EXAMPLE.com", "user@example.com"),
+        ("  user@example.com ", "user@example.com"),
+        ("user@bücher.example", "user@xn--bcher-kva.example"),
+        ("user@xn--bcher-kva.example", "user@xn--bcher-kva.example"),
+    ],
+)
+def test_one_address_has_one_normal_form(raw, expected):
+    assert subscribers.normalise_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "not-an-address", "a@b\r\nBcc: evil@x.org", "x" * 250 + "@example.com", "<b>@x.org"]
+)
+def test_bad_addresses_are_refused_with_a_message(raw):
+    with pytest.raises(subscribers.InvalidInput):
+        subscribers.normalise_email(raw)
+
+
+def test_preferences_are_validated():
+    prefs = subscribers.parse_preferences(
+        topics=["cs.LG", "cs.CL", "cs.LG"], keywords="diffusion,  large   language models"
+    )
+    assert prefs.topics == ["cs.CL", "cs.LG"]
+    assert prefs.keywords == ["diffusion", "large language models"]
+    for bad in (
+        {"topics": ["cs.NOPE"]},
+        {"keywords": "<script>"},
+        {"topics": ["cs.LG"], "send_hour": 24},
+        {"topics": ["cs.LG"], "timezone": "Mars/Olympus"},
+        {"topics": ["cs.LG"], "frequency": "hourly"},
+        {},
+    ):
+        with pytest.raises(subscribers.InvalidInput):
+            subscribers.parse_preferences(**bad)
+
+
+def test_suppressed_addresses_are_never_mailable(session):
+    person = Subscriber(email="a@example.org", status=SubscriberStatus.ACTIVE, created_at=_now())
+    session.add(person)
+    session.flush()
+    assert subscribers.is_mailable(session, person)
+    subscribers.suppress(session, "a@example.org", "complaint")
+    subscribers.suppress(session, "a@example.org", "complaint")
+    assert not subscribers.is_mailable(session, person)
+
+
+def _now():
+    from papermail import clock
+
+    return clock.now()
+
+
+@pytest.fixture
+def email_root(tmp_path):
+    shutil.copytree(templates_dir() / "email" / "_base", tmp_path / "email" / "_base")
+    sample = tmp_path / "email" / "sample"
+    sample.mkdir()
+    (sample / "subject.txt").write_text("Hello\n  {{ name }}\n")
+    (sample / "body.txt").write_text("Hi {{ name }}\n{% include 'email/_base/footer.txt' %}")
+    (sample / "body.mjml").write_text(
+        '<mjml><mj-include path="_base/head.mjml" /><mj-body><mj-include path="_base/header.mjml" />'
+        '<mj-section><mj-column><mj-text><a href="{{ url }}">{{ name }}</a>'
+        "{% if items %}{{ items|length }}{% endif %}</mj-text></mj-column></mj-section>"
+        '<mj-include path="_base/footer.mjml" /></mj-body></mjml>'
+    )
+    return tmp_path
+
+
+def test_mjml_is_compiled_once_and_jinja_survives_it(email_root):
+    templates = EmailTemplates(email_root)
+    context = {
+        "name": "<img src=x onerror=alert(1)>",
+        "url": "https://a.example/?q=1&r=2",
+        "items": [1, 2],
+        "footer_reason": "You asked for it.",
+        "postal_address": "1 Street",
+    }
+    first = templates.render("sample", context)
+    assert first.subject == "Hello <img src=x onerror=alert(1)>"
+    assert "&lt;img src=x onerror=alert(1)&gt;" in first.html
+    assert 'href="https://a.example/?q=1&amp;r=2"' in first.html
+    assert "<img" not in first.html
+    assert "You asked for it." in first.text
+    compiled = templates.html_template("sample")
+    templates.render("sample", context)
+    assert templates.html_template("sample") is compiled
+    assert templates.names() == ["sample"]
+    with pytest.raises(TemplateError):
+        templates.html_template("missing")

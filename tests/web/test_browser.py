@@ -1,0 +1,226 @@
+"""A real browser (Debian's Chromium via Playwright) signs up, confirms, edits and unsubscribes.
+
+The app is served on a local port by werkzeug, on PostgreSQL with a Redis broker; a real worker
+process sends the confirmation email into a file outbox, where the test reads it like a person; the
+unsubscribe link comes from a digest rendered by the digest code (``render_deliveries``).
+Chromium must be installed (``scripts/services`` does it); the test fails, never skips, without it.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import policy
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
+
+from papermail import clock, config
+from papermail.celery_app import reset_celery
+from papermail.db import session_scope
+from papermail.db.models import (
+    Delivery,
+    Digest,
+    Frequency,
+    ScoringRun,
+    Subscriber,
+    SubscriberStatus,
+    TrendScore,
+)
+from papermail.digest.render import render_deliveries
+from papermail.mail.message import OutgoingEmail
+from papermail.ratelimit import RedisRateLimiter
+from papermail.web import create_app
+from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, settings_environ, wait_for
+from tests.web.conftest import add_run
+
+SCREENSHOTS = REPO_ROOT / "screenshots"
+SAMPLE_TITLES = [
+    "Scaling Laws for Sparse Mixture-of-Experts Language Models",
+    "Diffusion Policies for Dexterous Robot Manipulation",
+    "A Survey of Retrieval-Augmented Generation",
+    "Quantum Error Correction Below the Surface-Code Threshold",
+    "Graph Neural Networks Meet Large Language Models",
+]
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class LiveSite:
+    url: str
+    settings: config.Settings
+    environ: dict[str, str]
+    outbox: Path
+
+    def subscriber(self, address: str) -> Subscriber | None:
+        with session_scope(self.settings) as session:
+            return session.scalar(sa.select(Subscriber).where(Subscriber.email == address))
+
+    def render_digest(self, subscriber_id: int) -> OutgoingEmail:
+        """This week's digest for the subscriber, planned by hand and rendered by the digest code."""
+        now = clock.now()
+        with session_scope(self.settings) as session:
+            run = session.scalar(sa.select(ScoringRun).order_by(ScoringRun.id.desc()))
+            paper_ids = session.scalars(
+                sa.select(TrendScore.paper_id).where(TrendScore.run_id == run.id).order_by(TrendScore.rank)
+            ).all()
+            digest = Digest(period_key="2026-W48", scoring_run_id=run.id, created_at=now)
+            session.add(digest)
+            session.flush()
+            delivery = Delivery(
+                digest_id=digest.id,
+                subscriber_id=subscriber_id,
+                period_key=digest.period_key,
+                paper_ids=list(paper_ids[:3]),
+                scheduled_for=now,
+                planned_at=now,
+                updated_at=now,
+            )
+            session.add(delivery)
+            session.flush()
+            return render_deliveries(session, self.settings, [delivery.id])[delivery.id]
+
+    def wait_for_mail(self, address: str) -> email.message.EmailMessage:
+        def arrived():
+            for path in sorted(self.outbox.glob("*.eml")):
+                message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+                if message["To"] == address:
+                    return message
+            return None
+
+        return wait_for(arrived, timeout=60, message=f"a confirmation email to {address}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_site(databases, tmp_path) -> Iterator[LiveSite]:
+    port = free_port()
+    outbox = tmp_path / "outbox"
+    environ = settings_environ(
+        tmp_path,
+        database_url=databases("postgresql").fresh(),
+        broker_url=REDIS_URL,
+        mail_url=f"file://{outbox}",
+        base_url=f"http://127.0.0.1:{port}",
+    )
+    settings = config.load_settings(environ)
+    config.use_settings(settings)
+    reset_celery()
+    # Redis limits, as in production, but keys of this test's own (127.0.0.1 is everyone here).
+    limiter = RedisRateLimiter(REDIS_URL, prefix=f"papermail-test:{RUN_ID}:{port}:")
+    app = create_app(settings, {"RATE_LIMITER": limiter})
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveSite(settings.base_url, settings, environ, outbox)
+    finally:
+        server.shutdown()
+        thread.join(10)
+        for key in limiter.client.scan_iter(f"{limiter.prefix}*"):
+            limiter.client.delete(key)
+        config.use_settings(None)
+        reset_celery()
+
+
+def watch_for_errors(page: Page) -> list[str]:
+    """Collect console errors (a CSP violation shows up here) and failed requests."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def test_sign_up_confirm_change_preferences_and_unsubscribe(browser, live_site, worker_factory):
+    worker_factory(live_site.environ)  # sends the confirmation email
+    context = browser.new_context(timezone_id="Asia/Tokyo", viewport={"width": 375, "height": 800})
+    with session_scope(live_site.settings) as session:
+        add_run(session, SAMPLE_TITLES)
+    page = context.new_page()
+    errors = watch_for_errors(page)
+    page.goto(live_site.url + "/")
+    expect(page.locator(".paper-title")).to_have_count(5)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "signup-375.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=SCREENSHOTS / "signup-1280.png", full_page=True)
+    page.set_viewport_size({"width": 375, "height": 800})
+
+    # The timezone is guessed by our script; everything else is chosen by hand, with the keyboard too.
+    expect(page.locator("#timezone")).to_have_value("Asia/Tokyo")
+    page.get_by_label("Email address").fill("Ada.Lovelace@Example.org")
+    page.get_by_label("Machine Learning cs.LG").check()
+    page.get_by_label("Keywords").fill("diffusion, graphs")
+    page.get_by_label("Hour").select_option("7")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "check-inbox-375.png", full_page=True)
+
+    # The confirmation email, as the worker wrote it to the outbox.
+    message = live_site.wait_for_mail("ada.lovelace@example.org")
+    text = message.get_body(("plain",)).get_content()
+    confirm_url = re.search(r"http://127\.0\.0\.1:\d+/confirm/\S+", text)[0]
+    page.goto(confirm_url)
+    assert live_site.subscriber("ada.lovelace@example.org").status == SubscriberStatus.PENDING
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="You're subscribed")).to_be_visible()
+    subscriber = live_site.subscriber("ada.lovelace@example.org")
+    assert subscriber.status == SubscriberStatus.ACTIVE
+    assert (subscriber.topics, subscriber.timezone, subscriber.send_hour) == (["cs.LG"], "Asia/Tokyo", 7)
+
+    page.get_by_role("link", name="Change your preferences").click()
+    expect(page.get_by_label("Machine Learning cs.LG")).to_be_checked()
+    page.get_by_text("Physics and Biology").click()  # a closed group opens
+    page.get_by_label("Quantum Physics quant-ph").check()
+    page.get_by_label("Daily").check()
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    page.screenshot(path=SCREENSHOTS / "preferences-375.png", full_page=True)
+    subscriber = live_site.subscriber("ada.lovelace@example.org")
+    assert subscriber.topics == ["cs.LG", "quant-ph"]
+    assert subscriber.frequency == Frequency.DAILY
+
+    # A real digest for this subscriber, rendered as the workers would: follow its List-Unsubscribe link.
+    digest = live_site.render_digest(subscriber.id)
+    unsubscribe_url = re.fullmatch(
+        r"<(http://127\.0\.0\.1:\d+/unsubscribe/\S+)>", digest.headers["List-Unsubscribe"]
+    )[1]
+    assert unsubscribe_url in digest.text
+    page.goto(unsubscribe_url)
+    assert live_site.subscriber("ada.lovelace@example.org").status == SubscriberStatus.ACTIVE
+    page.get_by_role("button", name="Unsubscribe").click()
+    expect(page.get_by_role("heading", name="You're unsubscribed")).to_be_visible()
+    assert live_site.subscriber("ada.lovelace@example.org").status == SubscriberStatus.UNSUBSCRIBED
+    assert errors == [], f"console errors (CSP?): {errors}"
+    context.close()
+
+
+def test_signing_up_works_without_javascript(browser, live_site):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 320, "height": 700})
+    page = context.new_page()
+    page.goto(live_site.url + "/")
+    expect(page.locator("#timezone")).to_have_value("UTC")
+    page.get_by_label("Email address").fill("grace@example.org")
+    page.get_by_role("button", name="Subscribe").click()
+    # Nothing chosen yet: the form says so and keeps the address.
+    expect(page.get_by_role("alert")).to_contain_text("Choose at least one topic or keyword")
+    expect(page.get_by_label("Email address")).to_have_value("grace@example.org")
+    page.screenshot(path=SCREENSHOTS / "signup-error-320.png")
+    page.get_by_label("Keywords").fill("compilers")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    assert live_site.subscriber("grace@example.org").keywords == ["compilers"]
+    context.close()
