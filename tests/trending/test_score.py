@@ -41,12 +41,6 @@ def score(observations: Observations, age_hours: float, as_of: datetime = NOW) -
     ).score
 
 
-def evidence(observations: Observations, age_hours: float) -> str:
-    return score_paper(
-        paper_signals(1, "2611.00001", ago(age_hours), observations, NOW, DEFAULTS), DEFAULTS
-    ).evidence
-
-
 # -- strategies: sparse, irregular series of whole minutes (as the fetcher stores them) ----------
 
 hours_ago = st.integers(min_value=0, max_value=40 * 24 * 60).map(lambda minutes: minutes / 60)
@@ -57,11 +51,9 @@ observation_sets = st.dictionaries(st.sampled_from(METRICS), series, max_size=3)
 
 
 @st.composite
-def rising_series(draw, start_hours_ago: float = 40 * 24) -> list[tuple[datetime, int]]:
+def rising_series(draw) -> list[tuple[datetime, int]]:
     """A counter's observations, oldest first, never going down."""
-    times = sorted(
-        set(draw(st.lists(hours_ago.filter(lambda h: h <= start_hours_ago), min_size=1, max_size=12)))
-    )
+    times = sorted(set(draw(st.lists(hours_ago, min_size=1, max_size=12))))
     values = sorted(draw(st.lists(counts, min_size=len(times), max_size=len(times))))
     return [(ago(h), v) for h, v in zip(reversed(times), values, strict=True)]
 

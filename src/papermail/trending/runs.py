@@ -10,11 +10,13 @@ afterwards.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import json
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -42,6 +44,7 @@ FETCH_BATCH_ROWS = 10_000
 READ_AHEAD_BATCHES = 2
 T = TypeVar("T")
 SCORE_COLUMNS = ("run_id", "paper_id", "rank", "score", "evidence")
+SCORE_COLUMN_TYPES = ("int4", "int4", "int4", "float8", "text")  # PostgreSQL's, for binary COPY
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +80,30 @@ def score_papers(
     run = ScoringRun(as_of=as_of, params=params.as_json())
     session.add(run)
     session.flush()
-    ranked = rank(score_paper(paper, params) for paper in read_paper_signals(session, params, as_of))
-    _insert_scores(session, run.id, ranked)
+    with _cyclic_gc_paused():
+        ranked = rank(score_paper(paper, params) for paper in read_paper_signals(session, params, as_of))
+        _insert_scores(session, run.id, ranked)
     run.paper_count = len(ranked)
     run.finished_at = clock.now()
     session.flush()
     pruned = prune_runs(session, keep_runs)
     return RunSummary(run.id, as_of, len(ranked), pruned)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a run builds a few hundred thousand small objects.
+
+    They form no reference cycles, so reference counting frees them all the same; but every full
+    collection walks all of them again, which measured a fifth of a run's CPU time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # -- reading the signals ---------------------------------------------------------------------------
@@ -217,7 +237,6 @@ def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
         )
         .where(
             s.observed_at <= as_of,
-            s.observed_at > params.signals_since(as_of),
             s.metric.in_(params.metrics),
             # From the horizon's smallest paper id on: one range of the index rather than a join
             # or a lookup per paper. Papers outside the horizon in that range are dropped by the
@@ -262,14 +281,18 @@ def _insert_scores(session: Session, run_id: int, ranked: Sequence[ScoredPaper])
         # COPY writes a whole ranking several times faster than batched multi-row INSERTs.
         with (
             connection.connection.driver_connection.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
+            copy.set_types(SCORE_COLUMN_TYPES)
             for row in rows:
                 copy.write_row(row)
     else:
-        # SQLite: the driver's executemany with plain tuples, without per-row parameter processing.
+        # SQLite: the driver's own executemany, fed plain tuples one at a time as they are made.
         placeholders = ", ".join("?" * len(SCORE_COLUMNS))
-        connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", list(rows))  # noqa: S608
+        connection.connection.driver_connection.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608
+            rows,
+        )
 
 
 def prune_runs(session: Session, keep_runs: int) -> int:

@@ -29,10 +29,6 @@ if TYPE_CHECKING:
     from papermail.config import Settings
 
 HOUR = timedelta(hours=1)
-# Snapshots older than the horizon by more than this are not read: they would predate the
-# publication of every ranked paper by a week. It bounds a run's work by the horizon, not by how
-# much history the database has accumulated.
-SIGNAL_SLACK = timedelta(days=7)
 # Scores are rounded before ranking, so that two scores equal on paper but computed along different
 # float paths are a tie (broken by arXiv id) rather than an accident of the last bit.
 SCORE_DECIMALS = 6
@@ -84,10 +80,6 @@ class TrendParams:
     def max_age(self) -> timedelta:
         """Papers born longer ago than this are not ranked."""
         return timedelta(days=self.max_age_days)
-
-    def signals_since(self, as_of: datetime) -> datetime:
-        """Snapshots at or before this time are not read."""
-        return as_of - self.max_age - SIGNAL_SLACK
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -158,14 +150,10 @@ def hours_before(as_of: datetime, at: datetime) -> float:
 
 
 def aggregate_series(
-    metric: str,
-    observations: Iterable[tuple[datetime, int]],
-    as_of: datetime,
-    window_hours: float,
-    since: datetime | None = None,
+    metric: str, observations: Iterable[tuple[datetime, int]], as_of: datetime, window_hours: float
 ) -> MetricAggregate | None:
-    """Reduce one series of (observed_at, value) in (since, as_of] to its aggregate, or None."""
-    seen = [(at, value) for at, value in observations if at <= as_of and (since is None or at > since)]
+    """Reduce one series of (observed_at, value) to its aggregate; None if nothing is observed yet."""
+    seen = [(at, value) for at, value in observations if at <= as_of]
     if not seen:
         return None
     start = as_of - timedelta(hours=window_hours)
@@ -187,15 +175,10 @@ def paper_signals(
     params: TrendParams,
 ) -> PaperSignals:
     """One paper's signals from its raw observations by metric: what the bulk query computes."""
-    since = params.signals_since(as_of)
     metrics = tuple(
         aggregate
         for metric in params.metrics
-        if (
-            aggregate := aggregate_series(
-                metric, observations.get(metric, ()), as_of, params.window_hours, since
-            )
-        )
+        if (aggregate := aggregate_series(metric, observations.get(metric, ()), as_of, params.window_hours))
     )
     return PaperSignals(paper_id, arxiv_id, hours_before(as_of, born_at), metrics)
 
