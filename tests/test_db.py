@@ -78,3 +78,12 @@ def test_unknown_status_is_refused(session):
     subscriber.status = "sleeping"
     with pytest.raises(sa.exc.StatementError):
         session.flush()
+
+
+def test_subscriber_ids_are_never_reused(session):
+    """Links carry the id: after an erasure, a newcomer must not inherit the old person's links."""
+    first = _subscriber(session, "first@example.org")
+    erased_id = first.id
+    session.delete(first)
+    session.flush()
+    assert _subscriber(session, "second@example.org").id > erased_id

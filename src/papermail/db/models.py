@@ -203,6 +203,8 @@ class Subscriber(Base):
         sa.CheckConstraint("send_weekday BETWEEN 0 AND 6", name="send_weekday_range"),
         sa.CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour_range"),
         sa.Index(None, "status"),
+        # Signed links carry the subscriber id: an erased subscriber's id must never be reused.
+        {"sqlite_autoincrement": True},
     )
 
 

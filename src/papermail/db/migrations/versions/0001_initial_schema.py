@@ -154,6 +154,7 @@ def upgrade() -> None:
         sa.CheckConstraint("send_weekday BETWEEN 0 AND 6", name=op.f("ck_subscribers_send_weekday_range")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
         sa.UniqueConstraint("email", name=op.f("uq_subscribers_email")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_subscribers_status"), ["status"], unique=False)
