@@ -217,3 +217,17 @@ def test_a_relay_that_is_down_stops_the_batch_after_two_tries(planned, smtp_serv
         assert status_counts(session) == {"retry": 2, "pending": 4}
     send_until_settled(env, ids)  # the relay is back
     assert sorted(smtp_server.count_by_recipient().values()) == [1] * 6
+
+
+def test_rows_whose_worker_died_are_sent_one_claim_each_after_the_rest(planned, smtp_server):
+    env, ids = planned(5)
+    with env.session() as session:
+        session.execute(sa.update(Delivery).where(Delivery.id.in_(ids[:2])).values(lost_claims=1))
+        session.commit()
+    report = send_batch(env.settings, ids)
+    assert report.sent == 5
+    # The three healthy rows share a connection; each suspect gets a claim (and connection) alone.
+    assert smtp_server.connections == 3
+    assert [m.connection for m in smtp_server.messages] == [1, 1, 1, 2, 3]
+    with env.session() as session:
+        assert session.scalar(sa.select(sa.func.sum(Delivery.claims))) == 5

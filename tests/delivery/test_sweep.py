@@ -53,7 +53,7 @@ def test_expired_claims_are_settled_by_whether_they_were_handed_over(session, se
     assert report.failed_ids == [died_twice] and rows[died_twice].status == DeliveryStatus.FAILED
     assert "died 3 times" in rows[died_twice].last_smtp_reply
     assert rows[healthy].status == DeliveryStatus.SENDING
-    # The recovered row is queued on its own; the uncertain one is reported, not queued.
+    # The recovered row is queued again; the uncertain one is reported, not queued.
     assert queued(session) == [[claimed]]
     actions = session.scalars(sa.select(AuditLog.action).where(AuditLog.delivery_id == in_flight)).all()
     assert actions == ["delivery.uncertain"]

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from papermail.config import Settings, get_settings
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
 from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
-from papermail.digest.preview import latest_run_id
 from papermail.digest.select import select_for_subscribers
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import mailable_ids
+from papermail.trending import latest_run
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,11 @@ def plan_in_chunks(
     frequency, whatever their send day and hour.
     """
     frequency = frequency_of_key(period_key) if period_key else None
-    run_id = latest_run_id(session)
-    if run_id is None:
+    run = latest_run(session)
+    if run is None:
         log.warning("no finished scoring run yet: nothing to plan")
         return
-    pins = _DigestPins(session, run_id, now)
+    pins = _DigestPins(session, run.id, now)
     for rows in _active_subscribers(session, frequency):
         eligible = mailable_ids(session, [subscriber for subscriber, _ in rows])
         due = [

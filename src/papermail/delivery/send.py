@@ -138,7 +138,13 @@ def send_batch(
     claimable: Collection[DeliveryStatus] = CLAIMABLE,
     actor: str = "worker",
 ) -> BatchReport:
-    """Claim and send these deliveries over one connection; never to an ineligible subscriber."""
+    """Claim and send these deliveries over one connection; never to an ineligible subscriber.
+
+    Rows whose worker died before (``lost_claims`` > 0) may be what kills workers, so they are
+    never claimed together with others: they are sent one claim each, after the rest of the
+    batch, the least suspicious first. A message that crashes its worker takes only itself down,
+    however the broker redelivers the batch.
+    """
     ids = sorted({int(i) for i in delivery_ids})
     report = BatchReport()
     if not ids:
@@ -146,16 +152,37 @@ def send_batch(
     factory = session_factory(settings)
     with factory.begin() as session:
         left_alone = _ineligible_resends(session, ids, claimable)
-    # The claim gets a transaction of its own: on SQLite, a transaction that has read cannot start
-    # writing once another connection has committed ("database is locked" at once, no busy wait).
-    with factory.begin() as session:
-        claims = _claim(session, [i for i in ids if i not in left_alone], claimable, settings)
+        suspects = _suspects(session, [i for i in ids if i not in left_alone])
     report.skipped_ids = sorted(left_alone)
-    report.not_claimed_ids = [i for i in ids if i not in claims and i not in left_alone]
-    if claims:
-        _BatchSender(settings, factory, claims, report).run()
+    healthy = [i for i in ids if i not in left_alone and i not in suspects]
+    claimed: set[int] = set()
+    for group in [healthy, *([suspect] for suspect in suspects)]:
+        if not group:
+            continue
+        # The claim gets a transaction of its own: on SQLite, a transaction that has read cannot
+        # start writing once another connection has committed ("database is locked" at once).
+        with factory.begin() as session:
+            claims = _claim(session, group, claimable, settings)
+        claimed.update(claims)
+        if claims:
+            _BatchSender(settings, factory, claims, report).run()
+        if report.paused or report.relay_down:
+            break
+    report.not_claimed_ids.extend(i for i in ids if i not in claimed and i not in left_alone)
     log.info("send batch of %d by %s: %s", len(ids), actor, report.counts())
     return report
+
+
+def _suspects(session: Session, ids: Sequence[int]) -> list[int]:
+    """Those of ``ids`` whose worker died while holding them, least often first."""
+    if not ids:
+        return []
+    query = (
+        sa.select(Delivery.id)
+        .where(Delivery.id.in_(ids), Delivery.lost_claims > 0)
+        .order_by(Delivery.lost_claims, Delivery.id)
+    )
+    return list(session.scalars(query))
 
 
 def _ineligible_resends(
@@ -196,6 +223,8 @@ def _claim(
                 Delivery.next_attempt_at <= now,
             ),
             Delivery.digest_id.not_in(paused),
+            # Checked here too, not only by _suspects: the sweeper may have just recovered a row.
+            sa.true() if len(ids) == 1 else Delivery.lost_claims == 0,
         )
         .values(
             status=DeliveryStatus.SENDING,

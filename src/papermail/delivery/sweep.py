@@ -3,8 +3,9 @@
 * A row left ``sending`` past its lease lost its worker. If it was already handed to the relay
   (``attempt_started_at`` set), the relay may have delivered it before the worker died: it becomes
   **uncertain** and is reported, never silently sent again. Otherwise it certainly was not sent: it
-  goes back to pending (or retry) and is re-queued on its own, so a message that kills its worker
-  can only take itself down. After ``PAPERMAIL_MAX_WORKER_DEATHS`` such deaths it is failed.
+  goes back to pending (or retry), with ``lost_claims`` + 1, and is re-queued (the send path sends
+  such rows one claim each, so a message that kills its worker can only take itself down). After
+  ``PAPERMAIL_MAX_WORKER_DEATHS`` such deaths it is failed.
 * A row ``pending`` for longer than ``PAPERMAIL_REQUEUE_AFTER_SECONDS`` since it was last queued (the
   broker lost its message, or Redis was flushed) is queued again, as is a ``retry`` row whose time
   has come. Queuing a row twice is harmless: only one task can claim it.
@@ -24,7 +25,6 @@ from papermail import audit
 from papermail.config import Settings
 from papermail.db.models import Delivery, DeliveryStatus, Digest
 from papermail.delivery.plan import enqueue_sends
-from papermail.queue import enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class SweepReport:
 
     uncertain_ids: list[int] = field(default_factory=list)
     failed_ids: list[int] = field(default_factory=list)  # their workers kept dying
-    recovered_ids: list[int] = field(default_factory=list)  # claimed, never handed over: queued alone
+    recovered_ids: list[int] = field(default_factory=list)  # claimed, never handed over: queued again
     requeued_ids: list[int] = field(default_factory=list)  # pending or due retries, queued in batches
 
     def counts(self) -> dict[str, int]:
@@ -108,9 +108,7 @@ def _settle_expired_claims(session: Session, settings: Settings, now: datetime, 
         audit.record(session, "system", "delivery.uncertain", delivery_id=delivery_id)
     for delivery_id in report.failed_ids:
         audit.record(session, "system", "delivery.worker_deaths", delivery_id=delivery_id)
-    # One task each: if one of them kills its worker, it can't take the others with it again.
-    for delivery_id in report.recovered_ids:
-        enqueue_after_commit(session, "papermail.send_delivery_batch", [delivery_id])
+    enqueue_sends(session, report.recovered_ids, settings=settings)
 
 
 def _update_returning(session: Session, condition: sa.ColumnElement[bool], values: dict) -> list[int]:
