@@ -216,6 +216,7 @@ def _empty(url: str) -> None:
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence")  # AUTOINCREMENT counters
 
 
 @pytest.fixture

@@ -198,7 +198,11 @@ def test_planning_on_sqlite_survives_workers_committing_between_its_reads_and_wr
     def busy_worker() -> None:  # commits as a sending worker does, all the time
         with env.session() as other:
             while not done.is_set():
-                other.execute(sa.update(Subscriber).where(Subscriber.id == 1).values(soft_bounce_count=0))
+                other.execute(
+                    sa.update(Subscriber)
+                    .where(Subscriber.email == "reader0@example.org")
+                    .values(soft_bounce_count=Subscriber.soft_bounce_count + 1)
+                )
                 other.commit()
 
     thread = threading.Thread(target=busy_worker)
