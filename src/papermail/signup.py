@@ -34,6 +34,7 @@ from papermail.subscribers import (
     email_hash,
     is_suppressed,
     mark_bounced,
+    preference_values,
     unsubscribe,
 )
 
@@ -126,12 +127,7 @@ def _insert_if_missing(session: Session, email: str, preferences: Preferences, n
     values = {
         "email": email,
         "status": SubscriberStatus.PENDING,
-        "topics": list(preferences.topics),
-        "keywords": list(preferences.keywords),
-        "frequency": preferences.frequency,
-        "send_weekday": preferences.send_weekday,
-        "send_hour": preferences.send_hour,
-        "timezone": preferences.timezone,
+        **preference_values(preferences),
         "created_at": now,
         "soft_bounce_count": 0,
     }

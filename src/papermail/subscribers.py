@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -125,14 +126,22 @@ def _int_in_range(raw: int | str, low: int, high: int, what: str) -> int:
     return value
 
 
+def preference_values(preferences: Preferences) -> dict[str, Any]:
+    """The subscriber columns that hold ``preferences``, for inserts and updates alike."""
+    return {
+        "topics": list(preferences.topics),
+        "keywords": list(preferences.keywords),
+        "frequency": preferences.frequency,
+        "send_weekday": preferences.send_weekday,
+        "send_hour": preferences.send_hour,
+        "timezone": preferences.timezone,
+    }
+
+
 def apply_preferences(subscriber: Subscriber, preferences: Preferences) -> None:
     """Store validated preferences on a subscriber."""
-    subscriber.topics = list(preferences.topics)
-    subscriber.keywords = list(preferences.keywords)
-    subscriber.frequency = preferences.frequency
-    subscriber.send_weekday = preferences.send_weekday
-    subscriber.send_hour = preferences.send_hour
-    subscriber.timezone = preferences.timezone
+    for column, value in preference_values(preferences).items():
+        setattr(subscriber, column, value)
     subscriber.preferences_changed_at = clock.now()
 
 

@@ -37,6 +37,7 @@ from papermail.subscribers import (
     mark_bounced,
     normalise_email,
     parse_preferences,
+    preference_values,
     suppress,
     unsubscribe,
 )
@@ -459,7 +460,6 @@ def apply_import(
 
 def _new_subscriber_values(row: ImportRow, now: datetime) -> dict[str, Any]:
     """The column values of a subscriber created from an import row."""
-    preferences = row.as_new
     return {
         "email": row.email,
         "status": row.status,
@@ -467,12 +467,7 @@ def _new_subscriber_values(row: ImportRow, now: datetime) -> dict[str, Any]:
         "confirmed_at": now if row.status == SubscriberStatus.ACTIVE else None,
         "unsubscribed_at": now if row.status == SubscriberStatus.UNSUBSCRIBED else None,
         "hard_bounced_at": now if row.status == SubscriberStatus.BOUNCED else None,
-        "topics": list(preferences.topics),
-        "keywords": list(preferences.keywords),
-        "frequency": preferences.frequency,
-        "send_weekday": preferences.send_weekday,
-        "send_hour": preferences.send_hour,
-        "timezone": preferences.timezone,
+        **preference_values(row.as_new),
         "preferences_changed_at": now,
     }
 
