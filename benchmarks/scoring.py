@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -395,6 +396,8 @@ def main() -> None:
         kind, url, *rest = args.child
         print(json.dumps(measure_naive(url, int(rest[0])) if kind == "naive" else measure_bulk(url)))
         return
+    # A SIGTERM exits normally, so the temporary files and the benchmark database are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.papers, args.snapshots, args.naive_papers, args.repeat = 10_000, 200_000, 500, 1
     started = time.perf_counter()
