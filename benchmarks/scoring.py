@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -58,6 +59,7 @@ SPAN_MINUTES = 30 * 24 * 60 - 60
 FIRST_MINUTE = AS_OF - timedelta(minutes=SPAN_MINUTES)
 KEEP_RUNS = 2  # the benchmark only needs the run it just wrote; keeps the tables small
 TARGET_SECONDS = {"postgresql": 5.0, "sqlite": 10.0}
+TARGET_SIZE = (100_000, 2_000_000)  # papers, snapshots
 
 
 # -- the data -------------------------------------------------------------------------------------
@@ -337,7 +339,7 @@ def create_database(backend: str):
     return f"postgresql+psycopg://{user}@{host}:{port}/{name}", drop
 
 
-def report(results: list[dict], papers: int) -> None:
+def report(results: list[dict], papers: int, snapshots: int) -> None:
     print(f"\nfull trending rescoring of {papers:,} papers (each run a fresh process; median of the runs)\n")
     header = (
         f"{'backend':<11}{'snapshots':>11}{'runs':>5}{'seconds':>9}{'min-max':>13}"
@@ -368,6 +370,9 @@ def report(results: list[dict], papers: int) -> None:
             f"the bulk run is {extrapolated / bulk:.1f}x faster"
         )
     print()
+    if (papers, snapshots) != TARGET_SIZE:
+        print("(the targets are for 100,000 papers and 2,000,000 snapshots: run without --quick)")
+        return
     for r in results:
         bulk = statistics.median(m["seconds"] for m in r["sizes"][-1]["runs"])
         target = TARGET_SECONDS[r["backend"]]
@@ -395,6 +400,8 @@ def main() -> None:
         kind, url, *rest = args.child
         print(json.dumps(measure_naive(url, int(rest[0])) if kind == "naive" else measure_bulk(url)))
         return
+    # A SIGTERM exits normally, so the temporary files and the benchmark database are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.papers, args.snapshots, args.naive_papers, args.repeat = 10_000, 200_000, 500, 1
     started = time.perf_counter()
@@ -405,7 +412,7 @@ def main() -> None:
     )
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     results = [bench_backend(b, args, data) for b in backends]
-    report(results, args.papers)
+    report(results, args.papers, args.snapshots)
     log(f"total {time.perf_counter() - started:.0f} s")
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from papermail import config
 from papermail.celery_app import reset_celery
-from papermail.db import get_engine
 from papermail.db.models import Paper, SignalSnapshot
 from tests.conftest import Database, make_settings
 
@@ -78,20 +77,10 @@ def corpus(session: Session, frozen) -> Corpus:
     return Corpus(session)
 
 
-def fresh_database_url(database: Database) -> str:
-    """``database.fresh()``, after closing pooled connections to the template it copies.
-
-    PostgreSQL copies a template only when nobody is connected to it, and the ``session`` fixture
-    leaves an idle pooled connection to it behind.
-    """
-    get_engine(database.url).dispose()
-    return database.fresh()
-
-
 @pytest.fixture
 def committed_settings(database: Database, tmp_path: Path) -> Iterator[config.Settings]:
     """Settings for a fresh database of the test's backend, so commands see committed data."""
-    current = make_settings(tmp_path, database_url=fresh_database_url(database))
+    current = make_settings(tmp_path, database_url=database.fresh())
     config.use_settings(current)
     reset_celery()
     yield current

@@ -12,7 +12,7 @@ from papermail.queue import enqueue_after_commit
 from papermail.tasks.trending import score_papers
 from papermail.trending import latest_run, ranked_papers
 from tests.conftest import REDIS_URL, settings_environ, wait_for
-from tests.trending.conftest import NOW, Corpus, fresh_database_url
+from tests.trending.conftest import NOW, Corpus
 
 
 def test_the_task_ranks_now_and_returns_the_run_id(committed_settings, frozen):
@@ -39,7 +39,7 @@ def _runs(database_url: str) -> list[tuple[int, int]]:
 
 @pytest.mark.slow
 def test_a_real_worker_scores_after_the_fetch_commits(databases, tmp_path, worker_factory):
-    database_url = fresh_database_url(databases("postgresql"))
+    database_url = databases("postgresql").fresh()
     environ = settings_environ(tmp_path, database_url=database_url, broker_url=REDIS_URL)
     settings = config.load_settings(environ)
     config.use_settings(settings)

@@ -111,11 +111,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -> Iterator[PaperSignals]:
     """Every paper in the horizon with its aggregated signals, in paper id order."""
-    connection = session.connection()  # Core rows: the ORM's per-row bookkeeping buys nothing here
-    papers = connection.execute(_papers_query(params, as_of)).all()  # one small row per paper
-    batches = connection.execute(
-        _series_query(params, as_of), execution_options={"stream_results": True}
-    ).partitions(FETCH_BATCH_ROWS)
+    connection = session.connection()
+    papers = list(itertools.chain.from_iterable(_batches(connection, _papers_query(params, as_of))))
+    batches = _batches(connection, _series_query(params, as_of))
     if connection.dialect.name == "postgresql":
         # The server aggregates the next batch while Python scores this one. (Not on SQLite: its
         # rows are computed inside this process, handing the GIL to and fro for every row.)
@@ -134,6 +132,28 @@ def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -
         yield PaperSignals(paper_id, arxiv_id, age_hours, tuple(metrics))
 
 
+def _batches(connection: sa.Connection, query: sa.Select) -> Iterator[Sequence[Any]]:
+    """The query's rows, a batch at a time, streamed where the backend can.
+
+    On PostgreSQL they come from a server-side cursor of the driver itself, as plain tuples:
+    building SQLAlchemy rows would cost more than the rest of the read, and these queries need no
+    type processing (their parameters are aware datetimes and names, which psycopg binds as
+    SQLAlchemy would; their columns are ids, counts, hours and names).
+    """
+    if connection.dialect.name != "postgresql":
+        yield from connection.execute(query).partitions(FETCH_BATCH_ROWS)
+        return
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    name = f"trending_{next(_cursor_numbers)}"
+    with connection.connection.driver_connection.cursor(name=name) as cursor:
+        cursor.execute(str(compiled), compiled.params)
+        while batch := cursor.fetchmany(FETCH_BATCH_ROWS):
+            yield batch
+
+
+_cursor_numbers = itertools.count()
+
+
 def _read_ahead(batches: Iterator[T]) -> Iterator[T]:
     """Yield ``batches`` as a worker thread fetches them, up to READ_AHEAD_BATCHES ahead.
 
@@ -147,11 +167,13 @@ def _read_ahead(batches: Iterator[T]) -> Iterator[T]:
         try:
             for batch in batches:
                 if stop.is_set():
-                    return
+                    break
                 ready.put(batch)
         except BaseException as exc:  # re-raised in the consumer's thread
             ready.put(_Failed(exc))
         finally:
+            with contextlib.suppress(AttributeError):
+                batches.close()  # a generator's cursor is closed in the thread that used it
             ready.put(_DONE)
 
     worker = threading.Thread(target=fetch, name="trending-read-ahead", daemon=True)
