@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from papermail import audit, clock
 from papermail.admin import AdminError, NotFound, Refused
@@ -57,6 +57,9 @@ EXPORT_COLUMNS = (
     "created_at",
     "confirmed_at",
     "unsubscribed_at",
+    "relevance_mix",
+    "likes",
+    "dislikes",
 )
 PREFERENCE_COLUMNS = ("topics", "keywords", "frequency", "send_weekday", "send_hour", "timezone")
 IMPORT_STATUSES = {
@@ -82,7 +85,12 @@ class InvalidFile(AdminError):
 
 def iter_subscribers(session: Session, status: SubscriberStatus | None = None) -> Iterator[Subscriber]:
     """Subscribers in id order, streamed in chunks so a large list never sits in memory."""
-    query = sa.select(Subscriber).order_by(Subscriber.id).execution_options(yield_per=1000)
+    query = (
+        sa.select(Subscriber)
+        .options(selectinload(Subscriber.votes))
+        .order_by(Subscriber.id)
+        .execution_options(yield_per=1000)
+    )
     if status is not None:
         query = query.where(Subscriber.status == status)
     return iter(session.scalars(query))
@@ -102,6 +110,10 @@ def subscriber_record(subscriber: Subscriber) -> dict[str, Any]:
         "created_at": subscriber.created_at,
         "confirmed_at": subscriber.confirmed_at,
         "unsubscribed_at": subscriber.unsubscribed_at,
+        "relevance_mix": subscriber.relevance_mix,
+        # Votes and seeds are the reader's data too (docs/relevance.md): arXiv ids, by sign.
+        "likes": [vote.arxiv_id for vote in subscriber.votes if vote.value > 0],
+        "dislikes": [vote.arxiv_id for vote in subscriber.votes if vote.value < 0],
     }
 
 

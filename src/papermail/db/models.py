@@ -196,15 +196,43 @@ class Subscriber(Base):
     preferences_changed_at: Mapped[datetime | None]
     soft_bounce_count: Mapped[int] = mapped_column(default=0)
     hard_bounced_at: Mapped[datetime | None]
+    # 0 = trending order only … 4 = personal order only (docs/relevance.md); 2 blends them evenly.
+    relevance_mix: Mapped[int] = mapped_column(sa.SmallInteger, default=2, server_default="2")
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="subscriber", passive_deletes=True)
+    votes: Mapped[list[Vote]] = relationship(
+        back_populates="subscriber", passive_deletes=True, cascade="all, delete-orphan", order_by="Vote.id"
+    )
 
     __table_args__ = (
         sa.CheckConstraint("send_weekday BETWEEN 0 AND 6", name="send_weekday_range"),
         sa.CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour_range"),
+        sa.CheckConstraint("relevance_mix BETWEEN 0 AND 4", name="relevance_mix_range"),
         sa.Index(None, "status"),
         # Signed links carry the subscriber id: an erased subscriber's id must never be reused.
         {"sqlite_autoincrement": True},
+    )
+
+
+class Vote(Base):
+    """A reader's "more/less like this" on one paper, or a seed paper they like (by arXiv id)."""
+
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
+    # Version-less, like Paper.arxiv_id; no foreign key, so a seed may name a paper not yet fetched.
+    arxiv_id: Mapped[str] = mapped_column(sa.String(64))
+    value: Mapped[int] = mapped_column(sa.SmallInteger)  # +1 more like this, -1 less like this
+    source: Mapped[str] = mapped_column(sa.String(16))  # "digest" (a link in an email) or "seed"
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="votes")
+
+    __table_args__ = (
+        sa.UniqueConstraint("subscriber_id", "arxiv_id"),
+        sa.CheckConstraint("value IN (-1, 1)", name="value_sign"),
     )
 
 
@@ -244,6 +272,9 @@ class Delivery(Base):
     status: Mapped[DeliveryStatus] = mapped_column(default=DeliveryStatus.PENDING)
     # Frozen at planning time: a retry or resend renders exactly these papers, in this order.
     paper_ids: Mapped[list[int]] = mapped_column(default=list)
+    # Frozen with them: the personal "why" of each paper ("close to … you liked"), "" for none;
+    # NULL when the digest was ranked by trending alone.
+    reasons: Mapped[list[str] | None] = mapped_column(sa.JSON)
     skip_reason: Mapped[str | None] = mapped_column(sa.Text)
     scheduled_for: Mapped[datetime]
     planned_at: Mapped[datetime]

@@ -1,0 +1,130 @@
+"""A reader's votes ("more/less like this") and seed papers, and their mix setting.
+
+A vote is keyed by the version-less arXiv id, so a seed may name a paper papermail has not fetched
+yet: it counts from the first ranking that has its text. One vote per subscriber and paper; voting
+again changes it. The web pages and the command line both change votes through these functions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from papermail import clock
+from papermail.db.models import Paper, Subscriber, Vote
+from papermail.sources.normalise import parse_arxiv_id
+from papermail.subscribers import InvalidInput
+
+MORE, LESS = 1, -1
+FROM_DIGEST, FROM_SEED = "digest", "seed"
+MAX_SEEDS = 50
+MIX_STEPS = 5  # 0 = trending only … 4 = my interests only
+DEFAULT_MIX = 2
+_SPLIT = re.compile(r"[\s,]+")
+
+
+def parse_paper_ref(text: str) -> str:
+    """The version-less arXiv id in ``2411.01234``, ``arXiv:2411.01234v2`` or an abs/pdf URL."""
+    ref = text.strip()
+    if "://" in ref:
+        host = (urlsplit(ref).hostname or "").lower()
+        if host != "arxiv.org" and not host.endswith(".arxiv.org"):
+            raise InvalidInput(f"{ref[:80]} is not an arXiv link (arxiv.org/abs/… or arxiv.org/pdf/…)")
+    try:
+        return parse_arxiv_id(ref).id
+    except ValueError:
+        raise InvalidInput(f"{ref[:80]!r} is not an arXiv id (like 2411.01234) or an arXiv link") from None
+
+
+def parse_paper_refs(refs: str | Iterable[str], limit: int = MAX_SEEDS) -> list[str]:
+    """The distinct arXiv ids of a box of ids/URLs (one per line) or a list; at most ``limit``."""
+    items = _SPLIT.split(refs) if isinstance(refs, str) else [r for ref in refs for r in _SPLIT.split(ref)]
+    ids = list(dict.fromkeys(parse_paper_ref(item) for item in items if item.strip()))
+    if len(ids) > limit:
+        raise InvalidInput(f"At most {limit} papers, please ({len(ids)} given).")
+    return ids
+
+
+def parse_mix(value: int | str) -> int:
+    """The mix setting, 0 (trending only) to 4 (my interests only)."""
+    try:
+        mix = int(str(value).strip())
+    except ValueError:
+        mix = -1
+    if not 0 <= mix < MIX_STEPS:
+        raise InvalidInput(f"The mix is a whole number from 0 (trending only) to {MIX_STEPS - 1} (my interests only).")
+    return mix
+
+
+def record_vote(session: Session, subscriber_id: int, arxiv_id: str, value: int, source: str) -> None:
+    """Insert the vote, or change the one this subscriber already gave the paper (one statement)."""
+    if value not in (MORE, LESS):
+        raise ValueError(f"a vote is +1 or -1, not {value}")
+    now = clock.now()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Vote).values(
+        subscriber_id=subscriber_id, arxiv_id=arxiv_id, value=value, source=source, created_at=now, updated_at=now
+    )
+    # A seed doesn't overwrite a vote given in an email; a vote from an email overwrites anything.
+    update = {"value": value, "updated_at": now}
+    if source == FROM_DIGEST:
+        update["source"] = source
+    session.execute(statement.on_conflict_do_update(index_elements=["subscriber_id", "arxiv_id"], set_=update))
+
+
+def record_votes(session: Session, subscriber_id: int, arxiv_ids: Sequence[str], value: int, source: str) -> None:
+    """:func:`record_vote` for each id."""
+    for arxiv_id in arxiv_ids:
+        record_vote(session, subscriber_id, arxiv_id, value, source)
+
+
+def remove_vote(session: Session, subscriber_id: int, arxiv_id: str) -> bool:
+    """Forget a vote or seed; False if there was none."""
+    result = session.execute(sa.delete(Vote).where(Vote.subscriber_id == subscriber_id, Vote.arxiv_id == arxiv_id))
+    return bool(result.rowcount)
+
+
+def set_mix(subscriber: Subscriber, mix: int) -> bool:
+    """Change the mix setting; True if it changed."""
+    if subscriber.relevance_mix == mix:
+        return False
+    subscriber.relevance_mix = mix
+    return True
+
+
+@dataclass(frozen=True)
+class ShownVote:
+    """A vote as the preferences page and the export show it."""
+
+    arxiv_id: str
+    value: int
+    source: str
+    title: str | None  # None until the paper has been fetched
+
+    @property
+    def label(self) -> str:
+        return "More like this" if self.value == MORE else "Less like this"
+
+
+def votes_of(session: Session, subscriber_id: int) -> list[ShownVote]:
+    """A subscriber's votes and seeds, newest first, with the titles papermail knows."""
+    query = (
+        sa.select(Vote.arxiv_id, Vote.value, Vote.source, Paper.title)
+        .outerjoin(Paper, Paper.arxiv_id == Vote.arxiv_id)
+        .where(Vote.subscriber_id == subscriber_id)
+        .order_by(Vote.updated_at.desc(), Vote.id.desc())
+    )
+    return [ShownVote(a, v, s, " ".join(t.split()) if t else None) for a, v, s, t in session.execute(query)]
+
+
+def unknown_papers(session: Session, arxiv_ids: Sequence[str]) -> list[str]:
+    """The ids papermail has no paper row for yet, in the given order."""
+    known = set(session.scalars(sa.select(Paper.arxiv_id).where(Paper.arxiv_id.in_(arxiv_ids)))) if arxiv_ids else set()
+    return [arxiv_id for arxiv_id in arxiv_ids if arxiv_id not in known]
