@@ -58,7 +58,9 @@ def parse_mix(value: int | str) -> int:
     except ValueError:
         mix = -1
     if not 0 <= mix < MIX_STEPS:
-        raise InvalidInput(f"The mix is a whole number from 0 (trending only) to {MIX_STEPS - 1} (my interests only).")
+        raise InvalidInput(
+            f"The mix is a whole number from 0 (trending only) to {MIX_STEPS - 1} (my interests only)."
+        )
     return mix
 
 
@@ -70,16 +72,25 @@ def record_vote(session: Session, subscriber_id: int, arxiv_id: str, value: int,
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Vote).values(
-        subscriber_id=subscriber_id, arxiv_id=arxiv_id, value=value, source=source, created_at=now, updated_at=now
+        subscriber_id=subscriber_id,
+        arxiv_id=arxiv_id,
+        value=value,
+        source=source,
+        created_at=now,
+        updated_at=now,
     )
     # A seed doesn't overwrite a vote given in an email; a vote from an email overwrites anything.
     update = {"value": value, "updated_at": now}
     if source == FROM_DIGEST:
         update["source"] = source
-    session.execute(statement.on_conflict_do_update(index_elements=["subscriber_id", "arxiv_id"], set_=update))
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["subscriber_id", "arxiv_id"], set_=update)
+    )
 
 
-def record_votes(session: Session, subscriber_id: int, arxiv_ids: Sequence[str], value: int, source: str) -> None:
+def record_votes(
+    session: Session, subscriber_id: int, arxiv_ids: Sequence[str], value: int, source: str
+) -> None:
     """:func:`record_vote` for each id."""
     for arxiv_id in arxiv_ids:
         record_vote(session, subscriber_id, arxiv_id, value, source)
@@ -87,7 +98,9 @@ def record_votes(session: Session, subscriber_id: int, arxiv_ids: Sequence[str],
 
 def remove_vote(session: Session, subscriber_id: int, arxiv_id: str) -> bool:
     """Forget a vote or seed; False if there was none."""
-    result = session.execute(sa.delete(Vote).where(Vote.subscriber_id == subscriber_id, Vote.arxiv_id == arxiv_id))
+    result = session.execute(
+        sa.delete(Vote).where(Vote.subscriber_id == subscriber_id, Vote.arxiv_id == arxiv_id)
+    )
     return bool(result.rowcount)
 
 
@@ -126,5 +139,9 @@ def votes_of(session: Session, subscriber_id: int) -> list[ShownVote]:
 
 def unknown_papers(session: Session, arxiv_ids: Sequence[str]) -> list[str]:
     """The ids papermail has no paper row for yet, in the given order."""
-    known = set(session.scalars(sa.select(Paper.arxiv_id).where(Paper.arxiv_id.in_(arxiv_ids)))) if arxiv_ids else set()
+    known = (
+        set(session.scalars(sa.select(Paper.arxiv_id).where(Paper.arxiv_id.in_(arxiv_ids))))
+        if arxiv_ids
+        else set()
+    )
     return [arxiv_id for arxiv_id in arxiv_ids if arxiv_id not in known]

@@ -35,14 +35,18 @@ class SampleCard:
 def digest_sample() -> dict[str, object]:
     card = SampleCard()
     html_card, text_card = (TEMPLATES.partial("weekly-digest", f"card.{kind}") for kind in ("html", "txt"))
+    votes = {
+        "more_url": "https://papermail.test/vote/more?a=1&b=2",
+        "less_url": "https://papermail.test/vote/less",
+    }
     return {
         "email_title": "papermail · Week 48, 2026",
         "preview_text": "3 trending papers in cs.LG",
         "period_label": "Week 48, 2026",
         "lead": "3 trending papers in cs.LG",
         "papers": [card] * 3,
-        "html_cards": [Markup(html_card.render(p=card, n=n)) for n in (1, 2, 3)],  # noqa: S704 - autoescaped
-        "text_cards": [text_card.render(p=card, n=n) for n in (1, 2, 3)],
+        "html_cards": [Markup(html_card.render(p=card, n=n, **votes)) for n in (1, 2, 3)],  # noqa: S704
+        "text_cards": [text_card.render(p=card, n=n, **votes) for n in (1, 2, 3)],
         "preferences_url": "https://papermail.test/preferences/tok?x=1&y=2",
         "unsubscribe_url": "https://papermail.test/unsubscribe/tok",
         "footer_reason": "You get this weekly digest because ann@example.org subscribed to papermail.",

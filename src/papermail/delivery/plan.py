@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from papermail.config import Settings, get_settings
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
 from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
-from papermail.digest.select import select_for_subscribers
+from papermail.digest.personal import PersonalRanker
+from papermail.digest.select import Selection, select_for_subscribers
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import mailable_ids
 from papermail.trending import latest_run
@@ -147,6 +148,12 @@ class _DigestPins:
     def __init__(self, session: Session, run_id: int, now: datetime) -> None:
         self.session, self.run_id, self.now = session, run_id, now
         self._by_key: dict[str, Digest] = {}
+        # One personal ranker per pinned run for the whole pass: its text model is fitted once.
+        self._rankers: dict[int, PersonalRanker] = {}
+
+    def ranker(self, run_id: int) -> PersonalRanker:
+        """The pass's personal ranker for ``run_id``."""
+        return self._rankers.setdefault(run_id, PersonalRanker(run_id))
 
     def get(self, key: str) -> Digest:
         if key not in self._by_key:
@@ -176,18 +183,21 @@ def _insert_deliveries(
             reason = (
                 f"late: planned {hours:.0f} h after its send time (limit {settings.late_limit_hours:g} h)"
             )
-            rows.append(_row(pins.get(item.period.key), item, now, [], reason))
+            rows.append(_row(pins.get(item.period.key), item, now, Selection([], reason)))
         else:
             by_key[item.period.key].append(item)
     for key, items in by_key.items():
         digest = pins.get(key)
         assert digest.scoring_run_id is not None
         selections = select_for_subscribers(
-            session, digest.scoring_run_id, [i.subscriber for i in items], size=settings.digest_size
+            session,
+            digest.scoring_run_id,
+            [i.subscriber for i in items],
+            size=settings.digest_size,
+            personal=pins.ranker(digest.scoring_run_id),
         )
         for item in items:
-            selection = selections[item.subscriber.id]
-            rows.append(_row(digest, item, now, selection.paper_ids, selection.skip_reason))
+            rows.append(_row(digest, item, now, selections[item.subscriber.id]))
     inserted = insert_ignoring_conflicts(
         session,
         Delivery,
@@ -198,14 +208,15 @@ def _insert_deliveries(
     return sorted(row_id for row_id, status in inserted if status == DeliveryStatus.PENDING)
 
 
-def _row(digest: Digest, item: _Due, now: datetime, paper_ids: list[int], skip_reason: str | None) -> dict:
+def _row(digest: Digest, item: _Due, now: datetime, selection: Selection) -> dict:
     return {
         "digest_id": digest.id,
         "subscriber_id": item.subscriber.id,
         "period_key": item.period.key,
-        "status": DeliveryStatus.SKIPPED if skip_reason else DeliveryStatus.PENDING,
-        "paper_ids": list(paper_ids),
-        "skip_reason": skip_reason,
+        "status": DeliveryStatus.SKIPPED if selection.skip_reason else DeliveryStatus.PENDING,
+        "paper_ids": list(selection.paper_ids),
+        "reasons": list(selection.reasons) or None,
+        "skip_reason": selection.skip_reason,
         "scheduled_for": item.period.send_at,
         "planned_at": now,
         "updated_at": now,

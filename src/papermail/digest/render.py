@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import sqlalchemy as sa
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from papermail.categories import category_name
@@ -40,6 +40,10 @@ _MONTHS = (
 )  # fmt: skip
 # Only web links become hrefs: a javascript: or data: URL from a feed is not escaped by autoescape.
 _WEB_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
+# Cards are rendered once per batch with these stand-ins, then each digest puts its own signed
+# "More/Less like this" links in (a string replace, far cheaper than a render per reader).
+MORE_SLOT = "https://vote.papermail.invalid/more"
+LESS_SLOT = "https://vote.papermail.invalid/less"
 
 
 def describe_period(period_key: str) -> str:
@@ -67,6 +71,7 @@ class PaperCard:
     abstract: str
     category: str
     evidence: str
+    arxiv_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,14 @@ class DigestRequest:
     period_key: str
     paper_ids: Sequence[int]
     run_id: int | None
+    # Frozen with the papers: each one's personal "why" ("" for none), or empty for none at all.
+    reasons: Sequence[str] = ()
+
+    def reason(self, paper_id: int) -> str:
+        """The personal reason frozen for this paper, or ""."""
+        if not self.reasons:
+            return ""
+        return dict(zip(self.paper_ids, self.reasons, strict=False)).get(paper_id, "")
 
 
 def render_deliveries(
@@ -95,7 +108,14 @@ def render_deliveries(
         for delivery, subscriber, run_id in session.execute(query):
             if delivery.paper_ids:
                 requests.append(
-                    DigestRequest(delivery.id, subscriber, delivery.period_key, delivery.paper_ids, run_id)
+                    DigestRequest(
+                        delivery.id,
+                        subscriber,
+                        delivery.period_key,
+                        delivery.paper_ids,
+                        run_id,
+                        delivery.reasons or (),
+                    )
                 )
     return render_digests(session, settings, requests)
 
@@ -113,8 +133,9 @@ def render_digests(
         placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
         if not placed:
             continue
-        papers = [cards[key] for key in placed]
-        html_cards, text_cards = rendered_cards.get(placed, papers)
+        papers = [_with_reason(cards[key], request.reason(key[1])) for key in placed]
+        votes = [vote_links(settings, request.subscriber.id, paper.arxiv_id) for paper in papers]
+        html_cards, text_cards = rendered_cards.get(placed, papers, votes)
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
         context = digest_context(request, papers, settings, unsubscribe_url, html_cards, text_cards)
         rendered = templates.render(TEMPLATE_NAME, context)
@@ -142,23 +163,50 @@ class RenderedCards:
     def __init__(self, templates: EmailTemplates) -> None:
         self._html = templates.partial(TEMPLATE_NAME, "card.html")
         self._text = templates.partial(TEMPLATE_NAME, "card.txt")
-        self._done: dict[tuple[int | None, int, int], tuple[Markup, str]] = {}
+        self._done: dict[tuple[int | None, int, int, str], tuple[str, str]] = {}
 
     def get(
-        self, keys: Sequence[tuple[int | None, int]], papers: Sequence[PaperCard]
+        self,
+        keys: Sequence[tuple[int | None, int]],
+        papers: Sequence[PaperCard],
+        votes: Sequence[tuple[str, str]],
     ) -> tuple[list[Markup], list[str]]:
-        """The HTML and text cards of ``papers`` (identified by ``keys``), numbered from 1."""
+        """The HTML and text cards of ``papers`` (identified by ``keys``), numbered from 1.
+
+        ``votes`` holds each paper's (more, less) links for this reader.
+        """
         html_cards, text_cards = [], []
-        for n, ((run_id, paper_id), paper) in enumerate(zip(keys, papers, strict=True), start=1):
-            key = (run_id, paper_id, n)
+        for n, ((run_id, paper_id), paper, (more, less)) in enumerate(
+            zip(keys, papers, votes, strict=True), 1
+        ):
+            key = (run_id, paper_id, n, paper.evidence)
             if key not in self._done:
-                # The card template autoescapes everything it inserts: its output is safe HTML.
-                html = Markup(self._html.render(p=paper, n=n))  # noqa: S704
-                self._done[key] = (html, self._text.render(p=paper, n=n))
+                slots = {"more_url": MORE_SLOT, "less_url": LESS_SLOT}
+                self._done[key] = (
+                    self._html.render(p=paper, n=n, **slots),
+                    self._text.render(p=paper, n=n, **slots),
+                )
             html, text = self._done[key]
-            html_cards.append(html)
-            text_cards.append(text)
+            # The card template autoescapes everything it inserts, and the links are escaped here.
+            html = html.replace(MORE_SLOT, escape(more)).replace(LESS_SLOT, escape(less))
+            html_cards.append(Markup(html))  # noqa: S704
+            text_cards.append(text.replace(MORE_SLOT, more).replace(LESS_SLOT, less))
         return html_cards, text_cards
+
+
+def vote_links(settings: Settings, subscriber_id: int, arxiv_id: str) -> tuple[str, str]:
+    """This reader's signed "More like this" and "Less like this" links for one paper."""
+    return (
+        link(settings, Purpose.VOTE, subscriber_id, arxiv_id, 1),
+        link(settings, Purpose.VOTE, subscriber_id, arxiv_id, -1),
+    )
+
+
+def _with_reason(card: PaperCard, reason: str) -> PaperCard:
+    """The card with the reader's personal reason after the trending evidence."""
+    if not reason:
+        return card
+    return replace(card, evidence=" · ".join(part for part in (card.evidence, reason) if part))
 
 
 def digest_context(
@@ -238,6 +286,7 @@ def paper_card(paper: Paper, evidence: str) -> PaperCard:
         abstract=shorten_abstract(paper.abstract),
         category=f"{category} · {name}" if name != category else category,
         evidence=" ".join(evidence.split()),
+        arxiv_id=paper.arxiv_id,
     )
 
 

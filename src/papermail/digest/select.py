@@ -8,6 +8,9 @@ the same row and is never sent again.
 
 Subscribers with the same topics and keywords are one group: the ranking is scanned once per group,
 and only the per-person step (dropping what each one already received) is done per subscriber.
+Readers who voted on papers (and want a personal mix) get the group's leading eligible papers
+reordered by :class:`~papermail.digest.personal.PersonalRanker` (docs/relevance.md); everyone else
+takes the trending order exactly as it is, without any model being built.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import Delivery, Frequency, Paper, Subscriber, TrendScore
+from papermail.digest.personal import RERANK_POOL, TIE_LIMIT, PersonalRanker
 
 # Bound parameters per IN (...) query: well under SQLite's and PostgreSQL's limits.
 IN_CHUNK = 1000
@@ -31,6 +35,8 @@ class Selection:
 
     paper_ids: list[int]
     skip_reason: str | None = None
+    # Per paper, the personal "why" ("" for none); empty when trending alone chose the papers.
+    reasons: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if bool(self.paper_ids) == bool(self.skip_reason):
@@ -105,11 +111,12 @@ class RankedPaper:
     paper_id: int
     categories: frozenset[str]
     text: str  # title and abstract, for keywords; empty when no subscriber has keywords
+    score: float = 0.0  # the trending score: equal scores share a rank when blending
 
 
 def load_ranking(session: Session, run_id: int, *, with_text: bool) -> list[RankedPaper]:
     """The run's papers in rank order (one query); titles and abstracts only if keywords need them."""
-    columns = [TrendScore.paper_id, Paper.primary_category, Paper.categories]
+    columns = [TrendScore.paper_id, Paper.primary_category, Paper.categories, TrendScore.score]
     if with_text:
         columns += [Paper.title, Paper.abstract]
     query = (
@@ -124,7 +131,7 @@ def load_ranking(session: Session, run_id: int, *, with_text: bool) -> list[Rank
         if row.primary_category:
             categories |= {row.primary_category}
         text = f"{row.title}\n{row.abstract}" if with_text else ""
-        ranking.append(RankedPaper(row.paper_id, categories, text))
+        ranking.append(RankedPaper(row.paper_id, categories, text, row.score))
     return ranking
 
 
@@ -152,10 +159,10 @@ class _Matches:
     """
 
     def __init__(self, ranking: Sequence[RankedPaper], interests: Interests) -> None:
-        self._pending = (paper.paper_id for paper in ranking if interests.matches(paper))
-        self._found: list[int] = []
+        self._pending = (paper for paper in ranking if interests.matches(paper))
+        self._found: list[RankedPaper] = []
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[RankedPaper]:
         index = 0
         while True:
             if index == len(self._found):
@@ -168,9 +175,18 @@ class _Matches:
 
 
 def select_for_subscribers(
-    session: Session, run_id: int, subscribers: Sequence[Subscriber], *, size: int
+    session: Session,
+    run_id: int,
+    subscribers: Sequence[Subscriber],
+    *,
+    size: int,
+    personal: PersonalRanker | None = None,
 ) -> dict[int, Selection]:
-    """Each subscriber's papers from scoring run ``run_id``, keyed by subscriber id."""
+    """Each subscriber's papers from scoring run ``run_id``, keyed by subscriber id.
+
+    Pass the same ``personal`` ranker (for ``run_id``) to every call of a planning pass, so its
+    text model is fitted once.
+    """
     groups: dict[Interests, list[Subscriber]] = {}
     for subscriber in subscribers:
         groups.setdefault(Interests.of(subscriber.topics, subscriber.keywords), []).append(subscriber)
@@ -178,22 +194,42 @@ def select_for_subscribers(
         return {}
     ranking = load_ranking(session, run_id, with_text=any(interests.keywords for interests in groups))
     received = received_paper_ids(session, [s.id for s in subscribers])
+    ranker = personal or PersonalRanker(run_id)
+    tastes = ranker.tastes(session, subscribers)
     selections: dict[int, Selection] = {}
     for interests, members in groups.items():
         matches = _Matches(ranking, interests)
         for subscriber in members:
-            selections[subscriber.id] = _select_one(
-                matches, received.get(subscriber.id, set()), size, interests, subscriber.frequency
-            )
+            got = received.get(subscriber.id, set())
+            taste = tastes.get(subscriber.id)
+            pool = _candidate_pool(matches, got | set(taste.paper_ids)) if taste else []
+            if pool and taste:
+                chosen, reasons = ranker.order(session, taste, pool, subscriber.relevance_mix, size)
+                selections[subscriber.id] = Selection(chosen, reasons=reasons)
+            else:
+                selections[subscriber.id] = _select_one(matches, got, size, interests, subscriber.frequency)
     return selections
 
 
+def _candidate_pool(matches: Iterable[RankedPaper], excluded: set[int]) -> list[tuple[int, float]]:
+    """(paper id, trending score) of the leading eligible papers, extended while the last one ties."""
+    pool: list[tuple[int, float]] = []
+    for paper in matches:
+        if paper.paper_id in excluded:
+            continue
+        if len(pool) >= TIE_LIMIT or (len(pool) >= RERANK_POOL and paper.score != pool[-1][1]):
+            break
+        pool.append((paper.paper_id, paper.score))
+    return pool
+
+
 def _select_one(
-    matches: Iterable[int], received: set[int], size: int, interests: Interests, frequency: Frequency
+    matches: Iterable[RankedPaper], received: set[int], size: int, interests: Interests, frequency: Frequency
 ) -> Selection:
     chosen: list[int] = []
     already_received = 0
-    for paper_id in matches:
+    for paper in matches:
+        paper_id = paper.paper_id
         if paper_id in received:
             already_received += 1
             continue

@@ -1,0 +1,159 @@
+"""Personal relevance: a TF-IDF text space per ranking, a per-reader score, and the blend by rank.
+
+Pure functions and small objects over texts and numbers (no database): :mod:`papermail.digest.personal`
+feeds them. The method is written down in ``docs/relevance.md``.
+
+* One :class:`TextSpace` per ranking: a TF-IDF model (title + abstract, unigrams and bigrams)
+  fitted once on the ranking's leading papers; any paper is turned into a vector with it, once.
+* A reader's taste is their votes (+1 / -1) and seeds (+1). With at least ``MODEL_MIN_VOTES`` votes
+  of both signs, a logistic regression over them scores candidates; otherwise the score is the
+  cosine similarity to the liked papers' centroid minus half that to the disliked ones'.
+* :func:`blend` orders candidates by ``(1 - w) · trending rank + w · personal rank`` with
+  ``w = mix / 4``; papers whose trending scores tie share one rank, so personal decides among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+MIX_STEPS = 5
+MODEL_MIN_VOTES = 5
+DISLIKE_WEIGHT = 0.5
+# Below this cosine similarity a liked paper is not named as the reason: the words shared are noise.
+REASON_MIN_SIMILARITY = 0.12
+REASON_TITLE_CHARS = 40
+
+
+class TextSpace:
+    """A TF-IDF model fitted on one ranking's papers, and the vectors of the papers seen so far."""
+
+    def __init__(self, fit_texts: Sequence[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self._vectorizer = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, stop_words="english", dtype=np.float32
+        )
+        try:
+            self._vectorizer.fit(fit_texts)
+            self.ready = True
+        except ValueError:  # no texts, or only stop words: nothing to compare papers by
+            self.ready = False
+        self._row_of: dict[int, int] = {}
+        self._blocks: list[csr_matrix] = []
+        self._matrix: csr_matrix | None = None
+
+    def add(self, texts: Mapping[int, str]) -> None:
+        """Vectorise the papers not seen yet (one transform for the lot)."""
+        new = [paper_id for paper_id in texts if paper_id not in self._row_of]
+        if not new or not self.ready:
+            return
+        start = len(self._row_of)
+        self._row_of.update((paper_id, start + n) for n, paper_id in enumerate(new))
+        self._blocks.append(self._vectorizer.transform([texts[paper_id] for paper_id in new]))
+        self._matrix = None
+
+    def missing(self, paper_ids: Sequence[int]) -> list[int]:
+        """The ids :meth:`add` has not vectorised yet."""
+        return [paper_id for paper_id in paper_ids if paper_id not in self._row_of]
+
+    def vectors(self, paper_ids: Sequence[int]) -> csr_matrix:
+        """The L2-normalised TF-IDF rows of papers already added, in the given order."""
+        if self._matrix is None:
+            from scipy.sparse import vstack
+
+            self._matrix = vstack(self._blocks, format="csr")
+            self._blocks = [self._matrix]
+        return self._matrix[[self._row_of[paper_id] for paper_id in paper_ids]]
+
+    def knows(self, paper_id: int) -> bool:
+        return paper_id in self._row_of
+
+
+@dataclass(frozen=True)
+class Taste:
+    """One reader's votes on papers the space knows: paper ids, their signs, and titles for reasons."""
+
+    paper_ids: tuple[int, ...]
+    values: tuple[int, ...]  # +1 / -1, parallel to paper_ids
+    titles: tuple[str, ...]
+
+    @property
+    def liked(self) -> list[int]:
+        return [n for n, value in enumerate(self.values) if value > 0]
+
+
+def personal_scores(space: TextSpace, taste: Taste, candidates: Sequence[int]) -> np.ndarray:
+    """How close each candidate is to the reader's taste (higher is closer; only the order matters)."""
+    votes = space.vectors(taste.paper_ids)
+    found = space.vectors(candidates)
+    values = np.asarray(taste.values)
+    if len(values) >= MODEL_MIN_VOTES and (values > 0).any() and (values < 0).any():
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(class_weight="balanced", solver="liblinear")
+        model.fit(votes, values)
+        return model.decision_function(found)
+    direction = np.zeros(votes.shape[1], dtype=np.float32)
+    if (values > 0).any():
+        direction += np.asarray(votes[values > 0].mean(axis=0)).ravel()
+    if (values < 0).any():
+        direction -= DISLIKE_WEIGHT * np.asarray(votes[values < 0].mean(axis=0)).ravel()
+    return found @ direction
+
+
+def shared_ranks(scores: Sequence[float] | np.ndarray, *, higher_first: bool = True) -> np.ndarray:
+    """1-based competition ranks (1, 2, 2, 4): equal scores share the best rank of their group."""
+    values = -np.asarray(scores, dtype=np.float64) if higher_first else np.asarray(scores, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    sorted_values = values[order]
+    # A group starts where the value changes; every member gets the group's first position.
+    starts = np.r_[True, sorted_values[1:] != sorted_values[:-1]] if len(values) else np.array([], bool)
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(values)), 0))
+    ranks[order] = first + 1
+    return ranks
+
+
+def blend(trend_scores: Sequence[float], personal: np.ndarray, mix: int) -> list[int]:
+    """Candidate positions in blended order; ``mix`` 0 keeps the trending order, 4 is personal only."""
+    if not 0 <= mix < MIX_STEPS:
+        raise ValueError(f"mix must be 0..{MIX_STEPS - 1}, not {mix}")
+    positions = np.arange(len(trend_scores))
+    if mix == 0:
+        return positions.tolist()
+    weight = mix / (MIX_STEPS - 1)
+    combined = (1 - weight) * shared_ranks(trend_scores) + weight * shared_ranks(personal)
+    # Ties in the blend go to the personal score, then to the trending order.
+    return np.lexsort((positions, -np.asarray(personal), combined)).tolist()
+
+
+def reasons_for(space: TextSpace, taste: Taste, chosen: Sequence[int]) -> list[str]:
+    """Per chosen paper, ``close to "Title…" you liked`` naming the most similar liked paper, or ""."""
+    liked = taste.liked
+    if not liked or not chosen:
+        return ["" for _ in chosen]
+    similarity = (space.vectors(chosen) @ space.vectors([taste.paper_ids[n] for n in liked]).T).toarray()
+    reasons = []
+    for row in similarity:
+        best = int(row.argmax())
+        if row[best] < REASON_MIN_SIMILARITY:
+            reasons.append("")
+        else:
+            reasons.append(f'close to "{short_title(taste.titles[liked[best]])}" you liked')
+    return reasons
+
+
+def short_title(title: str, limit: int = REASON_TITLE_CHARS) -> str:
+    """A title cut at a word boundary to about ``limit`` characters, with an ellipsis if cut."""
+    words = " ".join(title.split())
+    if len(words) <= limit:
+        return words
+    cut = words[:limit].rsplit(" ", 1)[0] if " " in words[:limit] else words[:limit]
+    return cut.rstrip(",;:-\u2013\u2014") + "\u2026"
