@@ -155,5 +155,7 @@ def short_title(title: str, limit: int = REASON_TITLE_CHARS) -> str:
     words = " ".join(title.split())
     if len(words) <= limit:
         return words
-    cut = words[:limit].rsplit(" ", 1)[0] if " " in words[:limit] else words[:limit]
+    # One character more, so a word ending exactly at the limit is kept whole.
+    head = words[: limit + 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else words[:limit]
     return cut.rstrip(",;:-\u2013\u2014") + "\u2026"

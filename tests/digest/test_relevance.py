@@ -1,0 +1,165 @@
+"""Personal relevance: votes reorder the eligible papers by the reader's mix, and nothing else changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from papermail import votes
+from papermail.db.models import DeliveryStatus, Frequency
+from papermail.digest.relevance import blend, shared_ranks, short_title
+from papermail.digest.render import render_deliveries
+from papermail.digest.select import select_for_subscribers
+
+DIFFUSION = (
+    "Denoising Diffusion Models for {n} Image Synthesis",
+    "We train a denoising diffusion model with a score network that removes Gaussian noise step by "
+    "step; the diffusion sampler generates images with classifier-free guidance. Variant {n}.",
+)
+THEORY = (
+    "Generalization Bounds for {n} Learning via PAC-Bayes",
+    "We prove a generalization bound with PAC-Bayes theory and Rademacher complexity; the theorem "
+    "gives sample complexity for learning under a convex loss. Variant {n}.",
+)
+TOPICS = {"diffusion": DIFFUSION, "theory": THEORY}
+
+
+@pytest.fixture
+def shelf(world):
+    """Twenty cs.LG papers alternating theory (odd ranks) and diffusion, plus three cs.CV diffusion ones."""
+    papers = []
+    for n in range(20):
+        title, abstract = THEORY if n % 2 == 0 else DIFFUSION
+        papers.append(world.paper(title=title.format(n=n), abstract=abstract.format(n=n)))
+    vision = [
+        world.paper(title=DIFFUSION[0].format(n=f"V{n}"), abstract=DIFFUSION[1].format(n=n), categories=["cs.CV"])
+        for n in range(3)
+    ]
+    return papers, vision
+
+
+def _theme(paper) -> str:
+    return "diffusion" if "Diffusion" in paper.title else "theory"
+
+
+def _vote(session, subscriber, paper, value=votes.MORE):
+    votes.record_vote(session, subscriber.id, paper.arxiv_id, value, votes.FROM_DIGEST)
+
+
+def test_shared_ranks_give_ties_the_same_rank():
+    assert shared_ranks([5.0, 3.0, 3.0, 1.0]).tolist() == [1, 2, 2, 4]
+    assert shared_ranks([0.0, 0.0, 0.0]).tolist() == [1, 1, 1]
+
+
+def test_blend_extremes():
+    trend = [9.0, 8.0, 7.0, 6.0]
+    personal = np.array([0.1, 0.4, 0.3, 0.9])
+    assert blend(trend, personal, 0) == [0, 1, 2, 3]
+    assert blend(trend, personal, 4) == [3, 1, 2, 0]
+    # Equal trending scores: the personal score decides, whatever the mix above 0.
+    assert blend([1.0] * 4, personal, 1) == [3, 1, 2, 0]
+
+
+def test_short_title_cuts_at_a_word():
+    assert short_title("Denoising Diffusion Probabilistic Models Revisited For Everyone") == (
+        "Denoising Diffusion Probabilistic Models\u2026"
+    )
+
+
+def test_no_votes_is_exactly_trending(session, world, shelf):
+    papers, vision = shelf
+    run = world.run(papers + vision)
+    reader = world.subscriber()
+    selection = select_for_subscribers(session, run.id, [reader], size=10)[reader.id]
+    assert selection.paper_ids == [p.id for p in papers[:10]]
+    assert selection.reasons == []
+
+
+def test_mix_extremes_with_votes(session, world, shelf):
+    papers, vision = shelf
+    run = world.run(papers + vision)
+    trending_only, personal_only = world.subscriber(), world.subscriber()
+    trending_only.relevance_mix, personal_only.relevance_mix = 0, 4
+    for reader in (trending_only, personal_only):
+        _vote(session, reader, papers[1])  # a diffusion paper
+        _vote(session, reader, papers[0], votes.LESS)  # a theory paper
+    selections = select_for_subscribers(session, run.id, [trending_only, personal_only], size=6)
+    by_id = {p.id: p for p in papers + vision}
+    # Mix 0: today's order, exactly, with no model built.
+    assert selections[trending_only.id].paper_ids == [p.id for p in papers[:6]]
+    assert selections[trending_only.id].reasons == []
+    # Mix 4: diffusion first, in trending order among themselves, and never outside cs.LG; the
+    # papers voted on are not news to this reader.
+    personal = [by_id[i] for i in selections[personal_only.id].paper_ids]
+    assert [_theme(p) for p in personal] == ["diffusion"] * 6
+    assert personal == [p for p in papers[2:] if _theme(p) == "diffusion"][:6]
+    reasons = selections[personal_only.id].reasons
+    assert reasons[0].startswith('close to "Denoising Diffusion Models for 1') and reasons[0].endswith(" you liked")
+
+
+def test_cold_start_ties_let_personal_decide(session, world, shelf):
+    papers, _ = shelf
+    run = world.run(papers)
+    for score in run_scores(session, run):
+        score.score = 0.0  # nothing trending yet: every paper equally new
+    session.flush()
+    reader, other = world.subscriber(), world.subscriber()
+    votes.record_vote(session, reader.id, papers[0].arxiv_id, votes.MORE, votes.FROM_SEED)  # theory
+    selections = select_for_subscribers(session, run.id, [reader, other], size=5)
+    chosen = {p.id: p for p in papers}
+    assert [_theme(chosen[i]) for i in selections[reader.id].paper_ids] == ["theory"] * 5
+    assert selections[other.id].paper_ids == [p.id for p in papers[:5]]
+
+
+def run_scores(session, run):
+    from papermail.db.models import TrendScore
+
+    return session.query(TrendScore).filter(TrendScore.run_id == run.id).all()
+
+
+def test_never_repeat_holds_for_voters(session, world, shelf):
+    papers, _ = shelf
+    run = world.run(papers)
+    reader = world.subscriber()
+    reader.relevance_mix = 4
+    sent = [p for p in papers if _theme(p) == "diffusion"][:3]
+    world.delivery(reader, world.digest("2026-W47", run), sent, status=DeliveryStatus.SENT)
+    _vote(session, reader, sent[0])
+    chosen = select_for_subscribers(session, run.id, [reader], size=10)[reader.id].paper_ids
+    assert not set(chosen) & {p.id for p in sent}
+
+
+def test_a_seed_not_fetched_yet_changes_nothing(session, world, shelf):
+    papers, _ = shelf
+    run = world.run(papers)
+    reader = world.subscriber()
+    votes.record_vote(session, reader.id, "2612.99999", votes.MORE, votes.FROM_SEED)
+    assert select_for_subscribers(session, run.id, [reader], size=4)[reader.id].paper_ids == [
+        p.id for p in papers[:4]
+    ]
+
+
+def test_the_reason_is_frozen_and_new_votes_leave_a_rendered_digest_alone(session, world, shelf, settings):
+    papers, _ = shelf
+    run = world.run(papers)
+    reader = world.subscriber(frequency=Frequency.WEEKLY)
+    reader.relevance_mix = 4
+    _vote(session, reader, papers[1])
+    selection = select_for_subscribers(session, run.id, [reader], size=3)[reader.id]
+    delivery = world.delivery(reader, world.digest("2026-W48", run), selection.paper_ids)
+    delivery.reasons = selection.reasons
+    session.flush()
+    first = render_deliveries(session, settings, [delivery.id])[delivery.id]
+    assert '5 days old · close to "Denoising Diffusion Models for 1 Image…" you liked\n' in first.text
+    # New votes change the next ranking, never a delivery already planned.
+    _vote(session, reader, papers[1], votes.LESS)
+    _vote(session, reader, papers[2])
+    again = render_deliveries(session, settings, [delivery.id])[delivery.id]
+    assert strip_links(again.html) == strip_links(first.html)
+    assert strip_links(again.text) == strip_links(first.text)
+
+
+def strip_links(body: str) -> str:
+    import re
+
+    return re.sub(r"/(unsubscribe|preferences|vote)/[A-Za-z0-9_.\-]+", "/<signed>", body)
