@@ -16,8 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from papermail import clock
+from papermail import clock, tokens
+from papermail.config import Settings
 from papermail.db.models import Paper, Subscriber, Vote
+from papermail.sources.arxiv_api import ArxivApi, Pacer
+from papermail.sources.http import HttpClient
+from papermail.sources.ingest import upsert_papers
 from papermail.sources.normalise import parse_arxiv_id
 from papermail.subscribers import InvalidInput
 
@@ -145,3 +149,64 @@ def unknown_papers(session: Session, arxiv_ids: Sequence[str]) -> list[str]:
         else set()
     )
     return [arxiv_id for arxiv_id in arxiv_ids if arxiv_id not in known]
+
+
+# -- links in the digest --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoteLink:
+    """What a "More/Less like this" link asks for: who, which paper, which way."""
+
+    subscriber_id: int
+    arxiv_id: str
+    value: int
+    title: str
+
+    @property
+    def more(self) -> bool:
+        return self.value == MORE
+
+
+def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink | None:
+    """The vote a signed link stands for, or None if it is forged, expired or its reader is gone."""
+    try:
+        payload = tokens.read_token(settings, tokens.Purpose.VOTE, token)
+    except tokens.BadToken:
+        return None
+    if len(payload) != 3 or not isinstance(payload[1], str) or payload[2] not in (MORE, LESS):
+        return None
+    subscriber_id, arxiv_id, value = payload
+    if session.get(Subscriber, subscriber_id) is None:
+        return None
+    title = session.scalar(sa.select(Paper.title).where(Paper.arxiv_id == arxiv_id))
+    return VoteLink(int(subscriber_id), arxiv_id, int(value), " ".join((title or arxiv_id).split()))
+
+
+# -- looking papers up ----------------------------------------------------------------------------
+
+
+def look_up_papers(
+    session: Session, settings: Settings, arxiv_ids: Sequence[str], *, http: HttpClient | None = None
+) -> dict[str, str]:
+    """Fetch papers papermail doesn't have from the arXiv API (paced) and store them.
+
+    Returns the ids that could not be had, each with the reason in a few words.
+    """
+    wanted = unknown_papers(session, list(arxiv_ids))
+    if not wanted:
+        return {}
+    client = http or HttpClient.from_settings(settings)
+    api = ArxivApi(client, settings.arxiv_api_url, Pacer(settings.arxiv_delay_seconds))
+    found: set[str] = set()
+    failure = None
+    try:
+        session.commit()  # no transaction stays open while we wait on the network
+        for page in api.lookup(wanted):
+            upsert_papers(session, page.records, now=clock.now())
+            found.update(record.arxiv_id for record in page.records)
+            failure = next((p.reason for p in page.problems if p.kind == "feed"), failure)
+    finally:
+        if http is None:
+            client.close()
+    return {arxiv_id: failure or "not on arXiv" for arxiv_id in wanted if arxiv_id not in found}

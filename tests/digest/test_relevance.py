@@ -32,7 +32,9 @@ def shelf(world):
         title, abstract = THEORY if n % 2 == 0 else DIFFUSION
         papers.append(world.paper(title=title.format(n=n), abstract=abstract.format(n=n)))
     vision = [
-        world.paper(title=DIFFUSION[0].format(n=f"V{n}"), abstract=DIFFUSION[1].format(n=n), categories=["cs.CV"])
+        world.paper(
+            title=DIFFUSION[0].format(n=f"V{n}"), abstract=DIFFUSION[1].format(n=n), categories=["cs.CV"]
+        )
         for n in range(3)
     ]
     return papers, vision
@@ -94,7 +96,9 @@ def test_mix_extremes_with_votes(session, world, shelf):
     assert [_theme(p) for p in personal] == ["diffusion"] * 6
     assert personal == [p for p in papers[2:] if _theme(p) == "diffusion"][:6]
     reasons = selections[personal_only.id].reasons
-    assert reasons[0].startswith('close to "Denoising Diffusion Models for 1') and reasons[0].endswith(" you liked")
+    assert reasons[0].startswith('close to "Denoising Diffusion Models for 1') and reasons[0].endswith(
+        " you liked"
+    )
 
 
 def test_cold_start_ties_let_personal_decide(session, world, shelf):

@@ -1,9 +1,10 @@
-"""Web tasks: the confirmation email, sent after the signup transaction commits."""
+"""Web tasks: the confirmation email (after the signup commits) and looking up seed papers."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from papermail import votes
 from papermail.config import get_settings
 from papermail.db import session_scope
 from papermail.mail.backends import TransientSendError
@@ -27,3 +28,11 @@ def send_confirmation(subscriber_id: int) -> bool:
     settings = get_settings()
     with session_scope(settings) as session:
         return send_confirmation_email(session, settings, subscriber_id)
+
+
+@shared_task(name="papermail.look_up_papers")
+def look_up_papers(arxiv_ids: list[str]) -> dict[str, str]:
+    """Fetch seed papers named on the preferences page from the arXiv API; return those not found."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        return votes.look_up_papers(session, settings, arxiv_ids)

@@ -15,6 +15,7 @@ from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import SubscriberStatus
 from papermail.ratelimit import ip_key
+from papermail.web import feedback
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
@@ -157,7 +158,12 @@ def preferences(token: str) -> Page:
             return _invalid_link()
         saved = False
         errors = FormErrors()
-        if request.method == "POST":
+        interests = None
+        if request.method == "POST" and feedback.is_interests_post(request.form):
+            if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+                interests = feedback.save_interests(session, subscriber, request.form)
+            fields = PreferenceFields.from_subscriber(subscriber)
+        elif request.method == "POST":
             fields = PreferenceFields.from_form(request.form)
             chosen, errors = preferences_errors(fields)
             if chosen is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED:
@@ -171,9 +177,10 @@ def preferences(token: str) -> Page:
             unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
             digests=signup.recent_digests(session, subscriber.id),
             unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber.id),
+            interests=feedback.interests_form(session, subscriber, interests),
             **_form_context(fields, errors),
         )
-        return (page, HTTPStatus.BAD_REQUEST) if errors else page
+        return (page, HTTPStatus.BAD_REQUEST) if errors or (interests and interests.error) else page
 
     return context.transaction(work)
 

@@ -1,0 +1,114 @@
+"""Feedback pages: "More/Less like this" from the digest, and the interests part of preferences.
+
+A GET of a vote link never records anything (link scanners open every link in a mail): it shows
+the paper and one button, whose POST records the vote. The signed link is the authority, so that
+POST needs no CSRF token, like one-click unsubscribe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from flask import Blueprint, render_template, url_for
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from papermail import tokens, votes
+from papermail.db.models import Subscriber
+from papermail.queue import enqueue_after_commit
+from papermail.subscribers import InvalidInput
+from papermail.web.context import web_context
+from papermail.web.csrf import csrf_exempt
+
+blueprint = Blueprint("feedback", __name__)
+LOOK_UP_TASK = "papermail.look_up_papers"
+MIX_LABELS = ("Trending only", "Mostly trending", "Balanced", "Mostly my interests", "My interests only")
+INTERESTS_FORM, FORGET_FORM = "interests", "forget"
+
+
+def _invalid_link() -> tuple[str, int]:
+    return render_template("invalid_link.html"), HTTPStatus.BAD_REQUEST
+
+
+@blueprint.get("/vote/<token>")
+def vote_page(token: str) -> Any:
+    context = web_context()
+    found = context.read(lambda session: votes.read_vote_link(session, context.settings, token))
+    if found is None:
+        return _invalid_link()
+    return render_template("vote.html", vote=found)
+
+
+@blueprint.post("/vote/<token>")
+@csrf_exempt  # the signed link is the key; mail clients and scanners never POST it
+def vote(token: str) -> Any:
+    context = web_context()
+
+    def work(session: Session) -> votes.VoteLink | None:
+        found = votes.read_vote_link(session, context.settings, token)
+        if found is not None:
+            votes.record_vote(session, found.subscriber_id, found.arxiv_id, found.value, votes.FROM_DIGEST)
+        return found
+
+    found = context.transaction(work)
+    if found is None:
+        return _invalid_link()
+    preferences = tokens.make_token(context.settings, tokens.Purpose.PREFERENCES, found.subscriber_id)
+    return render_template(
+        "voted.html", vote=found, preferences_url=url_for("web.preferences", token=preferences) + "#interests"
+    )
+
+
+# -- the interests part of the preferences page -----------------------------------------------------
+
+
+@dataclass
+class InterestsForm:
+    """The "Papers I like" box and the mix, as the visitor left them, with the outcome."""
+
+    likes: str = ""
+    mix: str = str(votes.DEFAULT_MIX)
+    error: str | None = None
+    saved: str | None = None
+    shown: list[votes.ShownVote] = field(default_factory=list)
+    labels: tuple[str, ...] = MIX_LABELS
+
+
+def is_interests_post(form: MultiDict[str, str]) -> bool:
+    """True if the POST came from the interests forms rather than the main preferences form."""
+    return form.get("form") in (INTERESTS_FORM, FORGET_FORM)
+
+
+def save_interests(session: Session, subscriber: Subscriber, form: MultiDict[str, str]) -> InterestsForm:
+    """Add the seeds and set the mix, or forget one vote; the form to show again."""
+    state = InterestsForm(likes=form.get("likes", ""), mix=form.get("mix", ""))
+    try:
+        if form.get("form") == FORGET_FORM:
+            arxiv_id = votes.parse_paper_ref(form.get("arxiv_id", ""))
+            votes.remove_vote(session, subscriber.id, arxiv_id)
+            state.saved, state.likes, state.mix = f"Forgot {arxiv_id}.", "", str(subscriber.relevance_mix)
+            return state
+        ids = votes.parse_paper_refs(state.likes)
+        mix = votes.parse_mix(state.mix)
+    except InvalidInput as exc:
+        state.error = str(exc)
+        return state
+    votes.record_votes(session, subscriber.id, ids, votes.MORE, votes.FROM_SEED)
+    votes.set_mix(subscriber, mix)
+    unknown = votes.unknown_papers(session, ids)
+    if unknown:
+        enqueue_after_commit(session, LOOK_UP_TASK, unknown)
+    added = f" Added {len(ids)} paper{'' if len(ids) == 1 else 's'}." if ids else ""
+    state.saved, state.likes = f"Saved.{added} Your next digest will use them.", ""
+    return state
+
+
+def interests_form(
+    session: Session, subscriber: Subscriber, state: InterestsForm | None = None
+) -> InterestsForm:
+    """The interests forms for the preferences page, with the subscriber's votes listed."""
+    state = state or InterestsForm(mix=str(subscriber.relevance_mix))
+    state.shown = votes.votes_of(session, subscriber.id)
+    return state

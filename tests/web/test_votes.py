@@ -1,0 +1,127 @@
+"""Votes from the digest's links and the interests part of the preferences page."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from papermail import tokens, votes
+from papermail.db.models import Vote
+from tests.web.conftest import add_papers, csrf_token, link_path
+
+
+def _votes(session, subscriber_id: int) -> dict[str, tuple[int, str]]:
+    session.expire_all()
+    rows = session.execute(
+        sa.select(Vote.arxiv_id, Vote.value, Vote.source).where(Vote.subscriber_id == subscriber_id)
+    )
+    return {arxiv_id: (value, source) for arxiv_id, value, source in rows}
+
+
+def test_a_get_shows_the_paper_and_records_nothing(client, web_settings, people, session):
+    ada = people.add("ada@example.org")
+    paper = add_papers(session, ["Denoising Diffusion Models Revisited"])[0]
+    path = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, 1)
+    for _ in range(3):  # a link scanner, a preview, the reader
+        page = client.get(path)
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        assert "Denoising Diffusion Models Revisited" in body and "More like this" in body
+    assert _votes(session, ada.id) == {}
+
+
+def test_a_post_records_the_vote_and_voting_again_changes_it(client, web_settings, people, session):
+    ada = people.add("ada@example.org")
+    paper = add_papers(session, ["Denoising Diffusion Models Revisited"])[0]
+    more = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, 1)
+    less = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, -1)
+    # No CSRF token and no cookie: the signed link is the authority, as with one-click unsubscribe.
+    answer = client.post(more)
+    assert answer.status_code == 200 and "Noted: more papers like this" in answer.get_data(as_text=True)
+    assert _votes(session, ada.id) == {paper.arxiv_id: (1, "digest")}
+    client.post(more)
+    assert _votes(session, ada.id) == {paper.arxiv_id: (1, "digest")}
+    assert "Noted: fewer papers like this" in client.post(less).get_data(as_text=True)
+    assert _votes(session, ada.id) == {paper.arxiv_id: (-1, "digest")}
+
+
+def test_tokens_cannot_be_forged_or_moved(client, web_settings, people, session):
+    ada, bob = people.add("ada@example.org"), people.add("bob@example.org")
+    first, second = add_papers(session, ["First paper", "Second paper"])
+    good = link_path(web_settings, tokens.Purpose.VOTE, ada.id, first.arxiv_id, 1)
+    token = good.rsplit("/", 1)[1]
+    payload, stamp, signature = token.split(".")
+    # Another subscriber's or paper's payload under this signature, a flipped vote, another purpose.
+    for other in (
+        tokens.make_token(web_settings, tokens.Purpose.VOTE, bob.id, first.arxiv_id, 1),
+        tokens.make_token(web_settings, tokens.Purpose.VOTE, ada.id, second.arxiv_id, 1),
+        tokens.make_token(web_settings, tokens.Purpose.VOTE, ada.id, first.arxiv_id, -1),
+    ):
+        forged = f"/vote/{other.split('.')[0]}.{stamp}.{signature}"
+        assert client.post(forged).status_code == 400
+        assert client.get(forged).status_code == 400
+    unsubscribe = tokens.make_token(web_settings, tokens.Purpose.UNSUBSCRIBE, ada.id)
+    assert client.post(f"/vote/{unsubscribe}").status_code == 400
+    assert client.post(f"/vote/{token[:-2]}xx").status_code == 400
+    assert _votes(session, ada.id) == {} and _votes(session, bob.id) == {}
+
+
+def test_a_vote_for_an_erased_reader_is_an_invalid_link(client, web_settings, people, session):
+    ada = people.add("ada@example.org")
+    paper = add_papers(session, ["First paper"])[0]
+    path = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, 1)
+    session.delete(ada)
+    session.flush()
+    assert client.post(path).status_code == 400
+
+
+def _preferences(client, web_settings, subscriber_id, **form):
+    path = link_path(web_settings, tokens.Purpose.PREFERENCES, subscriber_id)
+    form.setdefault("csrf_token", csrf_token(client, path))
+    return client.post(path, data=form)
+
+
+def test_seeds_by_id_and_url_and_the_mix(client, web_settings, people, session, enqueued):
+    ada = people.add("ada@example.org")
+    known = add_papers(session, ["A paper papermail has"])[0]
+    likes = f"{known.arxiv_id}\nhttps://arxiv.org/abs/2410.05678v2\n  https://arxiv.org/pdf/2409.00001 \n"
+    page = _preferences(client, web_settings, ada.id, form="interests", likes=likes, mix="4")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Saved. Added 3 papers." in body
+    assert "A paper papermail has" in body and "(not fetched yet)" in body
+    assert _votes(session, ada.id) == {
+        known.arxiv_id: (1, "seed"),
+        "2410.05678": (1, "seed"),
+        "2409.00001": (1, "seed"),
+    }
+    assert people.get("ada@example.org").relevance_mix == 4
+    assert enqueued() == [("papermail.look_up_papers", [["2410.05678", "2409.00001"]])]
+
+
+def test_bad_seeds_are_refused_with_one_line(client, web_settings, people, session):
+    ada = people.add("ada@example.org")
+    page = _preferences(
+        client, web_settings, ada.id, form="interests", likes="https://example.org/abs/1", mix="2"
+    )
+    assert page.status_code == 400 and "is not an arXiv link" in page.get_data(as_text=True)
+    many = "\n".join(f"2401.{n:05d}" for n in range(votes.MAX_SEEDS + 1))
+    page = _preferences(client, web_settings, ada.id, form="interests", likes=many, mix="2")
+    assert page.status_code == 400 and "At most 50 papers" in page.get_data(as_text=True)
+    page = _preferences(client, web_settings, ada.id, form="interests", likes="", mix="7")
+    assert page.status_code == 400 and "from 0 (trending only) to 4" in page.get_data(as_text=True)
+    assert _votes(session, ada.id) == {}
+
+
+def test_a_vote_can_be_removed(client, web_settings, people, session):
+    ada = people.add("ada@example.org")
+    votes.record_vote(session, ada.id, "2401.00001", votes.LESS, votes.FROM_DIGEST)
+    votes.record_vote(session, ada.id, "2401.00002", votes.MORE, votes.FROM_SEED)
+    page = _preferences(client, web_settings, ada.id, form="forget", arxiv_id="2401.00001")
+    assert "Forgot 2401.00001." in page.get_data(as_text=True)
+    assert _votes(session, ada.id) == {"2401.00002": (1, "seed")}
+
+
+def test_interest_forms_need_a_csrf_token(client, web_settings, people, session):
+    ada = people.add("ada@example.org")
+    path = link_path(web_settings, tokens.Purpose.PREFERENCES, ada.id)
+    assert client.post(path, data={"form": "interests", "likes": "2401.00001", "mix": "2"}).status_code == 400
+    assert _votes(session, ada.id) == {}
