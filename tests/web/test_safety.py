@@ -13,6 +13,7 @@ from gunicorn.config import Config
 
 from papermail import config, signup
 from papermail.ratelimit import DatabaseRateLimiter, RedisRateLimiter, limiter_for
+from papermail.web import csrf
 from papermail.web.logs import RedactingLogger, describe_exception, redact
 from tests.conftest import settings_environ
 from tests.web.conftest import SIGNUP_FORM, csrf_token, link_path, post_signup
@@ -79,9 +80,16 @@ def test_every_form_route_but_one_click_unsubscribe_requires_csrf(app, web_setti
         "web.confirm": link_path(web_settings, signup.tokens.Purpose.CONFIRM, 1, 1, "x"),
         "web.preferences": link_path(web_settings, signup.tokens.Purpose.PREFERENCES, 1),
         "web.unsubscribe": link_path(web_settings, signup.tokens.Purpose.UNSUBSCRIBE, 1),
+        # Exempt too: the signed vote link is the authority (its reader 1 doesn't exist here: 400).
+        "feedback.vote": link_path(web_settings, signup.tokens.Purpose.VOTE, 1, "2401.00001", 1),
     }
     post_routes = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}
     assert post_routes == set(paths)
+    with app.app_context():
+        assert {endpoint for endpoint in paths if csrf.is_exempt(endpoint)} == {
+            "web.unsubscribe",
+            "feedback.vote",
+        }
     client = app.test_client(use_cookies=False)
     for endpoint, path in paths.items():
         status = client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code

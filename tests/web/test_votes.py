@@ -49,7 +49,7 @@ def test_tokens_cannot_be_forged_or_moved(client, web_settings, people, session)
     first, second = add_papers(session, ["First paper", "Second paper"])
     good = link_path(web_settings, tokens.Purpose.VOTE, ada.id, first.arxiv_id, 1)
     token = good.rsplit("/", 1)[1]
-    payload, stamp, signature = token.split(".")
+    _payload, stamp, signature = token.split(".")
     # Another subscriber's or paper's payload under this signature, a flipped vote, another purpose.
     for other in (
         tokens.make_token(web_settings, tokens.Purpose.VOTE, bob.id, first.arxiv_id, 1),
