@@ -201,7 +201,7 @@ def look_up_papers(
     found: set[str] = set()
     failure = None
     try:
-        session.commit()  # no transaction stays open while we wait on the network
+        # At most 50 seeds: one paced call, so the transaction waits on the network only briefly.
         for page in api.lookup(wanted):
             upsert_papers(session, page.records, now=clock.now())
             found.update(record.arxiv_id for record in page.records)
@@ -210,3 +210,31 @@ def look_up_papers(
         if http is None:
             client.close()
     return {arxiv_id: failure or "not on arXiv" for arxiv_id in wanted if arxiv_id not in found}
+
+
+@dataclass(frozen=True)
+class LikeResult:
+    """What :func:`like_papers` recorded, and the ids it could not find (with why)."""
+
+    recorded: list[str]
+    fetched: list[str]
+    missing: dict[str, str]
+
+
+def like_papers(
+    session: Session,
+    settings: Settings,
+    subscriber_id: int,
+    arxiv_ids: Sequence[str],
+    value: int,
+    source: str,
+    *,
+    http: HttpClient | None = None,
+) -> LikeResult:
+    """Vote on papers by id, looking unknown ones up on arXiv first; ids arXiv lacks are not recorded."""
+    unknown = unknown_papers(session, list(arxiv_ids))
+    missing = look_up_papers(session, settings, unknown, http=http) if unknown else {}
+    recorded = [arxiv_id for arxiv_id in arxiv_ids if arxiv_id not in missing]
+    record_votes(session, subscriber_id, recorded, value, source)
+    fetched = [arxiv_id for arxiv_id in unknown if arxiv_id not in missing]
+    return LikeResult(recorded, fetched, missing)

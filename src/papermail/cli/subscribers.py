@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
+from papermail import votes
 from papermail.admin import subscribers as admin
 from papermail.admin.stats import subscriber_counts
+from papermail.cli import likes as likes_module
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.likes import apply_likes, apply_mix
 from papermail.cli.options import cli_actor, email_argument, one_line_errors
 from papermail.cli.output import (
     changed,
@@ -34,7 +37,10 @@ status_choice = click.option(
 
 @click.group()
 def subscribers() -> None:
-    """List, add, remove, import and export subscribers."""
+    """List, add, remove, import and export subscribers, and record the papers they like."""
+
+
+subscribers.add_command(likes_module.like)
 
 
 def _schedule(subscriber: Subscriber) -> str:
@@ -98,6 +104,13 @@ def _split(value: str | None) -> list[str] | None:
 @click.option(
     "--confirmed", is_flag=True, help="They already agreed: make them active now (no confirmation email)."
 )
+@click.option("--like", "likes", multiple=True, metavar="ID_OR_URL", help="A paper they like (repeatable).")
+@click.option(
+    "--mix",
+    metavar="N",
+    callback=likes_module.parse_mix_option,
+    help="0 = trending only … 4 = their interests only.",
+)
 def add(
     email: str,
     topics: str | None,
@@ -105,6 +118,8 @@ def add(
     frequency: str | None,
     timezone: str | None,
     confirmed: bool,
+    likes: tuple[str, ...],
+    mix: int | None,
 ) -> None:
     """Add a subscriber, or update one's preferences (new ones default to the fetched categories)."""
     settings = settings_or_exit()
@@ -134,6 +149,12 @@ def add(
             unchanged(f"{email} gets no digest until confirmed; add --confirmed if they already agreed")
         elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
             unchanged(f"{email} unsubscribed; add --confirmed only if they asked to subscribe again")
+        apply_mix(subscriber, mix)
+        problem = (
+            apply_likes(session, settings, subscriber, likes, votes.MORE, votes.FROM_SEED) if likes else None
+        )
+    if problem:  # after the commit: the subscriber and the papers found stay
+        raise CommandError(problem)
 
 
 def _describe(subscriber: Subscriber) -> str:
