@@ -2,6 +2,7 @@
 
     /work/main/.venv/bin/python benchmarks/fanout.py [--quick] [--subscribers N] [--workers W]
                                                      [--concurrency C] [--baseline N] [--profile]
+                                                     [--voters F] [--plan-only [--rounds R]]
 
 Everything is real: its own PostgreSQL database (created, migrated, dropped), Redis as the broker
 (a private queue), ``papermail worker`` processes, and a minimal asyncio SMTP sink in its own
@@ -17,6 +18,11 @@ process (``smtp_sink.py``) that accepts and discards. 5,000 papers in a finished
   its digest, building an ``EmailMessage`` and sending it over a new SMTP connection. Same
   number of worker processes; fewer messages (its rate is extrapolated).
 
+A fraction of the subscribers (``--voters``, 20 % by default) have votes and seed papers, so their
+papers are chosen by personal relevance (docs/relevance.md). ``--plan-only`` times planning alone,
+R rounds each way: everyone on trending only (mix 0, the baseline) against the seeded mix, and
+prints the medians and their ratio.
+
 It reports digests per second, the ratio, the peak memory of each worker process (VmHWM), and
 checks the sink got exactly one message per subscriber. ``--profile`` then runs ``send_batch`` in
 this process under cProfile and says where a worker's time goes.
@@ -30,6 +36,7 @@ import os
 import pstats
 import random
 import smtplib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +70,7 @@ from papermail.db.models import (  # noqa: E402
     Subscriber,
     SubscriberStatus,
     TrendScore,
+    Vote,
 )
 from papermail.db.session import dispose_engines  # noqa: E402
 from papermail.delivery.plan import enqueue_sends, plan_in_chunks  # noqa: E402
@@ -97,7 +105,14 @@ def main() -> None:
         migrate.upgrade(settings)
         started = time.perf_counter()
         seed(settings, args.subscribers, args.papers, rng)
-        print(f"seeded {args.papers} papers and {args.subscribers} subscribers in {lap(started):.1f} s")
+        voters = seed_votes(settings, args.voters, rng)
+        print(
+            f"seeded {args.papers} papers and {args.subscribers} subscribers ({voters} with votes)"
+            f" in {lap(started):.1f} s"
+        )
+        if args.plan_only:
+            compare_planning(settings, args.rounds, args.subscribers)
+            return
         fast = run_papermail(args, settings, environ, sink, workdir)
         report("papermail", fast)
         if args.baseline:
@@ -132,6 +147,9 @@ def parse_args() -> argparse.Namespace:
         "--baseline", type=int, help="messages the naive way: default 1,000 (300 with --quick)"
     )
     parser.add_argument("--profile", action="store_true", help="profile send_batch in this process")
+    parser.add_argument("--voters", type=float, default=0.2, help="fraction of subscribers with votes")
+    parser.add_argument("--plan-only", action="store_true", help="time planning: trending only vs relevance")
+    parser.add_argument("--rounds", type=int, default=3, help="--plan-only rounds each way (medians)")
     args = parser.parse_args()
     quick = {"subscribers": 2_000, "papers": 500, "baseline": 300}
     full = {"subscribers": 20_000, "papers": 5_000, "baseline": 1_000}
@@ -233,6 +251,61 @@ def seed(settings: config.Settings, subscribers: int, papers: int, rng: random.R
                 }
             )
         session.execute(sa.insert(Subscriber), subscriber_rows)
+
+
+def seed_votes(settings: config.Settings, fraction: float, rng: random.Random) -> int:
+    """Votes for ``fraction`` of the subscribers: 2 to 10 each, mostly likes, on the leading papers."""
+    now = clock.now()
+    with session_scope(settings) as session:
+        ids = list(session.scalars(sa.select(Subscriber.id).order_by(Subscriber.id)))
+        arxiv_ids = list(session.scalars(sa.select(Paper.arxiv_id).order_by(Paper.id).limit(2000)))
+        voters = rng.sample(ids, int(len(ids) * fraction))
+        rows = [
+            {
+                "subscriber_id": subscriber_id,
+                "arxiv_id": arxiv_id,
+                "value": 1 if rng.random() < 0.7 else -1,
+                "source": "digest",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for subscriber_id in voters
+            for arxiv_id in rng.sample(arxiv_ids, rng.randint(2, 10))
+        ]
+        if rows:
+            session.execute(sa.insert(Vote), rows)
+    return len(voters)
+
+
+def time_planning(settings: config.Settings, mix: int | None) -> float:
+    """Seconds to plan PERIOD for everyone (mix 0 for all when ``mix`` is 0); the rows are then dropped."""
+    with session_scope(settings) as session:
+        session.execute(sa.update(Subscriber).values(relevance_mix=2 if mix is None else mix))
+    started = time.perf_counter()
+    with writer_session_factory(settings)() as session:
+        for _ in plan_in_chunks(session, settings, now=clock.now(), period_key=PERIOD):
+            pass
+        session.commit()
+    elapsed = lap(started)
+    with session_scope(settings) as session:
+        session.execute(sa.delete(Delivery).where(Delivery.period_key == PERIOD))
+        session.execute(sa.delete(Digest).where(Digest.period_key == PERIOD))
+    return elapsed
+
+
+def compare_planning(settings: config.Settings, rounds: int, subscribers: int) -> None:
+    """Planning alone, alternating trending only (baseline) and relevance; medians and their ratio."""
+    trending, relevance = [], []
+    for _ in range(rounds):
+        trending.append(time_planning(settings, 0))
+        relevance.append(time_planning(settings, None))
+    base, mine = statistics.median(trending), statistics.median(relevance)
+    print(f"planning, trending only (mix 0 for all): median {base:.2f} s = {subscribers / base:.0f}/s")
+    print(f"planning, with relevance (voters at mix 2): median {mine:.2f} s = {subscribers / mine:.0f}/s")
+    print(
+        f"ratio: {subscribers / mine:.0f} vs {subscribers / base:.0f} subscribers/s = {base / mine:.2f}x"
+        "  (target: >= 1,500 subscribers/s with relevance)"
+    )
 
 
 def sent_count(settings: config.Settings, period_key: str) -> int:

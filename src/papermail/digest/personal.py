@@ -19,7 +19,7 @@ from papermail.digest.relevance import Taste, TextSpace, blend, personal_scores,
 # weights, and the same for every reader and chunk, so a reader's order never depends on batching.
 FIT_PAPERS = 2000
 # Eligible papers, in trending order, that the personal score may reorder (more if the last ties).
-RERANK_POOL = 200
+RERANK_POOL = 100
 TIE_LIMIT = 2000
 _TEXT_CHUNK = 1000
 
