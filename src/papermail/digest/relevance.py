@@ -101,7 +101,8 @@ def personal_scores(space: TextSpace, taste: Taste, candidates: Sequence[int]) -
         # Fitted on the words the voted papers use only: a word none of them has gets weight 0
         # anyway (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower.
         used = np.unique(votes.indices)
-        model = LogisticRegression(class_weight="balanced", solver="liblinear")
+        # The dual form: a handful of votes against thousands of words.
+        model = LogisticRegression(class_weight="balanced", solver="liblinear", dual=True)
         # Our own finite TF-IDF rows and fixed parameters: sklearn's checks were half of each fit.
         with config_context(assume_finite=True, skip_parameter_validation=True):
             model.fit(votes[:, used], values)

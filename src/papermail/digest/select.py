@@ -51,6 +51,9 @@ class Interests:
     keywords: frozenset[str]  # lower-cased
     shown_keywords: tuple[str, ...] = field(default=(), compare=False)
     pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    # Each keyword's first word, lower-cased: a paper containing none of them can't match, and a
+    # substring test is far cheaper than the regex (readers with votes scan deep into a ranking).
+    probes: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def of(cls, topics: Iterable[str], keywords: Iterable[str]) -> Interests:
@@ -61,6 +64,7 @@ class Interests:
             keywords=frozenset(k.lower() for k in shown),
             shown_keywords=shown,
             pattern=keyword_pattern(shown),
+            probes=tuple(dict.fromkeys(k.split()[0].lower() for k in shown)),
         )
 
     @property
@@ -71,7 +75,9 @@ class Interests:
         """True if the paper is in one of the topics or mentions one of the keywords."""
         if self.follows_everything or not self.topics.isdisjoint(paper.categories):
             return True
-        return self.pattern is not None and self.pattern.search(paper.text) is not None
+        if self.pattern is None or not any(probe in paper.folded for probe in self.probes):
+            return False
+        return self.pattern.search(paper.text) is not None
 
     def describe(self) -> str:
         """``in cs.RO or cs.SY or matching "SLAM"``: the interests as words, for people."""
@@ -112,6 +118,7 @@ class RankedPaper:
     categories: frozenset[str]
     text: str  # title and abstract, for keywords; empty when no subscriber has keywords
     score: float = 0.0  # the trending score: equal scores share a rank when blending
+    folded: str = ""  # text, lower-cased
 
 
 def load_ranking(session: Session, run_id: int, *, with_text: bool) -> list[RankedPaper]:
@@ -131,7 +138,7 @@ def load_ranking(session: Session, run_id: int, *, with_text: bool) -> list[Rank
         if row.primary_category:
             categories |= {row.primary_category}
         text = f"{row.title}\n{row.abstract}" if with_text else ""
-        ranking.append(RankedPaper(row.paper_id, categories, text, row.score))
+        ranking.append(RankedPaper(row.paper_id, categories, text, row.score, text.lower()))
     return ranking
 
 
