@@ -296,8 +296,8 @@ def time_planning(settings: config.Settings, mix: int | None) -> float:
 def compare_planning(settings: config.Settings, rounds: int, subscribers: int) -> None:
     """Planning alone, alternating trending only (baseline) and relevance; medians and their ratio."""
     started = time.perf_counter()
-    import sklearn.feature_extraction.text  # noqa: F401, PLC0415
-    import sklearn.linear_model  # noqa: F401, PLC0415
+    import sklearn.feature_extraction.text
+    import sklearn.linear_model  # noqa: F401
 
     print(
         f"scikit-learn import, paid once per worker process (not in the figures below): {lap(started):.1f} s"
