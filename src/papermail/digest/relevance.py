@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
 MIX_STEPS = 5
-MODEL_MIN_VOTES = 5
+MODEL_MIN_VOTES = 8
 DISLIKE_WEIGHT = 0.5
 # Below this cosine similarity a liked paper is not named as the reason: the words shared are noise.
 REASON_MIN_SIMILARITY = 0.12
