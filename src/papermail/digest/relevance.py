@@ -97,7 +97,7 @@ def personal_scores(space: TextSpace, taste: Taste, candidates: Sequence[int]) -
     liked, disliked = values > 0, values < 0
     if len(values) >= MODEL_MIN_VOTES and liked.any() and disliked.any():
         return _model_scores(votes, values, found)
-    # The centroid's cosine similarity, as one small sparse product: (candidates × votes) · weights.
+    # The centroid's cosine similarity, as one small sparse product: (candidates x votes) · weights.
     weights = np.where(liked, 1 / max(liked.sum(), 1), -DISLIKE_WEIGHT / max(disliked.sum(), 1))
     similarity = (found @ votes.T).toarray()
     return similarity @ weights.astype(np.float32)
