@@ -14,10 +14,10 @@ signals (random scores above the rest) and the others score by age alone, so pap
 same day (one of five) tie, as on a real week where most papers never reach Hugging Face. Readers
 read their first two digests and vote: "More like this" on every relevant paper, "Less like this"
 on half the others, until they have given N votes. The third digest is ranked three ways by
-papermail's own code (:mod:`papermail.digest.relevance`, the same functions planning uses): trending only (mix 0, the
-baseline), blended (mix 2, the default) and personal only (mix 4). Reported: precision@10 of the
-third digest (the share of relevant papers), mean over readers, for each vote budget N, and the
-ratio blended / trending-only. Target: >= 2x at 5 votes.
+papermail's own code (:mod:`papermail.digest.relevance`, the same functions planning uses):
+trending only (mix 0, the baseline), blended (mix 2, the default) and personal only (mix 4).
+Reported: precision@10 of the third digest (the share of relevant papers), mean over readers, for
+each vote budget N, and the ratio blended / trending-only. Target: >= 2x at 5 votes.
 """
 
 from __future__ import annotations
