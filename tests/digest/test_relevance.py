@@ -167,3 +167,15 @@ def strip_links(body: str) -> str:
     import re
 
     return re.sub(r"/(unsubscribe|preferences|vote)/[A-Za-z0-9_.\-]+", "/<signed>", body)
+
+
+def test_the_pool_takes_every_paper_tied_with_its_last_place():
+    from papermail.digest.personal import RERANK_POOL
+    from papermail.digest.select import Interests, RankedPaper, _candidate_pool, _Matches
+
+    scores = [100.0 - n for n in range(RERANK_POOL - 1)] + [0.0] * 30 + [-1.0] * 5
+    ranking = [RankedPaper(n, frozenset({"cs.LG"}), "", score) for n, score in enumerate(scores)]
+    pool = _candidate_pool(_Matches(ranking, Interests.of([], [])), excluded={3})
+    assert [paper_id for paper_id, _ in pool] == [n for n in range(RERANK_POOL - 1 + 30) if n != 3]
+    distinct = [RankedPaper(n, frozenset(), "", -float(n)) for n in range(RERANK_POOL + 50)]
+    assert len(_candidate_pool(_Matches(distinct, Interests.of([], [])), excluded=set())) == RERANK_POOL

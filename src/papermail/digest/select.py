@@ -15,6 +15,7 @@ takes the trending order exactly as it is, without any model being built.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -180,6 +181,15 @@ class _Matches:
             yield self._found[index]
             index += 1
 
+    def first(self, count: int) -> list[RankedPaper]:
+        """The first ``count`` matches (fewer if the ranking runs out), scanning only as needed."""
+        while len(self._found) < count:
+            following = next(self._pending, None)
+            if following is None:
+                break
+            self._found.append(following)
+        return self._found[:count]
+
 
 def select_for_subscribers(
     session: Session,
@@ -218,16 +228,21 @@ def select_for_subscribers(
     return selections
 
 
-def _candidate_pool(matches: Iterable[RankedPaper], excluded: set[int]) -> list[tuple[int, float]]:
+def _candidate_pool(matches: _Matches, excluded: set[int]) -> list[tuple[int, float]]:
     """(paper id, trending score) of the leading eligible papers, extended while the last one ties."""
-    pool: list[tuple[int, float]] = []
-    for paper in matches:
-        if paper.paper_id in excluded:
-            continue
-        if len(pool) >= TIE_LIMIT or (len(pool) >= RERANK_POOL and paper.score != pool[-1][1]):
+    head = matches.first(RERANK_POOL + len(excluded) + 1)
+    pool = [(paper.paper_id, paper.score) for paper in head if paper.paper_id not in excluded]
+    if len(pool) <= RERANK_POOL or pool[RERANK_POOL][1] != pool[RERANK_POOL - 1][1]:
+        return pool[:RERANK_POOL]
+    # The last place ties: every paper with that score comes along, so none is cut arbitrarily.
+    tied = pool[RERANK_POOL - 1][1]
+    pool = pool[:RERANK_POOL] + [entry for entry in pool[RERANK_POOL:] if entry[1] == tied]
+    for paper in itertools.islice(matches, len(head), None):
+        if paper.score != tied or len(pool) >= TIE_LIMIT:
             break
-        pool.append((paper.paper_id, paper.score))
-    return pool
+        if paper.paper_id not in excluded:
+            pool.append((paper.paper_id, paper.score))
+    return pool[:TIE_LIMIT]
 
 
 def _select_one(
