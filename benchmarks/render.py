@@ -43,12 +43,18 @@ from papermail import clock, config  # noqa: E402
 from papermail.db import migrate  # noqa: E402
 from papermail.db.models import Delivery, Digest, Paper, Subscriber, TrendScore  # noqa: E402
 from papermail.db.session import session_scope  # noqa: E402
-from papermail.digest.render import DigestRequest, digest_context, paper_card, render_deliveries  # noqa: E402
+from papermail.digest.render import (  # noqa: E402
+    DigestRequest,
+    digest_context,
+    paper_card,
+    render_deliveries,
+    vote_links,
+)
 from papermail.digest.select import select_for_subscribers  # noqa: E402
 from papermail.mail.message import build_message, make_message_id  # noqa: E402
 from papermail.mail.templates import get_templates  # noqa: E402
 from papermail.resources import templates_dir  # noqa: E402
-from papermail.tokens import Purpose, link  # noqa: E402
+from papermail.tokens import CompactTokens, Purpose, link  # noqa: E402
 
 try:
     import css_inline
@@ -195,8 +201,11 @@ def time_baseline(settings: config.Settings, delivery_ids: list[int]) -> dict[st
         wall, t0 = time.perf_counter(), time.process_time()
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
         cards = [paper_card(*pair) for pair in papers]
-        html_cards = [Markup(card_html.render(p=card, n=n)) for n, card in enumerate(cards, start=1)]  # noqa: S704
-        text_cards = [card_text.render(p=card, n=n) for n, card in enumerate(cards, start=1)]
+        signer = CompactTokens(settings, Purpose.VOTE)
+        links = [vote_links(signer, request.subscriber.id, card.arxiv_id) for card in cards]
+        votes = [{"more_url": more, "less_url": less} for more, less in links]
+        html_cards = [Markup(card_html.render(p=c, n=n, **votes[n - 1])) for n, c in enumerate(cards, 1)]  # noqa: S704
+        text_cards = [card_text.render(p=card, n=n, **votes[n - 1]) for n, card in enumerate(cards, start=1)]
         context = digest_context(request, cards, settings, unsubscribe_url, html_cards, text_cards)
         mjml_source = mjml_template.render(context)
         subject = text_env.get_template("email/weekly-digest/subject.txt").render(context).strip()

@@ -8,9 +8,11 @@ still accepted, so rotating the key doesn't break the unsubscribe links already 
 from __future__ import annotations
 
 import enum
+import json
 from datetime import timedelta
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from papermail.config import Settings
 
@@ -71,3 +73,38 @@ def link(settings: Settings, purpose: Purpose, subscriber_id: int, *extra: int |
     """The absolute URL of a signed page for this subscriber, e.g. ``…/unsubscribe/<token>``."""
     token = make_token(settings, purpose, subscriber_id, *extra)
     return f"{settings.base_url}/{PATHS[purpose]}/{token}"
+
+
+class CompactTokens:
+    """Signed tokens for links minted by the thousand (a vote link per paper in every digest).
+
+    The same keys, salt per purpose and expiry as :func:`make_token`, but the fields are signed
+    with a bare timestamped HMAC: the serializer's JSON, compression and key handling cost several
+    times the signature, which was most of a digest's render time with 20 vote links in it.
+    """
+
+    def __init__(self, settings: Settings, purpose: Purpose) -> None:
+        keys = [*settings.old_secret_keys, settings.secret_key]
+        self.purpose = purpose
+        self.base_url = settings.base_url
+        self._signer = TimestampSigner(keys, salt=f"papermail.compact.{purpose.value}")
+
+    def make(self, subscriber_id: int, *extra: int | str) -> str:
+        """A token carrying the subscriber id and ``extra``."""
+        payload = base64_encode(json.dumps([subscriber_id, *extra], separators=(",", ":")))
+        return self._signer.sign(payload).decode("ascii")
+
+    def link(self, subscriber_id: int, *extra: int | str) -> str:
+        """The absolute URL of the signed page, e.g. ``…/vote/<token>``."""
+        return f"{self.base_url}/{PATHS[self.purpose]}/{self.make(subscriber_id, *extra)}"
+
+    def read(self, token: str) -> list[int | str]:
+        """The ``[subscriber_id, *extra]`` a token carries; raise BadToken if it isn't valid."""
+        try:
+            payload = self._signer.unsign(token, max_age=MAX_AGE[self.purpose].total_seconds())
+            values = json.loads(base64_decode(payload))
+        except (BadData, ValueError) as exc:
+            raise BadToken(str(exc)) from None
+        if not isinstance(values, list) or not values or type(values[0]) is not int:
+            raise BadToken("unexpected payload")
+        return values

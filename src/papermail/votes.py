@@ -171,7 +171,7 @@ class VoteLink:
 def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink | None:
     """The vote a signed link stands for, or None if it is forged, expired or its reader is gone."""
     try:
-        payload = tokens.read_token(settings, tokens.Purpose.VOTE, token)
+        payload = tokens.CompactTokens(settings, tokens.Purpose.VOTE).read(token)
     except tokens.BadToken:
         return None
     if len(payload) != 3 or not isinstance(payload[1], str) or payload[2] not in (MORE, LESS):

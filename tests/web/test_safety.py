@@ -81,7 +81,9 @@ def test_every_form_route_but_one_click_unsubscribe_requires_csrf(app, web_setti
         "web.preferences": link_path(web_settings, signup.tokens.Purpose.PREFERENCES, 1),
         "web.unsubscribe": link_path(web_settings, signup.tokens.Purpose.UNSUBSCRIBE, 1),
         # Exempt too: the signed vote link is the authority (its reader 1 doesn't exist here: 400).
-        "feedback.vote": link_path(web_settings, signup.tokens.Purpose.VOTE, 1, "2401.00001", 1),
+        "feedback.vote": signup.tokens.CompactTokens(web_settings, signup.tokens.Purpose.VOTE)
+        .link(1, "2401.00001", 1)
+        .removeprefix(web_settings.base_url),
     }
     post_routes = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}
     assert post_routes == set(paths)

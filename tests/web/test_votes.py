@@ -9,6 +9,15 @@ from papermail.db.models import Vote
 from tests.web.conftest import add_papers, csrf_token, link_path
 
 
+def vote_tokens(settings) -> tokens.CompactTokens:
+    return tokens.CompactTokens(settings, tokens.Purpose.VOTE)
+
+
+def vote_path(settings, subscriber_id: int, arxiv_id: str, value: int) -> str:
+    """The path of a digest's vote link."""
+    return vote_tokens(settings).link(subscriber_id, arxiv_id, value).removeprefix(settings.base_url)
+
+
 def _votes(session, subscriber_id: int) -> dict[str, tuple[int, str]]:
     session.expire_all()
     rows = session.execute(
@@ -20,7 +29,7 @@ def _votes(session, subscriber_id: int) -> dict[str, tuple[int, str]]:
 def test_a_get_shows_the_paper_and_records_nothing(client, web_settings, people, session):
     ada = people.add("ada@example.org")
     paper = add_papers(session, ["Denoising Diffusion Models Revisited"])[0]
-    path = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, 1)
+    path = vote_path(web_settings, ada.id, paper.arxiv_id, 1)
     for _ in range(3):  # a link scanner, a preview, the reader
         page = client.get(path)
         assert page.status_code == 200
@@ -32,8 +41,8 @@ def test_a_get_shows_the_paper_and_records_nothing(client, web_settings, people,
 def test_a_post_records_the_vote_and_voting_again_changes_it(client, web_settings, people, session):
     ada = people.add("ada@example.org")
     paper = add_papers(session, ["Denoising Diffusion Models Revisited"])[0]
-    more = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, 1)
-    less = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, -1)
+    more = vote_path(web_settings, ada.id, paper.arxiv_id, 1)
+    less = vote_path(web_settings, ada.id, paper.arxiv_id, -1)
     # No CSRF token and no cookie: the signed link is the authority, as with one-click unsubscribe.
     answer = client.post(more)
     assert answer.status_code == 200 and "Noted: more papers like this" in answer.get_data(as_text=True)
@@ -47,20 +56,27 @@ def test_a_post_records_the_vote_and_voting_again_changes_it(client, web_setting
 def test_tokens_cannot_be_forged_or_moved(client, web_settings, people, session):
     ada, bob = people.add("ada@example.org"), people.add("bob@example.org")
     first, second = add_papers(session, ["First paper", "Second paper"])
-    good = link_path(web_settings, tokens.Purpose.VOTE, ada.id, first.arxiv_id, 1)
+    good = vote_path(web_settings, ada.id, first.arxiv_id, 1)
     token = good.rsplit("/", 1)[1]
     _payload, stamp, signature = token.split(".")
     # Another subscriber's or paper's payload under this signature, a flipped vote, another purpose.
     for other in (
-        tokens.make_token(web_settings, tokens.Purpose.VOTE, bob.id, first.arxiv_id, 1),
-        tokens.make_token(web_settings, tokens.Purpose.VOTE, ada.id, second.arxiv_id, 1),
-        tokens.make_token(web_settings, tokens.Purpose.VOTE, ada.id, first.arxiv_id, -1),
+        vote_tokens(web_settings).make(bob.id, first.arxiv_id, 1),
+        vote_tokens(web_settings).make(ada.id, second.arxiv_id, 1),
+        vote_tokens(web_settings).make(ada.id, first.arxiv_id, -1),
     ):
         forged = f"/vote/{other.split('.')[0]}.{stamp}.{signature}"
         assert client.post(forged).status_code == 400
         assert client.get(forged).status_code == 400
+    # Another purpose's token, in either format, is no vote.
     unsubscribe = tokens.make_token(web_settings, tokens.Purpose.UNSUBSCRIBE, ada.id)
     assert client.post(f"/vote/{unsubscribe}").status_code == 400
+    old_format = tokens.make_token(web_settings, tokens.Purpose.VOTE, ada.id, first.arxiv_id, 1)
+    assert client.post(f"/vote/{old_format}").status_code == 400
+    other_purpose = tokens.CompactTokens(web_settings, tokens.Purpose.UNSUBSCRIBE).make(
+        ada.id, first.arxiv_id, 1
+    )
+    assert client.post(f"/vote/{other_purpose}").status_code == 400
     assert client.post(f"/vote/{token[:-2]}xx").status_code == 400
     assert _votes(session, ada.id) == {} and _votes(session, bob.id) == {}
 
@@ -68,7 +84,7 @@ def test_tokens_cannot_be_forged_or_moved(client, web_settings, people, session)
 def test_a_vote_for_an_erased_reader_is_an_invalid_link(client, web_settings, people, session):
     ada = people.add("ada@example.org")
     paper = add_papers(session, ["First paper"])[0]
-    path = link_path(web_settings, tokens.Purpose.VOTE, ada.id, paper.arxiv_id, 1)
+    path = vote_path(web_settings, ada.id, paper.arxiv_id, 1)
     session.delete(ada)
     session.flush()
     assert client.post(path).status_code == 400

@@ -26,7 +26,7 @@ from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, 
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
 from papermail.mail.templates import EmailTemplates, get_templates
-from papermail.tokens import Purpose, link
+from papermail.tokens import CompactTokens, Purpose, link
 
 TEMPLATE_NAME = "weekly-digest"
 ABSTRACT_WORDS = 60
@@ -127,6 +127,7 @@ def render_digests(
     cards = load_cards(session, requests)
     templates = get_templates()
     rendered_cards = RenderedCards(templates)
+    vote_tokens = CompactTokens(settings, Purpose.VOTE)
     list_id = f"papermail digest <digest.{sender_domain(settings.mail_from)}>"
     emails: dict[int, OutgoingEmail] = {}
     for request in requests:
@@ -134,7 +135,7 @@ def render_digests(
         if not placed:
             continue
         papers = [_with_reason(cards[key], request.reason(key[1])) for key in placed]
-        votes = [vote_links(settings, request.subscriber.id, paper.arxiv_id) for paper in papers]
+        votes = [vote_links(vote_tokens, request.subscriber.id, paper.arxiv_id) for paper in papers]
         html_cards, text_cards = rendered_cards.get(placed, papers, votes)
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
         context = digest_context(request, papers, settings, unsubscribe_url, html_cards, text_cards)
@@ -194,12 +195,9 @@ class RenderedCards:
         return html_cards, text_cards
 
 
-def vote_links(settings: Settings, subscriber_id: int, arxiv_id: str) -> tuple[str, str]:
+def vote_links(vote_tokens: CompactTokens, subscriber_id: int, arxiv_id: str) -> tuple[str, str]:
     """This reader's signed "More like this" and "Less like this" links for one paper."""
-    return (
-        link(settings, Purpose.VOTE, subscriber_id, arxiv_id, 1),
-        link(settings, Purpose.VOTE, subscriber_id, arxiv_id, -1),
-    )
+    return vote_tokens.link(subscriber_id, arxiv_id, 1), vote_tokens.link(subscriber_id, arxiv_id, -1)
 
 
 def _with_reason(card: PaperCard, reason: str) -> PaperCard:
