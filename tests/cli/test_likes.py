@@ -67,7 +67,7 @@ def test_ids_arxiv_does_not_have_are_reported_in_one_line(run, seed, arxiv):
     # Recorded: arXiv answers 0808.05394 with no entry, and 1605.08386 with its paper.
     result = run("subscribers", "like", "ada@example.org", "0808.05394", "1605.08386")
     assert result.exit_code == 1
-    assert one_line_error(result) == "not recorded, arXiv has no such paper: 0808.05394 (not on arXiv)"
+    assert one_line_error(result) == "not recorded: 0808.05394 (not on arXiv)"
     assert "more like 1605.08386" in result.stdout
     assert votes_of(seed, "ada@example.org") == {"1605.08386": 1}
 

@@ -179,3 +179,23 @@ def test_the_pool_takes_every_paper_tied_with_its_last_place():
     assert [paper_id for paper_id, _ in pool] == [n for n in range(RERANK_POOL - 1 + 30) if n != 3]
     distinct = [RankedPaper(n, frozenset(), "", -float(n)) for n in range(RERANK_POOL + 50)]
     assert len(_candidate_pool(_Matches(distinct, Interests.of([], [])), excluded=set())) == RERANK_POOL
+
+
+def test_planning_freezes_the_reasons_of_voters_only(session, world, shelf, settings):
+    import sqlalchemy as sa
+
+    from papermail import clock
+    from papermail.db.models import Delivery
+    from papermail.delivery.plan import plan
+
+    papers, _ = shelf
+    world.run(papers)
+    voter, other = world.subscriber(), world.subscriber()
+    voter.relevance_mix = 4
+    _vote(session, voter, papers[1])
+    plan(session, settings, now=clock.now(), period_key="2026-W48")
+    rows = {d.subscriber_id: d for d in session.scalars(sa.select(Delivery))}
+    assert rows[other.id].reasons is None
+    assert rows[other.id].paper_ids == [p.id for p in papers[: settings.digest_size]]
+    assert len(rows[voter.id].reasons) == len(rows[voter.id].paper_ids)
+    assert rows[voter.id].reasons[0] == 'close to "Denoising Diffusion Models for 1 Image…" you liked'

@@ -29,7 +29,7 @@ def parse_mix_option(_ctx: click.Context, _param: click.Parameter, value: str | 
 def apply_likes(
     session: Session, settings: Settings, subscriber: Subscriber, refs: Sequence[str], value: int, source: str
 ) -> str | None:
-    """Record the votes and print what happened; return the error line for ids arXiv doesn't have."""
+    """Record the votes and print what happened; return the error line for ids that could not be had."""
     ids = votes.parse_paper_refs(refs, limit=max(votes.MAX_SEEDS, len(refs)))
     result = votes.like_papers(session, settings, subscriber.id, ids, value, source)
     if result.fetched:
@@ -40,7 +40,7 @@ def apply_likes(
     if not result.missing:
         return None
     listed = ", ".join(f"{arxiv_id} ({why})" for arxiv_id, why in result.missing.items())
-    return f"not recorded, arXiv has no such paper: {listed}"
+    return f"not recorded: {listed}"
 
 
 def apply_mix(subscriber: Subscriber, mix: int | None) -> None:
