@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from papermail import tokens, votes
@@ -141,3 +142,16 @@ def test_interest_forms_need_a_csrf_token(client, web_settings, people, session)
     path = link_path(web_settings, tokens.Purpose.PREFERENCES, ada.id)
     assert client.post(path, data={"form": "interests", "likes": "2401.00001", "mix": "2"}).status_code == 400
     assert _votes(session, ada.id) == {}
+
+
+def test_vote_links_survive_a_key_rotation(web_settings):
+    from dataclasses import replace
+
+    before = vote_tokens(web_settings).make(7, "2401.00001", 1)
+    rotated = replace(
+        web_settings, secret_key="a-new-key-" + "x" * 30, old_secret_keys=(web_settings.secret_key,)
+    )
+    assert vote_tokens(rotated).read(before) == [7, "2401.00001", 1]
+    forgotten = replace(rotated, old_secret_keys=())
+    with pytest.raises(tokens.BadToken):
+        vote_tokens(forgotten).read(before)
