@@ -84,9 +84,13 @@ def score_runs(
     session.flush()
     with _cyclic_gc_paused():
         scored: list[list[ScoredPaper]] = [[] for _ in windows]
-        for signals in read_window_signals(session, windows, as_of):
-            for found, paper, params in zip(scored, signals, windows, strict=True):
-                found.append(score_paper(paper, params))
+        first_window, other_windows = scored[0], list(zip(scored[1:], windows[1:], strict=True))
+        for first, *others in read_window_signals(session, windows, as_of):
+            ranked_first = score_paper(first, windows[0])
+            first_window.append(ranked_first)
+            for (found, params), paper in zip(other_windows, others, strict=True):
+                # A paper without signals scores on its age alone, the same in every window.
+                found.append(score_paper(paper, params) if paper.metrics else ranked_first)
         for run, found in zip(runs, scored, strict=True):
             ranked = rank(found)
             _insert_scores(session, run.id, ranked)
