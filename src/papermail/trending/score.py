@@ -229,22 +229,22 @@ def trend_score(trends: Iterable[MetricTrend], age_hours: float, params: TrendPa
     """The score in log2 units: weighted log velocity plus damped log volume, minus decayed age."""
     weights, volume_weight = params.weights, params.volume_weight
     activity = 0.0
-    for t in trends:
-        activity += weights.get(t.metric, 0.0) * (log2(1 + t.gain) + volume_weight * log2(1 + t.total))
+    for metric, total, gain in trends:  # unpacked: a NamedTuple's attributes cost a call each
+        activity += weights.get(metric, 0.0) * (log2(1 + gain) + volume_weight * log2(1 + total))
     return round(activity - (age_hours if age_hours > 0 else 0.0) / params.half_life_hours, SCORE_DECIMALS)
 
 
 def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
     """Score one paper and say why."""
-    weights, window_hours, age_hours = params.weights, params.window_hours, paper.age_hours
-    trends = [
-        metric_trend(m, age_hours, window_hours) for m in paper.metrics if weights.get(m.metric, 0.0) > 0
-    ]
+    weights, window_hours = params.weights, params.window_hours
+    paper_id, arxiv_id, age_hours, metrics, age_known = paper
+    # m[0] is the metric name (unpacked, as below: a NamedTuple attribute costs a call).
+    trends = [metric_trend(m, age_hours, window_hours) for m in metrics if weights.get(m[0], 0.0) > 0]
     return ScoredPaper(
-        paper.paper_id,
-        paper.arxiv_id,
+        paper_id,
+        arxiv_id,
         trend_score(trends, age_hours, params),
-        build_evidence(trends, age_hours, window_hours, age_known=paper.age_known),
+        build_evidence(trends, age_hours, window_hours, age_known=age_known),
     )
 
 
