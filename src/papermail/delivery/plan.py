@@ -149,6 +149,7 @@ class _DigestPins:
         self.session, self.now = session, now
         self._by_key: dict[str, Digest] = {}
         self._run_ids: dict[str, int | None] = {}
+        self._pinnable: dict[str, bool] = {}
 
     def _run_id(self, key: str) -> int | None:
         window = window_for(frequency_of_key(key))
@@ -160,13 +161,11 @@ class _DigestPins:
         return self._run_ids[window]
 
     def can_pin(self, key: str) -> bool:
-        """True if the period's digest exists or its window has a finished run to pin."""
-        return key in self._by_key or self._run_id(key) is not None or self._pinned(key)
-
-    def _pinned(self, key: str) -> bool:
-        return (
-            self.session.scalar(sa.select(Digest.scoring_run_id).where(Digest.period_key == key)) is not None
-        )
+        """True if the period's digest already pins a run or its window has a finished run to pin."""
+        if key not in self._pinnable:
+            pinned = sa.select(Digest.scoring_run_id).where(Digest.period_key == key)
+            self._pinnable[key] = self._run_id(key) is not None or self.session.scalar(pinned) is not None
+        return self._pinnable[key]
 
     def get(self, key: str) -> Digest:
         if key not in self._by_key:

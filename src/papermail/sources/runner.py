@@ -260,14 +260,10 @@ def _fetch_huggingface(job: _Job, settings: Settings, day: date | None) -> None:
     else:
         params = huggingface.daily_papers_params(None)
         incomplete = _download_and_store(
-            job, "daily papers", settings.hf_api_url, params, _parse_hf
+            job, "daily papers", settings.hf_api_url, params, huggingface.parse_daily_papers
         ).incomplete
         incomplete += _refresh_recent_days(job, settings)
     job.complete_from_api(list(dict.fromkeys(incomplete)))
-
-
-def _parse_hf(content: bytes, url: str) -> ParsedFeed:
-    return huggingface.parse_daily_papers(content, url)
 
 
 @dataclass
@@ -335,7 +331,9 @@ def _page_through_day(
             paged.out_of_budget = True
             return paged
         params = huggingface.daily_papers_params(day, page)
-        stored = _download_and_store(job, f"daily papers of {day}, page {page + 1}", url, params, _parse_hf)
+        stored = _download_and_store(
+            job, f"daily papers of {day}, page {page + 1}", url, params, huggingface.parse_daily_papers
+        )
         paged.incomplete += stored.incomplete
         paged.failures_in_a_row = paged.failures_in_a_row + 1 if stored.failed else 0
         if paged.failures_in_a_row >= REFRESH_FAILURES_IN_A_ROW:
