@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from papermail.db.models import Delivery, Digest, Frequency, Subscriber, SubscriberStatus
+from papermail.db.models import Delivery, Digest, Frequency
 from papermail.delivery.plan import plan
 from papermail.trending import score_windows
 from papermail.web.preview import top_trending
-from tests.trending.conftest import NOW, Corpus
+from tests.trending.conftest import NOW, Corpus, add_reader
 
 
 def two_rankings(corpus: Corpus) -> tuple[int, int]:
@@ -34,16 +34,7 @@ def test_each_digest_pins_the_run_of_its_own_window(session, corpus, committed_s
     steady_id, burst_id = two_rankings(corpus)
     runs = {s.window: s.run_id for s in score_windows(session, committed_settings)}
     for email, frequency in (("w@example.org", Frequency.WEEKLY), ("d@example.org", Frequency.DAILY)):
-        session.add(
-            Subscriber(
-                email=email,
-                status=SubscriberStatus.ACTIVE,
-                topics=["cs.LG"],
-                frequency=frequency,
-                created_at=NOW.replace(month=10),
-                confirmed_at=NOW.replace(month=10),
-            )
-        )
+        add_reader(session, email, frequency, since=NOW.replace(month=10), topics=["cs.LG"])
     session.flush()
     assert plan(session, committed_settings, now=NOW)
     pinned = dict(session.execute(sa.select(Digest.period_key, Digest.scoring_run_id)).all())
