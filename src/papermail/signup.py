@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from papermail import audit, clock, tokens
 from papermail.config import Settings
+from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from papermail.mail.backends import Envelope, PermanentSendError, backend_from_url
 from papermail.mail.message import OutgoingEmail, build_message, make_message_id
@@ -123,7 +123,6 @@ def request_signup(
 
 def _insert_if_missing(session: Session, email: str, preferences: Preferences, now: datetime) -> bool:
     """Insert a pending subscriber unless the address exists; True if this call inserted it."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {
         "email": email,
         "status": SubscriberStatus.PENDING,
@@ -132,7 +131,7 @@ def _insert_if_missing(session: Session, email: str, preferences: Preferences, n
         "soft_bounce_count": 0,
     }
     # ON CONFLICT DO NOTHING: a burst of identical signups yields one row, never an error.
-    statement = dialect.insert(Subscriber).values(values).on_conflict_do_nothing(index_elements=["email"])
+    statement = insert_ignoring_conflicts(session, Subscriber, ["email"]).values(values)
     return session.execute(statement).rowcount == 1
 
 

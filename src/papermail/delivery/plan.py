@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from papermail.config import Settings, get_settings
+from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
 from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
 from papermail.digest.select import select_for_subscribers
@@ -150,11 +150,9 @@ class _DigestPins:
 
     def get(self, key: str) -> Digest:
         if key not in self._by_key:
-            insert_ignoring_conflicts(
-                self.session,
-                Digest,
+            self.session.connection().execute(
+                insert_ignoring_conflicts(self.session, Digest, ["period_key"]),
                 [{"period_key": key, "scoring_run_id": self.run_id, "created_at": self.now}],
-                ["period_key"],
             )
             digest = self.session.scalars(sa.select(Digest).where(Digest.period_key == key)).one()
             if digest.scoring_run_id is None:
@@ -188,13 +186,8 @@ def _insert_deliveries(
         for item in items:
             selection = selections[item.subscriber.id]
             rows.append(_row(digest, item, now, selection.paper_ids, selection.skip_reason))
-    inserted = insert_ignoring_conflicts(
-        session,
-        Delivery,
-        rows,
-        ["subscriber_id", "period_key"],
-        returning=(Delivery.id, Delivery.status),
-    )
+    statement = insert_ignoring_conflicts(session, Delivery, ["subscriber_id", "period_key"])
+    inserted = session.connection().execute(statement.returning(Delivery.id, Delivery.status), rows)
     return sorted(row_id for row_id, status in inserted if status == DeliveryStatus.PENDING)
 
 
@@ -210,26 +203,6 @@ def _row(digest: Digest, item: _Due, now: datetime, paper_ids: list[int], skip_r
         "planned_at": now,
         "updated_at": now,
     }
-
-
-def insert_ignoring_conflicts(
-    session: Session,
-    model: type,
-    rows: Sequence[dict[str, Any]],
-    conflict_columns: Sequence[str],
-    *,
-    returning: Sequence[Any] = (),
-) -> list[tuple]:
-    """INSERT rows, skipping any that hit the unique ``conflict_columns``; return ``returning`` of the new."""
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).on_conflict_do_nothing(index_elements=list(conflict_columns))
-    if returning:
-        return [tuple(r) for r in session.execute(statement.returning(*returning), list(rows))]
-    session.execute(statement, list(rows))
-    return []
 
 
 def enqueue_sends(session: Session, delivery_ids: Iterable[int], *, settings: Settings | None = None) -> int:

@@ -23,18 +23,16 @@ from papermail.db.models import FetchRun, FetchStatus
 from papermail.queue import enqueue_after_commit
 from papermail.sources import arxiv_rss, huggingface
 from papermail.sources.arxiv_api import ID_BATCH_SIZE, ArxivApi, Pacer, backfill_query
-from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
-from papermail.sources.ingest import (
+from papermail.sources.fetch_runs import (
     FetchAlreadyRunning,
     RunCounts,
     abandon_run,
-    append_signals,
     finish_run,
-    incomplete_papers,
     record_problems,
     start_run,
-    upsert_papers,
 )
+from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
+from papermail.sources.ingest import append_signals, incomplete_papers, upsert_papers
 from papermail.sources.records import ParsedFeed, Problem
 
 log = logging.getLogger(__name__)
