@@ -26,7 +26,7 @@ from papermail.mail.backends import Envelope, PermanentSendError, backend_from_u
 from papermail.mail.message import OutgoingEmail, build_message, make_message_id
 from papermail.mail.templates import get_templates
 from papermail.queue import enqueue_after_commit
-from papermail.ratelimit import RateLimiter, address_key
+from papermail.signup_limits import RateLimiter, address_key
 from papermail.subscribers import (
     InvalidInput,
     Preferences,

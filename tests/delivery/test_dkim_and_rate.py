@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from papermail import clock
 from papermail.db.models import Delivery, DeliveryStatus
 from papermail.delivery.dkim import DkimSigner
-from papermail.delivery.ratelimit import DatabaseRateLimiter, RedisRateLimiter
+from papermail.delivery.pacing import DatabaseSendPacer, RedisSendPacer
 from papermail.delivery.send import send_batch
 from tests.conftest import REDIS_URL, RUN_ID
 from tests.delivery.conftest import deliveries, plan_week
@@ -98,7 +98,7 @@ def _hammer(limiters, per_limiter: int) -> list[float]:
 
     def run(limiter) -> None:
         for _ in range(per_limiter):
-            limiter.acquire()
+            limiter.wait_turn()
             with lock:
                 stamps.append(time.monotonic())
 
@@ -115,10 +115,10 @@ def test_the_send_rate_holds_across_independent_limiters(store, send_env_factory
     rate = 20.0
     if store == "redis":
         key = f"papermail-test-{RUN_ID}-{time.monotonic_ns()}:send-rate"
-        limiters = [RedisRateLimiter(REDIS_URL, key, rate) for _ in range(3)]
+        limiters = [RedisSendPacer(REDIS_URL, key, rate) for _ in range(3)]
     else:
         env = send_env_factory(store, broker="embedded")
-        limiters = [DatabaseRateLimiter(env.settings, "send-rate", rate) for _ in range(3)]
+        limiters = [DatabaseSendPacer(env.settings, "send-rate", rate) for _ in range(3)]
     busiest, span = _spread(_hammer(limiters, 10), rate)
     assert busiest <= rate + 1
     assert span >= 29 / rate - 0.05

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 
-from papermail import celery_app, clock, ratelimit, signup
+from papermail import celery_app, clock, signup, signup_limits
 from papermail.db.models import RateLimitHit, Subscriber, SubscriberStatus
 from papermail.mail.backends import MEMORY_OUTBOX, TransientSendError
 from papermail.mail.templates import get_templates
@@ -36,7 +36,7 @@ def outbox() -> Iterator[list]:
 def signed_up(session, settings, address: str = "ada@example.org", keywords: str = SPAM):
     """Sign an address up through the domain function; return the subscriber."""
     preferences = parse_preferences(topics=["cs.LG"], keywords=keywords)
-    limiter = ratelimit.DatabaseRateLimiter()
+    limiter = signup_limits.DatabaseRateLimiter()
     signup.request_signup(session, settings, email=address, preferences=preferences, limiter=limiter)
     return session.scalars(sa.select(Subscriber).where(Subscriber.email == address)).one()
 
@@ -145,10 +145,10 @@ def test_unconfirmed_signups_are_purged_after_their_time(web_settings, session, 
 def test_old_rate_limit_hits_are_purged(web_settings, session):
     with freeze_time("2026-03-02 09:00") as frozen:
         for _ in range(3):
-            assert ratelimit.DatabaseRateLimiter().allow(session, "k", web_settings.signup_rate_per_ip)
+            assert signup_limits.DatabaseRateLimiter().allow(session, "k", web_settings.signup_rate_per_ip)
         frozen.tick(timedelta(hours=7))
-        cutoff = clock.now() - ratelimit.longest_window(web_settings).window
-        assert ratelimit.purge_hits(session, cutoff) == 3
+        cutoff = clock.now() - signup_limits.longest_window(web_settings).window
+        assert signup_limits.purge_hits(session, cutoff) == 3
     assert session.scalar(sa.select(sa.func.count()).select_from(RateLimitHit)) == 0
 
 

@@ -23,6 +23,7 @@ from papermail.db.models import (
     SubscriberStatus,
 )
 from papermail.digest.preview import latest_run_id
+from papermail.sources.records import FetchTotals, totals_of
 from papermail.trending import ranked_papers
 
 TOP_TRENDING = 5
@@ -41,19 +42,14 @@ class BounceRate:
         return self.bounced / self.handed_over if self.handed_over else None
 
 
-@dataclass(frozen=True)
-class FetchSummary:
+@dataclass
+class FetchSummary(FetchTotals):
     """The last fetch of one source, with the first few of its problems."""
 
     source: str
     started_at: datetime
     finished_at: datetime | None
     status: str
-    new_papers: int
-    updated_papers: int
-    signals_added: int
-    rejected: int
-    errors: int
     problems: list[str]
     problem_count: int
 
@@ -142,11 +138,7 @@ def last_fetches(session: Session) -> list[FetchSummary]:
             started_at=run.started_at,
             finished_at=run.finished_at,
             status=run.status.value,
-            new_papers=run.new_papers,
-            updated_papers=run.updated_papers,
-            signals_added=run.signals_added,
-            rejected=run.rejected,
-            errors=run.errors,
+            **totals_of(run),
             problems=problems.get(run.id, ([], 0))[0],
             problem_count=problems.get(run.id, ([], 0))[1],
         )

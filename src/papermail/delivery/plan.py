@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +46,28 @@ class _Due:
 def plan(session: Session, settings: Settings, *, now: datetime, period_key: str | None = None) -> list[int]:
     """Insert the missing delivery rows due at ``now`` (or all of ``period_key``); return new ids to send."""
     return [i for chunk in plan_in_chunks(session, settings, now=now, period_key=period_key) for i in chunk]
+
+
+def plan_and_commit(
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime,
+    period_key: str | None = None,
+    queue: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[int]:
+    """:func:`plan` committing each chunk, its sends queued (with ``queue``) once it commits."""
+    new_ids: list[int] = []
+    for ids in plan_in_chunks(session, settings, now=now, period_key=period_key):
+        if queue:
+            enqueue_sends(session, ids, settings=settings)
+        # Commit per chunk: sending starts while the rest is still being planned.
+        session.commit()
+        new_ids += ids
+        if on_chunk is not None:
+            on_chunk(len(ids))
+    return new_ids
 
 
 def plan_in_chunks(

@@ -45,7 +45,7 @@ from papermail.db.types import UTCDateTime
 from papermail.delivery.breaker import CircuitBreaker, pause_digests, process_breaker
 from papermail.delivery.dkim import signer_for
 from papermail.delivery.faults import fault_hook
-from papermail.delivery.ratelimit import rate_limiter_for
+from papermail.delivery.pacing import send_pacer_for
 from papermail.digest.render import render_deliveries
 from papermail.mail.backends import (
     Envelope,
@@ -320,7 +320,7 @@ class _BatchSender:
         self.settings, self.factory, self.claims, self.report = settings, factory, claims, report
         self.lease = timedelta(seconds=settings.send_lease_seconds)
         self.breaker: CircuitBreaker = process_breaker(settings.breaker_threshold)
-        self.limiter = rate_limiter_for(settings)
+        self.pacer = send_pacer_for(settings)
         self.signer = signer_for(settings)
         self.faults = fault_hook()
         self.sender_address = parseaddr(settings.mail_from)[1]
@@ -380,7 +380,7 @@ class _BatchSender:
         except (MessageBuildError, ValueError, TypeError) as exc:
             self._fail(session, row, None, f"message could not be built: {exc}")
             return
-        self.limiter.acquire()
+        self.pacer.wait_turn()
         self.faults.reached("before_smtp", row.email)
         if not self._hand_over(session, row, message_id):
             return

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from papermail import clock
 from papermail.db.models import FetchProblem, FetchRun, FetchStatus
 from papermail.sources.ingest import UpsertResult
-from papermail.sources.records import Problem
+from papermail.sources.records import FetchTotals, Problem, totals_of
 
 # A run still "running" after this long belongs to a worker that died: tasks are killed after
 # 10 minutes, and a command-line fetch pages through at most a few thousand results.
@@ -64,8 +64,8 @@ def start_run(session: Session, source: str) -> FetchRun:
     return run
 
 
-@dataclass
-class RunCounts:
+@dataclass(kw_only=True)
+class RunCounts(FetchTotals):
     """A run's running totals, written to its FetchRun row when it finishes.
 
     A paper is counted once per run: new if any step inserted it as new, else updated.
@@ -73,9 +73,6 @@ class RunCounts:
 
     new_ids: set[str] = field(default_factory=set)
     updated_ids: set[str] = field(default_factory=set)
-    signals_added: int = 0
-    rejected: int = 0
-    errors: int = 0
     feeds: int = 0
     failed_feeds: int = 0
     unchanged_feeds: int = 0
@@ -83,14 +80,8 @@ class RunCounts:
     def add_upsert(self, result: UpsertResult) -> None:
         self.new_ids.update(result.new)
         self.updated_ids.update(result.updated)
-
-    @property
-    def new_papers(self) -> int:
-        return len(self.new_ids)
-
-    @property
-    def updated_papers(self) -> int:
-        return len(self.updated_ids - self.new_ids)
+        self.new_papers = len(self.new_ids)
+        self.updated_papers = len(self.updated_ids - self.new_ids)
 
 
 def record_problems(session: Session, run: FetchRun, problems: Sequence[Problem], counts: RunCounts) -> None:
@@ -128,11 +119,7 @@ def finish_run(session: Session, run: FetchRun, counts: RunCounts) -> FetchRun:
     values = {
         "status": status,
         "finished_at": clock.now(),
-        "new_papers": counts.new_papers,
-        "updated_papers": counts.updated_papers,
-        "signals_added": counts.signals_added,
-        "rejected": counts.rejected,
-        "errors": counts.errors,
+        **totals_of(counts),
     }
     session.execute(sa.update(FetchRun).where(FetchRun.id == run.id).values(**values))
     for name, value in values.items():

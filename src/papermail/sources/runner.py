@@ -33,7 +33,7 @@ from papermail.sources.fetch_runs import (
 )
 from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
 from papermail.sources.ingest import append_signals, incomplete_papers, upsert_papers
-from papermail.sources.records import ParsedFeed, Problem
+from papermail.sources.records import FetchTotals, ParsedFeed, Problem, totals_of
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,12 @@ def _no_progress(_source: str, _what: str, _done: int, _total: int | None) -> No
 
 
 @dataclass
-class FetchSummary:
+class FetchSummary(FetchTotals):
     """What one run did, for the command line, the task result and logs."""
 
     source: str
     status: str  # a FetchStatus value, or "skipped" when another fetch held the lock
     run_id: int | None = None
-    new_papers: int = 0
-    updated_papers: int = 0
-    signals_added: int = 0
-    rejected: int = 0
-    errors: int = 0
     unchanged_feeds: int = 0
     problems: list[str] = field(default_factory=list)  # the first few, one line each
     problem_count: int = 0  # all of them, notices included; ``papermail fetch log`` lists them
@@ -127,11 +122,7 @@ def run_fetch(
         source=source,
         status=str(run.status),
         run_id=run.id,
-        new_papers=run.new_papers,
-        updated_papers=run.updated_papers,
-        signals_added=run.signals_added,
-        rejected=run.rejected,
-        errors=run.errors,
+        **totals_of(run),
         unchanged_feeds=job.counts.unchanged_feeds,
         problems=[_describe(problem) for problem in job.problems[:MAX_PROBLEMS_SHOWN]],
         problem_count=len(job.problems),

@@ -10,7 +10,7 @@ from celery import shared_task
 from papermail import clock
 from papermail.config import get_settings
 from papermail.db import session_scope, writer_session_factory
-from papermail.delivery.plan import enqueue_sends, plan_in_chunks
+from papermail.delivery.plan import plan_and_commit
 from papermail.delivery.send import send_batch
 from papermail.delivery.sweep import sweep
 
@@ -30,13 +30,8 @@ BEAT_SCHEDULE: dict = {
 def plan_due_digests() -> int:
     """Plan every due subscriber's delivery; each chunk's batches are queued once it commits."""
     settings = get_settings()
-    planned = 0
     with writer_session_factory(settings)() as session:
-        for ids in plan_in_chunks(session, settings, now=clock.now()):
-            enqueue_sends(session, ids, settings=settings)
-            # Commit per chunk: sending starts while the rest is still being planned.
-            session.commit()
-            planned += len(ids)
+        planned = len(plan_and_commit(session, settings, now=clock.now()))
     if planned:
         log.info("planned %d deliveries", planned)
     return planned

@@ -3,7 +3,7 @@
 from celery import shared_task
 from celery.schedules import crontab
 
-from papermail import audit, clock, ratelimit, signup
+from papermail import audit, clock, signup, signup_limits
 from papermail.config import get_settings
 from papermail.db import session_scope
 
@@ -30,5 +30,5 @@ def purge_expired_signups() -> int:
     settings = get_settings()
     with session_scope(settings) as session:
         purged = signup.purge_unconfirmed(session, settings)
-        ratelimit.purge_hits(session, clock.now() - ratelimit.longest_window(settings).window)
+        signup_limits.purge_hits(session, clock.now() - signup_limits.longest_window(settings).window)
     return purged
