@@ -18,7 +18,7 @@ from email.utils import parseaddr
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import audit, clock, tokens
+from papermail import audit, clock, task_names, tokens
 from papermail.config import Settings
 from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
@@ -41,7 +41,6 @@ from papermail.subscribers import (
 log = logging.getLogger(__name__)
 
 CONFIRMATION_EMAIL = "confirm-subscription"
-SEND_CONFIRMATION_TASK = "papermail.send_confirmation"
 # Longest value we accept in any free-text form field (the email has its own, stricter limit).
 MAX_FIELD_LENGTH = 1000
 # Control characters (CR/LF included) never belong in a form field; "<" and ">" would be markup.
@@ -116,7 +115,7 @@ def request_signup(
         return SignupOutcome.THROTTLED
     subscriber.confirmation_sent_at = now
     audit.record(session, "web", "subscriber.signup", subscriber_id=subscriber.id, new=created)
-    enqueue_after_commit(session, SEND_CONFIRMATION_TASK, subscriber.id)
+    enqueue_after_commit(session, task_names.SEND_CONFIRMATION, subscriber.id)
     log.info("signup: confirmation queued for %s (subscriber %s)", mask_email(email), subscriber.id)
     return SignupOutcome.CONFIRMATION_QUEUED
 

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from papermail import task_names
 from papermail.config import Settings, get_settings
 from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 # Subscribers read, selected for and inserted per round trip: big enough to amortise the queries,
 # small enough that a chunk's ORM objects and parameters stay a few megabytes.
 PLAN_CHUNK = 1000
-SEND_TASK = "papermail.send_delivery_batch"
 LATE_SKIP = "skip"
 
 
@@ -232,5 +232,5 @@ def enqueue_sends(session: Session, delivery_ids: Iterable[int], *, settings: Se
     batch_size = (settings or get_settings()).send_batch_size
     ids = list(delivery_ids)
     for start in range(0, len(ids), batch_size):
-        enqueue_after_commit(session, SEND_TASK, ids[start : start + batch_size])
+        enqueue_after_commit(session, task_names.SEND_DELIVERY_BATCH, ids[start : start + batch_size])
     return (len(ids) + batch_size - 1) // batch_size

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from papermail import clock
+from papermail import clock, task_names
 from papermail.config import Settings
 from papermail.db.models import FetchRun, FetchStatus
 from papermail.queue import enqueue_after_commit
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 ARXIV, HUGGINGFACE = "arxiv", "huggingface"
 SOURCES = (ARXIV, HUGGINGFACE)
-SCORE_TASK = "papermail.score_papers"  # the trending feature ranks again after every fetch
 SKIPPED = "skipped"
 MAX_PROBLEMS_SHOWN = 10
 # Papers an earlier lookup could not complete are retried while they are still being seen, a
@@ -106,7 +105,8 @@ def run_fetch(
             _fetch_huggingface(job, settings, day)
         finish_run(session, run, job.counts)
         if run.status != FetchStatus.FAILED:
-            enqueue_after_commit(session, SCORE_TASK)
+            # The trending feature ranks again after every fetch.
+            enqueue_after_commit(session, task_names.SCORE_PAPERS)
         session.commit()
     except BaseException as exc:
         # Release the lock now rather than after STALE_RUN_AFTER, and say why in the log.

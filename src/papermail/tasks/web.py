@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from papermail import task_names
 from papermail.config import get_settings
 from papermail.db import session_scope
 from papermail.mail.backends import TransientSendError
@@ -15,7 +16,7 @@ BEAT_SCHEDULE: dict = {}
 # Transient SMTP trouble retries a few times with backoff; every countdown stays well below
 # celery_app.MAX_TASK_COUNTDOWN, so Redis never redelivers a waiting retry.
 @shared_task(
-    name="papermail.send_confirmation",
+    name=task_names.SEND_CONFIRMATION,
     autoretry_for=(TransientSendError,),
     retry_backoff=30,
     retry_backoff_max=300,
