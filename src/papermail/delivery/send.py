@@ -43,9 +43,9 @@ from papermail.db import session_factory
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus, Suppression
 from papermail.db.types import UTCDateTime
 from papermail.delivery.breaker import CircuitBreaker, pause_digests, process_breaker
-from papermail.delivery.dkim import signer_for
+from papermail.mail.dkim import signer_for
 from papermail.delivery.faults import fault_hook
-from papermail.delivery.pacing import send_pacer_for
+from papermail.send_pacing import send_pacer_for
 from papermail.digest.render import render_deliveries
 from papermail.mail.backends import (
     Envelope,

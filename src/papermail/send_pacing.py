@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from functools import cache
-from typing import Protocol
 
 import redis
 import sqlalchemy as sa
@@ -20,6 +19,7 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.db import session_factory
 from papermail.db.models import RateLimitHit
+from papermail.mail.outbox import NoPacing, SendPacer
 
 # Slots older than this are of no more use: they are deleted as new ones are reserved.
 DB_HISTORY = timedelta(minutes=1)
@@ -37,18 +37,6 @@ local ttl_ms = math.ceil((slot + interval - now) * 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'PX', ttl_ms)
 return string.format('%.6f', slot - now)
 """
-
-
-class SendPacer(Protocol):
-    def wait_turn(self) -> None:
-        """Block until this process may hand one more message to the relay."""
-
-
-class NoPacing:
-    """``PAPERMAIL_SEND_RATE=0``: send as fast as the relay accepts."""
-
-    def wait_turn(self) -> None:
-        pass
 
 
 class RedisSendPacer:
