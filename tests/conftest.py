@@ -231,24 +231,29 @@ def subprocess_env(environ: dict[str, str]) -> dict[str, str]:
 class WorkerProcess:
     """A real ``papermail worker`` subprocess; logs go to a file shown when a test fails."""
 
-    def __init__(self, environ: dict[str, str], log_path: Path, concurrency: int = 1) -> None:
-        self.environ, self.log_path, self.concurrency = environ, log_path, concurrency
+    def __init__(
+        self, environ: dict[str, str], log_path: Path, concurrency: int = 1, fault: str | None = None
+    ) -> None:
+        self.environ, self.log_path, self.concurrency, self.fault = environ, log_path, concurrency, fault
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
+        # A fault is installed by a launcher in tests/, never by anything under src/.
+        launcher = ["tests.delivery.fault_injection", self.fault] if self.fault else ["papermail"]
+        environ = {**self.environ, "PYTHONPATH": os.pathsep.join([str(SRC_DIR), str(REPO_ROOT)])}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
-                    "papermail",
+                    *launcher,
                     "worker",
                     "--concurrency",
                     str(self.concurrency),
                     "--loglevel",
                     "INFO",
                 ],
-                env=subprocess_env(self.environ),
+                env=subprocess_env(environ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -291,8 +296,8 @@ def worker_factory(tmp_path: Path) -> Iterator:
     """Start real worker processes with a given environment; all are stopped after the test."""
     workers: list[WorkerProcess] = []
 
-    def start(environ: dict[str, str], concurrency: int = 1) -> WorkerProcess:
-        worker = WorkerProcess(environ, tmp_path / f"worker-{len(workers)}.log", concurrency)
+    def start(environ: dict[str, str], concurrency: int = 1, fault: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(environ, tmp_path / f"worker-{len(workers)}.log", concurrency, fault)
         workers.append(worker.start())
         return worker
 

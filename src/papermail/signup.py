@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,10 +21,12 @@ from papermail import audit, clock, task_names, tokens
 from papermail.config import Settings
 from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
-from papermail.mail.backends import Envelope, PermanentSendError, backend_from_url
-from papermail.mail.message import OutgoingEmail, build_message, make_message_id
-from papermail.mail.templates import get_templates
+from papermail.mail import emails
+from papermail.mail.backends import TransientSendError
+from papermail.mail.message import OutgoingEmail
+from papermail.mail.outbox import Outbox, Verdict
 from papermail.queue import enqueue_after_commit
+from papermail.send_pacing import send_pacer_for
 from papermail.signup_limits import RateLimiter, address_key
 from papermail.subscribers import (
     InvalidInput,
@@ -40,7 +41,6 @@ from papermail.subscribers import (
 
 log = logging.getLogger(__name__)
 
-CONFIRMATION_EMAIL = "confirm-subscription"
 # Longest value we accept in any free-text form field (the email has its own, stricter limit).
 MAX_FIELD_LENGTH = 1000
 # Control characters (CR/LF included) never belong in a form field; "<" and ">" would be markup.
@@ -154,34 +154,21 @@ def confirm_link(settings: Settings, subscriber: Subscriber) -> str:
 
 
 def render_confirmation(settings: Settings, subscriber: Subscriber) -> OutgoingEmail:
-    """The confirmation email. It carries no text the visitor typed, and no one-click header."""
-    rendered = get_templates().render(
-        CONFIRMATION_EMAIL,
-        {
-            "confirm_url": confirm_link(settings, subscriber),
-            "valid_hours": round(settings.confirm_hours),
-            "base_url": settings.base_url,
-            "footer_reason": (
-                "You received this email because someone asked to subscribe this address to "
-                "papermail. If it wasn't you, ignore it: you won't hear from us again."
-            ),
-            "postal_address": settings.postal_address,
-        },
-    )
-    return OutgoingEmail(
-        to=subscriber.email,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        # RFC 3834: tells autoresponders not to answer.
-        headers={"Auto-Submitted": "auto-generated"},
+    """The confirmation email for the subscriber's latest signup request."""
+    return emails.confirm_subscription(
+        subscriber.email,
+        confirm_url=confirm_link(settings, subscriber),
+        valid_hours=settings.confirm_hours,
+        base_url=settings.base_url,
+        postal_address=settings.postal_address,
     )
 
 
 def send_confirmation(session: Session, settings: Settings, subscriber_id: int) -> bool:
-    """Send the confirmation email if the subscriber still awaits one; True if it was sent.
+    """Send the confirmation email through the outbox if the subscriber still awaits one.
 
-    Transient SMTP errors propagate (the task retries); a refused recipient is a hard bounce.
+    It is DKIM-signed and paced like a digest. Transient SMTP errors propagate (the task retries);
+    a refused recipient is a hard bounce.
     """
     subscriber = session.get(Subscriber, subscriber_id)
     if (
@@ -191,21 +178,14 @@ def send_confirmation(session: Session, settings: Settings, subscriber_id: int) 
         or is_suppressed(session, subscriber.email)
     ):
         return False
-    email = render_confirmation(settings, subscriber)
-    message = build_message(
-        email,
-        mail_from=settings.mail_from,
-        message_id=make_message_id(settings.mail_from),
-        date=clock.now(),
-    )
-    envelope = Envelope(sender=parseaddr(settings.mail_from)[1], recipient=subscriber.email)
-    try:
-        with backend_from_url(settings.mail_url, timeout=settings.smtp_timeout_seconds) as backend:
-            backend.send(envelope, message)
-    except PermanentSendError as exc:
-        log.warning("confirmation to %s refused: %s", mask_email(subscriber.email), exc.reason)
-        if exc.recipient_refused:
-            mark_bounced(session, subscriber, reply=exc.reason)
+    with Outbox.from_settings(settings, pacer=send_pacer_for(settings)) as outbox:
+        outcome = outbox.send(render_confirmation(settings, subscriber))
+    if outcome.verdict == Verdict.TRANSIENT:
+        raise TransientSendError(outcome.reply or "transient failure", outcome.code)
+    if outcome.verdict != Verdict.SENT:
+        log.warning("confirmation to %s refused: %s", mask_email(subscriber.email), outcome.reply)
+        if outcome.recipient_refused:
+            mark_bounced(session, subscriber, reply=outcome.reply or "recipient refused")
         return False
     log.info("confirmation sent to %s (subscriber %s)", mask_email(subscriber.email), subscriber.id)
     return True

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from papermail import clock
 from papermail.db.models import Delivery, DeliveryStatus
+from papermail.delivery.send import send_batch
 from papermail.mail.dkim import DkimSigner
 from papermail.send_pacing import DatabaseSendPacer, RedisSendPacer
-from papermail.delivery.send import send_batch
 from tests.conftest import REDIS_URL, RUN_ID
 from tests.delivery.conftest import deliveries, plan_week
 

@@ -153,7 +153,7 @@ def _planned(session, settings, period: str | None) -> tuple[list[int], list[str
     """Plan now (or all of ``period``); return the new ids and the periods they (or ``period``) cover."""
     _require_ranking(session)
     with progress_bar("planning", None) as bar:
-        new_ids = planning.plan_and_commit(
+        new_ids = planning.plan_and_queue(
             session, settings, now=clock.now(), period_key=period, queue=False, on_chunk=bar.advance
         )
     periods = periods_of(session, new_ids) | ({period} if period else set())

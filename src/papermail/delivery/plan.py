@@ -48,7 +48,7 @@ def plan(session: Session, settings: Settings, *, now: datetime, period_key: str
     return [i for chunk in plan_in_chunks(session, settings, now=now, period_key=period_key) for i in chunk]
 
 
-def plan_and_commit(
+def plan_and_queue(
     session: Session,
     settings: Settings,
     *,
@@ -57,13 +57,16 @@ def plan_and_commit(
     queue: bool = True,
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[int]:
-    """:func:`plan` committing each chunk, its sends queued (with ``queue``) once it commits."""
+    """:func:`plan`; with ``queue``, each chunk is committed and its sends queued as it is planned.
+
+    Without ``queue`` nothing is committed: the caller commits, and queues what it chooses.
+    """
     new_ids: list[int] = []
     for ids in plan_in_chunks(session, settings, now=now, period_key=period_key):
         if queue:
             enqueue_sends(session, ids, settings=settings)
-        # Commit per chunk: sending starts while the rest is still being planned.
-        session.commit()
+            # Commit per chunk: sending starts while the rest is still being planned.
+            session.commit()
         new_ids += ids
         if on_chunk is not None:
             on_chunk(len(ids))

@@ -10,7 +10,7 @@ from celery import shared_task
 from papermail import clock, task_names
 from papermail.config import get_settings
 from papermail.db import session_scope, writer_session_factory
-from papermail.delivery.plan import plan_and_commit
+from papermail.delivery.plan import plan_and_queue
 from papermail.delivery.send import send_batch
 from papermail.delivery.sweep import sweep
 
@@ -31,7 +31,7 @@ def plan_due_digests() -> int:
     """Plan every due subscriber's delivery; each chunk's batches are queued once it commits."""
     settings = get_settings()
     with writer_session_factory(settings)() as session:
-        planned = len(plan_and_commit(session, settings, now=clock.now()))
+        planned = len(plan_and_queue(session, settings, now=clock.now()))
     if planned:
         log.info("planned %d deliveries", planned)
     return planned
