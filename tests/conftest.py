@@ -8,6 +8,7 @@ database inside a transaction that is rolled back afterwards.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dkim
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -304,3 +306,23 @@ def worker_factory(tmp_path: Path) -> Iterator:
     yield start
     for worker in workers:
         worker.stop()
+
+
+# -- DKIM -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dkim_key(tmp_path_factory) -> tuple[Path, bytes]:
+    """A fresh RSA key file and the DNS TXT record that publishes its public half."""
+    directory = tmp_path_factory.mktemp("dkim")
+    key = directory / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def dkim_verifies(message: bytes, record: bytes) -> bool:
+    """True if the message's DKIM signature verifies against the DNS ``record``."""
+    return dkim.verify(message, dnsfunc=lambda name, timeout=5: record)

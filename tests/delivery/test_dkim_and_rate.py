@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import subprocess
 import threading
 import time
-from pathlib import Path
 
-import dkim
 import pytest
 import sqlalchemy as sa
 
@@ -17,24 +13,8 @@ from papermail.db.models import Delivery, DeliveryStatus
 from papermail.delivery.send import send_batch
 from papermail.mail.dkim import DkimSigner
 from papermail.send_pacing import DatabaseSendPacer, RedisSendPacer
-from tests.conftest import REDIS_URL, RUN_ID
+from tests.conftest import REDIS_URL, RUN_ID, dkim_verifies
 from tests.delivery.conftest import deliveries, plan_week
-
-
-@pytest.fixture(scope="session")
-def dkim_key(tmp_path_factory) -> tuple[Path, bytes]:
-    """A fresh RSA key file and the DNS TXT record that publishes its public half."""
-    directory = tmp_path_factory.mktemp("dkim")
-    key = directory / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
-    ).stdout
-    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-
-def verify(message: bytes, record: bytes) -> bool:
-    return dkim.verify(message, dnsfunc=lambda name, timeout=5: record)
 
 
 def signed_headers(message: bytes) -> set[str]:
@@ -68,8 +48,8 @@ def test_sent_digests_carry_a_dkim_signature_over_the_unsubscribe_headers(
         assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed_headers(
             captured.data
         )
-        assert verify(captured.data, record)
-        assert not verify(captured.data.replace(b"One-Click", b"One-click"), record)
+        assert dkim_verifies(captured.data, record)
+        assert not dkim_verifies(captured.data.replace(b"One-Click", b"One-click"), record)
 
 
 def test_a_folded_list_unsubscribe_header_still_verifies(dkim_key):
@@ -81,7 +61,7 @@ def test_a_folded_list_unsubscribe_header_still_verifies(dkim_key):
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nHello\r\n"
     ).encode()
     signed = DkimSigner("pm1", "papermail.test", key.read_bytes()).sign(message)
-    assert verify(signed, record)
+    assert dkim_verifies(signed, record)
     assert "list-unsubscribe" in signed_headers(signed)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import email
 import re
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from email import policy
 
 import pytest
+import redis
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from freezegun import freeze_time
@@ -19,8 +21,10 @@ from papermail import celery_app, clock, signup, signup_limits
 from papermail.db.models import RateLimitHit, Subscriber, SubscriberStatus
 from papermail.mail.backends import MEMORY_OUTBOX, TransientSendError
 from papermail.mail.templates import get_templates
+from papermail.send_pacing import send_pacer_for
 from papermail.subscribers import is_suppressed, parse_preferences
 from papermail.tasks import maintenance
+from tests.conftest import REDIS_URL, dkim_verifies
 from tests.web.conftest import csrf_token, post_signup
 
 SPAM = "Buy pills at spam.example"
@@ -72,6 +76,33 @@ def test_every_subject_renders_to_one_line(web_settings, session):
     rendered = signup.render_confirmation(web_settings, subscriber)
     assert "\n" not in rendered.subject
     assert "confirm-subscription" in get_templates().names()
+
+
+def test_a_confirmation_is_dkim_signed_like_a_digest(web_settings, session, outbox, dkim_key):
+    key, record = dkim_key
+    subscriber = signed_up(session, web_settings)
+    signing = replace(web_settings, dkim_key_path=key, dkim_domain="papermail.test")
+    assert signup.send_confirmation(session, signing, subscriber.id) is True
+    [(_, raw)] = outbox
+    assert raw.startswith(b"DKIM-Signature:")
+    assert dkim_verifies(raw, record)
+
+
+def test_a_confirmation_is_paced_by_the_send_rate_digests_share(web_settings, session, outbox):
+    queue = f"pacing-{uuid.uuid4().hex[:8]}"
+    paced = replace(web_settings, send_rate=0.5, broker_url=REDIS_URL, celery_queue=queue)
+    timeline = redis.Redis.from_url(REDIS_URL)
+    digest_pacer = send_pacer_for(paced)
+    assert timeline.get(digest_pacer.key) is None
+    try:
+        subscriber = signed_up(session, paced)
+        assert signup.send_confirmation(session, paced, subscriber.id) is True
+        # The confirmation took a slot on the digests' timeline: the next message waits 2 s for it.
+        next_free = float(timeline.get(digest_pacer.key))
+        assert next_free > float(timeline.time()[0]) + 1
+    finally:
+        timeline.delete(digest_pacer.key)
+    assert len(outbox) == 1
 
 
 def test_nothing_is_sent_to_someone_who_no_longer_awaits_it(web_settings, session, people, outbox):
