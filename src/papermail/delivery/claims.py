@@ -53,25 +53,12 @@ class BatchReport:
     paused: bool = False  # the circuit breaker paused the run, or it was paused meanwhile
     relay_down: bool = False  # the relay failed twice in a row: the rest was handed back
 
-    @property
-    def sent(self) -> int:
-        return len(self.sent_ids)
-
-    @property
-    def retried(self) -> int:
-        return len(self.retried_ids)
-
-    @property
-    def failed(self) -> int:
-        return len(self.failed_ids) + len(self.exhausted_ids)
-
-    @property
-    def skipped(self) -> int:
-        return len(self.skipped_ids)
-
-    @property
-    def not_claimed(self) -> int:
-        return len(self.not_claimed_ids)
+    # How many ids had each outcome (failed includes exhausted).
+    sent = property(lambda self: len(self.sent_ids))
+    retried = property(lambda self: len(self.retried_ids))
+    failed = property(lambda self: len(self.failed_ids) + len(self.exhausted_ids))
+    skipped = property(lambda self: len(self.skipped_ids))
+    not_claimed = property(lambda self: len(self.not_claimed_ids))
 
     def counts(self) -> dict[str, int]:
         """The number of ids per outcome, for logs and ``--json``."""
@@ -182,6 +169,13 @@ class ClaimedRows:
         self.lease = timedelta(seconds=settings.send_lease_seconds)
         self.remaining: dict[int, int] = dict(claims)  # claimed and not yet settled
         self.writes = RowWrites(session)
+        self._ledger = {
+            DeliveryStatus.SENT: report.sent_ids,
+            DeliveryStatus.RETRY: report.retried_ids,
+            DeliveryStatus.EXHAUSTED: report.exhausted_ids,
+            DeliveryStatus.FAILED: report.failed_ids,
+            DeliveryStatus.SKIPPED: report.skipped_ids,
+        }
 
     def load(self) -> list[ClaimedRow]:
         """The rows still held under this batch's claims, in id order."""
@@ -223,12 +217,7 @@ class ClaimedRows:
         )
         if owner == row.claim:
             subscriber = self.session.get(Subscriber, row.subscriber_id)
-            self._settle(
-                row,
-                self.report.skipped_ids,
-                DeliveryStatus.SKIPPED,
-                skip_reason=_ineligible_reason(subscriber),
-            )
+            self._settle(row, DeliveryStatus.SKIPPED, skip_reason=_ineligible_reason(subscriber))
         else:
             self.remaining.pop(row.id, None)
             self.report.not_claimed_ids.append(row.id)
@@ -236,24 +225,26 @@ class ClaimedRows:
 
     def record(self, row: ClaimedRow, outcome: Outcome) -> None:
         """Record what the outbox said about the row's message."""
-        if outcome.verdict == Verdict.SENT:
-            self._settle(
-                row,
-                self.report.sent_ids,
-                DeliveryStatus.SENT,
-                code=outcome.code,
-                reply=outcome.reply,
-                sent=True,
-            )
-        elif outcome.verdict == Verdict.TRANSIENT:
-            self._retry_later(row, outcome)
-        elif outcome.verdict in (Verdict.PERMANENT, Verdict.INVALID):
+        if outcome.verdict == Verdict.NOT_HANDED_OVER:
+            return  # hand_over() already recorded why
+        if outcome.verdict in (Verdict.PERMANENT, Verdict.INVALID):
             self.fail(row, outcome.code, outcome.reply or "refused", bounced=outcome.recipient_refused)
-        # NOT_HANDED_OVER: hand_over() already recorded why.
+            return
+        status, next_attempt_at = DeliveryStatus.SENT, None
+        if outcome.verdict == Verdict.TRANSIENT:
+            status, next_attempt_at = self._retry_timing(row)
+        self._settle(
+            row,
+            status,
+            code=outcome.code,
+            reply=outcome.reply,
+            sent=status == DeliveryStatus.SENT,
+            next_attempt_at=next_attempt_at,
+        )
 
     def fail(self, row: ClaimedRow, code: int | None, reason: str, *, bounced: bool = False) -> None:
         """Record the row failed for good; a refused recipient is marked bounced too."""
-        settled = self._settle(row, self.report.failed_ids, DeliveryStatus.FAILED, code=code, reply=reason)
+        settled = self._settle(row, DeliveryStatus.FAILED, code=code, reply=reason)
         if settled and bounced:
             subscriber = self.session.get(Subscriber, row.subscriber_id)
             self.session.commit()  # end the read, so the bounce's transaction starts with its write
@@ -261,31 +252,17 @@ class ClaimedRows:
                 mark_bounced(self.session, subscriber, reply=reason)
                 self.session.commit()
 
-    def _retry_later(self, row: ClaimedRow, outcome: Outcome) -> None:
+    def _retry_timing(self, row: ClaimedRow) -> tuple[DeliveryStatus, datetime | None]:
+        """Retry after an exponential backoff, or exhausted once past the give-up period."""
         now = clock.now()
         give_up_at = (row.first_attempt_at or now) + timedelta(hours=self.settings.give_up_hours)
         if now >= give_up_at:
-            self._settle(
-                row,
-                self.report.exhausted_ids,
-                DeliveryStatus.EXHAUSTED,
-                code=outcome.code,
-                reply=outcome.reply,
-            )
-            return
-        self._settle(
-            row,
-            self.report.retried_ids,
-            DeliveryStatus.RETRY,
-            code=outcome.code,
-            reply=outcome.reply,
-            next_attempt_at=min(now + retry_delay(row.attempts, self.settings), give_up_at),
-        )
+            return DeliveryStatus.EXHAUSTED, None
+        return DeliveryStatus.RETRY, min(now + retry_delay(row.attempts, self.settings), give_up_at)
 
     def _settle(
         self,
         row: ClaimedRow,
-        outcome: list[int],
         status: DeliveryStatus,
         *,
         code: int | None = None,
@@ -309,7 +286,7 @@ class ClaimedRows:
         }
         settled = self.writes.settle(params)
         self.remaining.pop(row.id, None)
-        (outcome if settled else self.report.not_claimed_ids).append(row.id)
+        (self._ledger[status] if settled else self.report.not_claimed_ids).append(row.id)
         return settled
 
     def extend_leases(self) -> None:
