@@ -30,13 +30,35 @@ from sqlalchemy.orm import Session
 
 from papermail import clock
 from papermail.config import Settings
-from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus
+from papermail.db.models import (
+    Confirmation,
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    Subscriber,
+    SubscriberStatus,
+)
 from papermail.delivery.row_writes import RowWrites
 from papermail.mail.outbox import Outcome, Verdict
 from papermail.subscribers import email_hash, mailable_ids, mark_bounced
 
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
 REPLY_LIMIT = 1000  # characters of an SMTP reply kept on the row
+
+
+@dataclass(frozen=True)
+class RowKind:
+    """What differs between the kinds of row sent under these rules."""
+
+    model: type[Delivery] | type[Confirmation]
+    awaiting: tuple[SubscriberStatus, ...]  # the subscriber statuses it may still be sent to
+    name: str  # in audit actions and logs
+
+
+DELIVERIES = RowKind(Delivery, (SubscriberStatus.ACTIVE,), "delivery")
+CONFIRMATIONS = RowKind(
+    Confirmation, (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED), "confirmation"
+)
 
 
 @dataclass
@@ -75,15 +97,12 @@ class BatchReport:
 # -- claiming ---------------------------------------------------------------------------------------
 
 
-def suspects(session: Session, ids: Sequence[int]) -> list[int]:
+def suspects(session: Session, ids: Sequence[int], kind: RowKind = DELIVERIES) -> list[int]:
     """Those of ``ids`` whose worker died while holding them, least often first."""
     if not ids:
         return []
-    query = (
-        sa.select(Delivery.id)
-        .where(Delivery.id.in_(ids), Delivery.lost_claims > 0)
-        .order_by(Delivery.lost_claims, Delivery.id)
-    )
+    row = kind.model
+    query = sa.select(row.id).where(row.id.in_(ids), row.lost_claims > 0).order_by(row.lost_claims, row.id)
     return list(session.scalars(query))
 
 
@@ -108,34 +127,38 @@ def ineligible_resends(
 
 
 def claim(
-    session: Session, ids: Sequence[int], claimable: Collection[DeliveryStatus], settings: Settings
+    session: Session,
+    ids: Sequence[int],
+    claimable: Collection[DeliveryStatus],
+    settings: Settings,
+    kind: RowKind = DELIVERIES,
 ) -> dict[int, int]:
     """Take the claimable rows among ``ids``; return {id: claim number} for the rows now ours."""
     now = clock.now()
-    paused = sa.select(Digest.id).where(Digest.paused_at.is_not(None))
-    statement = (
-        sa.update(Delivery)
-        .where(
-            Delivery.id.in_(ids),
-            Delivery.status.in_(list(claimable)),
-            # A retry waits for its time; a retry's task that arrives early claims nothing.
-            sa.or_(
-                Delivery.status != DeliveryStatus.RETRY,
-                Delivery.next_attempt_at.is_(None),
-                Delivery.next_attempt_at <= now,
-            ),
-            Delivery.digest_id.not_in(paused),
-            # Checked here too, not only by suspects(): the sweeper may have just recovered a row.
-            sa.true() if len(ids) == 1 else Delivery.lost_claims == 0,
+    row = kind.model
+    conditions = [
+        row.id.in_(ids),
+        row.status.in_(list(claimable)),
+        # A retry waits for its time; a retry's task that arrives early claims nothing.
+        sa.or_(row.status != DeliveryStatus.RETRY, row.next_attempt_at.is_(None), row.next_attempt_at <= now),
+        # Checked here too, not only by suspects(): the sweeper may have just recovered a row.
+        sa.true() if len(ids) == 1 else row.lost_claims == 0,
+    ]
+    if row is Delivery:
+        conditions.append(
+            Delivery.digest_id.not_in(sa.select(Digest.id).where(Digest.paused_at.is_not(None)))
         )
+    statement = (
+        sa.update(row)
+        .where(*conditions)
         .values(
             status=DeliveryStatus.SENDING,
-            claims=Delivery.claims + 1,
+            claims=row.claims + 1,
             lease_until=now + timedelta(seconds=settings.send_lease_seconds),
             attempt_started_at=None,
             updated_at=now,
         )
-        .returning(Delivery.id, Delivery.claims)
+        .returning(row.id, row.claims)
         .execution_options(synchronize_session=False)
     )
     return dict(session.execute(statement).all())
@@ -143,11 +166,11 @@ def claim(
 
 @dataclass
 class ClaimedRow:
-    """One claimed delivery, with what sending needs and the claim number that fences it."""
+    """One claimed row, with what sending needs and the claim number that fences it."""
 
     id: int
     claim: int
-    digest_id: int
+    digest_id: int | None  # None for a confirmation
     subscriber_id: int
     email: str
     message_id: str | None
@@ -164,11 +187,19 @@ class ClaimedRows:
     Each write is a short transaction of its own, committed as it is made (see ``row_writes``).
     """
 
-    def __init__(self, session: Session, settings: Settings, claims: dict[int, int], report: BatchReport):
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        claims: dict[int, int],
+        report: BatchReport,
+        kind: RowKind = DELIVERIES,
+    ) -> None:
         self.session, self.settings, self.claims, self.report = session, settings, claims, report
+        self.kind, self.model = kind, kind.model
         self.lease = timedelta(seconds=settings.send_lease_seconds)
         self.remaining: dict[int, int] = dict(claims)  # claimed and not yet settled
-        self.writes = RowWrites(session)
+        self.writes = RowWrites(session, kind.model, kind.awaiting)
         self._ledger = {
             DeliveryStatus.SENT: report.sent_ids,
             DeliveryStatus.RETRY: report.retried_ids,
@@ -179,20 +210,21 @@ class ClaimedRows:
 
     def load(self) -> list[ClaimedRow]:
         """The rows still held under this batch's claims, in id order."""
+        row = self.model
         query = (
             sa.select(
-                Delivery.id,
-                Delivery.claims,
-                Delivery.digest_id,
-                Delivery.subscriber_id,
+                row.id,
+                row.claims,
+                Delivery.digest_id if row is Delivery else sa.null(),
+                row.subscriber_id,
                 Subscriber.email,
-                Delivery.message_id,
-                Delivery.first_attempt_at,
-                Delivery.attempts,
+                row.message_id,
+                row.first_attempt_at,
+                row.attempts,
             )
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.id.in_(list(self.claims)))
-            .order_by(Delivery.id)
+            .join(Subscriber, Subscriber.id == row.subscriber_id)
+            .where(row.id.in_(list(self.claims)))
+            .order_by(row.id)
         )
         return [ClaimedRow(*r) for r in self.session.execute(query) if self.claims.get(r[0]) == r[1]]
 
@@ -213,11 +245,13 @@ class ClaimedRows:
             return True
         # Either another worker owns the row now, or the subscriber left since the batch began.
         owner = self.session.scalar(
-            sa.select(Delivery.claims).where(Delivery.id == row.id, Delivery.status == DeliveryStatus.SENDING)
+            sa.select(self.model.claims).where(
+                self.model.id == row.id, self.model.status == DeliveryStatus.SENDING
+            )
         )
         if owner == row.claim:
             subscriber = self.session.get(Subscriber, row.subscriber_id)
-            self._settle(row, DeliveryStatus.SKIPPED, skip_reason=_ineligible_reason(subscriber))
+            self._settle(row, DeliveryStatus.SKIPPED, skip_reason=self._ineligible_reason(subscriber))
         else:
             self.remaining.pop(row.id, None)
             self.report.not_claimed_ids.append(row.id)
@@ -297,8 +331,8 @@ class ClaimedRows:
         # lengthening its lease a little is harmless (a lease only bounds how long a dead worker
         # holds a row), and this statement stays one cheap shape.
         self.session.execute(
-            sa.update(Delivery)
-            .where(Delivery.id.in_(list(self.remaining)), Delivery.status == DeliveryStatus.SENDING)
+            sa.update(self.model)
+            .where(self.model.id.in_(list(self.remaining)), self.model.status == DeliveryStatus.SENDING)
             .values(lease_until=clock.now() + self.lease)
             .execution_options(synchronize_session=False)
         )
@@ -307,26 +341,34 @@ class ClaimedRows:
         """Release the rows not yet handed over: back to pending, or retry if tried before."""
         if not self.remaining:
             return
+        row = self.model
         statement = (
-            sa.update(Delivery)
+            sa.update(row)
             .where(
-                sa.tuple_(Delivery.id, Delivery.claims).in_(list(self.remaining.items())),
-                Delivery.status == DeliveryStatus.SENDING,
-                Delivery.attempt_started_at.is_(None),
+                sa.tuple_(row.id, row.claims).in_(list(self.remaining.items())),
+                row.status == DeliveryStatus.SENDING,
+                row.attempt_started_at.is_(None),
             )
             .values(
                 status=sa.case(
-                    (Delivery.attempts > 0, DeliveryStatus.RETRY.value), else_=DeliveryStatus.PENDING.value
+                    (row.attempts > 0, DeliveryStatus.RETRY.value), else_=DeliveryStatus.PENDING.value
                 ),
                 lease_until=None,
                 updated_at=clock.now(),
             )
-            .returning(Delivery.id)
+            .returning(row.id)
             .execution_options(synchronize_session=False)
         )
         self.report.deferred_ids.extend(self.session.scalars(statement))
         self.session.commit()
         self.remaining.clear()
+
+    def _ineligible_reason(self, subscriber: Subscriber | None) -> str:
+        if subscriber is None:
+            return "subscriber was deleted"
+        if subscriber.status not in self.kind.awaiting:
+            return f"subscriber is {subscriber.status.value} at send time"
+        return "address is suppressed"
 
     def __enter__(self) -> ClaimedRows:
         return self
@@ -335,16 +377,18 @@ class ClaimedRows:
         self.writes.close()
 
 
+def digest_not_paused() -> sa.ColumnElement[bool]:
+    """A delivery whose digest the circuit breaker (or an admin) has not paused."""
+    return Delivery.digest_id.not_in(sa.select(Digest.id).where(Digest.paused_at.is_not(None)))
+
+
+def waiting_again(row: type[Delivery] | type[Confirmation]) -> sa.Case:
+    """The status of a row released unsent: pending, or retry if it was tried before."""
+    return sa.case((row.attempts > 0, DeliveryStatus.RETRY.value), else_=DeliveryStatus.PENDING.value)
+
+
 def retry_delay(attempts: int, settings: Settings) -> timedelta:
     """Exponential backoff with jitter: about base * 2^(attempts-1), capped, randomised to ±25%."""
     ceiling = min(settings.retry_base_seconds * 2 ** max(attempts - 1, 0), settings.retry_max_seconds)
     # Jitter spreads retries of a whole batch that failed together (a relay outage) over time.
     return timedelta(seconds=ceiling * random.uniform(0.75, 1.25))
-
-
-def _ineligible_reason(subscriber: Subscriber | None) -> str:
-    if subscriber is None:
-        return "subscriber was deleted"
-    if subscriber.status != SubscriberStatus.ACTIVE:
-        return f"subscriber is {subscriber.status.value} at send time"
-    return "address is suppressed"

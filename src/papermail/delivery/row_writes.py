@@ -12,7 +12,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail.db.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus, Suppression
+from papermail.db.models import DeliveryStatus, SendState, Subscriber, SubscriberStatus, Suppression
 from papermail.db.types import UTCDateTime
 
 # A claim's outcome may still be recorded while the row is sending, or after the sweeper gave up on
@@ -37,8 +37,10 @@ class RowWrites:
     SQLite has no round trips to save; there both go through the batch's session.
     """
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(
+        self, session: Session, model: type[SendState], awaiting: tuple[SubscriberStatus, ...]
+    ) -> None:
+        self.session, self.model, self.awaiting = session, model, awaiting
         self.durable: sa.Connection | None = None
         self.fast: sa.Connection | None = None
         engine = session.get_bind()
@@ -48,10 +50,10 @@ class RowWrites:
             self.fast.exec_driver_sql("SET synchronous_commit TO off")
 
     def hand_over(self, params: dict) -> bool:
-        return self._execute(self.durable, _HAND_OVER(), params)
+        return self._execute(self.durable, _HAND_OVER(self.model, self.awaiting), params)
 
     def settle(self, params: dict) -> bool:
-        return self._execute(self.fast, _SETTLE(), params)
+        return self._execute(self.fast, _SETTLE(self.model), params)
 
     def _execute(self, connection: sa.Connection | None, statement: sa.Update, params: dict) -> bool:
         if connection is None:
@@ -87,18 +89,20 @@ def _compiled(statement: sa.Update, dialect: sa.Dialect) -> sa.sql.compiler.Comp
 
 
 @cache
-def _HAND_OVER() -> sa.Update:
+def _HAND_OVER(model: type[SendState], awaiting: tuple[SubscriberStatus, ...]) -> sa.Update:
     """Mark a claimed row handed over, if still claimed by us and its subscriber still mailable."""
-    row = Delivery.__table__.c
+    row = model.__table__.c
     now = sa.bindparam("now", type_=UTCDateTime())
     return (
-        sa.update(Delivery.__table__)
+        sa.update(model.__table__)
         .where(
             row.id == sa.bindparam("row_id"),
             row.claims == sa.bindparam("claim"),
             row.status == DeliveryStatus.SENDING,
             sa.exists().where(
-                Subscriber.id == row.subscriber_id, Subscriber.status == SubscriberStatus.ACTIVE
+                Subscriber.id == row.subscriber_id,
+                # Not status IN (...): an expanding IN can't be compiled once for reuse.
+                sa.or_(*(Subscriber.status == status for status in awaiting)),
             ),
             ~sa.exists().where(Suppression.email_hash == sa.bindparam("hashed")),
         )
@@ -114,15 +118,15 @@ def _HAND_OVER() -> sa.Update:
 
 
 @cache
-def _SETTLE() -> sa.Update:
+def _SETTLE(model: type[SendState]) -> sa.Update:
     """Record an outcome on a row we still hold (sending, or called uncertain meanwhile)."""
-    row = Delivery.__table__.c
+    row = model.__table__.c
 
     def unless_null(name: str, column: sa.Column, type_: sa.types.TypeEngine) -> sa.ColumnElement:
         return sa.func.coalesce(sa.bindparam(name, type_=type_), column)
 
     return (
-        sa.update(Delivery.__table__)
+        sa.update(model.__table__)
         .where(
             row.id == sa.bindparam("row_id"),
             row.claims == sa.bindparam("claim"),
