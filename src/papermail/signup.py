@@ -13,19 +13,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from papermail import audit, clock, task_names, tokens
+from papermail import audit, clock, tokens
 from papermail.config import Settings
+from papermail.confirmations import owe_confirmation
+from papermail.db import session_factory
 from papermail.db.inserts import insert_ignoring_conflicts
-from papermail.db.models import Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
+from papermail.db.models import Confirmation, Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
+from papermail.delivery.claims import CLAIMABLE, CONFIRMATIONS, BatchReport, ClaimedRows, claim
 from papermail.mail import emails
-from papermail.mail.backends import TransientSendError
 from papermail.mail.message import OutgoingEmail
-from papermail.mail.outbox import Outbox, Verdict
-from papermail.queue import enqueue_after_commit
+from papermail.mail.outbox import Outbox
 from papermail.send_pacing import send_pacer_for
 from papermail.signup_limits import RateLimiter, address_key
 from papermail.subscribers import (
@@ -34,7 +36,6 @@ from papermail.subscribers import (
     apply_preferences,
     email_hash,
     is_suppressed,
-    mark_bounced,
     preference_values,
     unsubscribe,
 )
@@ -115,7 +116,7 @@ def request_signup(
         return SignupOutcome.THROTTLED
     subscriber.confirmation_sent_at = now
     audit.record(session, "web", "subscriber.signup", subscriber_id=subscriber.id, new=created)
-    enqueue_after_commit(session, task_names.SEND_CONFIRMATION, subscriber.id)
+    owe_confirmation(session, subscriber, now)
     log.info("signup: confirmation queued for %s (subscriber %s)", mask_email(email), subscriber.id)
     return SignupOutcome.CONFIRMATION_QUEUED
 
@@ -164,31 +165,39 @@ def render_confirmation(settings: Settings, subscriber: Subscriber) -> OutgoingE
     )
 
 
-def send_confirmation(session: Session, settings: Settings, subscriber_id: int) -> bool:
-    """Send the confirmation email through the outbox if the subscriber still awaits one.
+def send_confirmation(
+    settings: Settings, subscriber_id: int, *, sessions: sessionmaker[Session] | None = None
+) -> BatchReport:
+    """Send the confirmation the subscriber is owed, once, under the same rules as a digest.
 
-    It is DKIM-signed and paced like a digest. Transient SMTP errors propagate (the task retries);
-    a refused recipient is a hard bounce.
+    It is claimed, handed over and recorded like a delivery (``delivery/claims.py``), DKIM-signed
+    and paced by the outbox; skipped if the subscriber no longer awaits it; a transient failure
+    is retried later (the sweeper re-queues it); a refused recipient is a hard bounce.
     """
-    subscriber = session.get(Subscriber, subscriber_id)
-    if (
-        subscriber is None
-        or subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)
-        or subscriber.confirmation_sent_at is None
-        or is_suppressed(session, subscriber.email)
-    ):
-        return False
-    with Outbox.from_settings(settings, pacer=send_pacer_for(settings)) as outbox:
-        outcome = outbox.send(render_confirmation(settings, subscriber))
-    if outcome.verdict == Verdict.TRANSIENT:
-        raise TransientSendError(outcome.reply or "transient failure", outcome.code)
-    if outcome.verdict != Verdict.SENT:
-        log.warning("confirmation to %s refused: %s", mask_email(subscriber.email), outcome.reply)
-        if outcome.recipient_refused:
-            mark_bounced(session, subscriber, reply=outcome.reply or "recipient refused")
-        return False
-    log.info("confirmation sent to %s (subscriber %s)", mask_email(subscriber.email), subscriber.id)
-    return True
+    report = BatchReport()
+    factory = sessions or session_factory(settings)
+    with factory.begin() as session:
+        owed = session.scalars(
+            sa.select(Confirmation.id).where(
+                Confirmation.subscriber_id == subscriber_id, Confirmation.status.in_(CLAIMABLE)
+            )
+        ).all()
+        claims = claim(session, owed, CLAIMABLE, settings, CONFIRMATIONS) if owed else {}
+    report.not_claimed_ids = [i for i in owed if i not in claims]
+    if not claims:
+        return report
+    with factory() as session, ClaimedRows(session, settings, claims, report, CONFIRMATIONS) as rows:
+        for row in rows.load():
+            subscriber = session.get(Subscriber, row.subscriber_id)
+            assert subscriber is not None  # the row is deleted with its subscriber
+            email = render_confirmation(settings, subscriber)
+            session.commit()
+            hand_over = partial(rows.hand_over, row)
+            with Outbox.from_settings(settings, pacer=send_pacer_for(settings)) as outbox:
+                outcome = outbox.send(email, message_id=row.message_id, hand_over=hand_over)
+            rows.record(row, outcome)
+            log.info("confirmation %s to %s: %s", row.id, mask_email(row.email), outcome.verdict)
+    return report
 
 
 # -- following the links --------------------------------------------------------------------------

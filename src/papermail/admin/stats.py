@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.admin.deliveries import latest_period_key, status_counts
+from papermail.confirmations import confirmation_counts
 from papermail.db.models import (
     Delivery,
     DeliveryStatus,
@@ -72,6 +73,7 @@ class Stats:
     subscribers: dict[str, int]
     period_key: str | None
     deliveries: dict[str, int]
+    confirmations: dict[str, int]  # confirmation emails owed, sent, failed, …
     bounces: BounceRate
     fetches: list[FetchSummary]
     scoring_run_as_of: datetime | None
@@ -92,6 +94,7 @@ def collect_stats(session: Session, period_key: str | None = None) -> Stats:
         subscribers=subscriber_counts(session),
         period_key=period_key,
         deliveries=status_counts(session, [period_key] if period_key else []),
+        confirmations=confirmation_counts(session),
         bounces=bounce_rate(session, period_key),
         fetches=last_fetches(session),
         scoring_run_as_of=run.as_of if run else None,

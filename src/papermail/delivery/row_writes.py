@@ -44,7 +44,8 @@ class RowWrites:
         self.durable: sa.Connection | None = None
         self.fast: sa.Connection | None = None
         engine = session.get_bind()
-        if engine.dialect.name == "postgresql":
+        # A session bound to one connection (a caller's transaction) writes through that session.
+        if isinstance(engine, sa.Engine) and engine.dialect.name == "postgresql":
             self.durable = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             self.fast = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             self.fast.exec_driver_sql("SET synchronous_commit TO off")

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from papermail import audit, task_names
 from papermail.config import Settings
-from papermail.db.models import Delivery, DeliveryStatus, Digest
+from papermail.db.models import Confirmation, Delivery, DeliveryStatus, Digest
 from papermail.delivery.claims import CONFIRMATIONS, DELIVERIES, RowKind, waiting_again
 from papermail.delivery.plan import enqueue_sends
 from papermail.queue import enqueue_after_commit
@@ -72,9 +72,15 @@ def sweep(session: Session, settings: Settings, *, now: datetime) -> SweepReport
 
 
 def enqueue_confirmations(session: Session, confirmation_ids: Sequence[int]) -> None:
-    """Queue each owed confirmation's send once ``session`` commits."""
-    for confirmation_id in confirmation_ids:
-        enqueue_after_commit(session, task_names.SEND_CONFIRMATION, confirmation_id)
+    """Queue the send of these owed confirmations once ``session`` commits."""
+    if not confirmation_ids:
+        return
+    # The task takes the subscriber id: a subscriber is owed at most one confirmation at a time.
+    subscriber_ids = session.scalars(
+        sa.select(Confirmation.subscriber_id).where(Confirmation.id.in_(confirmation_ids)).distinct()
+    )
+    for subscriber_id in sorted(subscriber_ids):
+        enqueue_after_commit(session, task_names.SEND_CONFIRMATION, subscriber_id)
 
 
 def _sweep_kind(
