@@ -1,4 +1,6 @@
-"""A delivery row's life while it is being sent: claim, hand-over, outcome, each fenced by its claim.
+"""A row's life while it is sent: claim, hand-over, outcome, each fenced by its claim.
+
+Two kinds of row live by these rules (:class:`RowKind`): digest deliveries and confirmation emails.
 
 1. **Claim**: one conditional UPDATE takes the claimable rows (status in ``claimable`` → ``sending``,
    a lease, ``claims + 1``), committed before anything is sent. Rows another worker (or a duplicate
