@@ -1,8 +1,9 @@
 """Signing up with double opt-in, confirming, changing preferences and unsubscribing by link.
 
 The web pages adapt these functions; each takes a Session (and Settings) and leaves committing to
-the caller. What a visitor is told never depends on whether an address is already known: these
-functions return an outcome for the caller's records and tests, never for the page.
+the caller, except :func:`send_confirmation`, which commits each step as sending a digest does.
+What a visitor is told never depends on whether an address is already known: these functions
+return an outcome for the caller's records and tests, never for the page.
 """
 
 from __future__ import annotations
