@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from papermail import clock, tokens
 from papermail.config import Settings
+from papermail.db.inserts import dialect_insert
 from papermail.db.models import Paper, Subscriber, Vote
 from papermail.sources.arxiv_api import ArxivApi, Pacer
 from papermail.sources.http import HttpClient
@@ -73,9 +73,7 @@ def record_vote(session: Session, subscriber_id: int, arxiv_id: str, value: int,
     if value not in (MORE, LESS):
         raise ValueError(f"a vote is +1 or -1, not {value}")
     now = clock.now()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Vote).values(
+    statement = dialect_insert(session, Vote).values(
         subscriber_id=subscriber_id,
         arxiv_id=arxiv_id,
         value=value,
@@ -83,7 +81,7 @@ def record_vote(session: Session, subscriber_id: int, arxiv_id: str, value: int,
         created_at=now,
         updated_at=now,
     )
-    # A seed doesn't overwrite a vote given in an email; a vote from an email overwrites anything.
+    # A seed changes the value but keeps "digest" as the source of a vote given in an email.
     update = {"value": value, "updated_at": now}
     if source == FROM_DIGEST:
         update["source"] = source

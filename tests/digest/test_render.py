@@ -191,7 +191,9 @@ def test_everything_from_feeds_is_escaped(session, settings, world, shared_fixtu
     assert structure(hostile_html).tags == structure(benign_html).tags
     assert not any(href.startswith("javascript") for href in structure(hostile_html).hrefs)
     assert "&lt;img src=x onerror=alert(1)&gt;" in hostile_html
-    assert "{{ 7*7 }}" in hostile_html and "49" not in hostile_html.replace(settings.base_url, "")
+    # (Signed links are random-looking and may hold "49": they are left out of the search.)
+    unsigned = re.sub(re.escape(settings.base_url) + r"/\w+/[\w.\-]+", "", hostile_html)
+    assert "{{ 7*7 }}" in hostile_html and "49" not in unsigned
     # The text part is plain text: shown as written, for the reader's client to display as text.
     assert HOSTILE_TITLE in emails[hostile.id].text
 

@@ -1,36 +1,25 @@
-"""Web tasks: the confirmation email (after the signup commits) and looking up seed papers."""
+"""Web tasks: the confirmation email a signup owes (queued after commit, re-queued by the sweeper),
+and looking up the seed papers a reader named on the preferences page."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from papermail import votes
+from papermail import task_names, votes
 from papermail.config import get_settings
 from papermail.db import session_scope
-from papermail.mail.backends import TransientSendError
 from papermail.signup import send_confirmation as send_confirmation_email
 
 BEAT_SCHEDULE: dict = {}
 
 
-# Transient SMTP trouble retries a few times with backoff; every countdown stays well below
-# celery_app.MAX_TASK_COUNTDOWN, so Redis never redelivers a waiting retry.
-@shared_task(
-    name="papermail.send_confirmation",
-    autoretry_for=(TransientSendError,),
-    retry_backoff=30,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=5,
-)
-def send_confirmation(subscriber_id: int) -> bool:
-    """Send a subscriber's confirmation email (skipped if they no longer await one)."""
-    settings = get_settings()
-    with session_scope(settings) as session:
-        return send_confirmation_email(session, settings, subscriber_id)
+@shared_task(name=task_names.SEND_CONFIRMATION)
+def send_confirmation(subscriber_id: int) -> dict[str, int]:
+    """Send the confirmation email the subscriber is owed (once; skipped if no longer awaited)."""
+    return send_confirmation_email(get_settings(), subscriber_id).counts()
 
 
-@shared_task(name="papermail.look_up_papers")
+@shared_task(name=task_names.LOOK_UP_PAPERS)
 def look_up_papers(arxiv_ids: list[str]) -> dict[str, str]:
     """Fetch seed papers named on the preferences page from the arXiv API; return those not found."""
     settings = get_settings()

@@ -15,7 +15,7 @@ from flask import Blueprint, render_template, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from papermail import tokens, votes
+from papermail import task_names, tokens, votes
 from papermail.db.models import Subscriber
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import InvalidInput
@@ -23,7 +23,6 @@ from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 
 blueprint = Blueprint("feedback", __name__)
-LOOK_UP_TASK = "papermail.look_up_papers"
 MIX_LABELS = ("Trending only", "Mostly trending", "Balanced", "Mostly my interests", "My interests only")
 INTERESTS_FORM, FORGET_FORM = "interests", "forget"
 
@@ -99,7 +98,7 @@ def save_interests(session: Session, subscriber: Subscriber, form: MultiDict[str
     votes.set_mix(subscriber, mix)
     unknown = votes.unknown_papers(session, ids)
     if unknown:
-        enqueue_after_commit(session, LOOK_UP_TASK, unknown)
+        enqueue_after_commit(session, task_names.LOOK_UP_PAPERS, unknown)
     added = f" Added {len(ids)} paper{'' if len(ids) == 1 else 's'}." if ids else ""
     state.saved, state.likes = f"Saved.{added} Your next digest will use them.", ""
     return state
