@@ -288,6 +288,12 @@ def time_planning(settings: config.Settings, mix: int | None) -> float:
         session.commit()
     elapsed = lap(started)
     with session_scope(settings) as session:
+        rows = session.scalar(sa.select(sa.func.count()).where(Delivery.period_key == PERIOD))
+        reasoned = session.scalar(
+            sa.select(sa.func.count()).where(Delivery.period_key == PERIOD, Delivery.reasons.is_not(None))
+        )
+        assert rows == session.scalar(sa.select(sa.func.count()).select_from(Subscriber)), rows
+        print(f"  planned {rows} rows ({reasoned} ranked with votes) in {elapsed:.2f} s")
         session.execute(sa.delete(Delivery).where(Delivery.period_key == PERIOD))
         session.execute(sa.delete(Digest).where(Digest.period_key == PERIOD))
     return elapsed

@@ -314,7 +314,7 @@ class Delivery(SendState, Base):
     paper_ids: Mapped[list[int]] = mapped_column(default=list)
     # Frozen with them: the personal "why" of each paper ("close to … you liked"), "" for none;
     # NULL when the digest was ranked by trending alone.
-    reasons: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    reasons: Mapped[list[str] | None] = mapped_column(sa.JSON(none_as_null=True))
     scheduled_for: Mapped[datetime]
     planned_at: Mapped[datetime]
 
