@@ -87,9 +87,10 @@ def up(bind: str) -> None:
     """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C."""
     settings = settings_or_exit()
     migrate.upgrade(settings)
-    click.echo(f"papermail: database {settings.database_url}")
-    click.echo(f"papermail: broker   {settings.broker_url}")
-    click.echo(f"papermail: mail     {settings.mail_url}")
+    shown = settings.masked()
+    click.echo(f"papermail: database {shown['database_url']}")
+    click.echo(f"papermail: broker   {shown['broker_url']}")
+    click.echo(f"papermail: mail     {shown['mail_url']}")
     click.echo(f"papermail: open http://{bind}/  (Ctrl-C stops everything)")
     commands = {
         "web": ["web", "--bind", bind, "--workers", "2"],
