@@ -118,6 +118,8 @@ def test_a_filled_honeypot_gets_the_same_page_and_is_dropped(client, people, ses
     ("fields", "message"),
     [
         ({"email": "x" * 250 + "@example.org"}, "longer than 254 characters"),
+        ({"email": "x" * 65 + "@example.org"}, "longer than 64 bytes"),
+        ({"email": "é" * 33 + "@example.org"}, "longer than 64 bytes"),
         ({"email": "ada@example.org\r\nBcc: victim@example.org"}, "line breaks"),
         ({"email": "<script>alert(1)</script>@example.org"}, "HTML"),
         ({"email": "not an address"}, "doesn&#39;t look like an email address"),

@@ -43,6 +43,10 @@ def web(bind: str, workers: int) -> None:
         str(workers),
         "--access-logfile",
         "-",
+        # Gunicorn trusts X-Forwarded-Proto from 127.0.0.1 by default; forwarded headers are the
+        # app's business, trusted only with PAPERMAIL_PROXY_COUNT > 0 (ProxyFix, papermail.web).
+        "--forwarded-allow-ips",
+        "",
         # Link tokens in URLs are secrets: the access log shows "/unsubscribe/…" instead.
         "--logger-class",
         "papermail.web.logs.RedactingLogger",
