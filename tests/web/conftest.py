@@ -167,6 +167,11 @@ def link_path(settings: config.Settings, purpose: tokens.Purpose, subscriber_id:
     return tokens.link(settings, purpose, subscriber_id, *extra).removeprefix(settings.base_url)
 
 
+def preferences_path(settings: config.Settings, subscriber: Subscriber) -> str:
+    """The path of a subscriber's preferences link (bound to their address)."""
+    return tokens.preferences_link(settings, subscriber.id, subscriber.email).removeprefix(settings.base_url)
+
+
 _ARXIV_NUMBERS = itertools.count(1)
 
 

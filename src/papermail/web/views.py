@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, TooManyRequests
 from papermail import signup, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
-from papermail.db.models import SubscriberStatus
+from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.ratelimit import ip_key
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
@@ -58,9 +58,10 @@ def _check_ip_limit(kind: str, rate: Rate) -> None:
         raise RateLimited()
 
 
-def _own_link(purpose: tokens.Purpose, subscriber_id: int) -> str:
+def _own_link(purpose: tokens.Purpose, subscriber: Subscriber) -> str:
     # Relative, so it works on whatever host served the page (CSP form-action is 'self').
-    token = tokens.make_token(web_context().settings, purpose, subscriber_id)
+    extra = [tokens.address_tag(subscriber.email)] if purpose == tokens.Purpose.PREFERENCES else []
+    token = tokens.make_token(web_context().settings, purpose, subscriber.id, *extra)
     return url_for(f"web.{tokens.PATHS[purpose]}", token=token)
 
 
@@ -113,9 +114,9 @@ def subscribe() -> Page:
 # -- confirming -----------------------------------------------------------------------------------
 
 
-def _confirmed_page(subscriber_id: int) -> str:
+def _confirmed_page(subscriber: Subscriber) -> str:
     return render_template(
-        "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber_id)
+        "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber)
     )
 
 
@@ -127,7 +128,7 @@ def confirm_page(token: str) -> Page:
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
     if check.state == signup.ConfirmState.ALREADY_ACTIVE:
-        return _confirmed_page(check.subscriber.id)
+        return _confirmed_page(check.subscriber)
     return render_template("confirm.html")
 
 
@@ -140,7 +141,7 @@ def confirm(token: str) -> Page:
     )
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
-    return _confirmed_page(check.subscriber.id)
+    return _confirmed_page(check.subscriber)
 
 
 # -- preferences ----------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def preferences(token: str) -> Page:
             saved=saved,
             unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
             digests=signup.recent_digests(session, subscriber.id),
-            unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber.id),
+            unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber),
             **_form_context(fields, errors),
         )
         return (page, HTTPStatus.BAD_REQUEST) if errors else page
