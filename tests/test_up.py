@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,72 @@ def _healthy(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def _parent_pids() -> dict[int, int]:
+    """pid -> parent pid of every process on the machine, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it exited while we looked
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    return parents
+
+
+def _descendants(pid: int) -> set[int]:
+    parents = _parent_pids()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
+def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_path, how):
+    environ = settings_environ(tmp_path / "var", database_url=f"sqlite:///{tmp_path}/up.db")
+    environ.pop("PAPERMAIL_MAIL_URL")
+    port = _free_port()
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "papermail", "up", "--bind", f"127.0.0.1:{port}"],
+            env=subprocess_env(environ),
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    family: set[int] = set()
+    try:
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
+        wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
+        wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
+        family = _descendants(up.pid)
+        # web (gunicorn master + 2 workers), worker (+ 2 pool processes), beat: at least 7.
+        assert len(family) >= 7, family
+        up.send_signal(how)
+        assert up.wait(60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    log_text = log_path.read_text()
+    assert f"{signal.Signals(how).name} received; stopping web, worker and beat" in log_text
+    assert "Traceback" not in log_text, log_text
+    assert [pid for pid in family if _alive(pid)] == []
+    assert not _healthy(f"http://127.0.0.1:{port}/healthz")  # the port is free again
 
 
 @pytest.mark.slow

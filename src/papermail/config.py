@@ -63,6 +63,7 @@ class Settings:
     digest_size: int
     smtp_timeout_seconds: float
     celery_queue: str
+    beat_lease_seconds: float
     # -- fetch (issue 3): politeness towards arXiv and Hugging Face, and when beat fetches --
     fetch_contact: str
     fetch_retries: int
@@ -450,6 +451,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         digest_size=read.get("DIGEST_SIZE", _positive_int, "10"),
         smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
         celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
+        beat_lease_seconds=read.get("BEAT_LEASE_SECONDS", _positive_float, "60"),
         fetch_contact=read.get("FETCH_CONTACT", _address, parseaddr(mail_from)[1]),
         fetch_retries=read.get("FETCH_RETRIES", _non_negative_int, "3"),
         fetch_backoff_seconds=read.get("FETCH_BACKOFF", _positive_float, "2"),

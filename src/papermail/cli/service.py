@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
+from datetime import timedelta
 
 import click
 
+from papermail import leases
 from papermail.celery_app import get_celery
-from papermail.cli.base import settings_or_exit
+from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.db import migrate
 
 PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
 SHUTDOWN_GRACE_SECONDS = 10
+# What `up` passes on to its children when it is told to stop. SIGHUP means "reload" to gunicorn
+# and celery, but "the terminal is gone, stop" to us, so children get SIGTERM for it.
+FORWARDED_SIGNALS = {
+    signal.SIGTERM: signal.SIGTERM,
+    signal.SIGINT: signal.SIGINT,
+    signal.SIGHUP: signal.SIGTERM,
+}
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -78,11 +92,45 @@ def worker(concurrency: int, loglevel: str) -> None:
 @click.command()
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
-    """Run the Celery beat scheduler (run exactly one)."""
+    """Run the Celery beat scheduler (exactly one per database: a second one refuses to start)."""
     settings = settings_or_exit()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schedule_file = settings.data_dir / "celerybeat-schedule"
-    get_celery().start(["beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
+    lease = timedelta(seconds=settings.beat_lease_seconds)
+    holder = leases.new_holder()
+    with cli_session() as session:
+        hold = leases.acquire(session, leases.BEAT, holder, lease)
+    if hold.holder != holder:
+        raise CommandError(
+            f"another beat ({hold.holder}) holds the schedule for this database until "
+            f"{hold.expires_at:%Y-%m-%d %H:%M:%S} UTC: stop it first "
+            "(a killed beat's hold runs out by itself)"
+        )
+    stopped = threading.Event()
+    renewer = threading.Thread(target=_renew_beat_lease, args=(holder, lease, stopped), daemon=True)
+    renewer.start()
+    try:
+        get_celery().start(["beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
+    finally:
+        stopped.set()
+        renewer.join()
+        with cli_session() as session:
+            leases.release(session, leases.BEAT, holder)
+
+
+def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -> None:
+    # Renewed at a third of its length, so two failed renewals in a row still leave it held.
+    while not stopped.wait(lease.total_seconds() / 3):
+        try:
+            with cli_session() as session:
+                still_ours = leases.renew(session, leases.BEAT, holder, lease)
+        except Exception as exc:  # the database is away: keep trying until the lease runs out
+            log.warning("beat: could not renew its hold on the schedule: %s", exc)
+            continue
+        if not still_ours:
+            log.error("beat: another beat took over the schedule; stopping this one")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
 
 
 @click.command()
@@ -101,17 +149,22 @@ def up(bind: str) -> None:
         "worker": ["worker", "--concurrency", "2"],
         "beat": ["beat"],
     }
+    asked_to_stop: list[signal.Signals] = []
+    for received in FORWARDED_SIGNALS:
+        # Record the signal and let the loop below stop the children: docker, systemd and
+        # supervisord send SIGTERM, a closed terminal SIGHUP, Ctrl-C SIGINT.
+        signal.signal(received, lambda signum, _frame: asked_to_stop.append(signal.Signals(signum)))
     children = {name: _spawn(name, args) for name, args in commands.items()}
-    try:
-        while all(child.poll() is None for child in children.values()):
-            time.sleep(0.5)
+    while not asked_to_stop and all(child.poll() is None for child in children.values()):
+        time.sleep(0.2)
+    if asked_to_stop:
+        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping web, worker and beat")
+        exit_code = 0
+    else:
         dead = [name for name, child in children.items() if child.poll() is not None]
         click.secho(f"papermail: {', '.join(dead)} stopped; shutting down", fg="red", err=True)
         exit_code = 1
-    except KeyboardInterrupt:
-        click.echo("papermail: stopping")
-        exit_code = 0
-    _stop(children.values())
+    _stop(children.values(), FORWARDED_SIGNALS[asked_to_stop[0]] if asked_to_stop else signal.SIGTERM)
     sys.exit(exit_code)
 
 
@@ -134,14 +187,26 @@ def _relay(child: subprocess.Popen[bytes], prefix: str) -> None:
         click.echo(f"{prefix} {line.decode('utf-8', 'replace').rstrip()}")
 
 
-def _stop(children) -> None:
+def _stop(children: Iterable[subprocess.Popen[bytes]], how: signal.Signals) -> None:
+    """Signal every child's process group, wait up to the grace period, then kill what remains."""
     children = list(children)
     for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        _signal_group(child, how)
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     for child in children:
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            log.warning(
+                "papermail: pid %s did not stop within %ss; killing it", child.pid, SHUTDOWN_GRACE_SECONDS
+            )
+    # Every group, even of a child that exited: its own children (gunicorn's workers, celery's pool)
+    # must not outlive it as orphans.
+    for child in children:
+        _signal_group(child, signal.SIGKILL)
+        child.wait()
+
+
+def _signal_group(child: subprocess.Popen[bytes], how: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group is empty: everyone in it has exited
+        os.killpg(child.pid, how)

@@ -362,3 +362,14 @@ class RateLimitHit(Base):
     at: Mapped[datetime]
 
     __table_args__ = (sa.Index(None, "key", "at"),)
+
+
+class ScheduleLease(Base):
+    """Who runs a singleton process (beat) for this database, until when; renewed while alive."""
+
+    __tablename__ = "schedule_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
