@@ -14,7 +14,8 @@ from papermail import signup, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
-from papermail.ratelimit import ip_key
+from papermail.ratelimit import LimiterUnavailable, ip_key
+from papermail.web import readiness
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
@@ -33,6 +34,11 @@ blueprint = Blueprint("web", __name__)
 
 Page = tuple[str, int] | str
 SERVER_ERROR_MESSAGE = "Something went wrong on our side. Please try again in a few minutes."
+UNAVAILABLE_MESSAGE = (
+    "We can't take signups or confirmations for a moment. Nothing was saved: please try again in a "
+    "minute. Links to change your preferences or to unsubscribe keep working."
+)
+RETRY_AFTER_SECONDS = 60
 
 
 class RateLimited(TooManyRequests):
@@ -216,8 +222,31 @@ def healthz() -> tuple[dict[str, str], int]:
     return {"status": "ok"}, HTTPStatus.OK
 
 
+@blueprint.get("/readyz")
+def readyz() -> tuple[dict[str, str], int]:
+    # /healthz says the process lives (cheap, for restarts); this says whether to send it traffic.
+    context = web_context()
+    try:
+        database = context.read(readiness.database_state)
+    except sa.exc.SQLAlchemyError:  # not even a connection
+        database = readiness.UNREACHABLE
+    states = {"database": database, "broker": readiness.broker_state(context.settings)}
+    ready = all(state == readiness.OK for state in states.values())
+    code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+    return {"status": "ok" if ready else "error", **states}, code
+
+
 def register_error_pages(app: Flask) -> None:
     """Friendly pages, in our own look, for every HTTP error."""
+
+    @app.errorhandler(LimiterUnavailable)
+    def limits_unavailable(exc: LimiterUnavailable) -> tuple[str, int, dict[str, str]]:
+        # Signups and confirmations are refused whole (their transaction rolled back) while the
+        # limits can't be checked: unlimited signups would let anyone mail-bomb any address.
+        log.warning("%s: answering 503", exc)
+        code = HTTPStatus.SERVICE_UNAVAILABLE
+        page = render_template("error.html", title=code.phrase, message=UNAVAILABLE_MESSAGE, code=code)
+        return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Page:
