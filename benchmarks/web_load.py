@@ -49,11 +49,12 @@ sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
 from tests.web.conftest import add_run  # noqa: E402
 
-from papermail import config  # noqa: E402
+from papermail import config, signup_requests  # noqa: E402
+from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
-from papermail.db.models import AuditLog, Subscriber  # noqa: E402
+from papermail.db.models import AuditLog, SignupRequest, Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.ratelimit import REDIS_KEY_PREFIX, address_key, ip_key  # noqa: E402
+from papermail.ratelimit import REDIS_KEY_PREFIX, address_key, ip_key, limiter_for  # noqa: E402
 
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -259,6 +260,22 @@ def hammer(
     return result
 
 
+def process_recorded_signups(settings: config.Settings) -> None:
+    """What ``papermail.process_signup`` does in a worker, for every signup the web recorded."""
+    limiter = limiter_for(settings)
+    config.use_settings(settings)  # the confirmations it queues go to this setup's broker
+    reset_celery()
+    try:
+        with session_scope(settings) as session:
+            waiting = session.scalars(sa.select(SignupRequest.id).order_by(SignupRequest.id)).all()
+        for request_id in waiting:
+            with session_scope(settings) as session:
+                signup_requests.process_request(session, settings, request_id, limiter)
+    finally:
+        config.use_settings(None)
+        reset_celery()
+
+
 def burst(port: int, size: int) -> list[int]:
     """``size`` identical signups released at the same moment."""
     sessions = [form_session(port) for _ in range(size)]
@@ -304,6 +321,7 @@ def run_setup(setup: Setup, data_dir: Path, run_id: str, args: argparse.Namespac
         burst_statuses = burst(port, args.burst)
     finally:
         stop(server)
+    process_recorded_signups(settings)
     with session_scope(settings) as session:
         rows = session.scalar(sa.select(sa.func.count()).where(Subscriber.email == BURST_ADDRESS))
         subscriber_id = session.scalar(sa.select(Subscriber.id).where(Subscriber.email == BURST_ADDRESS))

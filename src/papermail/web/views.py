@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
-from papermail import signup, tokens
+from papermail import signup, signup_requests, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
@@ -108,12 +108,9 @@ def subscribe() -> Page:
     email, preferences, errors = fields.parse()
     if errors:
         return _home(fields, errors, guess_timezone=False), HTTPStatus.BAD_REQUEST
-    context.transaction(
-        lambda session: signup.request_signup(
-            session, settings, email=email, preferences=preferences, limiter=context.limiter
-        )
-    )
-    # The same page whatever happened: the form must not tell who is subscribed.
+    # Only recorded here, the same for every address: a worker decides what it means, so neither
+    # the page nor the time it takes tells who is subscribed.
+    context.transaction(lambda session: signup_requests.record_request(session, email, preferences))
     return render_template("check_inbox.html")
 
 
