@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,7 +20,7 @@ from papermail.db.models import Frequency, SignupRequest
 from papermail.queue import enqueue_after_commit
 from papermail.ratelimit import RateLimiter
 from papermail.signup import SignupOutcome, request_signup
-from papermail.subscribers import Preferences
+from papermail.subscribers import Preferences, preference_values
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +32,7 @@ SWEEP_BATCH = 200
 
 def record_request(session: Session, email: str, preferences: Preferences) -> int:
     """Store a (validated, normalised) signup and queue its processing after commit; its id."""
-    values: dict[str, Any] = {
-        "topics": list(preferences.topics),
-        "keywords": list(preferences.keywords),
-        "frequency": preferences.frequency.value,
-        "send_weekday": preferences.send_weekday,
-        "send_hour": preferences.send_hour,
-        "timezone": preferences.timezone,
-    }
+    values = {**preference_values(preferences), "frequency": preferences.frequency.value}  # JSON
     request = SignupRequest(email=email, preferences=values, requested_at=clock.now())
     session.add(request)
     session.flush()
