@@ -1,5 +1,7 @@
 """``papermail up`` runs web, worker and beat on the embedded defaults, and stops on Ctrl-C."""
 
+import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -57,9 +59,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
-def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_path, how):
+def _stop_for_good(up: subprocess.Popen) -> None:
+    """After a failed test: the usual stop, then SIGKILL for `up` and everything it started."""
+    if up.poll() is None:
+        family = _descendants(up.pid)
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _start_up(tmp_path) -> tuple[subprocess.Popen, Path, int]:
     environ = settings_environ(tmp_path / "var", database_url=f"sqlite:///{tmp_path}/up.db")
     environ.pop("PAPERMAIL_MAIL_URL")
     port = _free_port()
@@ -72,24 +87,53 @@ def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_pat
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    family: set[int] = set()
+    return up, log_path, port
+
+
+def _whole_family(up: subprocess.Popen, log_path: Path, port: int) -> set[int]:
+    """Once everything runs: web (gunicorn + 2 workers), worker (+ 2 pool processes) and beat."""
+    wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
+    wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
+    wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
+
+    def seven_or_more() -> set[int] | None:
+        found = _descendants(up.pid)
+        return found if len(found) >= 7 else None
+
+    return wait_for(seven_or_more, timeout=60, message="every child and grandchild")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
+def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_path, how):
+    up, log_path, port = _start_up(tmp_path)
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
-        wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
-        wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
-        family = _descendants(up.pid)
-        # web (gunicorn master + 2 workers), worker (+ 2 pool processes), beat: at least 7.
-        assert len(family) >= 7, family
+        family = _whole_family(up, log_path, port)
         up.send_signal(how)
         assert up.wait(60) == 0
     finally:
-        if up.poll() is None:
-            up.kill()
+        _stop_for_good(up)
     log_text = log_path.read_text()
     assert f"{signal.Signals(how).name} received; stopping web, worker and beat" in log_text
     assert "Traceback" not in log_text, log_text
     assert [pid for pid in family if _alive(pid)] == []
     assert not _healthy(f"http://127.0.0.1:{port}/healthz")  # the port is free again
+
+
+@pytest.mark.slow
+def test_children_of_a_killed_up_stop_by_themselves(tmp_path):
+    up, log_path, port = _start_up(tmp_path)
+    family: set[int] = set()
+    try:
+        family = _whole_family(up, log_path, port)
+        up.kill()  # SIGKILL: `up` runs no handler; the kernel tells its children (PR_SET_PDEATHSIG)
+        up.wait(10)
+        wait_for(lambda: not any(_alive(pid) for pid in family), timeout=60, message="orphans to stop")
+    finally:
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _stop_for_good(up)
 
 
 @pytest.mark.slow
@@ -114,8 +158,7 @@ def test_up_serves_and_stops_cleanly_without_postgres_or_redis(tmp_path):
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
     finally:
-        if up.poll() is None:
-            up.kill()
+        _stop_for_good(up)
     log_text = log_path.read_text()
     assert "Traceback" not in log_text, log_text
     assert (tmp_path / "var" / "papermail.db").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -30,7 +31,21 @@ FORWARDED_SIGNALS = {
     signal.SIGHUP: signal.SIGTERM,
 }
 
+# Set by `up` in its children's environment (not a setting): the pid they must not outlive.
+UP_PID_VARIABLE = "PAPERMAIL_UP_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
 log = logging.getLogger(__name__)
+
+
+def _die_with_up() -> None:
+    """In a child of `up`: have the kernel send SIGTERM when `up` dies, even by SIGKILL."""
+    parent = os.environ.pop(UP_PID_VARIABLE, None)  # popped: grandchildren follow their own parent
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # `up` died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @click.command()
@@ -46,6 +61,7 @@ def config() -> None:
 def web(bind: str, workers: int) -> None:
     """Serve the web pages with gunicorn."""
     settings_or_exit()
+    _die_with_up()  # kept across the exec below
     argv = [
         sys.executable,
         "-m",
@@ -74,6 +90,7 @@ def web(bind: str, workers: int) -> None:
 def worker(concurrency: int, loglevel: str) -> None:
     """Run a Celery worker (run as many as you like, on as many machines)."""
     settings = settings_or_exit()
+    _die_with_up()
     get_celery().start(
         [
             "worker",
@@ -94,6 +111,7 @@ def worker(concurrency: int, loglevel: str) -> None:
 def beat(loglevel: str) -> None:
     """Run the Celery beat scheduler (exactly one per database: a second one refuses to start)."""
     settings = settings_or_exit()
+    _die_with_up()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schedule_file = settings.data_dir / "celerybeat-schedule"
     lease = timedelta(seconds=settings.beat_lease_seconds)
@@ -171,6 +189,7 @@ def up(bind: str) -> None:
 def _spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:
     child = subprocess.Popen(
         [sys.executable, "-m", "papermail", *args],
+        env={**os.environ, UP_PID_VARIABLE: str(os.getpid())},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         # Its own process group, so Ctrl-C reaches only us and we stop children in order.
