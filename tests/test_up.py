@@ -28,35 +28,43 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _parent_pids() -> dict[int, int]:
-    """pid -> parent pid of every process on the machine, from /proc."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # it exited while we looked
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
-    return parents
-
-
-def _descendants(pid: int) -> set[int]:
-    parents = _parent_pids()
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after "(comm)" (state, ppid, …), or None if it is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return False
-    return state != "Z"
+        return None
+
+
+# A process: its pid and its start time (clock ticks after boot), so a reused pid is not mistaken
+# for it, and never signalled in its place.
+Process = tuple[int, str]
+
+
+def _descendants(pid: int) -> set[Process]:
+    """Every process below ``pid``, from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields:
+            table[int(entry.name)] = (int(fields[1]), fields[19])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, (parent, _start) in table.items() if parent in frontier} - found
+        found |= frontier
+    return {(child, table[child][1]) for child in found}
+
+
+def _alive(process: Process) -> bool:
+    fields = _stat(process[0])
+    return fields is not None and fields[19] == process[1] and fields[0] != "Z"
+
+
+def _kill_if_alive(process: Process) -> None:
+    if _alive(process):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process[0], signal.SIGKILL)
 
 
 def _stop_for_good(up: subprocess.Popen) -> None:
@@ -69,9 +77,8 @@ def _stop_for_good(up: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             up.kill()
             up.wait()
-        for pid in family:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for process in family:
+            _kill_if_alive(process)
 
 
 def _start_up(tmp_path) -> tuple[subprocess.Popen, Path, int]:
@@ -90,13 +97,13 @@ def _start_up(tmp_path) -> tuple[subprocess.Popen, Path, int]:
     return up, log_path, port
 
 
-def _whole_family(up: subprocess.Popen, log_path: Path, port: int) -> set[int]:
+def _whole_family(up: subprocess.Popen, log_path: Path, port: int) -> set[Process]:
     """Once everything runs: web (gunicorn + 2 workers), worker (+ 2 pool processes) and beat."""
     wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
     wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
     wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
 
-    def seven_or_more() -> set[int] | None:
+    def seven_or_more() -> set[Process] | None:
         found = _descendants(up.pid)
         return found if len(found) >= 7 else None
 
@@ -116,23 +123,22 @@ def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_pat
     log_text = log_path.read_text()
     assert f"{signal.Signals(how).name} received; stopping web, worker and beat" in log_text
     assert "Traceback" not in log_text, log_text
-    assert [pid for pid in family if _alive(pid)] == []
+    assert [process for process in family if _alive(process)] == []
     assert not _healthy(f"http://127.0.0.1:{port}/healthz")  # the port is free again
 
 
 @pytest.mark.slow
 def test_children_of_a_killed_up_stop_by_themselves(tmp_path):
     up, log_path, port = _start_up(tmp_path)
-    family: set[int] = set()
+    family: set[Process] = set()
     try:
         family = _whole_family(up, log_path, port)
         up.kill()  # SIGKILL: `up` runs no handler; the kernel tells its children (PR_SET_PDEATHSIG)
         up.wait(10)
-        wait_for(lambda: not any(_alive(pid) for pid in family), timeout=60, message="orphans to stop")
+        wait_for(lambda: not any(_alive(p) for p in family), timeout=60, message="orphans to stop")
     finally:
-        for pid in family:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for process in family:
+            _kill_if_alive(process)
         _stop_for_good(up)
 
 
