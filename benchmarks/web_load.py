@@ -54,7 +54,7 @@ from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
 from papermail.db.models import AuditLog, SignupRequest, Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.ratelimit import REDIS_KEY_PREFIX, address_key, ip_key, limiter_for  # noqa: E402
+from papermail.signup_limits import REDIS_KEY_PREFIX, address_key, ip_key, limiter_for  # noqa: E402
 
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")

@@ -14,17 +14,16 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import clock
+from papermail import clock, task_names
 from papermail.config import Settings
 from papermail.db.models import Frequency, SignupRequest
 from papermail.queue import enqueue_after_commit
-from papermail.ratelimit import RateLimiter
 from papermail.signup import SignupOutcome, request_signup
+from papermail.signup_limits import RateLimiter
 from papermail.subscribers import Preferences, preference_values
 
 log = logging.getLogger(__name__)
 
-PROCESS_SIGNUP_TASK = "papermail.process_signup"
 # A request still waiting this long lost its queue message (broker down or restarted).
 SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 200
@@ -36,7 +35,7 @@ def record_request(session: Session, email: str, preferences: Preferences) -> in
     request = SignupRequest(email=email, preferences=values, requested_at=clock.now())
     session.add(request)
     session.flush()
-    enqueue_after_commit(session, PROCESS_SIGNUP_TASK, request.id)
+    enqueue_after_commit(session, task_names.PROCESS_SIGNUP, request.id)
     return request.id
 
 

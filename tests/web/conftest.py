@@ -21,10 +21,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail import clock, config, signup, signup_requests, tokens
+from papermail import clock, config, signup, signup_requests, task_names, tokens
 from papermail.celery_app import get_celery, reset_celery
 from papermail.db.models import Paper, ScoringRun, SignupRequest, Subscriber, SubscriberStatus, TrendScore
-from papermail.ratelimit import DatabaseRateLimiter, RedisRateLimiter
+from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, RUN_ID
 
@@ -105,7 +105,7 @@ def enqueued(web_settings) -> Callable[[], list[tuple[str, list[Any]]]]:
                     break
                 found.append((message.headers["task"], message.payload[0]))
             queue.close()
-        return [task for task in found if everything or task[0] != signup_requests.PROCESS_SIGNUP_TASK]
+        return [task for task in found if everything or task[0] != task_names.PROCESS_SIGNUP]
 
     drain()  # start empty, whatever an earlier test left
     return drain

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import config, signup, signup_requests
+from papermail import config, signup, signup_requests, task_names
 from papermail.celery_app import reset_celery
 from papermail.db.models import (
     AuditLog,
@@ -254,7 +254,7 @@ def test_every_outcome_does_the_same_work_on_the_request_path(client, people, se
     assert len({repr(change) for change in changes.values()}) == 1, changes
     assert changes["new@example.org"] == (
         {"subscribers": 0, "signup_requests": 1, "audit_log": 0, "rate_limit_hits": 1, "suppressions": 0},
-        [signup_requests.PROCESS_SIGNUP_TASK],
+        [task_names.PROCESS_SIGNUP],
     )
     assert people.get("new@example.org") is None  # decided later, by a worker
     outcomes = process_signup_requests(client.application)

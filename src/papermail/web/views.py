@@ -14,7 +14,7 @@ from papermail import signup, signup_requests, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
-from papermail.ratelimit import LimiterUnavailable, ip_key
+from papermail.signup_limits import LimiterUnavailable, ip_key
 from papermail.web import readiness
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt

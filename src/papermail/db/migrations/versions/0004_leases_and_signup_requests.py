@@ -1,7 +1,7 @@
 """schedule leases (one beat per database) and signup requests (equal-time signups)
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-05 12:00:00
 
 A row per singleton process (today only beat): who holds it and until when. A holder renews its
@@ -18,7 +18,7 @@ from alembic import op
 import papermail.db.types
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
