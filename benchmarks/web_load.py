@@ -54,7 +54,7 @@ from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
 from papermail.db.models import AuditLog, SignupRequest, Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.signup_limits import REDIS_KEY_PREFIX, address_key, ip_key, limiter_for  # noqa: E402
+from papermail.signup_limits import address_key, ip_key, limiter_for, redis_key_prefix  # noqa: E402
 
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -88,17 +88,20 @@ class Setup:
     cleanup: Callable[[], None]
 
 
-def benchmark_limit_keys() -> list[str]:
+def benchmark_limit_keys(run_id: str) -> list[str]:
     """The Redis rate-limit keys this benchmark fills (its client IP and the burst address)."""
     keys = (ip_key("signup", "127.0.0.1"), address_key("confirm", BURST_ADDRESS))
-    return [REDIS_KEY_PREFIX + key for key in keys]
+    return [redis_key_prefix(queue_name(run_id)) + key for key in keys]
+
+
+def queue_name(run_id: str) -> str:
+    return f"papermail-webload-{run_id}"
 
 
 def postgres_redis_setup(run_id: str) -> Setup:
     name = f"pm_webload_{run_id}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    redis.Redis.from_url(REDIS_URL).delete(*benchmark_limit_keys())  # a previous run's leftovers
     url = sa.engine.make_url(PG_ADMIN_DSN).set(drivername="postgresql+psycopg", database=name)
 
     def cleanup() -> None:
@@ -106,7 +109,7 @@ def postgres_redis_setup(run_id: str) -> Setup:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         client = redis.Redis.from_url(REDIS_URL)
-        client.delete(f"papermail-webload-{run_id}", *benchmark_limit_keys())
+        client.delete(queue_name(run_id), *benchmark_limit_keys(run_id))
 
     return Setup("PostgreSQL + Redis", url.render_as_string(hide_password=False), REDIS_URL, cleanup)
 
@@ -127,7 +130,7 @@ def environ_for(setup: Setup, data_dir: Path, run_id: str) -> dict[str, str]:
         "PAPERMAIL_BROKER_URL": setup.broker_url,
         "PAPERMAIL_MAIL_URL": "memory:",
         "PAPERMAIL_SECRET_KEY": "benchmark-secret",
-        "PAPERMAIL_CELERY_QUEUE": f"papermail-webload-{run_id}",
+        "PAPERMAIL_CELERY_QUEUE": queue_name(run_id),
         # One client address sends everything here; the per-IP limit would stop the benchmark.
         "PAPERMAIL_SIGNUP_RATE_PER_IP": "100000000/h",
     }
@@ -336,8 +339,9 @@ def run_setup(setup: Setup, data_dir: Path, run_id: str, args: argparse.Namespac
     stored = len(stored_emails)
     if setup.broker_url.startswith("redis"):
         # Each signup left a per-address counter in Redis; they'd expire, but tidy up now.
-        keys = [REDIS_KEY_PREFIX + address_key("confirm", address) for address in stored_emails]
-        redis.Redis.from_url(REDIS_URL).delete(*keys, *benchmark_limit_keys())
+        prefix = redis_key_prefix(queue_name(run_id))
+        keys = [prefix + address_key("confirm", address) for address in stored_emails]
+        redis.Redis.from_url(REDIS_URL).delete(*keys, *benchmark_limit_keys(run_id))
     print(
         f"\n{setup.name}: gunicorn 2 sync workers, {args.concurrency} client threads, {args.seconds:g} s each"
     )

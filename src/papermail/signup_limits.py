@@ -109,8 +109,13 @@ class DatabaseRateLimiter:
 def limiter_for(settings: Settings) -> RateLimiter:
     """Redis when the broker is Redis (already shared by every machine), else the database."""
     if settings.broker_url.startswith(("redis://", "rediss://")):
-        return RedisRateLimiter(settings.broker_url)
+        return RedisRateLimiter(settings.broker_url, prefix=redis_key_prefix(settings.celery_queue))
     return DatabaseRateLimiter()
+
+
+def redis_key_prefix(celery_queue: str) -> str:
+    """The limits' keys are per installation, like its queue: two sharing a Redis don't mix counts."""
+    return f"{REDIS_KEY_PREFIX}{celery_queue}:"
 
 
 def longest_window(settings: Settings) -> Rate:
