@@ -12,6 +12,7 @@ from papermail.db.models import (
     Delivery,
     DeliveryStatus,
     RateLimitHit,
+    SignupRequest,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -128,6 +129,8 @@ def test_purge_erases_everything_but_a_hashed_suppression(run, seed):
         now = clock.now()
         for key in (f"confirm:{email_hash('erase.me@example.org')[:32]}", "signup:ip:192.0.2.1"):
             session.add(RateLimitHit(key=key, at=now))
+        for email in ("erase.me@example.org", "keep@example.org"):  # forms not yet processed
+            session.add(SignupRequest(email=email, preferences={}, requested_at=now))
         audit.record(
             session,
             "system",
@@ -155,6 +158,7 @@ def test_purge_erases_everything_but_a_hashed_suppression(run, seed):
     )
     assert "erase.me@example.org" not in audit_text
     assert seed.scalars(sa.select(RateLimitHit.key)) == ["signup:ip:192.0.2.1"]
+    assert seed.scalars(sa.select(SignupRequest.email)) == ["keep@example.org"]
     [erase] = seed.audit("subscriber.erase")
     assert erase.reason == "GDPR request" and erase.subscriber_id is None
 
