@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from papermail import tokens, votes
 from papermail.db.models import Vote
-from tests.web.conftest import add_papers, csrf_token, link_path
+from tests.web.conftest import add_papers, csrf_token, preferences_path
 
 
 def vote_tokens(settings) -> tokens.CompactTokens:
@@ -91,8 +91,8 @@ def test_a_vote_for_an_erased_reader_is_an_invalid_link(client, web_settings, pe
     assert client.post(path).status_code == 400
 
 
-def _preferences(client, web_settings, subscriber_id, **form):
-    path = link_path(web_settings, tokens.Purpose.PREFERENCES, subscriber_id)
+def _preferences(client, web_settings, subscriber, **form):
+    path = preferences_path(web_settings, subscriber)
     form.setdefault("csrf_token", csrf_token(client, path))
     return client.post(path, data=form)
 
@@ -101,7 +101,7 @@ def test_seeds_by_id_and_url_and_the_mix(client, web_settings, people, session, 
     ada = people.add("ada@example.org")
     known = add_papers(session, ["A paper papermail has"])[0]
     likes = f"{known.arxiv_id}\nhttps://arxiv.org/abs/2410.05678v2\n  https://arxiv.org/pdf/2409.00001 \n"
-    page = _preferences(client, web_settings, ada.id, form="interests", likes=likes, mix="4")
+    page = _preferences(client, web_settings, ada, form="interests", likes=likes, mix="4")
     body = page.get_data(as_text=True)
     assert page.status_code == 200 and "Saved. Added 3 papers." in body
     assert "A paper papermail has" in body and "(not fetched yet)" in body
@@ -117,13 +117,13 @@ def test_seeds_by_id_and_url_and_the_mix(client, web_settings, people, session, 
 def test_bad_seeds_are_refused_with_one_line(client, web_settings, people, session):
     ada = people.add("ada@example.org")
     page = _preferences(
-        client, web_settings, ada.id, form="interests", likes="https://example.org/abs/1", mix="2"
+        client, web_settings, ada, form="interests", likes="https://example.org/abs/1", mix="2"
     )
     assert page.status_code == 400 and "is not an arXiv link" in page.get_data(as_text=True)
     many = "\n".join(f"2401.{n:05d}" for n in range(votes.MAX_SEEDS + 1))
-    page = _preferences(client, web_settings, ada.id, form="interests", likes=many, mix="2")
+    page = _preferences(client, web_settings, ada, form="interests", likes=many, mix="2")
     assert page.status_code == 400 and "At most 50 papers" in page.get_data(as_text=True)
-    page = _preferences(client, web_settings, ada.id, form="interests", likes="", mix="7")
+    page = _preferences(client, web_settings, ada, form="interests", likes="", mix="7")
     assert page.status_code == 400 and "from 0 (trending only) to 4" in page.get_data(as_text=True)
     assert _votes(session, ada.id) == {}
 
@@ -132,14 +132,14 @@ def test_a_vote_can_be_removed(client, web_settings, people, session):
     ada = people.add("ada@example.org")
     votes.record_vote(session, ada.id, "2401.00001", votes.LESS, votes.FROM_DIGEST)
     votes.record_vote(session, ada.id, "2401.00002", votes.MORE, votes.FROM_SEED)
-    page = _preferences(client, web_settings, ada.id, form="forget", arxiv_id="2401.00001")
+    page = _preferences(client, web_settings, ada, form="forget", arxiv_id="2401.00001")
     assert "Forgot 2401.00001." in page.get_data(as_text=True)
     assert _votes(session, ada.id) == {"2401.00002": (1, "seed")}
 
 
 def test_interest_forms_need_a_csrf_token(client, web_settings, people, session):
     ada = people.add("ada@example.org")
-    path = link_path(web_settings, tokens.Purpose.PREFERENCES, ada.id)
+    path = preferences_path(web_settings, ada)
     assert client.post(path, data={"form": "interests", "likes": "2401.00001", "mix": "2"}).status_code == 400
     assert _votes(session, ada.id) == {}
 

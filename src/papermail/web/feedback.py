@@ -45,16 +45,22 @@ def vote_page(token: str) -> Any:
 def vote(token: str) -> Any:
     context = web_context()
 
-    def work(session: Session) -> votes.VoteLink | None:
+    def work(session: Session) -> tuple[votes.VoteLink, str] | None:
         found = votes.read_vote_link(session, context.settings, token)
-        if found is not None:
-            votes.record_vote(session, found.subscriber_id, found.arxiv_id, found.value, votes.FROM_DIGEST)
-        return found
+        if found is None:
+            return None
+        votes.record_vote(session, found.subscriber_id, found.arxiv_id, found.value, votes.FROM_DIGEST)
+        # The preferences link is bound to the reader's current address, like the digest's own.
+        subscriber = session.get(Subscriber, found.subscriber_id)
+        tag = tokens.address_tag(subscriber.email) if subscriber else ""
+        return found, tokens.make_token(
+            context.settings, tokens.Purpose.PREFERENCES, found.subscriber_id, tag
+        )
 
-    found = context.transaction(work)
-    if found is None:
+    done = context.transaction(work)
+    if done is None:
         return _invalid_link()
-    preferences = tokens.make_token(context.settings, tokens.Purpose.PREFERENCES, found.subscriber_id)
+    found, preferences = done
     return render_template(
         "voted.html", vote=found, preferences_url=url_for("web.preferences", token=preferences) + "#interests"
     )
