@@ -50,12 +50,12 @@ EXPORT_COLUMNS = (
     "send_weekday",
     "send_hour",
     "timezone",
-    "created_at",
-    "confirmed_at",
-    "unsubscribed_at",
     "relevance_mix",
     "likes",
     "dislikes",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
 )
 PREFERENCE_COLUMNS = ("topics", "keywords", "frequency", "send_weekday", "send_hour", "timezone")
 IMPORT_STATUSES = {
