@@ -1,4 +1,4 @@
-"""Signed links for subscribers: confirm, preferences and unsubscribe.
+"""Signed links for subscribers: confirm, preferences, unsubscribe and view-in-browser.
 
 Each purpose has its own salt, so a token made for one purpose never works for another. Tokens are
 signed with the current secret key; tokens signed with any key in ``PAPERMAIL_OLD_SECRET_KEYS`` are
@@ -19,6 +19,7 @@ class Purpose(enum.StrEnum):
     CONFIRM = "confirm"
     PREFERENCES = "preferences"
     UNSUBSCRIBE = "unsubscribe"
+    VIEW = "view"  # one delivery as a web page; carries [subscriber_id, delivery_id]
 
 
 # CAN-SPAM wants unsubscribe to work for 30 days after a send; we promise well over 60.
@@ -26,12 +27,15 @@ MAX_AGE = {
     Purpose.CONFIRM: timedelta(hours=72),
     Purpose.PREFERENCES: timedelta(days=365),
     Purpose.UNSUBSCRIBE: timedelta(days=365),
+    # A digest stays readable in a browser exactly as long as its unsubscribe link works.
+    Purpose.VIEW: timedelta(days=365),
 }
 
 PATHS = {
     Purpose.CONFIRM: "confirm",
     Purpose.PREFERENCES: "preferences",
     Purpose.UNSUBSCRIBE: "unsubscribe",
+    Purpose.VIEW: "digest",
 }
 
 

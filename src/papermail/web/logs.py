@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from gunicorn.glogging import Logger
 
-# /confirm/<token>, /preferences/<token>, /unsubscribe/<token>: the token is a password.
-_TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe)/)[^\s/?]+")
+# /confirm/<token>, /preferences/<token>, /unsubscribe/<token>, /digest/<token>: the token is a password.
+_TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|digest)/)[^\s/?]+")
 
 
 def redact(text: str) -> str:
