@@ -94,7 +94,6 @@ class Settings:
     dkim_selector: str
     dkim_domain: str | None
     # -- trending (issue 4): the trendiness formula's parameters, explained in docs/trending.md --
-    trend_window_hours: float
     trend_half_life_hours: float
     trend_volume_weight: float
     trend_weight_upvotes: float
@@ -377,6 +376,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
         secret_key = _development_secret(data_dir)
     mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
+    if read.raw("TREND_WINDOW_HOURS"):
+        # A silent no-op would mislead: each digest now ranks over its own period.
+        raise ConfigError(
+            "TREND_WINDOW_HOURS", "was removed: daily digests rank by 24 hours, weekly ones by 7 days"
+        )
     return Settings(
         env=env,
         data_dir=data_dir,
@@ -407,7 +411,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **_web_settings(read),
         **_sending_settings(read),
         # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
-        trend_window_hours=read.get("TREND_WINDOW_HOURS", _positive_float, "24"),
         trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_float, "36"),
         trend_volume_weight=read.get("TREND_VOLUME_WEIGHT", _fraction, "0.5"),
         trend_weight_upvotes=read.get("TREND_WEIGHT_UPVOTES", _weight, "1"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import click
 from rich.console import Console
@@ -11,32 +10,33 @@ from rich.table import Table
 from rich.text import Text
 
 from papermail import trending
+from papermail.categories import KNOWN_CATEGORIES
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 
-# An arXiv category as used in listings: "cs.LG", "stat.ML", "cond-mat.stat-mech", "hep-th".
-CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 DEFAULT_LIMIT = 20
+WINDOW_NAMES = {trending.DAILY: "last 24 hours", trending.WEEKLY: "last 7 days"}
 
 
 @click.command()
 def score() -> None:
-    """Rank every recent paper now, as a new scoring run."""
+    """Rank every recent paper now, as a new scoring run for each window (24h and 7d)."""
     settings = settings_or_exit()
     with cli_session() as session:
-        summary = trending.score_papers(
-            session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs
+        summaries = trending.score_windows(session, settings)
+    for summary in summaries:
+        pruned = f"; deleted {summary.pruned_runs} old runs" if summary.pruned_runs else ""
+        click.echo(
+            f"scoring run {summary.run_id} ({summary.window}): ranked {summary.paper_count:,} papers "
+            f"as of {summary.as_of:%Y-%m-%d %H:%M} UTC{pruned}"
         )
-    pruned = f"; deleted {summary.pruned_runs} old runs" if summary.pruned_runs else ""
-    click.echo(
-        f"scoring run {summary.run_id}: ranked {summary.paper_count:,} papers "
-        f"as of {summary.as_of:%Y-%m-%d %H:%M} UTC{pruned}"
-    )
 
 
 def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    # The offered categories, plus any the operator fetches besides them.
+    known = KNOWN_CATEGORIES | set(settings_or_exit().arxiv_categories)
     for value in values:
-        if not CATEGORY.match(value):
-            raise click.BadParameter(f"{value!r} is not an arXiv category like cs.LG")
+        if value not in known:
+            raise click.BadParameter(f"{value!r} is not an arXiv category papermail offers (e.g. cs.LG)")
     return values
 
 
@@ -57,19 +57,29 @@ def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     metavar="CATEGORY",
     help="Only papers listed in this arXiv category (repeat for several), e.g. cs.LG.",
 )
+@click.option(
+    "--window",
+    type=click.Choice(list(trending.WINDOWS)),
+    default=trending.WEEKLY,
+    show_default=True,
+    help="Rank by growth over the last 7 days (weekly digests) or 24 hours (daily digests).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def trending_ranking(limit: int, topics: tuple[str, ...], as_json: bool) -> None:
+def trending_ranking(limit: int, topics: tuple[str, ...], window: str, as_json: bool) -> None:
     """Show the current trending ranking: rank, score, title and why."""
     with cli_session() as session:
-        run = trending.latest_run(session)
+        run = trending.latest_run(session, window)
         if run is None:
-            raise CommandError("no ranking yet: run `papermail score` first")
+            raise CommandError(f"no {window} ranking yet: run `papermail score` first")
         papers = trending.ranked_papers(session, run.id, topics=topics, limit=limit)
     if as_json:
         click.echo(json.dumps(_as_json(run, topics, papers), indent=2, ensure_ascii=False))
         return
     where = f" in {', '.join(topics)}" if topics else ""
-    heading = f"Trending{where} as of {run.as_of:%Y-%m-%d %H:%M} UTC (scoring run {run.id})"
+    heading = (
+        f"Trending{where} over the {WINDOW_NAMES[window]} as of {run.as_of:%Y-%m-%d %H:%M} UTC "
+        f"(scoring run {run.id})"
+    )
     if not papers:
         click.echo(f"{heading}: no papers")
         return
@@ -88,7 +98,7 @@ def trending_ranking(limit: int, topics: tuple[str, ...], as_json: bool) -> None
 
 def _as_json(run, topics: tuple[str, ...], papers: list[trending.RankedPaper]) -> dict:
     return {
-        "run": {"id": run.id, "as_of": run.as_of.isoformat(), "params": run.params},
+        "run": {"id": run.id, "window": run.window, "as_of": run.as_of.isoformat(), "params": run.params},
         "topics": list(topics),
         "papers": [
             {

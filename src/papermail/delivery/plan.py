@@ -25,7 +25,7 @@ from papermail.delivery.period import Period, frequency_of_key, latest_period, p
 from papermail.digest.select import select_for_subscribers
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import mailable_ids
-from papermail.trending import latest_run
+from papermail.trending import latest_run, window_for
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,7 @@ def plan_in_chunks(
     frequency, whatever their send day and hour.
     """
     frequency = frequency_of_key(period_key) if period_key else None
-    run = latest_run(session)
-    if run is None:
-        log.warning("no finished scoring run yet: nothing to plan")
-        return
-    pins = _DigestPins(session, run.id, now)
+    pins = _DigestPins(session, now)
     for rows in _active_subscribers(session, frequency):
         eligible = mailable_ids(session, [subscriber for subscriber, _ in rows])
         due = [
@@ -71,6 +67,7 @@ def plan_in_chunks(
             if subscriber.id in eligible
             and (item := _due(settings, subscriber, latest_planned, now, period_key)) is not None
         ]
+        due = [item for item in due if pins.can_pin(item.period.key)]
         if period_key is not None:
             # A re-run of an explicit period: skip everyone already planned before selecting.
             # (Scheduled planning needs no query for it: _due already skipped them.)
@@ -142,23 +139,47 @@ def _not_yet_planned(session: Session, due: Sequence[_Due]) -> list[_Due]:
 
 
 class _DigestPins:
-    """Each period's Digest row, created on first planning with the scoring run it then pins."""
+    """Each period's Digest row, created on first planning with the scoring run it then pins.
 
-    def __init__(self, session: Session, run_id: int, now: datetime) -> None:
-        self.session, self.run_id, self.now = session, run_id, now
+    The run is the latest of the period's own window (weekly digests rank by the 7d run, daily ones
+    by the 24h run), so a resend reads the very same ranking.
+    """
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session, self.now = session, now
         self._by_key: dict[str, Digest] = {}
+        self._run_ids: dict[str, int | None] = {}
+
+    def _run_id(self, key: str) -> int | None:
+        window = window_for(frequency_of_key(key))
+        if window not in self._run_ids:
+            run = latest_run(self.session, window)
+            self._run_ids[window] = run.id if run else None
+            if run is None:
+                log.warning("no finished %s scoring run yet: %s digests wait for one", window, window)
+        return self._run_ids[window]
+
+    def can_pin(self, key: str) -> bool:
+        """True if the period's digest exists or its window has a finished run to pin."""
+        return key in self._by_key or self._run_id(key) is not None or self._pinned(key)
+
+    def _pinned(self, key: str) -> bool:
+        return (
+            self.session.scalar(sa.select(Digest.scoring_run_id).where(Digest.period_key == key)) is not None
+        )
 
     def get(self, key: str) -> Digest:
         if key not in self._by_key:
+            run_id = self._run_id(key)
             insert_ignoring_conflicts(
                 self.session,
                 Digest,
-                [{"period_key": key, "scoring_run_id": self.run_id, "created_at": self.now}],
+                [{"period_key": key, "scoring_run_id": run_id, "created_at": self.now}],
                 ["period_key"],
             )
             digest = self.session.scalars(sa.select(Digest).where(Digest.period_key == key)).one()
             if digest.scoring_run_id is None:
-                digest.scoring_run_id = self.run_id
+                digest.scoring_run_id = run_id
             self._by_key[key] = digest
         return self._by_key[key]
 

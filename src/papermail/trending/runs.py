@@ -3,8 +3,9 @@
 A run reads the signal time series with one aggregate query (one row per paper and metric, never
 one query per paper) and the papers with another, scores each paper with the pure formula in
 :mod:`.score`, and writes a :class:`ScoringRun` with one ranked :class:`TrendScore` per paper.
-Digests pin a run, so every digest of a period reads the same ranking however often scoring runs
-afterwards.
+A run ranks by one velocity window; :func:`score_windows` writes a run for each of ``WINDOWS``.
+Digests pin a run of their own window, so every digest of a period reads the same ranking however
+often scoring runs afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -38,6 +39,10 @@ from papermail.trending.score import (
     rank,
     score_paper,
 )
+from papermail.trending.windows import DEFAULT_WINDOW, WINDOWS
+
+if TYPE_CHECKING:
+    from papermail.config import Settings
 
 # Rows per round trip when streaming the series: few round trips, and memory for a few batches.
 FETCH_BATCH_ROWS = 10_000
@@ -65,6 +70,21 @@ class RunSummary:
     as_of: datetime
     paper_count: int
     pruned_runs: int
+    window: str = DEFAULT_WINDOW
+
+
+def score_windows(session: Session, settings: Settings, *, as_of: datetime | None = None) -> list[RunSummary]:
+    """A run for each of ``WINDOWS``, all as of the same time (default now): what digests need."""
+    as_of = as_of or clock.now()
+    return [
+        score_papers(
+            session,
+            TrendParams.from_settings(settings, window),
+            keep_runs=settings.trend_keep_runs,
+            as_of=as_of,
+        )
+        for window in WINDOWS
+    ]
 
 
 def score_papers(
@@ -72,12 +92,13 @@ def score_papers(
 ) -> RunSummary:
     """Rank every paper born within ``params.max_age`` of ``as_of`` (default now) as a new run.
 
-    Keeps the newest ``keep_runs`` runs and every run a digest pinned; older ones are deleted.
+    Keeps the newest ``keep_runs`` runs of each window and every run a digest pinned; older ones are
+    deleted.
     """
     as_of = as_of or clock.now()
     # The run row is written first: on SQLite this takes the write lock before the long read, so a
     # fetch committing meanwhile cannot invalidate our snapshot and fail the run at its first write.
-    run = ScoringRun(as_of=as_of, params=params.as_json())
+    run = ScoringRun(as_of=as_of, window=params.window_name, params=params.as_json())
     session.add(run)
     session.flush()
     with _cyclic_gc_paused():
@@ -87,7 +108,7 @@ def score_papers(
     run.finished_at = clock.now()
     session.flush()
     pruned = prune_runs(session, keep_runs)
-    return RunSummary(run.id, as_of, len(ranked), pruned)
+    return RunSummary(run.id, as_of, len(ranked), pruned, run.window)
 
 
 @contextmanager
@@ -123,13 +144,13 @@ def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -
     # series become NamedTuples rather than staying rows: a Row's attribute access is ~15x slower.
     make_aggregate = MetricAggregate._make
     row = next(series, None)
-    for paper_id, arxiv_id, age_hours in papers:
+    for paper_id, arxiv_id, age_hours, age_known in papers:
         metrics = []
         while row is not None and row[0] <= paper_id:
             if row[0] == paper_id:  # a smaller id is a paper outside the horizon
                 metrics.append(make_aggregate(row[1:]))
             row = next(series, None)
-        yield PaperSignals(paper_id, arxiv_id, age_hours, tuple(metrics))
+        yield PaperSignals(paper_id, arxiv_id, age_hours, tuple(metrics), bool(age_known))
 
 
 def _batches(connection: sa.Connection, query: sa.Select) -> Iterator[Sequence[Any]]:
@@ -224,8 +245,10 @@ def _hours_between_sqlite(element: HoursBetween, compiler: SQLCompiler, **kw: An
 
 
 def _born_at() -> sa.ColumnElement[datetime]:
-    # arXiv's publication time when known; a paper we only know from a listing is born when seen.
-    return sa.func.coalesce(Paper.published_at, Paper.first_seen_at)
+    # arXiv's publication time when known. Otherwise the start of its id's month, the earliest it
+    # can be: a replacement of a 2019 paper must not rank as new while its date is being looked up.
+    # (First seen only for an id without a date in it, which arXiv does not issue.)
+    return sa.func.coalesce(Paper.published_at, Paper.id_month, Paper.first_seen_at)
 
 
 def _in_horizon(params: TrendParams, as_of: datetime) -> sa.ColumnElement[bool]:
@@ -233,9 +256,14 @@ def _in_horizon(params: TrendParams, as_of: datetime) -> sa.ColumnElement[bool]:
 
 
 def _papers_query(params: TrendParams, as_of: datetime) -> sa.Select:
-    """(paper id, arXiv id, age in hours) of every paper in the horizon, in id order."""
+    """(paper id, arXiv id, age in hours, whether it is known) of every paper in the horizon, by id."""
     age_hours = HoursBetween(sa.literal(as_of, UTCDateTime()), _born_at())
-    return sa.select(Paper.id, Paper.arxiv_id, age_hours).where(_in_horizon(params, as_of)).order_by(Paper.id)
+    known = Paper.published_at.is_not(None)
+    return (
+        sa.select(Paper.id, Paper.arxiv_id, age_hours, known)
+        .where(_in_horizon(params, as_of))
+        .order_by(Paper.id)
+    )
 
 
 def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
@@ -318,8 +346,14 @@ def _insert_scores(session: Session, run_id: int, ranked: Sequence[ScoredPaper])
 
 
 def prune_runs(session: Session, keep_runs: int) -> int:
-    """Delete runs beyond the newest ``keep_runs`` that no digest pinned; return how many."""
-    newest = sa.select(ScoringRun.id).order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc()).limit(keep_runs)
+    """Delete runs beyond the newest ``keep_runs`` of each window that no digest pinned; return how many."""
+    place = (
+        sa.func.row_number()
+        .over(partition_by=ScoringRun.window, order_by=(ScoringRun.as_of.desc(), ScoringRun.id.desc()))
+        .label("place")
+    )
+    placed = sa.select(ScoringRun.id, place).subquery()
+    newest = sa.select(placed.c.id).where(placed.c.place <= keep_runs)
     pinned = sa.select(Digest.scoring_run_id).where(Digest.scoring_run_id.is_not(None))
     old = session.scalars(
         sa.select(ScoringRun.id).where(ScoringRun.id.not_in(newest), ScoringRun.id.not_in(pinned))
@@ -333,11 +367,11 @@ def prune_runs(session: Session, keep_runs: int) -> int:
 # -- reading rankings (the digest and the admin commands use these) ---------------------------------
 
 
-def latest_run(session: Session) -> ScoringRun | None:
-    """The newest finished scoring run, or None before the first one."""
+def latest_run(session: Session, window: str = DEFAULT_WINDOW) -> ScoringRun | None:
+    """The newest finished scoring run of ``window`` ("24h", "7d"), or None before the first one."""
     return session.scalars(
         sa.select(ScoringRun)
-        .where(ScoringRun.finished_at.is_not(None))
+        .where(ScoringRun.finished_at.is_not(None), ScoringRun.window == window)
         .order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc())
         .limit(1)
     ).first()

@@ -4,7 +4,8 @@ A paper's score, in log2 units ("heat" halves once per half-life)::
 
     score = Σ_m w_m · (log2(1 + gain_m) + λ · log2(1 + total_m))  -  age_hours / half_life_hours
 
-``gain_m`` is how much metric ``m`` (upvotes, GitHub stars, comments) grew over the last window,
+``gain_m`` is how much metric ``m`` (upvotes, GitHub stars, comments) grew over the run's window
+(:data:`papermail.trending.windows.WINDOWS`: 24 hours for daily digests, 7 days for weekly ones),
 ``total_m`` its value now, ``λ`` the volume weight (at most 1, so velocity beats volume) and ``age``
 the time since publication. A paper without signals scores ``-age / half_life``: it ranks on recency.
 
@@ -24,6 +25,8 @@ from math import log2
 from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from papermail.trending.windows import PERIOD_PHRASES, window_hours, window_named
 
 if TYPE_CHECKING:
     from papermail.config import Settings
@@ -55,10 +58,10 @@ class TrendParams:
     max_age_days: float = 30.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TrendParams:
-        """The parameters the settings ask for."""
+    def from_settings(cls, settings: Settings, window: str) -> TrendParams:
+        """The parameters the settings ask for, for one of the named ``WINDOWS``."""
         return cls(
-            window_hours=settings.trend_window_hours,
+            window_hours=window_hours(window),
             half_life_hours=settings.trend_half_life_hours,
             volume_weight=settings.trend_volume_weight,
             weights=MappingProxyType(
@@ -75,6 +78,11 @@ class TrendParams:
     def window(self) -> timedelta:
         """How far back velocity looks."""
         return timedelta(hours=self.window_hours)
+
+    @property
+    def window_name(self) -> str:
+        """The window's name ("24h", "7d"), as scoring runs record it."""
+        return window_named(self.window_hours)
 
     @property
     def max_age(self) -> timedelta:
@@ -122,9 +130,11 @@ class PaperSignals(NamedTuple):
 
     paper_id: int
     arxiv_id: str
-    # Hours since publication (or, if unknown, since first seen): the zero of its counters too.
+    # Hours since publication: the zero of its counters too. If the date is unknown, an upper
+    # bound: since the start of the month its arXiv id was issued in.
     age_hours: float
     metrics: tuple[MetricAggregate, ...] = ()  # in TrendParams.metrics order
+    age_known: bool = True
 
 
 class MetricTrend(NamedTuple):
@@ -173,6 +183,8 @@ def paper_signals(
     observations: Mapping[str, Iterable[tuple[datetime, int]]],
     as_of: datetime,
     params: TrendParams,
+    *,
+    age_known: bool = True,
 ) -> PaperSignals:
     """One paper's signals from its raw observations by metric: what the bulk query computes."""
     metrics = tuple(
@@ -180,7 +192,7 @@ def paper_signals(
         for metric in params.metrics
         if (aggregate := aggregate_series(metric, observations.get(metric, ()), as_of, params.window_hours))
     )
-    return PaperSignals(paper_id, arxiv_id, hours_before(as_of, born_at), metrics)
+    return PaperSignals(paper_id, arxiv_id, hours_before(as_of, born_at), metrics, age_known)
 
 
 def metric_trend(aggregate: MetricAggregate, age_hours: float, window_hours: float) -> MetricTrend:
@@ -226,7 +238,7 @@ def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
         paper.paper_id,
         paper.arxiv_id,
         trend_score(trends, age_hours, params),
-        build_evidence(trends, age_hours, window_hours),
+        build_evidence(trends, age_hours, window_hours, age_known=paper.age_known),
     )
 
 
@@ -237,20 +249,23 @@ def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:
     return sorted(by_id, key=attrgetter("score"), reverse=True)
 
 
-# -- evidence: "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old" ---------------------------------
+# -- evidence: "+266 upvotes this week · 310★ (+55 this week) · 6 days old" -----------------------
 
 
-def build_evidence(trends: Sequence[MetricTrend], age_hours: float, window_hours: float) -> str:
+def build_evidence(
+    trends: Sequence[MetricTrend], age_hours: float, window_hours: float, *, age_known: bool = True
+) -> str:
     """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
     per = _per_window(window_hours)
     parts = [part for t in trends if (part := _metric_evidence(t, per))]
-    age = format_age(age_hours)
+    age = format_age(age_hours) if age_known else format_age_bound(age_hours)
     return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
 
 
 @cache
 def _per_window(window_hours: float) -> str:
-    return f"/ {format_window(window_hours)}"
+    """The period a gain is over, in words where the window has a name: "today", "this week"."""
+    return PERIOD_PHRASES.get(name := window_named(window_hours)) or f"in {name}"
 
 
 def _metric_evidence(trend: MetricTrend, per: str) -> str:
@@ -268,11 +283,15 @@ def _metric_evidence(trend: MetricTrend, per: str) -> str:
     return ""
 
 
-def format_window(window_hours: float) -> str:
-    """A window as "24h", "1.5h" or, for whole days from two on, "7d"."""
-    if window_hours >= 48 and window_hours % 24 == 0:
-        return f"{window_hours / 24:g}d"
-    return f"{window_hours:g}h"
+# A window as "24h", "1.5h" or, for whole days from two on, "7d".
+format_window = window_named
+
+
+def format_age_bound(age_hours: float) -> str:
+    """An upper bound on an age, for a paper of unknown date: "up to 4 days old"."""
+    if age_hours < 1:
+        return "up to an hour old"
+    return f"up to {format_age(age_hours)}"
 
 
 def format_age(age_hours: float) -> str:
