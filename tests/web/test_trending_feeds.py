@@ -213,3 +213,19 @@ def test_no_subscriber_data_in_any_format(client, session, people, frozen):
             assert b"secret.reader" not in response.data and b"example.org" not in response.data
             assert "Set-Cookie" not in response.headers
     assert subscriber.id
+
+
+def test_each_window_shows_its_own_runs_and_a_day_reads_the_daily_run(client, session, frozen):
+    weekly = add_run(session, titles(2, prefix="Weekly"))
+    daily = add_run(session, titles(2, prefix="Daily"))
+    daily.window = "24h"
+    session.add(Digest(period_key="2026-12-02", scoring_run_id=daily.id, created_at=WEDNESDAY))
+    session.flush()
+    assert client.get("/trending.json").get_json()["papers"][0]["title"] == "Weekly 1"
+    day = client.get("/trending.json?window=24h").get_json()
+    assert (day["window"], day["period"], day["run"]["id"]) == ("24h", "2026-12-02", daily.id)
+    assert day["papers"][0]["title"] == "Daily 1"
+    assert client.get("/trending.json?period=2026-12-02").get_json()["run"]["id"] == daily.id
+    page = client.get("/trending?window=24h").get_data(as_text=True)
+    assert "Trending today" in page and 'aria-current="page">Last 24 hours' in page
+    assert weekly.window == "7d"

@@ -15,31 +15,25 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import trending
 from papermail.categories import KNOWN_CATEGORIES
 from papermail.db.models import Digest, Frequency, Paper, ScoringRun, TrendScore
 from papermail.delivery.period import frequency_of_key, key_of, validate_period_key
 from papermail.digest.render import PaperCard, paper_card
-from papermail.trending import in_topics
+from papermail.trending import (
+    DAILY,
+    DEFAULT_WINDOW,
+    WEEKLY,
+    WINDOWS,
+    in_topics,
+    latest_run,
+    select_ranked,
+    window_for,
+)
 
 PAGE_SIZE = 25
-DEFAULT_WINDOW = "7d"
 MAX_TOPICS = 20
-# The window a digest period's ranking belongs to: daily digests read the day, weekly the week.
-PERIOD_WINDOWS = {Frequency.DAILY: "24h", Frequency.WEEKLY: "7d"}
-WINDOW_FREQUENCIES = {window: frequency for frequency, window in PERIOD_WINDOWS.items()}
-
-# -- the one place that knows how scoring windows are read (trending-week adds them) ----------------
-WINDOWS: tuple[str, ...] = ("24h", "7d")
-
-
-def latest_window_run(session: Session, window: str) -> ScoringRun | None:
-    """The newest finished run of ``window``."""
-    del window  # until trending-week's per-window runs land, every run ranks the default window
-    return trending.latest_run(session)
-
-
-# ---------------------------------------------------------------------------------------------------
+# The live list's "current period" of each window, for stable Atom entry ids.
+WINDOW_FREQUENCIES = {DAILY: Frequency.DAILY, WEEKLY: Frequency.WEEKLY}
 
 
 class BadQuery(ValueError):
@@ -88,7 +82,7 @@ def parse_query(
         raise BadQuery(f"unknown topic {unknown[0]!r}: use an arXiv category such as cs.LG")
     period = _one_period(args.get("period", []))
     if period is not None:
-        period_window = PERIOD_WINDOWS[frequency_of_key(period)]
+        period_window = window_for(frequency_of_key(period))
         if window is not None and window != period_window:
             raise BadQuery(f"period {period} was ranked over the {period_window} window, not {window}")
         window = period_window
@@ -130,7 +124,7 @@ class RunStamp:
 def find_run(session: Session, query: TrendingQuery) -> RunStamp:
     """The run ``query`` reads; raise NoRanking if there is none."""
     if query.period is None:
-        run = latest_window_run(session, query.window)
+        run = latest_run(session, query.window)
         if run is None or run.finished_at is None:
             raise NoRanking("nothing has been ranked yet: run `papermail fetch` and then `papermail score`")
         live_period = key_of(WINDOW_FREQUENCIES[query.window], run.as_of.astimezone(UTC).date())
@@ -176,7 +170,7 @@ class Listing:
 
 def read_listing(session: Session, query: TrendingQuery, run: RunStamp) -> Listing:
     """The page of ``run``'s ranking that ``query`` asks for; raise NoRanking past the last page."""
-    ranked = trending.select_ranked(run.run_id, query.topics)
+    ranked = select_ranked(run.run_id, query.topics)
     count = sa.select(sa.func.count()).select_from(TrendScore).where(TrendScore.run_id == run.run_id)
     if query.topics:
         count = count.join(Paper, Paper.id == TrendScore.paper_id).where(in_topics(query.topics))
