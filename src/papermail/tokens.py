@@ -27,8 +27,6 @@ MAX_AGE = {
     Purpose.CONFIRM: timedelta(hours=72),
     Purpose.PREFERENCES: timedelta(days=365),
     Purpose.UNSUBSCRIBE: timedelta(days=365),
-    # A digest stays readable in a browser exactly as long as its unsubscribe link works.
-    Purpose.VIEW: timedelta(days=365),
 }
 
 PATHS = {
@@ -37,6 +35,8 @@ PATHS = {
     Purpose.UNSUBSCRIBE: "unsubscribe",
     Purpose.VIEW: "digest",
 }
+# A digest stays readable in a browser exactly as long as its unsubscribe link works.
+MAX_AGE[Purpose.VIEW] = MAX_AGE[Purpose.UNSUBSCRIBE]
 
 
 class BadToken(Exception):
