@@ -70,6 +70,8 @@ class Settings:
     arxiv_delay_seconds: float
     arxiv_fetch_cron: str
     hf_fetch_cron: str
+    hf_refresh_days: int
+    hf_refresh_max_requests: int
     # web (issue 7): signup, confirmation and rate limits
     confirm_hours: float
     unconfirmed_days: float
@@ -408,6 +410,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # run is a free catch-up (conditional GET, idempotent upserts) if the first one failed.
         arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
         hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
+        # Upvotes keep growing for one to two weeks after a paper is featured: every scheduled
+        # fetch re-reads the listings of that many days, within a request budget.
+        hf_refresh_days=read.get("HF_REFRESH_DAYS", _non_negative_int, "14"),
+        hf_refresh_max_requests=read.get("HF_REFRESH_MAX_REQUESTS", _non_negative_int, "40"),
         **_web_settings(read),
         **_sending_settings(read),
         # -- trending (issue 4): defaults and their reasons are in docs/trending.md --

@@ -48,6 +48,9 @@ MAX_PROBLEMS_SHOWN = 10
 # batch at most per run: enough to heal an API outage without hammering the API for lost causes.
 RETRY_LOOKUPS_FOR = timedelta(days=7)
 RETRY_LOOKUPS_LIMIT = ID_BATCH_SIZE
+# Pages in a row that failed (after their retries) before the Hugging Face refresh gives up for
+# this run: the site is down, and the next scheduled fetch tries again.
+REFRESH_FAILURES_IN_A_ROW = 3
 
 # (source, what is happening, steps done, steps in total or None) -> shown by the command line.
 Progress = Callable[[str, str, int, int | None], None]
@@ -160,6 +163,10 @@ class _Job:
         self.counts = RunCounts()
         self.problems: list[Problem] = []
 
+    def fetched_before(self, url: str, params: Mapping[str, str | int] | None = None) -> bool:
+        """True if a 200 for this URL left validators for a conditional GET."""
+        return load_validators(self.session, str(httpx.URL(url, params=params))) is not None
+
     def download(self, url: str, params: Mapping[str, str | int] | None = None) -> Fetched | None:
         """A conditional GET; None (with the failure recorded) if the feed could not be had."""
         full_url = str(httpx.URL(url, params=params))
@@ -174,6 +181,12 @@ class _Job:
             self.counts.feeds += 1
             self.counts.unchanged_feeds += 1
         return fetched
+
+    def note(self, problem: Problem) -> None:
+        """Record a problem that belongs to no answer (e.g. a spent request budget), and commit."""
+        record_problems(self.session, self.run, [problem], self.counts)
+        self.problems.append(problem)
+        self.session.commit()
 
     def store(self, parsed: ParsedFeed, fetched: Fetched | None = None) -> list[str]:
         """Store one parsed answer and its problems, commit, and return the ids still incomplete."""
@@ -236,8 +249,126 @@ def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
 
 def _fetch_huggingface(job: _Job, settings: Settings, day: date | None) -> None:
     # Papers first seen on Hugging Face get arXiv's own metadata (categories above all) from the API.
-    params = huggingface.daily_papers_params(day)
-    _fetch_feed(job, "daily papers", settings.hf_api_url, params, huggingface.parse_daily_papers)
+    if day:
+        incomplete = _page_through_day(job, settings, day, _Budget(None)).incomplete
+    else:
+        params = huggingface.daily_papers_params(None)
+        incomplete = _download_and_store(
+            job, "daily papers", settings.hf_api_url, params, _parse_hf
+        ).incomplete
+        incomplete += _refresh_recent_days(job, settings)
+    job.complete_from_api(list(dict.fromkeys(incomplete)))
+
+
+def _parse_hf(content: bytes, url: str) -> ParsedFeed:
+    return huggingface.parse_daily_papers(content, url)
+
+
+@dataclass
+class _Budget:
+    """Requests a refresh may still make (None: no limit)."""
+
+    left: int | None
+
+    def take(self) -> bool:
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+@dataclass
+class _Paged:
+    """What paging through one day's listing did."""
+
+    incomplete: list[str] = field(default_factory=list)
+    failures_in_a_row: int = 0
+    out_of_budget: bool = False
+
+
+def _refresh_recent_days(job: _Job, settings: Settings) -> list[str]:
+    """Re-read the listings of the last ``hf_refresh_days`` days, so their papers' counters stay fresh.
+
+    Upvotes keep growing for a week or two after a paper is featured, long after it left the newest
+    listing. Newest day first, within ``hf_refresh_max_requests`` requests per run.
+    """
+    budget, incomplete = _Budget(settings.hf_refresh_max_requests), []
+    failures_in_a_row = 0
+    for day in huggingface.refresh_days(clock.now().date(), settings.hf_refresh_days):
+        paged = _page_through_day(job, settings, day, budget, failures_in_a_row)
+        incomplete += paged.incomplete
+        failures_in_a_row = paged.failures_in_a_row
+        if paged.out_of_budget:
+            reason = (
+                f"refresh stopped at {day}: {settings.hf_refresh_max_requests} requests per run "
+                "(PAPERMAIL_HF_REFRESH_MAX_REQUESTS) spent; older days wait for the next fetch"
+            )
+            job.note(Problem.notice(settings.hf_api_url, None, reason))
+            break
+        if failures_in_a_row >= REFRESH_FAILURES_IN_A_ROW:
+            reason = f"refresh stopped at {day}: {failures_in_a_row} pages in a row failed"
+            job.note(Problem.notice(settings.hf_api_url, None, reason))
+            break
+    return incomplete
+
+
+def _page_through_day(
+    job: _Job, settings: Settings, day: date, budget: _Budget, failures_in_a_row: int = 0
+) -> _Paged:
+    """Every page (``p`` = 0, 1, …) of one day's listing, until a page comes back short.
+
+    A page that failed, or that was not modified (304, so its length is unknown), is followed by
+    the next one only if that one was fetched before, i.e. this page was full last time.
+    """
+    paged, url = _Paged(failures_in_a_row=failures_in_a_row), settings.hf_api_url
+    page = 0
+    while True:
+        if not budget.take():
+            paged.out_of_budget = True
+            return paged
+        params = huggingface.daily_papers_params(day, page)
+        stored = _download_and_store(job, f"daily papers of {day}, page {page + 1}", url, params, _parse_hf)
+        paged.incomplete += stored.incomplete
+        paged.failures_in_a_row = paged.failures_in_a_row + 1 if stored.failed else 0
+        if paged.failures_in_a_row >= REFRESH_FAILURES_IN_A_ROW:
+            return paged
+        page += 1
+        if stored.parsed is not None and not stored.failed:
+            if stored.parsed.entries_seen < huggingface.PAGE_LIMIT:
+                return paged  # a short page: the day's last
+        elif not job.fetched_before(url, huggingface.daily_papers_params(day, page)):
+            return paged
+
+
+@dataclass
+class _Stored:
+    fetched: Fetched | None = None
+    parsed: ParsedFeed | None = None  # None when the download failed or was not modified
+    incomplete: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """The page could not be had, or its answer was an error."""
+        return self.fetched is None or (self.parsed is not None and self.parsed.failed)
+
+
+def _download_and_store(
+    job: _Job,
+    what: str,
+    url: str,
+    params: Mapping[str, str | int] | None,
+    parse: Callable[[bytes, str], ParsedFeed],
+) -> _Stored:
+    """Download one feed (conditionally) and store it; return what it left incomplete."""
+    job.report(job.run.source, f"downloading {what}", 0, None)
+    fetched = job.download(url, params)
+    if fetched is None or fetched.not_modified:
+        return _Stored(fetched)
+    parsed = parse(fetched.content, fetched.url)
+    job.report(job.run.source, f"storing {len(parsed.records)} papers", 0, None)
+    return _Stored(fetched, parsed, job.store(parsed, fetched))
 
 
 def _fetch_feed(
@@ -248,13 +379,4 @@ def _fetch_feed(
     parse: Callable[[bytes, str], ParsedFeed],
 ) -> None:
     """Download one feed (conditionally), store it, then complete what it left incomplete."""
-    job.report(job.run.source, f"downloading {what}", 0, None)
-    fetched = job.download(url, params)
-    if fetched is None:
-        return
-    incomplete: list[str] = []
-    if not fetched.not_modified:
-        parsed = parse(fetched.content, fetched.url)
-        job.report(job.run.source, f"storing {len(parsed.records)} papers", 0, None)
-        incomplete = job.store(parsed, fetched)
-    job.complete_from_api(incomplete)
+    job.complete_from_api(_download_and_store(job, what, url, params, parse).incomplete)
