@@ -13,6 +13,7 @@ from papermail import clock, tokens
 from papermail.admin.subscribers import erase_subscriber
 from papermail.db.models import DeliveryStatus
 from papermail.digest.render import render_deliveries
+from papermail.web.logs import redact
 from tests.digest.builders import World, seed_texts
 
 VIEW_LINK = re.compile(r'<a href="(https://papermail\.test/digest/[^"]+)">View in browser</a>')
@@ -131,3 +132,7 @@ def test_the_page_is_gone_once_the_subscriber_is_erased(client, session, sent):
     response = client.get(path)
     assert response.status_code == 400
     assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
+
+
+def test_the_access_log_never_shows_a_view_token():
+    assert redact("GET /digest/WzEsMl0.abc.def HTTP/1.1") == "GET /digest/… HTTP/1.1"
