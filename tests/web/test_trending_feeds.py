@@ -229,3 +229,23 @@ def test_each_window_shows_its_own_runs_and_a_day_reads_the_daily_run(client, se
     page = client.get("/trending?window=24h").get_data(as_text=True)
     assert "Trending today" in page and 'aria-current="page">Last 24 hours' in page
     assert weekly.window == "7d"
+
+
+def test_a_hot_page_costs_no_query_until_the_ttl_passes(web_settings, sessions, session, frozen):
+    app = create_app(
+        web_settings,
+        {"TESTING": True, "SESSION_FACTORY": sessions, "RATE_LIMITER": DatabaseRateLimiter()},
+    )
+    client = app.test_client()
+    add_run(session, titles(3))
+    for path in FORMATS:
+        assert client.get(path).status_code == 200
+    statements: list[str] = []
+    sa.event.listen(session.bind, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    for path in FORMATS:
+        assert client.get(path).status_code == 200
+        assert client.get(path + "?page=1").status_code == 200
+    assert statements == []
+    client.get("/trending?topic=cs.CV")  # a query not seen yet reads its page (the run is known)
+    selects = [sql for sql in statements if sql.startswith("SELECT")]
+    assert len(selects) == 2, statements  # the count and the page
