@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 
 from papermail.db.models import Digest, ScoringRun, TrendScore
 from papermail.trending import TrendParams, latest_run, ranked_papers, score_papers, score_windows
-from papermail.trending.runs import prune_runs, read_paper_signals
+from papermail.trending.runs import prune_runs
 from papermail.trending.score import paper_signals, score_paper
+from papermail.trending.signals import read_window_signals
 from tests.trending.conftest import NOW, Corpus
 
 PARAMS = TrendParams()
+WEEKLY = TrendParams(window_hours=7 * 24)
 KEEP = 24
 
 
@@ -57,26 +59,36 @@ def test_bulk_aggregates_equal_the_reference(session, frozen, papers):
             }
             born = paper.published_at or paper.id_month
             if born >= NOW - PARAMS.max_age:
-                expected[paper.id] = paper_signals(
-                    paper.id, paper.arxiv_id, born, by_metric, NOW, PARAMS, age_known=published
-                )
-        got = {p.paper_id: p for p in read_paper_signals(session, PARAMS, NOW)}
+                expected[paper.id] = [
+                    paper_signals(paper.id, paper.arxiv_id, born, by_metric, NOW, params, age_known=published)
+                    for params in (PARAMS, WEEKLY)
+                ]
+        # One read serves both windows.
+        got = {
+            daily.paper_id: (daily, weekly)
+            for daily, weekly in read_window_signals(session, [PARAMS, WEEKLY], NOW)
+        }
         assert got.keys() == expected.keys()
-        for paper_id, reference in expected.items():
-            bulk = got[paper_id]
-            # Hours are computed in SQL: equal to the last few bits of a float.
-            assert bulk.age_hours == pytest.approx(reference.age_hours, rel=1e-12, abs=1e-12)
-            assert [m._replace(first_hours_ago=None) for m in bulk.metrics] == [
-                m._replace(first_hours_ago=None) for m in reference.metrics
-            ]
-            for got_metric, want_metric in zip(bulk.metrics, reference.metrics, strict=True):
-                if want_metric.first_hours_ago is None:
-                    assert got_metric.first_hours_ago is None
-                else:
-                    assert got_metric.first_hours_ago == pytest.approx(want_metric.first_hours_ago, rel=1e-12)
-            bulk_scored, reference_scored = score_paper(bulk, PARAMS), score_paper(reference, PARAMS)
-            assert bulk_scored.score == pytest.approx(reference_scored.score, abs=2e-6)
-            assert bulk_scored.evidence == reference_scored.evidence
+        for paper_id, references in expected.items():
+            for bulk, reference, params in zip(got[paper_id], references, (PARAMS, WEEKLY), strict=True):
+                assert_same_signals(bulk, reference, params)
+
+
+def assert_same_signals(bulk, reference, params) -> None:
+    """The SQL read equals the formula's reference for one window."""
+    # Hours are computed in SQL: equal to the last few bits of a float.
+    assert bulk.age_hours == pytest.approx(reference.age_hours, rel=1e-12, abs=1e-12)
+    assert [m._replace(first_hours_ago=None) for m in bulk.metrics] == [
+        m._replace(first_hours_ago=None) for m in reference.metrics
+    ]
+    for got_metric, want_metric in zip(bulk.metrics, reference.metrics, strict=True):
+        if want_metric.first_hours_ago is None:
+            assert got_metric.first_hours_ago is None
+        else:
+            assert got_metric.first_hours_ago == pytest.approx(want_metric.first_hours_ago, rel=1e-12)
+    bulk_scored, reference_scored = score_paper(bulk, params), score_paper(reference, params)
+    assert bulk_scored.score == pytest.approx(reference_scored.score, abs=2e-6)
+    assert bulk_scored.evidence == reference_scored.evidence
 
 
 @contextmanager

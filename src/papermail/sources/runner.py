@@ -231,16 +231,22 @@ class _Job:
 
 
 def _fetch_arxiv(job: _Job, settings: Settings, day: date | None) -> None:
+    # Every category someone follows is fetched, not only the configured ones.
+    categories = arxiv_rss.categories_to_fetch(job.session, settings)
     if day:
-        _backfill_arxiv(job, settings, day)
-    else:
-        # Replacements of papers we have never seen lack their first version's date: completed
-        # from the API.
-        _fetch_feed(job, "the listing", arxiv_rss.rss_url(settings), None, arxiv_rss.parse_rss)
+        _backfill_arxiv(job, categories, day)
+        return
+    # Replacements of papers we have never seen lack their first version's date: completed from
+    # the API, once for all the feeds.
+    urls, incomplete = arxiv_rss.rss_urls(settings, categories), []
+    for number, url in enumerate(urls, start=1):
+        what = "the listing" if len(urls) == 1 else f"the listing ({number} of {len(urls)})"
+        incomplete += _download_and_store(job, what, url, None, arxiv_rss.parse_rss).incomplete
+    job.complete_from_api(list(dict.fromkeys(incomplete)))
 
 
-def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
-    query = backfill_query(settings.arxiv_categories, day)
+def _backfill_arxiv(job: _Job, categories: list[str], day: date) -> None:
+    query = backfill_query(categories, day)
     extra = {"sortBy": "submittedDate", "sortOrder": "ascending"}
     for page_number, page in enumerate(job.api.search(query, extra=extra), start=1):
         job.report(ARXIV, f"backfilling {day}: page {page_number}", page_number, None)
@@ -369,14 +375,3 @@ def _download_and_store(
     parsed = parse(fetched.content, fetched.url)
     job.report(job.run.source, f"storing {len(parsed.records)} papers", 0, None)
     return _Stored(fetched, parsed, job.store(parsed, fetched))
-
-
-def _fetch_feed(
-    job: _Job,
-    what: str,
-    url: str,
-    params: Mapping[str, str | int] | None,
-    parse: Callable[[bytes, str], ParsedFeed],
-) -> None:
-    """Download one feed (conditionally), store it, then complete what it left incomplete."""
-    job.complete_from_api(_download_and_store(job, what, url, params, parse).incomplete)

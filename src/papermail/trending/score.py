@@ -296,10 +296,14 @@ def format_age_bound(age_hours: float) -> str:
 
 def format_age(age_hours: float) -> str:
     """An age as "under an hour old", "5 hours old", "1 day old", "12 days old"."""
-    if age_hours < 1:
+    return _age_in_whole_hours(int(age_hours) if age_hours >= 1 else 0)
+
+
+@cache  # a run formats an age per paper and window, from a few hundred distinct values
+def _age_in_whole_hours(hours: int) -> str:
+    if hours < 1:
         return "under an hour old"
-    if age_hours < 24:
-        hours = int(age_hours)
+    if hours < 24:
         return f"{hours} hour{'s' if hours != 1 else ''} old"
-    days = int(age_hours // 24)
+    days = hours // 24
     return f"{days} day{'s' if days != 1 else ''} old"
