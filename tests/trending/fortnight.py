@@ -17,13 +17,14 @@ from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
 from papermail.config import Settings
-from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, SubscriberStatus, TrendScore
+from papermail.db.models import Delivery, Digest, Frequency, Paper, TrendScore
 from papermail.delivery.plan import plan
 from papermail.sources.arxiv_api import Pacer
 from papermail.sources.http import HttpClient
 from papermail.sources.runner import run_fetch
 from tests.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
 from tests.sources.conftest import Reply
+from tests.trending.conftest import add_reader
 
 START = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)  # a Monday
 MONDAY_8 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # the weekly digest's send time
@@ -81,16 +82,7 @@ def add_readers(session: Session) -> None:
         ("weekly@example.org", Frequency.WEEKLY),
         ("daily@example.org", Frequency.DAILY),
     ):
-        session.add(
-            Subscriber(
-                email=email,
-                status=SubscriberStatus.ACTIVE,
-                keywords=["study"],
-                frequency=frequency,
-                created_at=START,
-                confirmed_at=START,
-            )
-        )
+        add_reader(session, email, frequency, since=START, keywords=["study"])
     session.commit()
 
 

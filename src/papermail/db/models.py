@@ -244,21 +244,16 @@ class Digest(Base):
     pause_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class Delivery(Base):
-    """One subscriber's digest for one period: the exactly-once ledger of sending."""
+class SendState:
+    """The columns of a row sent exactly once under ``papermail.delivery.claims``' rules.
 
-    __tablename__ = "deliveries"
+    Deliveries and confirmations share them: a claim fences every later write, a hand-over marks
+    the message possibly sent, an outcome settles it, and the sweeper recovers what a dead worker
+    or a lost queue message left behind.
+    """
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digests.id"))
-    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
-    period_key: Mapped[str] = mapped_column(sa.String(16))
     status: Mapped[DeliveryStatus] = mapped_column(default=DeliveryStatus.PENDING)
-    # Frozen at planning time: a retry or resend renders exactly these papers, in this order.
-    paper_ids: Mapped[list[int]] = mapped_column(default=list)
     skip_reason: Mapped[str | None] = mapped_column(sa.Text)
-    scheduled_for: Mapped[datetime]
-    planned_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)  # SMTP transactions tried
     # Times a worker took it; it only grows, so a worker's claim number fences its later writes.
     claims: Mapped[int] = mapped_column(default=0)
@@ -272,10 +267,25 @@ class Delivery(Base):
     first_attempt_at: Mapped[datetime | None]
     last_smtp_code: Mapped[int | None]
     last_smtp_reply: Mapped[str | None] = mapped_column(sa.Text)
-    # Fixed before the first SMTP transaction, so a resend of the same delivery is recognisable.
+    # Fixed before the first SMTP transaction, so a resend of the same message is recognisable.
     message_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     sent_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime]  # also when it was last queued: the sweeper re-queues stale rows
+
+
+class Delivery(SendState, Base):
+    """One subscriber's digest for one period: the exactly-once ledger of sending."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digests.id"))
+    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
+    period_key: Mapped[str] = mapped_column(sa.String(16))
+    # Frozen at planning time: a retry or resend renders exactly these papers, in this order.
+    paper_ids: Mapped[list[int]] = mapped_column(default=list)
+    scheduled_for: Mapped[datetime]
+    planned_at: Mapped[datetime]
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="deliveries")
 
@@ -284,6 +294,18 @@ class Delivery(Base):
         sa.Index(None, "period_key", "status"),
         sa.Index(None, "status", "next_attempt_at"),
     )
+
+
+class Confirmation(SendState, Base):
+    """A confirmation email owed for one signup request, sent under the same rules as a digest."""
+
+    __tablename__ = "confirmations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
+    requested_at: Mapped[datetime]  # the signup request it confirms (its link carries this time)
+
+    __table_args__ = (sa.Index(None, "status", "next_attempt_at"), sa.Index(None, "subscriber_id"))
 
 
 class AuditLog(Base):

@@ -17,31 +17,28 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from papermail import clock
+from papermail import clock, task_names
 from papermail.config import Settings
 from papermail.db.models import FetchRun, FetchStatus
 from papermail.queue import enqueue_after_commit
 from papermail.sources import arxiv_rss, huggingface
 from papermail.sources.arxiv_api import ID_BATCH_SIZE, ArxivApi, Pacer, backfill_query
-from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
-from papermail.sources.ingest import (
+from papermail.sources.fetch_runs import (
     FetchAlreadyRunning,
     RunCounts,
     abandon_run,
-    append_signals,
     finish_run,
-    incomplete_papers,
     record_problems,
     start_run,
-    upsert_papers,
 )
-from papermail.sources.records import ParsedFeed, Problem
+from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
+from papermail.sources.ingest import append_signals, incomplete_papers, upsert_papers
+from papermail.sources.records import FetchTotals, ParsedFeed, Problem, totals_of
 
 log = logging.getLogger(__name__)
 
 ARXIV, HUGGINGFACE = "arxiv", "huggingface"
 SOURCES = (ARXIV, HUGGINGFACE)
-SCORE_TASK = "papermail.score_papers"  # the trending feature ranks again after every fetch
 SKIPPED = "skipped"
 MAX_PROBLEMS_SHOWN = 10
 # Papers an earlier lookup could not complete are retried while they are still being seen, a
@@ -61,17 +58,12 @@ def _no_progress(_source: str, _what: str, _done: int, _total: int | None) -> No
 
 
 @dataclass
-class FetchSummary:
+class FetchSummary(FetchTotals):
     """What one run did, for the command line, the task result and logs."""
 
     source: str
     status: str  # a FetchStatus value, or "skipped" when another fetch held the lock
     run_id: int | None = None
-    new_papers: int = 0
-    updated_papers: int = 0
-    signals_added: int = 0
-    rejected: int = 0
-    errors: int = 0
     unchanged_feeds: int = 0
     problems: list[str] = field(default_factory=list)  # the first few, one line each
     problem_count: int = 0  # all of them, notices included; ``papermail fetch log`` lists them
@@ -116,7 +108,8 @@ def run_fetch(
             _fetch_huggingface(job, settings, day)
         finish_run(session, run, job.counts)
         if run.status != FetchStatus.FAILED:
-            enqueue_after_commit(session, SCORE_TASK)
+            # The trending feature ranks again after every fetch.
+            enqueue_after_commit(session, task_names.SCORE_PAPERS)
         session.commit()
     except BaseException as exc:
         # Release the lock now rather than after STALE_RUN_AFTER, and say why in the log.
@@ -132,11 +125,7 @@ def run_fetch(
         source=source,
         status=str(run.status),
         run_id=run.id,
-        new_papers=run.new_papers,
-        updated_papers=run.updated_papers,
-        signals_added=run.signals_added,
-        rejected=run.rejected,
-        errors=run.errors,
+        **totals_of(run),
         unchanged_feeds=job.counts.unchanged_feeds,
         problems=[_describe(problem) for problem in job.problems[:MAX_PROBLEMS_SHOWN]],
         problem_count=len(job.problems),
@@ -260,14 +249,10 @@ def _fetch_huggingface(job: _Job, settings: Settings, day: date | None) -> None:
     else:
         params = huggingface.daily_papers_params(None)
         incomplete = _download_and_store(
-            job, "daily papers", settings.hf_api_url, params, _parse_hf
+            job, "daily papers", settings.hf_api_url, params, huggingface.parse_daily_papers
         ).incomplete
         incomplete += _refresh_recent_days(job, settings)
     job.complete_from_api(list(dict.fromkeys(incomplete)))
-
-
-def _parse_hf(content: bytes, url: str) -> ParsedFeed:
-    return huggingface.parse_daily_papers(content, url)
 
 
 @dataclass
@@ -335,7 +320,9 @@ def _page_through_day(
             paged.out_of_budget = True
             return paged
         params = huggingface.daily_papers_params(day, page)
-        stored = _download_and_store(job, f"daily papers of {day}, page {page + 1}", url, params, _parse_hf)
+        stored = _download_and_store(
+            job, f"daily papers of {day}, page {page + 1}", url, params, huggingface.parse_daily_papers
+        )
         paged.incomplete += stored.incomplete
         paged.failures_in_a_row = paged.failures_in_a_row + 1 if stored.failed else 0
         if paged.failures_in_a_row >= REFRESH_FAILURES_IN_A_ROW:

@@ -10,7 +10,7 @@ import logging
 from celery import shared_task
 from celery.schedules import crontab
 
-from papermail import trending
+from papermail import task_names, trending
 from papermail.config import get_settings
 from papermail.db import session_scope
 
@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 SAFETY_NET_SCHEDULE = crontab(minute=30)
 
 BEAT_SCHEDULE = {
-    "score-papers-safety-net": {"task": "papermail.score_papers", "schedule": SAFETY_NET_SCHEDULE},
+    "score-papers-safety-net": {"task": task_names.SCORE_PAPERS, "schedule": SAFETY_NET_SCHEDULE},
 }
 
 
-@shared_task(name="papermail.score_papers")
+@shared_task(name=task_names.SCORE_PAPERS)
 def score_papers() -> dict[str, int]:
     """Rank every recent paper now, a new scoring run per window; return the run ids by window."""
     settings = get_settings()

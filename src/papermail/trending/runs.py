@@ -126,7 +126,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
 def _insert_scores(session: Session, run_id: int, ranked: Sequence[ScoredPaper]) -> None:
     if not ranked:
         return
-    rows = ((run_id, s.paper_id, i, s.score, s.evidence) for i, s in enumerate(ranked, start=1))
+    rows = (
+        (run_id, paper_id, i, score, evidence)
+        for i, (paper_id, _arxiv_id, score, evidence) in enumerate(ranked, start=1)
+    )
     connection = session.connection()
     table, columns = TrendScore.__tablename__, ", ".join(SCORE_COLUMNS)
     if connection.dialect.name == "postgresql":

@@ -202,43 +202,49 @@ def metric_trend(aggregate: MetricAggregate, age_hours: float, window_hours: flo
     inside the window is assumed to have grown linearly from zero at the paper's birth to its first
     observation, so a paper we only just noticed is credited its average rate, not its whole total.
     """
-    total = max(0, aggregate.total)
-    if aggregate.at_window_start is not None:
-        at_start = aggregate.at_window_start
-    else:
+    # Conditionals rather than max(): a run calls this for every series of every paper and window.
+    metric, total, at_start, first_ago, first_value = aggregate
+    if total < 0:
+        total = 0
+    if at_start is None:
         # On the axis of hours before as_of: the window starts ``window_hours`` ago.
-        first_ago = aggregate.first_hours_ago or 0.0
-        first_value = max(0, aggregate.first_value or 0)
-        anchor_ago = max(age_hours, first_ago)  # birth, but never after the first observation
+        first_ago = first_ago or 0.0
+        first_value = first_value if first_value and first_value > 0 else 0
+        anchor_ago = (
+            age_hours if age_hours > first_ago else first_ago
+        )  # birth, never after the first observation
         if window_hours >= anchor_ago:
             at_start = 0.0
         elif window_hours <= first_ago:  # not produced by the aggregation; read as "observed before"
             at_start = first_value
         else:
             at_start = first_value * (anchor_ago - window_hours) / (anchor_ago - first_ago)
-    return MetricTrend(aggregate.metric, total, max(0.0, total - max(0.0, at_start)))
+    elif at_start < 0:
+        at_start = 0
+    gain = total - at_start
+    return MetricTrend(metric, total, gain if gain > 0 else 0.0)
 
 
 def trend_score(trends: Iterable[MetricTrend], age_hours: float, params: TrendParams) -> float:
     """The score in log2 units: weighted log velocity plus damped log volume, minus decayed age."""
     weights, volume_weight = params.weights, params.volume_weight
     activity = 0.0
-    for t in trends:
-        activity += weights.get(t.metric, 0.0) * (log2(1 + t.gain) + volume_weight * log2(1 + t.total))
-    return round(activity - max(age_hours, 0.0) / params.half_life_hours, SCORE_DECIMALS)
+    for metric, total, gain in trends:  # unpacked: a NamedTuple's attributes cost a call each
+        activity += weights.get(metric, 0.0) * (log2(1 + gain) + volume_weight * log2(1 + total))
+    return round(activity - (age_hours if age_hours > 0 else 0.0) / params.half_life_hours, SCORE_DECIMALS)
 
 
 def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
     """Score one paper and say why."""
-    weights, window_hours, age_hours = params.weights, params.window_hours, paper.age_hours
-    trends = [
-        metric_trend(m, age_hours, window_hours) for m in paper.metrics if weights.get(m.metric, 0.0) > 0
-    ]
+    weights, window_hours = params.weights, params.window_hours
+    paper_id, arxiv_id, age_hours, metrics, age_known = paper
+    # m[0] is the metric name (unpacked, as below: a NamedTuple attribute costs a call).
+    trends = [metric_trend(m, age_hours, window_hours) for m in metrics if weights.get(m[0], 0.0) > 0]
     return ScoredPaper(
-        paper.paper_id,
-        paper.arxiv_id,
+        paper_id,
+        arxiv_id,
         trend_score(trends, age_hours, params),
-        build_evidence(trends, age_hours, window_hours, age_known=paper.age_known),
+        build_evidence(trends, age_hours, window_hours, age_known=age_known),
     )
 
 

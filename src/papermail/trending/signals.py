@@ -58,22 +58,26 @@ def read_window_signals(
     series = itertools.chain.from_iterable(batches)
     # Both results are ordered by paper id: merge them, giving each paper its series rows. The
     # series become NamedTuples rather than staying rows: a Row's attribute access is ~15x slower.
+    make_aggregate, make_signals = MetricAggregate._make, PaperSignals._make
+    at_start_columns = range(3, 3 + len(windows))  # after paper id, metric and total
     row = next(series, None)
     for paper_id, arxiv_id, age_hours, age_known in papers:
         metrics: list[list[MetricAggregate]] = [[] for _ in windows]
         while row is not None and row[0] <= paper_id:
             if row[0] == paper_id:  # a smaller id is a paper outside the horizon
-                _, metric, total, *at_starts, first_ago, first_value = row
-                for found, at_start in zip(metrics, at_starts, strict=True):
+                metric, total, first_ago, first_value = row[1], row[2], row[-2], row[-1]
+                for found, column in zip(metrics, at_start_columns, strict=True):
                     # As aggregate_series: the first observation only for a series with nothing
                     # at or before this window's start.
-                    if at_start is None:
-                        found.append(MetricAggregate(metric, total, None, first_ago, first_value))
-                    else:
-                        found.append(MetricAggregate(metric, total, at_start))
+                    at_start = row[column]
+                    found.append(
+                        make_aggregate((metric, total, None, first_ago, first_value))
+                        if at_start is None
+                        else make_aggregate((metric, total, at_start, None, None))
+                    )
             row = next(series, None)
         known = bool(age_known)
-        yield tuple(PaperSignals(paper_id, arxiv_id, age_hours, tuple(m), known) for m in metrics)
+        yield tuple([make_signals((paper_id, arxiv_id, age_hours, tuple(m), known)) for m in metrics])
 
 
 def _batches(connection: sa.Connection, query: sa.Select) -> Iterator[Sequence[Any]]:

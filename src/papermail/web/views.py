@@ -16,7 +16,7 @@ from papermail.config import Rate
 from papermail.db.models import SubscriberStatus
 from papermail.digest.browser import delivery_page
 from papermail.digest.render import trending_url
-from papermail.ratelimit import ip_key
+from papermail.signup_limits import ip_key
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
