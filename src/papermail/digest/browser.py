@@ -24,7 +24,7 @@ from papermail.digest.render import DigestRequest, PaperCard, describe_period, d
 class DeliveryPage:
     """What the browser view of one delivery shows."""
 
-    subscriber_id: int
+    subscriber: Subscriber  # its id and address sign the page's preferences and unsubscribe links
     period_label: str
     lead: str
     topics: tuple[str, ...]
@@ -53,7 +53,7 @@ def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryP
     cards = load_cards(session, [request])
     papers = [cards[(run_id, pid)] for pid in delivery.paper_ids if (run_id, pid) in cards]
     return DeliveryPage(
-        subscriber_id=subscriber.id,
+        subscriber=subscriber,
         period_label=describe_period(delivery.period_key),
         lead=digest_lead(subscriber, len(papers)),
         topics=tuple(sorted(subscriber.topics)),
