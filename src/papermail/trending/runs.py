@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from papermail import clock
 from papermail.db.models import Digest, Paper, ScoringRun, TrendScore
-from papermail.trending.score import ScoredPaper, TrendParams, rank, score_paper
-from papermail.trending.signals import read_window_signals
+from papermail.trending.score import ScoredPaper, TrendParams, rank, score_paper_windows
+from papermail.trending.signals import read_paper_series
 from papermail.trending.windows import DEFAULT_WINDOW, WINDOWS
 
 if TYPE_CHECKING:
@@ -83,15 +83,10 @@ def score_runs(
     session.add_all(runs)
     session.flush()
     with _cyclic_gc_paused(), _jit_off(session):
-        scored: list[list[ScoredPaper]] = [[] for _ in windows]
-        first_window, other_windows = scored[0], list(zip(scored[1:], windows[1:], strict=True))
-        for first, *others in read_window_signals(session, windows, as_of):
-            ranked_first = score_paper(first, windows[0])
-            first_window.append(ranked_first)
-            for (found, params), paper in zip(other_windows, others, strict=True):
-                # A paper without signals scores on its age alone, the same in every window.
-                found.append(score_paper(paper, params) if paper.metrics else ranked_first)
-        for run, found in zip(runs, scored, strict=True):
+        papers = read_paper_series(session, windows, as_of)
+        # One tuple of scores per paper, turned into one list of scores per window.
+        scored = list(zip(*(score_paper_windows(paper, windows) for paper in papers), strict=True))
+        for run, found in zip(runs, scored or [()] * len(runs), strict=True):
             ranked = rank(found)
             _insert_scores(session, run.id, ranked)
             run.paper_count = len(ranked)
