@@ -1,4 +1,4 @@
-"""Signed links for subscribers: confirm, preferences, unsubscribe and votes on a paper.
+"""Signed links for subscribers: confirm, preferences, unsubscribe, view-in-browser and votes.
 
 Each purpose has its own salt, so a token made for one purpose never works for another. Tokens are
 signed with the current secret key; tokens signed with any key in ``PAPERMAIL_OLD_SECRET_KEYS`` are
@@ -22,6 +22,7 @@ class Purpose(enum.StrEnum):
     CONFIRM = "confirm"
     PREFERENCES = "preferences"
     UNSUBSCRIBE = "unsubscribe"
+    VIEW = "view"  # one delivery as a web page; carries [subscriber_id, delivery_id]
     VOTE = "vote"  # carries [subscriber id, arXiv id, +1 or -1]
 
 
@@ -42,8 +43,11 @@ PATHS = {
     Purpose.CONFIRM: "confirm",
     Purpose.PREFERENCES: "preferences",
     Purpose.UNSUBSCRIBE: "unsubscribe",
+    Purpose.VIEW: "digest",
     Purpose.VOTE: "vote",
 }
+# A digest stays readable in a browser exactly as long as its unsubscribe link works.
+MAX_AGE[Purpose.VIEW] = MAX_AGE[Purpose.UNSUBSCRIBE]
 
 
 class BadToken(Exception):

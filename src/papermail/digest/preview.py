@@ -75,7 +75,7 @@ def preview_digest(session: Session, settings: Settings, subscriber: Subscriber,
     if not selection.paper_ids:
         return Preview(period_key, None, selection.skip_reason, None, run_id)
     request = DigestRequest(
-        PREVIEW_KEY, subscriber, period_key, selection.paper_ids, run_id, selection.reasons
+        PREVIEW_KEY, subscriber, period_key, selection.paper_ids, run_id, reasons=selection.reasons
     )
     email = render_digests(session, settings, [request]).get(PREVIEW_KEY)
     return Preview(period_key, email, None if email else "its papers no longer exist", None, run_id)

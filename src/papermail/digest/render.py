@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from markupsafe import Markup, escape
@@ -83,6 +84,7 @@ class DigestRequest:
     period_key: str
     paper_ids: Sequence[int]
     run_id: int | None
+    delivery_id: int | None = None  # a planned delivery: its digest gets a "View in browser" link
     # Frozen with the papers: each one's personal "why" ("" for none), or empty for none at all.
     reasons: Sequence[str] = ()
 
@@ -114,7 +116,8 @@ def render_deliveries(
                         delivery.period_key,
                         delivery.paper_ids,
                         run_id,
-                        delivery.reasons or (),
+                        reasons=delivery.reasons or (),
+                        delivery_id=delivery.id,
                     )
                 )
     return render_digests(session, settings, requests)
@@ -134,7 +137,7 @@ def render_digests(
         placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
         if not placed:
             continue
-        papers = [_with_reason(cards[key], request.reason(key[1])) for key in placed]
+        papers = [with_reason(cards[key], request.reason(key[1])) for key in placed]
         votes = [vote_links(vote_tokens, request.subscriber.id, paper.arxiv_id) for paper in papers]
         html_cards, text_cards = rendered_cards.get(placed, papers, votes)
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
@@ -200,7 +203,7 @@ def vote_links(vote_tokens: CompactTokens, subscriber_id: int, arxiv_id: str) ->
     return vote_tokens.link(subscriber_id, arxiv_id, 1), vote_tokens.link(subscriber_id, arxiv_id, -1)
 
 
-def _with_reason(card: PaperCard, reason: str) -> PaperCard:
+def with_reason(card: PaperCard, reason: str) -> PaperCard:
     """The card with the reader's personal reason after the trending evidence."""
     if not reason:
         return card
@@ -218,14 +221,19 @@ def digest_context(
     """The template context of one digest: the frame's values plus the papers' rendered cards."""
     subscriber = request.subscriber
     period_label = describe_period(request.period_key)
-    interests = describe_interests(sorted(subscriber.topics), subscriber.keywords)
-    count = f"{len(papers)} trending paper{'' if len(papers) == 1 else 's'}"
+    lead = digest_lead(subscriber, len(papers))
     frequency = "daily" if subscriber.frequency == Frequency.DAILY else "weekly"
     return {
         "email_title": f"papermail · {period_label}",
-        "preview_text": f"{count} {interests}: {papers[0].title}" if interests else papers[0].title,
+        "preview_text": f"{lead}: {papers[0].title}"
+        if subscriber.topics or subscriber.keywords
+        else papers[0].title,
         "period_label": period_label,
-        "lead": f"{count} {interests}" if interests else count,
+        "lead": lead,
+        "view_url": (
+            link(settings, Purpose.VIEW, subscriber.id, request.delivery_id) if request.delivery_id else None
+        ),
+        "trending_url": trending_url(settings.base_url, subscriber.topics),
         "papers": papers,
         "html_cards": html_cards,
         "text_cards": text_cards,
@@ -237,6 +245,19 @@ def digest_context(
         ),
         "postal_address": settings.postal_address,
     }
+
+
+def digest_lead(subscriber: Subscriber, count: int) -> str:
+    """``10 trending papers in cs.LG matching “diffusion”``: the line under the digest's title."""
+    interests = describe_interests(sorted(subscriber.topics), subscriber.keywords)
+    papers = f"{count} trending paper{'' if count == 1 else 's'}"
+    return f"{papers} {interests}" if interests else papers
+
+
+def trending_url(base_url: str, topics: Iterable[str]) -> str:
+    """The public /trending page for these topics (a digest's footer links it; nothing personal)."""
+    query = urlencode([("topic", topic) for topic in sorted(topics)])
+    return f"{base_url}/trending{'?' + query if query else ''}"
 
 
 def load_cards(

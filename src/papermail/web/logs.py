@@ -12,8 +12,9 @@ from gunicorn.glogging import Logger
 
 from papermail.config import mask_log_handlers
 
-# /confirm/<token>, /preferences/<token>, /unsubscribe/<token>, /vote/<token>: the token is a password.
-_TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|vote)/)[^\s/?]+")
+# /confirm/<token>, /preferences/<token>, /unsubscribe/<token>, /digest/<token>, /vote/<token>:
+# the token is a password.
+_TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|digest|vote)/)[^\s/?]+")
 
 
 def redact(text: str) -> str:
