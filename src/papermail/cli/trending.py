@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -10,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from papermail import trending
+from papermail import readiness, trending
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.output import echo_json, json_option
 
 # An arXiv category as used in listings: "cs.LG", "stat.ML", "cond-mat.stat-mech", "hep-th".
 CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
@@ -19,13 +21,23 @@ DEFAULT_LIMIT = 20
 
 
 @click.command()
-def score() -> None:
+@json_option
+def score(as_json: bool) -> None:
     """Rank every recent paper now, as a new scoring run."""
     settings = settings_or_exit()
     with cli_session() as session:
+        if readiness.paper_count(session) == 0:
+            raise CommandError(f"nothing to rank: {readiness.no_papers_reason(session)}")
         summary = trending.score_papers(
             session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs
         )
+        empty = None if summary.paper_count else readiness.nothing_ranked_reason(session)
+    if as_json:
+        echo_json(dataclasses.asdict(summary))
+    if empty:
+        raise CommandError(empty)
+    if as_json:
+        return
     pruned = f"; deleted {summary.pruned_runs} old runs" if summary.pruned_runs else ""
     click.echo(
         f"scoring run {summary.run_id}: ranked {summary.paper_count:,} papers "
@@ -63,7 +75,7 @@ def trending_ranking(limit: int, topics: tuple[str, ...], as_json: bool) -> None
     with cli_session() as session:
         run = trending.latest_run(session)
         if run is None:
-            raise CommandError("no ranking yet: run `papermail score` first")
+            raise CommandError(readiness.nothing_ranked_reason(session))
         papers = trending.ranked_papers(session, run.id, topics=topics, limit=limit)
     if as_json:
         click.echo(json.dumps(_as_json(run, topics, papers), indent=2, ensure_ascii=False))
