@@ -70,6 +70,7 @@ class Settings:
     arxiv_delay_seconds: float
     arxiv_fetch_cron: str
     hf_fetch_cron: str
+    backfill_days: int  # on start with stale data: arXiv days fetched in the background (issue 15)
     # web (issue 7): signup, confirmation and rate limits
     confirm_hours: float
     unconfirmed_days: float
@@ -404,6 +405,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # run is a free catch-up (conditional GET, idempotent upserts) if the first one failed.
         arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
         hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
+        backfill_days=read.get("BACKFILL_DAYS", _non_negative_int, "7"),
         **_web_settings(read),
         **_sending_settings(read),
         # -- trending (issue 4): defaults and their reasons are in docs/trending.md --

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from papermail.cli import db, digest, doctor, fetch, resend, service, stats, subscribers, trending
+from papermail.cli import db, demo, digest, doctor, fetch, resend, service, stats, subscribers, trending
 from papermail.cli.base import PapermailGroup
 
 
@@ -27,6 +27,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(db.db)
+cli.add_command(demo.demo_group)
 cli.add_command(digest.digest)
 cli.add_command(fetch.fetch)
 cli.add_command(subscribers.subscribers)

@@ -13,8 +13,12 @@ import click
 
 from papermail.celery_app import get_celery
 from papermail.cli.base import settings_or_exit
+from papermail.cli.demo import load_into_database, report_load
+from papermail.cli.options import require_free_port
 from papermail.db import migrate
+from papermail.tasks.catchup import CATCH_UP_TASK
 
+quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
 PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
 SHUTDOWN_GRACE_SECONDS = 10
 
@@ -32,6 +36,7 @@ def config() -> None:
 def web(bind: str, workers: int) -> None:
     """Serve the web pages with gunicorn."""
     settings_or_exit()
+    require_free_port(bind)
     argv = [
         sys.executable,
         "-m",
@@ -53,11 +58,13 @@ def web(bind: str, workers: int) -> None:
 @click.command()
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int, loglevel: str) -> None:
+@quiet_option
+def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
     """Run a Celery worker (run as many as you like, on as many machines)."""
     settings = settings_or_exit()
     get_celery().start(
         [
+            *(["--quiet"] if quiet else []),
             "worker",
             "--loglevel",
             loglevel,
@@ -73,28 +80,44 @@ def worker(concurrency: int, loglevel: str) -> None:
 
 @click.command()
 @click.option("--loglevel", default="INFO", show_default=True)
-def beat(loglevel: str) -> None:
+@click.option(
+    "--catch-up/--no-catch-up",
+    default=True,
+    show_default=True,
+    help="On start, have a worker fetch stale sources now and backfill recent arXiv days.",
+)
+@quiet_option
+def beat(loglevel: str, catch_up: bool, quiet: bool) -> None:
     """Run the Celery beat scheduler (run exactly one)."""
     settings = settings_or_exit()
+    if catch_up:
+        get_celery().send_task(CATCH_UP_TASK)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schedule_file = settings.data_dir / "celerybeat-schedule"
-    get_celery().start(["beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
+    quietly = ["--quiet"] if quiet else []
+    get_celery().start([*quietly, "beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
 
 
 @click.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the web.")
-def up(bind: str) -> None:
+@click.option(
+    "--demo", is_flag=True, help="Load the bundled sample first (empty database only); no catch-up."
+)
+def up(bind: str, demo: bool) -> None:
     """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C."""
     settings = settings_or_exit()
+    require_free_port(bind)
     migrate.upgrade(settings)
+    if demo:
+        report_load(load_into_database())
     click.echo(f"papermail: database {settings.database_url}")
     click.echo(f"papermail: broker   {settings.broker_url}")
     click.echo(f"papermail: mail     {settings.mail_url}")
     click.echo(f"papermail: open http://{bind}/  (Ctrl-C stops everything)")
     commands = {
         "web": ["web", "--bind", bind, "--workers", "2"],
-        "worker": ["worker", "--concurrency", "2"],
-        "beat": ["beat"],
+        "worker": ["worker", "--concurrency", "2", "--quiet"],
+        "beat": ["beat", "--quiet", "--no-catch-up" if demo else "--catch-up"],
     }
     children = {name: _spawn(name, args) for name, args in commands.items()}
     try:
