@@ -12,6 +12,7 @@ from papermail.cli.base import PapermailGroup
 
 
 @click.group(cls=PapermailGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="papermail", prog_name="papermail", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
