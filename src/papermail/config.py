@@ -344,19 +344,23 @@ class _Reader:
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self.values = values
+        self.defaulted: dict[str, str] = {}  # variable -> the default used, for `papermail config`
+        self.read: list[str] = []  # every variable looked at, in order
 
     def get(self, name: str, parse: Callable[[str], T], default: str | None) -> T:
         raw = self.values.get(PREFIX + name)
+        self.read.append(name)
         if raw is None or raw == "":
             if default is None:
                 raise ConfigError(name, "is required but not set")
-            raw = default
+            raw = self.defaulted[name] = default
         try:
             return parse(raw)
         except ValueError as exc:
             raise ConfigError(name, str(exc)) from None
 
     def raw(self, name: str) -> str:
+        self.read.append(name)
         return self.values.get(PREFIX + name, "")
 
 
@@ -369,14 +373,50 @@ def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment; raise ConfigError naming the first bad variable."""
-    read = _Reader(environment(environ) if environ is None else environ)
+    return _load(_Reader(environment(environ) if environ is None else environ))
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """One ``PAPERMAIL_*`` variable: the text in effect and where it came from."""
+
+    variable: str
+    value: str
+    source: str  # "environment", ".env", "default" or "generated"
+
+
+SECRET_VARIABLES = ("SECRET_KEY", "OLD_SECRET_KEYS")
+
+
+def setting_sources() -> list[SettingSource]:
+    """Every variable papermail reads, its value (secrets masked) and where it came from."""
+    dotenv = {k for k, v in dotenv_values(".env").items() if v is not None}
+    reader = _Reader(environment())
+    _load(reader, make_secret=lambda _data_dir: "")  # only looking: never write a key file
+    sources = []
+    for name in dict.fromkeys(reader.read):
+        variable = PREFIX + name
+        if name in reader.defaulted:
+            value, source = reader.defaulted[name], "default"
+        elif reader.values.get(variable):
+            value = reader.values[variable]
+            source = "environment" if variable in os.environ or variable not in dotenv else ".env"
+        else:
+            value, source = "", "generated" if name == "SECRET_KEY" else "default"
+        if name in SECRET_VARIABLES:
+            value = "****" if value or source == "generated" else "(not set)"
+        sources.append(SettingSource(variable, _mask_url_password(value) or "(not set)", source))
+    return sources
+
+
+def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Settings:
     env = read.get("ENV", _env_name, "development")
     data_dir = Path(read.get("DATA_DIR", _text, "./var")).expanduser().resolve()
     secret_key = read.raw("SECRET_KEY")
     if not secret_key:
         if env == "production":
             raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
-        secret_key = _development_secret(data_dir)
+        secret_key = (make_secret or _development_secret)(data_dir)
     mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
     return Settings(
         env=env,

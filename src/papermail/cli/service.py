@@ -15,6 +15,8 @@ from papermail.celery_app import get_celery
 from papermail.cli.base import settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
+from papermail.cli.output import echo_json, json_option
+from papermail.config import setting_sources
 from papermail.db import migrate
 from papermail.tasks.catchup import CATCH_UP_TASK
 
@@ -24,10 +26,17 @@ SHUTDOWN_GRACE_SECONDS = 10
 
 
 @click.command()
-def config() -> None:
-    """Show the effective settings, with secrets masked."""
-    for name, value in settings_or_exit().masked().items():
-        click.echo(f"{name:22} {value}")
+@json_option
+def config(as_json: bool) -> None:
+    """Show each PAPERMAIL_* setting in effect and where it came from (environment, .env, default)."""
+    settings_or_exit()
+    sources = setting_sources()
+    if as_json:
+        echo_json({s.variable: {"value": s.value, "source": s.source} for s in sources})
+        return
+    width = max(len(s.variable) for s in sources)
+    for s in sources:
+        click.echo(f"{s.variable:{width}}  {s.value}  ({s.source})")
 
 
 @click.command()
