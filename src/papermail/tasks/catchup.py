@@ -15,7 +15,7 @@ from celery import shared_task
 
 from papermail import clock
 from papermail.config import get_settings
-from papermail.db import session_factory
+from papermail.db import writer_session_factory
 from papermail.queue import enqueue_after_commit
 from papermail.sources.catchup import plan_catch_up
 from papermail.sources.runner import ARXIV, SKIPPED, run_fetch
@@ -35,7 +35,7 @@ BEAT_SCHEDULE: dict = {}
 def catch_up() -> dict:
     """Queue a fetch of every stale source, then the arXiv backfill, one day at a time."""
     settings = get_settings()
-    with session_factory(settings)() as session:
+    with writer_session_factory(settings)() as session:
         plan = plan_catch_up(
             session,
             now=clock.now(),
@@ -60,7 +60,7 @@ def backfill_arxiv_days(days: list[str], categories: list[str], locked_retries: 
     # Consecutive tasks may run in different processes: keep arXiv's gap between API calls.
     time.sleep(LOCKED_RETRY_SECONDS if locked_retries else settings.arxiv_delay_seconds)
     wanted = dataclasses.replace(settings, arxiv_categories=tuple(categories) or settings.arxiv_categories)
-    with session_factory(settings)() as session:
+    with writer_session_factory(settings)() as session:
         summary = run_fetch(session, wanted, ARXIV, day=date.fromisoformat(days[0]))
         if summary.status == SKIPPED and locked_retries < MAX_LOCKED_RETRIES:
             enqueue_after_commit(session, BACKFILL_TASK, days, categories, locked_retries + 1)
