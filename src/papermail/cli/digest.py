@@ -242,7 +242,8 @@ def resume(period: str | None) -> None:
     with cli_session() as session:
         period = period or latest_period_key(session)
         if period is None:
-            raise CommandError("no digest has been planned yet")
+            unchanged("nothing to resume: no digest has been planned yet")
+            return
         was_paused = bool(paused_periods(session, [period]))
         try:
             waiting = resume_digest(session, period, actor=cli_actor())
