@@ -46,6 +46,7 @@ def score(as_json: bool) -> None:
 
 
 def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    values = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
     for value in values:
         if not CATEGORY.match(value):
             raise click.BadParameter(f"{value!r} is not an arXiv category like cs.LG")
@@ -62,12 +63,13 @@ def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     help="Papers shown.",
 )
 @click.option(
+    "--topics",
     "--topic",
     "topics",
     multiple=True,
     callback=_categories,
-    metavar="CATEGORY",
-    help="Only papers listed in this arXiv category (repeat for several), e.g. cs.LG.",
+    metavar="CATS",
+    help="Only papers in these arXiv categories: a comma list or repeated, e.g. cs.LG,cs.CL.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def trending_ranking(limit: int, topics: tuple[str, ...], as_json: bool) -> None:
