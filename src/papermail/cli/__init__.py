@@ -25,6 +25,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     )
     # Alembic narrates every connection at INFO; its upgrade result is reported by our command.
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # Commands report what they did themselves; per-request and per-run log lines only repeat it.
+    for name in ("httpx", "papermail.sources.runner"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 cli.add_command(db.db)
