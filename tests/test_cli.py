@@ -135,3 +135,16 @@ def test_installed_wheel_migrates_from_any_directory(tmp_path):
         check=True,
     )
     assert shown.stdout.strip().startswith(str(target))
+    # The offline demo ships in the wheel, small, and loads from there.
+    sample = target / "papermail" / "demo" / "sample.json.gz"
+    assert sample.is_file() and sample.stat().st_size <= 1_000_000
+    demo = subprocess.run(
+        [sys.executable, "-m", "papermail", "demo", "load", "--json"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert json.loads(demo.stdout)["papers"] > 100
