@@ -10,6 +10,7 @@ from papermail import clock, demo
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.options import cli_actor
 from papermail.cli.output import changed, echo_json, json_option, unchanged
+from papermail.db import migrate
 
 
 @click.group("demo")
@@ -44,6 +45,7 @@ def report_load(result: demo.LoadResult) -> None:
 @json_option
 def load(as_json: bool) -> None:
     """Load the sample into an empty database (re-dated to now) and rank it."""
+    migrate.upgrade(settings_or_exit())  # a brand-new install has no tables yet; safe to repeat
     result = load_into_database()
     if as_json:
         echo_json(dataclasses.asdict(result))
