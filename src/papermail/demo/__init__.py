@@ -87,7 +87,8 @@ def load_demo(session: Session, settings: Settings, *, now: datetime, actor: str
     """Load the sample, re-dated so its newest papers are hours old, and rank it."""
     loaded = current_load(session)
     if loaded is not None:
-        return LoadResult(len(loaded.details["paper_ids"]), 0, loaded.details.get("run_id"), already=True)
+        run_ids = loaded.details.get("run_ids") or [None]
+        return LoadResult(len(loaded.details["paper_ids"]), 0, run_ids[-1], already=True)
     reason = real_data(session)
     if reason is not None:
         raise DemoRefused(f"the demo loads only into an empty database, and {reason}")
@@ -108,19 +109,25 @@ def load_demo(session: Session, settings: Settings, *, now: datetime, actor: str
     ]
     if rows:
         session.execute(sa.insert(SignalSnapshot), rows)
-    summary = trending.score_papers(
-        session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs, as_of=now
-    )
+    run_ids = _rank(session, settings, now)
     audit.record(
         session,
         actor,
         LOAD_ACTION,
         paper_ids=sorted(paper_ids.values()),
-        run_id=summary.run_id,
+        run_ids=run_ids,
         loaded_at=now.isoformat(),
     )
     session.flush()
-    return LoadResult(len(paper_ids), len(rows), summary.run_id)
+    return LoadResult(len(paper_ids), len(rows), run_ids[-1])
+
+
+def _rank(session: Session, settings: Settings, as_of: datetime | None = None) -> list[int]:
+    """Rank now, as beat's scoring would; return the new runs' ids."""
+    summary = trending.score_papers(
+        session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs, as_of=as_of
+    )
+    return [summary.run_id]
 
 
 def _record(paper: dict[str, Any], now: datetime) -> PaperRecord:
@@ -161,22 +168,20 @@ def remove_demo(session: Session, settings: Settings, *, actor: str) -> RemoveRe
     doomed = [paper_id for paper_id in ids if paper_id not in seen_since]
     session.execute(sa.delete(TrendScore).where(TrendScore.paper_id.in_(doomed)))
     deleted = session.execute(sa.delete(Paper).where(Paper.id.in_(doomed))).rowcount
-    _forget_runs(session, loaded.details.get("run_id"))
+    _forget_runs(session, loaded.details.get("run_ids") or [])
     audit.record(session, actor, REMOVE_ACTION, paper_ids=doomed, kept=sorted(seen_since.values()))
     session.flush()
     if seen_since or session.scalar(sa.select(sa.func.count()).select_from(Paper)):
-        trending.score_papers(
-            session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs
-        )
+        _rank(session, settings)
     return RemoveResult(deleted, snapshots, sorted(seen_since.values()))
 
 
-def _forget_runs(session: Session, demo_run_id: int | None) -> None:
-    """Delete the demo's own ranking unless a digest pinned it; recount what later runs still hold."""
-    pinned = sa.select(Digest.scoring_run_id).where(Digest.scoring_run_id.is_not(None))
-    if demo_run_id is not None and demo_run_id not in set(session.scalars(pinned)):
-        session.execute(sa.delete(TrendScore).where(TrendScore.run_id == demo_run_id))
-        session.execute(sa.delete(ScoringRun).where(ScoringRun.id == demo_run_id))
+def _forget_runs(session: Session, demo_run_ids: list[int]) -> None:
+    """Delete the demo's own rankings unless a digest pinned them; recount what later runs still hold."""
+    pinned = set(session.scalars(sa.select(Digest.scoring_run_id).where(Digest.scoring_run_id.is_not(None))))
+    unpinned = [run_id for run_id in demo_run_ids if run_id not in pinned]
+    session.execute(sa.delete(TrendScore).where(TrendScore.run_id.in_(unpinned)))
+    session.execute(sa.delete(ScoringRun).where(ScoringRun.id.in_(unpinned)))
     remaining = (
         sa.select(sa.func.count())
         .select_from(TrendScore)
