@@ -111,6 +111,16 @@ def test_every_json_option_prints_json(run, offline, monkeypatch, tmp_path):
         assert result.exit_code == 0 or path in {("fetch",), ("doctor",)}, (path, result.output)
 
 
+def test_commands_on_a_database_never_migrated_name_db_upgrade(run, cli_settings, tmp_path):
+    config.use_settings(replace(cli_settings, database_url=f"sqlite:///{tmp_path}/never-migrated.db"))
+    for command in (["fetch"], ["trending"], ["stats"], ["subscribers", "list"]):
+        result = run(*command)
+        assert result.exit_code == 1, command
+        assert result.stderr.strip() == (
+            "Error: the database has no tables yet: run `papermail db upgrade` (`papermail up` does it too)"
+        ), command
+
+
 def test_version(run):
     result = run("--version")
     assert result.exit_code == 0 and result.stdout.startswith("papermail ")

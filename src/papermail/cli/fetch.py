@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.base import CommandError, cli_session, require_schema, settings_or_exit
 from papermail.config import Settings
 from papermail.db import writer_session_factory
 from papermail.db.models import FetchRun, FetchStatus
@@ -72,6 +72,7 @@ def fetch(ctx: click.Context, source: str, day: datetime | None, as_json: bool) 
     if ctx.invoked_subcommand is not None:
         return
     settings = settings_or_exit()
+    require_schema(settings)
     console = _console()
     names = SOURCE_CHOICES[source]
     with (
