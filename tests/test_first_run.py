@@ -135,10 +135,12 @@ def _backfill_searches(server: FeedServer) -> list[str]:
 
 
 def test_up_on_an_empty_data_dir_shows_trending_papers_without_a_command(
-    start_up, tmp_path, feed_server, shared_fixtures
+    start_up, tmp_path, feed_server, shared_fixtures, database
 ):
     sources = _stand_in(feed_server, shared_fixtures)
-    environ = settings_environ(tmp_path / "var", mail_url=f"file://{tmp_path}/outbox", **sources)
+    # SQLite: the embedded default in the empty data dir. PostgreSQL: a fresh, empty database.
+    url = {} if database.backend == "sqlite" else {"database_url": database.fresh()}
+    environ = settings_environ(tmp_path / "var", mail_url=f"file://{tmp_path}/outbox", **url, **sources)
     up = start_up(environ)
     up.wait_for_home(HF_TOP_TITLE)
     # The catch-up fetched both sources and backfilled the last two arXiv days in cs.LG.

@@ -99,9 +99,9 @@ def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
 def beat(loglevel: str, catch_up: bool, quiet: bool) -> None:
     """Run the Celery beat scheduler (run exactly one)."""
     settings = settings_or_exit()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker's file lives there too
     if catch_up:
         _request_catch_up()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     schedule_file = settings.data_dir / "celerybeat-schedule"
     quietly = ["--quiet"] if quiet else []
     get_celery().start([*quietly, "beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
