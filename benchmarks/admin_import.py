@@ -38,7 +38,7 @@ sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 from tests.conftest import PG_ADMIN_DSN, make_settings  # noqa: E402
 
 from papermail import clock  # noqa: E402
-from papermail.admin.subscribers import ImportRow, apply_import, read_import_file  # noqa: E402
+from papermail.admin.subscriber_csv import ImportRow, apply_import, read_import_file  # noqa: E402
 from papermail.config import Settings  # noqa: E402
 from papermail.db import get_engine, migrate, session_scope  # noqa: E402
 from papermail.db.models import Base, Subscriber, Suppression  # noqa: E402

@@ -572,7 +572,7 @@ COMPONENTS = [
     ("MIME building", ("mail/message", "b2a_qp", "encodebytes", "blake2b")),
     ("SMTP client", ("smtplib", "socket", "mail/backends", "sendall", "recv_into")),
     ("database client (SQLAlchemy, psycopg)", ("sqlalchemy", "psycopg")),
-    ("send loop and bookkeeping", ("delivery/", "subscribers.py", "uuid", "hashlib")),
+    ("send loop and bookkeeping", ("delivery/", "mail/outbox", "subscribers.py", "uuid", "hashlib")),
 ]
 
 

@@ -53,7 +53,7 @@ from papermail import config  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
 from papermail.db.models import AuditLog, Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.ratelimit import REDIS_KEY_PREFIX, address_key, ip_key  # noqa: E402
+from papermail.signup_limits import REDIS_KEY_PREFIX, address_key, ip_key  # noqa: E402
 
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")

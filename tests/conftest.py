@@ -8,6 +8,7 @@ database inside a transaction that is rolled back afterwards.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dkim
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -231,24 +233,29 @@ def subprocess_env(environ: dict[str, str]) -> dict[str, str]:
 class WorkerProcess:
     """A real ``papermail worker`` subprocess; logs go to a file shown when a test fails."""
 
-    def __init__(self, environ: dict[str, str], log_path: Path, concurrency: int = 1) -> None:
-        self.environ, self.log_path, self.concurrency = environ, log_path, concurrency
+    def __init__(
+        self, environ: dict[str, str], log_path: Path, concurrency: int = 1, fault: str | None = None
+    ) -> None:
+        self.environ, self.log_path, self.concurrency, self.fault = environ, log_path, concurrency, fault
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
+        # A fault is installed by a launcher in tests/, never by anything under src/.
+        launcher = ["tests.delivery.fault_injection", self.fault] if self.fault else ["papermail"]
+        environ = {**self.environ, "PYTHONPATH": os.pathsep.join([str(SRC_DIR), str(REPO_ROOT)])}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
-                    "papermail",
+                    *launcher,
                     "worker",
                     "--concurrency",
                     str(self.concurrency),
                     "--loglevel",
                     "INFO",
                 ],
-                env=subprocess_env(self.environ),
+                env=subprocess_env(environ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -291,11 +298,31 @@ def worker_factory(tmp_path: Path) -> Iterator:
     """Start real worker processes with a given environment; all are stopped after the test."""
     workers: list[WorkerProcess] = []
 
-    def start(environ: dict[str, str], concurrency: int = 1) -> WorkerProcess:
-        worker = WorkerProcess(environ, tmp_path / f"worker-{len(workers)}.log", concurrency)
+    def start(environ: dict[str, str], concurrency: int = 1, fault: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(environ, tmp_path / f"worker-{len(workers)}.log", concurrency, fault)
         workers.append(worker.start())
         return worker
 
     yield start
     for worker in workers:
         worker.stop()
+
+
+# -- DKIM -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dkim_key(tmp_path_factory) -> tuple[Path, bytes]:
+    """A fresh RSA key file and the DNS TXT record that publishes its public half."""
+    directory = tmp_path_factory.mktemp("dkim")
+    key = directory / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def dkim_verifies(message: bytes, record: bytes) -> bool:
+    """True if the message's DKIM signature verifies against the DNS ``record``."""
+    return dkim.verify(message, dnsfunc=lambda name, timeout=5: record)

@@ -71,6 +71,8 @@ class Settings:
     arxiv_fetch_cron: str
     hf_fetch_cron: str
     backfill_days: int  # on start with stale data: arXiv days fetched in the background (issue 15)
+    hf_refresh_days: int
+    hf_refresh_max_requests: int
     # web (issue 7): signup, confirmation and rate limits
     confirm_hours: float
     unconfirmed_days: float
@@ -95,7 +97,6 @@ class Settings:
     dkim_selector: str
     dkim_domain: str | None
     # -- trending (issue 4): the trendiness formula's parameters, explained in docs/trending.md --
-    trend_window_hours: float
     trend_half_life_hours: float
     trend_volume_weight: float
     trend_weight_upvotes: float
@@ -359,8 +360,10 @@ class _Reader:
         except ValueError as exc:
             raise ConfigError(name, str(exc)) from None
 
-    def raw(self, name: str) -> str:
-        self.read.append(name)
+    def raw(self, name: str, *, listed: bool = True) -> str:
+        """The text as given ("" when unset); ``listed=False`` keeps it out of `papermail config`."""
+        if listed:
+            self.read.append(name)
         return self.values.get(PREFIX + name, "")
 
 
@@ -418,6 +421,11 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
             raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
         secret_key = (make_secret or _development_secret)(data_dir)
     mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
+    if read.raw("TREND_WINDOW_HOURS", listed=False):
+        # A silent no-op would mislead: each digest now ranks over its own period.
+        raise ConfigError(
+            "TREND_WINDOW_HOURS", "was removed: daily digests rank by 24 hours, weekly ones by 7 days"
+        )
     return Settings(
         env=env,
         data_dir=data_dir,
@@ -446,10 +454,13 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
         hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
         backfill_days=read.get("BACKFILL_DAYS", _non_negative_int, "7"),
+        # Upvotes keep growing for one to two weeks after a paper is featured: every scheduled
+        # fetch re-reads the listings of that many days, within a request budget.
+        hf_refresh_days=read.get("HF_REFRESH_DAYS", _non_negative_int, "14"),
+        hf_refresh_max_requests=read.get("HF_REFRESH_MAX_REQUESTS", _non_negative_int, "40"),
         **_web_settings(read),
         **_sending_settings(read),
         # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
-        trend_window_hours=read.get("TREND_WINDOW_HOURS", _positive_float, "24"),
         trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_float, "36"),
         trend_volume_weight=read.get("TREND_VOLUME_WEIGHT", _fraction, "0.5"),
         trend_weight_upvotes=read.get("TREND_WEIGHT_UPVOTES", _weight, "1"),

@@ -1,8 +1,9 @@
 """Signing up with double opt-in, confirming, changing preferences and unsubscribing by link.
 
 The web pages adapt these functions; each takes a Session (and Settings) and leaves committing to
-the caller. What a visitor is told never depends on whether an address is already known: these
-functions return an outcome for the caller's records and tests, never for the page.
+the caller, except :func:`send_confirmation`, which commits each step as sending a digest does.
+What a visitor is told never depends on whether an address is already known: these functions
+return an outcome for the caller's records and tests, never for the page.
 """
 
 from __future__ import annotations
@@ -13,35 +14,35 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
+from functools import partial
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from papermail import audit, clock, tokens
 from papermail.config import Settings
-from papermail.db.models import Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
-from papermail.mail.backends import Envelope, PermanentSendError, backend_from_url
-from papermail.mail.message import OutgoingEmail, build_message, make_message_id
-from papermail.mail.templates import get_templates
-from papermail.queue import enqueue_after_commit
-from papermail.ratelimit import RateLimiter, address_key
+from papermail.confirmations import owe_confirmation
+from papermail.db import session_factory
+from papermail.db.inserts import insert_ignoring_conflicts
+from papermail.db.models import Confirmation, Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
+from papermail.delivery.claims import CLAIMABLE, CONFIRMATIONS, BatchReport, ClaimedRows, claim
+from papermail.mail import emails
+from papermail.mail.message import OutgoingEmail
+from papermail.mail.outbox import Outbox
+from papermail.send_pacing import send_pacer_for
+from papermail.signup_limits import RateLimiter, address_key
 from papermail.subscribers import (
     InvalidInput,
     Preferences,
     apply_preferences,
     email_hash,
     is_suppressed,
-    mark_bounced,
     preference_values,
     unsubscribe,
 )
 
 log = logging.getLogger(__name__)
 
-CONFIRMATION_EMAIL = "confirm-subscription"
-SEND_CONFIRMATION_TASK = "papermail.send_confirmation"
 # Longest value we accept in any free-text form field (the email has its own, stricter limit).
 MAX_FIELD_LENGTH = 1000
 # Control characters (CR/LF included) never belong in a form field; "<" and ">" would be markup.
@@ -116,14 +117,13 @@ def request_signup(
         return SignupOutcome.THROTTLED
     subscriber.confirmation_sent_at = now
     audit.record(session, "web", "subscriber.signup", subscriber_id=subscriber.id, new=created)
-    enqueue_after_commit(session, SEND_CONFIRMATION_TASK, subscriber.id)
+    owe_confirmation(session, subscriber, now)
     log.info("signup: confirmation queued for %s (subscriber %s)", mask_email(email), subscriber.id)
     return SignupOutcome.CONFIRMATION_QUEUED
 
 
 def _insert_if_missing(session: Session, email: str, preferences: Preferences, now: datetime) -> bool:
     """Insert a pending subscriber unless the address exists; True if this call inserted it."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {
         "email": email,
         "status": SubscriberStatus.PENDING,
@@ -132,7 +132,7 @@ def _insert_if_missing(session: Session, email: str, preferences: Preferences, n
         "soft_bounce_count": 0,
     }
     # ON CONFLICT DO NOTHING: a burst of identical signups yields one row, never an error.
-    statement = dialect.insert(Subscriber).values(values).on_conflict_do_nothing(index_elements=["email"])
+    statement = insert_ignoring_conflicts(session, Subscriber, ["email"]).values(values)
     return session.execute(statement).rowcount == 1
 
 
@@ -156,61 +156,49 @@ def confirm_link(settings: Settings, subscriber: Subscriber) -> str:
 
 
 def render_confirmation(settings: Settings, subscriber: Subscriber) -> OutgoingEmail:
-    """The confirmation email. It carries no text the visitor typed, and no one-click header."""
-    rendered = get_templates().render(
-        CONFIRMATION_EMAIL,
-        {
-            "confirm_url": confirm_link(settings, subscriber),
-            "valid_hours": round(settings.confirm_hours),
-            "base_url": settings.base_url,
-            "footer_reason": (
-                "You received this email because someone asked to subscribe this address to "
-                "papermail. If it wasn't you, ignore it: you won't hear from us again."
-            ),
-            "postal_address": settings.postal_address,
-        },
-    )
-    return OutgoingEmail(
-        to=subscriber.email,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        # RFC 3834: tells autoresponders not to answer.
-        headers={"Auto-Submitted": "auto-generated"},
+    """The confirmation email for the subscriber's latest signup request."""
+    return emails.confirm_subscription(
+        subscriber.email,
+        confirm_url=confirm_link(settings, subscriber),
+        valid_hours=settings.confirm_hours,
+        base_url=settings.base_url,
+        postal_address=settings.postal_address,
     )
 
 
-def send_confirmation(session: Session, settings: Settings, subscriber_id: int) -> bool:
-    """Send the confirmation email if the subscriber still awaits one; True if it was sent.
+def send_confirmation(
+    settings: Settings, subscriber_id: int, *, sessions: sessionmaker[Session] | None = None
+) -> BatchReport:
+    """Send the confirmation the subscriber is owed, once, under the same rules as a digest.
 
-    Transient SMTP errors propagate (the task retries); a refused recipient is a hard bounce.
+    It is claimed, handed over and recorded like a delivery (``delivery/claims.py``), DKIM-signed
+    and paced by the outbox; skipped if the subscriber no longer awaits it; a transient failure
+    is retried later (the sweeper re-queues it); a refused recipient is a hard bounce.
     """
-    subscriber = session.get(Subscriber, subscriber_id)
-    if (
-        subscriber is None
-        or subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)
-        or subscriber.confirmation_sent_at is None
-        or is_suppressed(session, subscriber.email)
-    ):
-        return False
-    email = render_confirmation(settings, subscriber)
-    message = build_message(
-        email,
-        mail_from=settings.mail_from,
-        message_id=make_message_id(settings.mail_from),
-        date=clock.now(),
-    )
-    envelope = Envelope(sender=parseaddr(settings.mail_from)[1], recipient=subscriber.email)
-    try:
-        with backend_from_url(settings.mail_url, timeout=settings.smtp_timeout_seconds) as backend:
-            backend.send(envelope, message)
-    except PermanentSendError as exc:
-        log.warning("confirmation to %s refused: %s", mask_email(subscriber.email), exc.reason)
-        if exc.recipient_refused:
-            mark_bounced(session, subscriber, reply=exc.reason)
-        return False
-    log.info("confirmation sent to %s (subscriber %s)", mask_email(subscriber.email), subscriber.id)
-    return True
+    report = BatchReport()
+    factory = sessions or session_factory(settings)
+    with factory.begin() as session:
+        owed = session.scalars(
+            sa.select(Confirmation.id).where(
+                Confirmation.subscriber_id == subscriber_id, Confirmation.status.in_(CLAIMABLE)
+            )
+        ).all()
+        claims = claim(session, owed, CLAIMABLE, settings, CONFIRMATIONS) if owed else {}
+    report.not_claimed_ids = [i for i in owed if i not in claims]
+    if not claims:
+        return report
+    with factory() as session, ClaimedRows(session, settings, claims, report, CONFIRMATIONS) as rows:
+        for row in rows.load():
+            subscriber = session.get(Subscriber, row.subscriber_id)
+            assert subscriber is not None  # the row is deleted with its subscriber
+            email = render_confirmation(settings, subscriber)
+            session.commit()
+            hand_over = partial(rows.hand_over, row)
+            with Outbox.from_settings(settings, pacer=send_pacer_for(settings)) as outbox:
+                outcome = outbox.send(email, message_id=row.message_id, hand_over=hand_over)
+            rows.record(row, outcome)
+            log.info("confirmation %s to %s: %s", row.id, mask_email(row.email), outcome.verdict)
+    return report
 
 
 # -- following the links --------------------------------------------------------------------------

@@ -92,6 +92,7 @@ def test_stats_on_an_empty_database(run):
     stats = json.loads(result.stdout)
     assert stats["period_key"] is None and stats["fetches"] == [] and stats["trending"] == []
     assert stats["bounces"]["rate"] is None
+    assert stats["confirmations"] == {"owed": 0, "sent": 0, "failed": 0, "uncertain": 0, "skipped": 0}
     assert "no papers yet: nothing has been fetched; run `papermail fetch`" in run("stats").stdout
 
 

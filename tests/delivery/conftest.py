@@ -61,7 +61,7 @@ def _fresh_circuit_breakers() -> Iterator[None]:
 
 
 def add_ranking(session: Session, papers: int = 30, *, as_of: datetime | None = None) -> int:
-    """Papers across a few topics and a finished scoring run ranking them; returns the run id."""
+    """Papers across a few topics and a finished run per window ranking them; returns the weekly run's id."""
     now = as_of or clock.now()
     existing = session.scalar(sa.select(sa.func.count()).select_from(Paper)) or 0
     rows = [
@@ -78,23 +78,24 @@ def add_ranking(session: Session, papers: int = 30, *, as_of: datetime | None = 
         for i in range(papers)
     ]
     paper_ids = list(session.scalars(sa.insert(Paper).returning(Paper.id), rows))
-    run = ScoringRun(as_of=now, finished_at=now, paper_count=papers)
-    session.add(run)
-    session.flush()
-    session.execute(
-        sa.insert(TrendScore),
-        [
-            {
-                "run_id": run.id,
-                "paper_id": pid,
-                "rank": rank,
-                "score": 100.0 - rank,
-                "evidence": f"+{rank} upvotes",
-            }
-            for rank, pid in enumerate(paper_ids, start=1)
-        ],
-    )
-    return run.id
+    for window in ("24h", "7d"):  # daily digests pin the first, weekly ones the second
+        run = ScoringRun(as_of=now, finished_at=now, paper_count=papers, window=window)
+        session.add(run)
+        session.flush()
+        session.execute(
+            sa.insert(TrendScore),
+            [
+                {
+                    "run_id": run.id,
+                    "paper_id": pid,
+                    "rank": rank,
+                    "score": 100.0 - rank,
+                    "evidence": f"+{rank} upvotes",
+                }
+                for rank, pid in enumerate(paper_ids, start=1)
+            ],
+        )
+    return run.id  # the weekly run
 
 
 def add_subscribers(

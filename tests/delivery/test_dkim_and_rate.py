@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import subprocess
 import threading
 import time
-from pathlib import Path
 
-import dkim
 import pytest
 import sqlalchemy as sa
 
 from papermail import clock
 from papermail.db.models import Delivery, DeliveryStatus
-from papermail.delivery.dkim import DkimSigner
-from papermail.delivery.ratelimit import DatabaseRateLimiter, RedisRateLimiter
 from papermail.delivery.send import send_batch
-from tests.conftest import REDIS_URL, RUN_ID
+from papermail.mail.dkim import DkimSigner
+from papermail.send_pacing import DatabaseSendPacer, RedisSendPacer
+from tests.conftest import REDIS_URL, RUN_ID, dkim_verifies
 from tests.delivery.conftest import deliveries, plan_week
-
-
-@pytest.fixture(scope="session")
-def dkim_key(tmp_path_factory) -> tuple[Path, bytes]:
-    """A fresh RSA key file and the DNS TXT record that publishes its public half."""
-    directory = tmp_path_factory.mktemp("dkim")
-    key = directory / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
-    ).stdout
-    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-
-def verify(message: bytes, record: bytes) -> bool:
-    return dkim.verify(message, dnsfunc=lambda name, timeout=5: record)
 
 
 def signed_headers(message: bytes) -> set[str]:
@@ -68,8 +48,8 @@ def test_sent_digests_carry_a_dkim_signature_over_the_unsubscribe_headers(
         assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed_headers(
             captured.data
         )
-        assert verify(captured.data, record)
-        assert not verify(captured.data.replace(b"One-Click", b"One-click"), record)
+        assert dkim_verifies(captured.data, record)
+        assert not dkim_verifies(captured.data.replace(b"One-Click", b"One-click"), record)
 
 
 def test_a_folded_list_unsubscribe_header_still_verifies(dkim_key):
@@ -81,7 +61,7 @@ def test_a_folded_list_unsubscribe_header_still_verifies(dkim_key):
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nHello\r\n"
     ).encode()
     signed = DkimSigner("pm1", "papermail.test", key.read_bytes()).sign(message)
-    assert verify(signed, record)
+    assert dkim_verifies(signed, record)
     assert "list-unsubscribe" in signed_headers(signed)
 
 
@@ -98,7 +78,7 @@ def _hammer(limiters, per_limiter: int) -> list[float]:
 
     def run(limiter) -> None:
         for _ in range(per_limiter):
-            limiter.acquire()
+            limiter.wait_turn()
             with lock:
                 stamps.append(time.monotonic())
 
@@ -115,10 +95,10 @@ def test_the_send_rate_holds_across_independent_limiters(store, send_env_factory
     rate = 20.0
     if store == "redis":
         key = f"papermail-test-{RUN_ID}-{time.monotonic_ns()}:send-rate"
-        limiters = [RedisRateLimiter(REDIS_URL, key, rate) for _ in range(3)]
+        limiters = [RedisSendPacer(REDIS_URL, key, rate) for _ in range(3)]
     else:
         env = send_env_factory(store, broker="embedded")
-        limiters = [DatabaseRateLimiter(env.settings, "send-rate", rate) for _ in range(3)]
+        limiters = [DatabaseSendPacer(env.settings, "send-rate", rate) for _ in range(3)]
     busiest, span = _spread(_hammer(limiters, 10), rate)
     assert busiest <= rate + 1
     assert span >= 29 / rate - 0.05

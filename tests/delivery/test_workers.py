@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from papermail import clock
 from papermail.celery_app import get_celery
 from papermail.db.models import Delivery, DeliveryStatus
-from papermail.delivery.faults import FAULT_ENV
 from papermail.delivery.plan import enqueue_sends
 from tests.conftest import wait_for
 from tests.delivery.conftest import add_ranking, add_subscribers, plan_week, status_counts
@@ -37,7 +36,7 @@ def test_kill_9_mid_batch_then_restart_sends_everyone_exactly_once(
 ):
     env = send_env_factory(mail_url=smtp_server.url, send_batch_size="40")
     plan_week(env, 200, queue=True)
-    doomed = worker_factory({**env.environ, FAULT_ENV: fault})
+    doomed = worker_factory(env.environ, fault=fault)
     wait_for(lambda: doomed.process.poll() is not None, timeout=60, message=f"the kill; log:\n{doomed.log()}")
     assert 56 <= len(smtp_server.messages) <= 57
     worker_factory(env.environ)
@@ -103,7 +102,7 @@ def test_a_message_that_kills_its_worker_fails_after_three_deaths_alone(
         mail_url=smtp_server.url, send_batch_size="10", smtp_timeout="0.5", send_lease_seconds="1.5"
     )
     plan_week(env, 10, queue=True)
-    worker_factory({**env.environ, FAULT_ENV: "poison:reader4@example.org"})
+    worker_factory(env.environ, fault="poison:reader4@example.org")
     env.wait_until_settled(10, timeout=90, sweep=True)
     with env.session() as session:
         poison = session.scalars(

@@ -231,6 +231,9 @@ def point_at(settings: config.Settings, server: FeedServer, **overrides) -> conf
         "fetch_retries": 2,
         "fetch_contact": "ops@papermail.test",
         "broker_url": "memory://",
+        # The 14-day Hugging Face refresh has its own tests (test_hf_refresh.py); elsewhere one
+        # listing is one request.
+        "hf_refresh_days": 0,
     }
     values.update(overrides)
     return replace(settings, **values)

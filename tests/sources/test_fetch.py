@@ -13,7 +13,7 @@ from papermail import config
 from papermail.db import get_engine
 from papermail.db.models import FetchProblem, FetchRun, FetchStatus, Paper, SignalSnapshot
 from papermail.sources.arxiv_api import ArxivApi
-from papermail.sources.ingest import start_run
+from papermail.sources.fetch_runs import start_run
 from papermail.sources.runner import SKIPPED, run_fetch
 from tests.sources.conftest import (
     API_PATH,

@@ -10,15 +10,14 @@ from freezegun import freeze_time
 from papermail import clock
 from papermail.db.models import FetchProblem, FetchRun, FetchStatus, Paper, SignalSnapshot
 from papermail.sources.arxiv_api import parse_api_feed
-from papermail.sources.ingest import (
+from papermail.sources.fetch_runs import (
     STALE_RUN_AFTER,
     FetchAlreadyRunning,
-    append_signals,
     latest_run_per_source,
     recent_runs,
     start_run,
-    upsert_papers,
 )
+from papermail.sources.ingest import append_signals, upsert_papers
 from papermail.sources.records import PaperRecord, SignalRecord
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)

@@ -11,7 +11,8 @@ from papermail import celery_app, config
 from papermail.config import ConfigError
 from papermail.db import get_engine
 from papermail.db.models import FetchRun, FetchStatus, SignalSnapshot
-from papermail.sources.runner import SCORE_TASK, run_fetch
+from papermail.sources.runner import run_fetch
+from papermail.task_names import SCORE_PAPERS
 from papermail.tasks.fetch import BEAT_SCHEDULE, cron_schedule
 from tests.conftest import REDIS_URL, make_settings, settings_environ, wait_for
 from tests.sources.conftest import API_PATH, HF_PATH, arxiv_api, point_at, serve_file, status
@@ -81,7 +82,7 @@ def test_a_fetch_enqueues_scoring_after_it_commits(session, redis_queue, feed_se
     feed_server.route(HF_PATH, serve_file(shared_fixtures / "huggingface" / "hf_daily_papers.json"))
     feed_server.route(API_PATH, arxiv_api(shared_fixtures / "arxiv-api"))
     assert run_fetch(session, settings, "huggingface", pacer=pacer).status == "ok"
-    assert task_names() == [SCORE_TASK]
+    assert task_names() == [SCORE_PAPERS]
 
 
 def test_a_failed_fetch_enqueues_no_scoring(session, redis_queue, feed_server, pacer):

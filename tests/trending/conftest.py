@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from papermail import config
 from papermail.celery_app import reset_celery
-from papermail.db.models import Paper, SignalSnapshot
+from papermail.db.models import Frequency, Paper, SignalSnapshot, Subscriber, SubscriberStatus
 from tests.conftest import Database, make_settings
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -69,6 +69,20 @@ class Corpus:
             for hours_ago, value in points
         )
         self.session.flush()
+
+
+def add_reader(session: Session, email: str, frequency: Frequency, *, since: datetime, **preferences) -> None:
+    """An active subscriber since ``since``, mailed at the default 08:00 UTC, with these preferences."""
+    session.add(
+        Subscriber(
+            email=email,
+            status=SubscriberStatus.ACTIVE,
+            frequency=frequency,
+            created_at=since,
+            confirmed_at=since,
+            **preferences,
+        )
+    )
 
 
 @pytest.fixture

@@ -33,18 +33,21 @@ def papers(committed_settings, frozen) -> None:
 def test_score_says_what_it_did(papers):
     result = invoke("score")
     assert result.exit_code == 0, result.output
-    assert result.output == "scoring run 1: ranked 2 papers as of 2026-11-30 08:00 UTC\n"
+    assert result.output == (
+        "scoring run 1 (24h): ranked 2 papers as of 2026-11-30 08:00 UTC\n"
+        "scoring run 2 (7d): ranked 2 papers as of 2026-11-30 08:00 UTC\n"
+    )
 
 
 def test_trending_prints_rank_score_title_and_why(papers):
     invoke("score")
-    result = invoke("trending")
+    result = invoke("trending", "--window", "24h")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].rstrip() == "Trending as of 2026-11-30 08:00 UTC (scoring run 1)"
+    assert lines[0].rstrip() == "Trending over the last 24 hours as of 2026-11-30 08:00 UTC (scoring run 1)"
     rows = [line for line in lines if "│" in line and "score" not in line]
     assert "1 │  7.00 │ Attention, again" in rows[0]
-    assert "+42 upvotes / 24h · 2 days old" in rows[0]
+    assert "+42 upvotes today · 2 days old" in rows[0]
     # Feed text is printed as it is: neither rich markup nor HTML is interpreted.
     assert "2 │ -0.08 │ [bold]Robots[/bold] <b>&amp;</b>" in rows[1]
     assert "no signals yet · 3 hours old" in rows[1]
@@ -52,10 +55,12 @@ def test_trending_prints_rank_score_title_and_why(papers):
 
 def test_trending_json_with_topic_and_limit(papers):
     invoke("score")
-    result = invoke("trending", "--topic", "cs.RO", "--topic", "cs.LG", "--limit", "1", "--json")
+    result = invoke(
+        "trending", "--topic", "cs.RO", "--topic", "cs.LG", "--limit", "1", "--window", "24h", "--json"
+    )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
-    assert shown["run"]["id"] == 1
+    assert (shown["run"]["id"], shown["run"]["window"]) == (1, "24h")
     assert shown["run"]["as_of"] == "2026-11-30T08:00:00+00:00"
     assert shown["topics"] == ["cs.RO", "cs.LG"]
     assert shown["papers"] == [
@@ -64,7 +69,7 @@ def test_trending_json_with_topic_and_limit(papers):
             "score": 7.002745,
             "arxiv_id": "2611.00001",
             "title": "Attention, again",
-            "evidence": "+42 upvotes / 24h · 2 days old",
+            "evidence": "+42 upvotes today · 2 days old",
             "primary_category": "cs.CL",
             "categories": ["cs.CL", "cs.LG"],
             "url": "https://arxiv.org/abs/2611.00001",
@@ -74,9 +79,19 @@ def test_trending_json_with_topic_and_limit(papers):
 
 def test_a_topic_without_papers_says_so(papers):
     invoke("score")
-    result = invoke("trending", "--topic", "math.AG")
+    result = invoke("trending", "--topic", "math.OC")
     assert result.exit_code == 0, result.output
-    assert result.output == "Trending in math.AG as of 2026-11-30 08:00 UTC (scoring run 1): no papers\n"
+    assert result.output == (
+        "Trending in math.OC over the last 7 days as of 2026-11-30 08:00 UTC (scoring run 2): no papers\n"
+    )
+
+
+def test_the_weekly_window_is_the_default_and_speaks_of_the_week(papers):
+    invoke("score")
+    result = invoke("trending", "--json")
+    shown = json.loads(result.output)
+    assert (shown["run"]["id"], shown["run"]["window"]) == (2, "7d")
+    assert shown["papers"][0]["evidence"] == "+60 upvotes this week · 2 days old"
 
 
 def test_trending_before_any_run_is_a_one_line_error(papers):
@@ -89,7 +104,9 @@ def test_trending_before_any_run_is_a_one_line_error(papers):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--topic", "cs LG"], "'cs LG' is not an arXiv category like cs.LG"),
+        (["--topic", "cs LG"], "'cs LG' is not an arXiv category papermail offers (e.g. cs.LG)"),
+        (["--topic", "cs.XX"], "'cs.XX' is not an arXiv category papermail offers (e.g. cs.LG)"),
+        (["--window", "30d"], "'30d' is not one of '24h', '7d'"),
         (["--limit", "0"], "0 is not in the range x>=1"),
     ],
 )

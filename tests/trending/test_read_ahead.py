@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from papermail.trending.runs import READ_AHEAD_BATCHES, _read_ahead
+from papermail.trending.signals import READ_AHEAD_BATCHES, _read_ahead
 
 
 def reader_threads() -> list[threading.Thread]:

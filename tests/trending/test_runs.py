@@ -13,12 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from papermail.db.models import Digest, ScoringRun, TrendScore
-from papermail.trending import TrendParams, latest_run, ranked_papers, score_papers
-from papermail.trending.runs import prune_runs, read_paper_signals
+from papermail.trending import TrendParams, latest_run, ranked_papers, score_papers, score_windows
+from papermail.trending.runs import prune_runs
 from papermail.trending.score import paper_signals, score_paper
+from papermail.trending.signals import read_window_signals
 from tests.trending.conftest import NOW, Corpus
 
 PARAMS = TrendParams()
+WEEKLY = TrendParams(window_hours=7 * 24)
 KEEP = 24
 
 
@@ -37,7 +39,7 @@ minutes_ago = st.integers(min_value=0, max_value=40 * 24 * 60)
 series = st.dictionaries(minutes_ago, st.integers(0, 100_000), max_size=6)  # unique times per series
 paper_data = st.tuples(
     st.integers(min_value=0, max_value=32 * 24 * 3600 * 10**6),  # age in microseconds, past the horizon too
-    st.booleans(),  # published, or known only from a listing
+    st.booleans(),  # published, or known only from a listing (then its id's month bounds its age)
     st.dictionaries(st.sampled_from(["upvotes", "github_stars", "comments", "forks"]), series, max_size=4),
 )
 
@@ -55,27 +57,38 @@ def test_bulk_aggregates_equal_the_reference(session, frozen, papers):
                 m: [(NOW - timedelta(minutes=t), v) for t, v in pts.items()]
                 for m, pts in observations.items()
             }
-            if paper.first_seen_at >= NOW - PARAMS.max_age:
-                expected[paper.id] = paper_signals(
-                    paper.id, paper.arxiv_id, paper.first_seen_at, by_metric, NOW, PARAMS
-                )
-        got = {p.paper_id: p for p in read_paper_signals(session, PARAMS, NOW)}
+            born = paper.published_at or paper.id_month
+            if born >= NOW - PARAMS.max_age:
+                expected[paper.id] = [
+                    paper_signals(paper.id, paper.arxiv_id, born, by_metric, NOW, params, age_known=published)
+                    for params in (PARAMS, WEEKLY)
+                ]
+        # One read serves both windows.
+        got = {
+            daily.paper_id: (daily, weekly)
+            for daily, weekly in read_window_signals(session, [PARAMS, WEEKLY], NOW)
+        }
         assert got.keys() == expected.keys()
-        for paper_id, reference in expected.items():
-            bulk = got[paper_id]
-            # Hours are computed in SQL: equal to the last few bits of a float.
-            assert bulk.age_hours == pytest.approx(reference.age_hours, rel=1e-12, abs=1e-12)
-            assert [m._replace(first_hours_ago=None) for m in bulk.metrics] == [
-                m._replace(first_hours_ago=None) for m in reference.metrics
-            ]
-            for got_metric, want_metric in zip(bulk.metrics, reference.metrics, strict=True):
-                if want_metric.first_hours_ago is None:
-                    assert got_metric.first_hours_ago is None
-                else:
-                    assert got_metric.first_hours_ago == pytest.approx(want_metric.first_hours_ago, rel=1e-12)
-            bulk_scored, reference_scored = score_paper(bulk, PARAMS), score_paper(reference, PARAMS)
-            assert bulk_scored.score == pytest.approx(reference_scored.score, abs=2e-6)
-            assert bulk_scored.evidence == reference_scored.evidence
+        for paper_id, references in expected.items():
+            for bulk, reference, params in zip(got[paper_id], references, (PARAMS, WEEKLY), strict=True):
+                assert_same_signals(bulk, reference, params)
+
+
+def assert_same_signals(bulk, reference, params) -> None:
+    """The SQL read equals the formula's reference for one window."""
+    # Hours are computed in SQL: equal to the last few bits of a float.
+    assert bulk.age_hours == pytest.approx(reference.age_hours, rel=1e-12, abs=1e-12)
+    assert [m._replace(first_hours_ago=None) for m in bulk.metrics] == [
+        m._replace(first_hours_ago=None) for m in reference.metrics
+    ]
+    for got_metric, want_metric in zip(bulk.metrics, reference.metrics, strict=True):
+        if want_metric.first_hours_ago is None:
+            assert got_metric.first_hours_ago is None
+        else:
+            assert got_metric.first_hours_ago == pytest.approx(want_metric.first_hours_ago, rel=1e-12)
+    bulk_scored, reference_scored = score_paper(bulk, params), score_paper(reference, params)
+    assert bulk_scored.score == pytest.approx(reference_scored.score, abs=2e-6)
+    assert bulk_scored.evidence == reference_scored.evidence
 
 
 @contextmanager
@@ -112,10 +125,11 @@ def test_a_run_ranks_every_paper_in_the_horizon(session, four_papers):
     assert (run.as_of, run.paper_count, run.params) == (NOW, 4, PARAMS.as_json())
     assert run.finished_at is not None
     assert ranking(session, run.id) == [
-        ("2611.00001", 11.976615, "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old"),
-        ("2611.00005", 2.666667, "+3 upvotes / 24h · 12 hours old"),
+        ("2611.00001", 11.976615, "+42 upvotes today · 310★ (+55 today) · 2 days old"),
         ("2611.00003", -0.083333, "no signals yet · 3 hours old"),
         ("2611.00002", -1.676271, "400 upvotes · 9 days old"),
+        # Date unknown: aged from the start of its id's month (Nov 2026), never as new.
+        ("2611.00005", -18.420479, "3 upvotes · up to 29 days old"),
     ]
     ranks = session.scalars(sa.select(TrendScore.rank).where(TrendScore.run_id == run.id)).all()
     assert sorted(ranks) == [1, 2, 3, 4]
@@ -124,22 +138,44 @@ def test_a_run_ranks_every_paper_in_the_horizon(session, four_papers):
 def test_reading_a_run_by_topic_and_limit(session, four_papers):
     run_id = run_now(session).run_id
     in_lg = ranked_papers(session, run_id, topics=["cs.LG"])
-    assert [(p.rank, p.paper.arxiv_id) for p in in_lg] == [(1, "2611.00001"), (3, "2611.00003")]
+    assert [(p.rank, p.paper.arxiv_id) for p in in_lg] == [(1, "2611.00001"), (2, "2611.00003")]
     several = ranked_papers(session, run_id, topics=["cs.CV", "cs.LGX"], limit=1)
-    assert [p.paper.arxiv_id for p in several] == ["2611.00005"]
+    assert [p.paper.arxiv_id for p in several] == ["2611.00002"]
     assert ranked_papers(session, run_id, topics=["cs.L_"]) == []  # LIKE wildcards are literal
     assert len(ranked_papers(session, run_id, topics=[])) == 4
 
 
-def test_latest_run_is_the_newest_finished_one(session, four_papers, frozen):
-    assert latest_run(session) is None
+def test_latest_run_is_the_newest_finished_one_of_its_window(session, four_papers, frozen):
+    assert latest_run(session, "24h") is None
     first = run_now(session).run_id
     frozen.tick(timedelta(hours=1))
     second = run_now(session).run_id
-    assert latest_run(session).id == second != first
-    session.add(ScoringRun(as_of=NOW + timedelta(days=1), params={}))  # unfinished: never read
+    assert latest_run(session, "24h").id == second != first
+    assert latest_run(session, "7d") is None  # a 24-hour run never stands in for a weekly one
+    session.add(ScoringRun(as_of=NOW + timedelta(days=1), window="24h", params={}))  # unfinished
     session.flush()
-    assert latest_run(session).id == second
+    assert latest_run(session, "24h").id == second
+
+
+def test_every_window_is_scored_as_of_one_time(session, four_papers, committed_settings):
+    summaries = score_windows(session, committed_settings)
+    assert [(s.window, s.as_of, s.paper_count) for s in summaries] == [("24h", NOW, 4), ("7d", NOW, 4)]
+    weekly = latest_run(session, "7d")
+    assert (weekly.id, weekly.params["window_hours"]) == (summaries[1].run_id, 168)
+    # Over the week the hot paper gained all 60 upvotes and 310 stars it has, not just the last day's.
+    assert ranking(session, weekly.id)[0] == (
+        "2611.00001",
+        13.717795,
+        "+60 upvotes this week · 310★ (+310 this week) · 2 days old",
+    )
+
+
+def test_runs_are_pruned_per_window(session, four_papers, frozen, committed_settings):
+    for _ in range(3):
+        score_windows(session, committed_settings)
+        frozen.tick(timedelta(minutes=10))
+    assert prune_runs(session, keep_runs=1) == 4
+    assert sorted(session.scalars(sa.select(ScoringRun.window))) == ["24h", "7d"]
 
 
 def test_old_runs_are_pruned_unless_a_digest_pinned_them(session, four_papers, frozen):

@@ -207,10 +207,10 @@ def test_worked_example_from_the_docs():
         "D": 7.905771,
     }
     assert [s.arxiv_id for s in rank(scored.values())] == ["A", "D", "C", "B"]
-    assert scored["A"].evidence == "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old"
+    assert scored["A"].evidence == "+42 upvotes today · 310★ (+55 today) · 2 days old"
     assert scored["B"].evidence == "400 upvotes · 40 comments · 9 days old"
     assert scored["C"].evidence == "no signals yet · 3 hours old"
-    assert scored["D"].evidence == "+52 upvotes / 24h · 1 day old"
+    assert scored["D"].evidence == "+52 upvotes today · 1 day old"
 
 
 # -- evidence --------------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_worked_example_from_the_docs():
 @pytest.mark.parametrize(
     ("trends", "expected"),
     [
-        ([MetricTrend("upvotes", 1, 1.0)], "+1 upvote / 24h · 2 days old"),
+        ([MetricTrend("upvotes", 1, 1.0)], "+1 upvote today · 2 days old"),
         ([MetricTrend("comments", 1, 0.0)], "1 comment · 2 days old"),
         ([MetricTrend("github_stars", 12_400, 0.4)], "12,400★ · 2 days old"),
         (
@@ -228,7 +228,7 @@ def test_worked_example_from_the_docs():
         ),
         (
             [MetricTrend("upvotes", 5, 0.0), MetricTrend("comments", 3, 2.5), MetricTrend("forks", 9, 2.0)],
-            "5 upvotes · +3 comments / 24h · +2 forks / 24h · 2 days old",
+            "5 upvotes · +3 comments today · +2 forks today · 2 days old",
         ),
     ],
 )

@@ -9,7 +9,8 @@ from tests.conftest import settings_environ
 
 def test_defaults_are_the_documented_parameters(tmp_path):
     settings = config.load_settings(settings_environ(tmp_path))
-    assert TrendParams.from_settings(settings) == TrendParams()
+    assert TrendParams.from_settings(settings, "24h") == TrendParams()
+    assert TrendParams.from_settings(settings, "7d") == TrendParams(window_hours=168)
     assert settings.trend_keep_runs == 24
     assert TrendParams().as_json() == {
         "window_hours": 24.0,
@@ -23,7 +24,6 @@ def test_defaults_are_the_documented_parameters(tmp_path):
 def test_settings_become_parameters(tmp_path):
     environ = settings_environ(
         tmp_path,
-        trend_window_hours="168",
         trend_half_life_hours="72",
         trend_volume_weight="0",
         trend_weight_upvotes="2",
@@ -31,7 +31,7 @@ def test_settings_become_parameters(tmp_path):
         trend_weight_comments="0.25",
         trend_max_age_days="14",
     )
-    params = TrendParams.from_settings(config.load_settings(environ))
+    params = TrendParams.from_settings(config.load_settings(environ), "7d")
     assert (params.window_hours, params.half_life_hours, params.volume_weight, params.max_age_days) == (
         168,
         72,
@@ -50,8 +50,7 @@ def test_metrics_are_in_display_order_then_by_name():
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("TREND_WINDOW_HOURS", "0", "PAPERMAIL_TREND_WINDOW_HOURS: must be a positive number"),
-        ("TREND_WINDOW_HOURS", "a day", "PAPERMAIL_TREND_WINDOW_HOURS: could not convert"),
+        ("TREND_WINDOW_HOURS", "24", "PAPERMAIL_TREND_WINDOW_HOURS: was removed: daily digests rank by 24"),
         ("TREND_HALF_LIFE_HOURS", "inf", "PAPERMAIL_TREND_HALF_LIFE_HOURS: must be a finite number"),
         ("TREND_VOLUME_WEIGHT", "1.5", "PAPERMAIL_TREND_VOLUME_WEIGHT: must be between 0 and 1"),
         ("TREND_WEIGHT_UPVOTES", "-1", "PAPERMAIL_TREND_WEIGHT_UPVOTES: must be zero (ignore the signal)"),

@@ -15,14 +15,15 @@ from tests.conftest import REDIS_URL, settings_environ, wait_for
 from tests.trending.conftest import NOW, Corpus
 
 
-def test_the_task_ranks_now_and_returns_the_run_id(committed_settings, frozen):
+def test_the_task_ranks_every_window_now_and_returns_the_run_ids(committed_settings, frozen):
     with session_scope(committed_settings) as session:
         Corpus(session).paper("2611.00001", age_hours=2)
-    run_id = score_papers()
+    run_ids = score_papers()
     with session_scope(committed_settings) as session:
-        run = latest_run(session)
-        assert (run.id, run.as_of, run.paper_count) == (run_id, NOW, 1)
-        assert [p.evidence for p in ranked_papers(session, run_id)] == ["no signals yet · 2 hours old"]
+        for window in ("24h", "7d"):
+            run = latest_run(session, window)
+            assert (run.id, run.as_of, run.paper_count) == (run_ids[window], NOW, 1)
+            assert [p.evidence for p in ranked_papers(session, run.id)] == ["no signals yet · 2 hours old"]
 
 
 def test_beat_rescores_hourly_as_a_safety_net():
@@ -52,7 +53,7 @@ def test_a_real_worker_scores_after_the_fetch_commits(databases, tmp_path, worke
         runs = wait_for(
             lambda: _runs(database_url), timeout=60, message=f"a scoring run; worker log:\n{worker.log()}"
         )
-        assert [count for _, count in runs] == [1]
+        assert [count for _, count in runs] == [1, 1]  # one run per window
     finally:
         config.use_settings(None)
         celery_app.reset_celery()

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from papermail import clock, config, tokens
 from papermail.celery_app import get_celery, reset_celery
 from papermail.db.models import Paper, ScoringRun, Subscriber, SubscriberStatus, TrendScore
-from papermail.ratelimit import DatabaseRateLimiter, RedisRateLimiter
+from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, RUN_ID
 

@@ -12,7 +12,7 @@ from freezegun import freeze_time
 from gunicorn.config import Config
 
 from papermail import config, signup
-from papermail.ratelimit import DatabaseRateLimiter, RedisRateLimiter, limiter_for
+from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter, limiter_for
 from papermail.web.logs import RedactingLogger, describe_exception, redact
 from tests.conftest import settings_environ
 from tests.web.conftest import SIGNUP_FORM, csrf_token, link_path, post_signup

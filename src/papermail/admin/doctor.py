@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from papermail import task_names
 from papermail.admin import health
 from papermail.celery_app import get_celery
 from papermail.config import ConfigError, Settings, get_settings
@@ -143,7 +144,7 @@ def check_worker(settings: Settings, timeout: float) -> Check:
     """A worker picks up a heartbeat task and writes its audit row within ``timeout`` seconds."""
     token = f"doctor-{uuid.uuid4().hex}"
     with session_scope(settings) as session:
-        enqueue_after_commit(session, "papermail.record_heartbeat", token)
+        enqueue_after_commit(session, task_names.RECORD_HEARTBEAT, token)
     started = time.monotonic()
     query = sa.select(AuditLog.id).where(
         AuditLog.action == "worker.heartbeat", AuditLog.details["token"].as_string() == token

@@ -31,7 +31,8 @@ from papermail.admin.subscribers import get_subscriber, suppression_reason
 from papermail.config import Settings
 from papermail.db import session_scope
 from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Subscriber, SubscriberStatus
-from papermail.delivery.send import BatchReport, send_batch
+from papermail.delivery.claims import BatchReport
+from papermail.delivery.send import send_batch
 from papermail.subscribers import mailable_ids
 
 RESENDABLE = frozenset(UNDELIVERED_STATUSES)

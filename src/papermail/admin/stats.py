@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.admin.deliveries import latest_period_key, status_counts
+from papermail.confirmations import confirmation_counts
 from papermail.db.models import (
     Delivery,
     DeliveryStatus,
@@ -24,6 +25,7 @@ from papermail.db.models import (
 )
 from papermail.digest.preview import latest_run_id
 from papermail.readiness import nothing_ranked_reason
+from papermail.sources.records import FetchTotals, totals_of
 from papermail.trending import ranked_papers
 
 TOP_TRENDING = 5
@@ -42,19 +44,14 @@ class BounceRate:
         return self.bounced / self.handed_over if self.handed_over else None
 
 
-@dataclass(frozen=True)
-class FetchSummary:
+@dataclass
+class FetchSummary(FetchTotals):
     """The last fetch of one source, with the first few of its problems."""
 
     source: str
     started_at: datetime
     finished_at: datetime | None
     status: str
-    new_papers: int
-    updated_papers: int
-    signals_added: int
-    rejected: int
-    errors: int
     problems: list[str]
     problem_count: int
 
@@ -77,6 +74,7 @@ class Stats:
     subscribers: dict[str, int]
     period_key: str | None
     deliveries: dict[str, int]
+    confirmations: dict[str, int]  # confirmation emails owed, sent, failed, …
     bounces: BounceRate
     fetches: list[FetchSummary]
     scoring_run_as_of: datetime | None
@@ -98,6 +96,7 @@ def collect_stats(session: Session, period_key: str | None = None) -> Stats:
         subscribers=subscriber_counts(session),
         period_key=period_key,
         deliveries=status_counts(session, [period_key] if period_key else []),
+        confirmations=confirmation_counts(session),
         bounces=bounce_rate(session, period_key),
         fetches=last_fetches(session),
         scoring_run_as_of=run.as_of if run else None,
@@ -145,11 +144,7 @@ def last_fetches(session: Session) -> list[FetchSummary]:
             started_at=run.started_at,
             finished_at=run.finished_at,
             status=run.status.value,
-            new_papers=run.new_papers,
-            updated_papers=run.updated_papers,
-            signals_added=run.signals_added,
-            rejected=run.rejected,
-            errors=run.errors,
+            **totals_of(run),
             problems=problems.get(run.id, ([], 0))[0],
             problem_count=problems.get(run.id, ([], 0))[1],
         )

@@ -157,11 +157,10 @@ def _require_ranking(session) -> None:
 def _planned(session, settings, period: str | None) -> tuple[list[int], list[str]]:
     """Plan now (or all of ``period``); return the new ids and the periods they (or ``period``) cover."""
     _require_ranking(session)
-    new_ids: list[int] = []
     with progress_bar("planning", None) as bar:
-        for chunk in planning.plan_in_chunks(session, settings, now=clock.now(), period_key=period):
-            new_ids += chunk
-            bar.advance(len(chunk))
+        new_ids = planning.plan_and_queue(
+            session, settings, now=clock.now(), period_key=period, queue=False, on_chunk=bar.advance
+        )
     periods = periods_of(session, new_ids) | ({period} if period else set())
     return new_ids, sorted(periods)
 

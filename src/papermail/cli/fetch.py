@@ -18,7 +18,7 @@ from papermail.cli.base import CommandError, cli_session, require_schema, settin
 from papermail.config import Settings
 from papermail.db import writer_session_factory
 from papermail.db.models import FetchRun, FetchStatus
-from papermail.sources.ingest import recent_runs
+from papermail.sources.fetch_runs import recent_runs
 from papermail.sources.runner import ARXIV, HUGGINGFACE, SOURCES, FetchSummary, run_fetch
 from papermail.sources.runner import Progress as ReportProgress
 

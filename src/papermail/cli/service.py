@@ -11,6 +11,7 @@ import time
 
 import click
 
+from papermail import task_names
 from papermail.celery_app import get_celery
 from papermail.cli.base import settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
@@ -18,7 +19,6 @@ from papermail.cli.options import require_free_port
 from papermail.cli.output import echo_json, json_option
 from papermail.config import setting_sources
 from papermail.db import migrate
-from papermail.tasks.catchup import CATCH_UP_TASK
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
 PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
@@ -145,7 +145,7 @@ def up(bind: str, demo: bool) -> None:
 def _request_catch_up() -> None:
     """Ask a worker to catch up on stale data; a broker that is down must not keep beat from starting."""
     try:
-        get_celery().send_task(CATCH_UP_TASK)
+        get_celery().send_task(task_names.CATCH_UP)
     except Exception as exc:  # the schedule still fetches; say why the catch-up is missing
         click.echo(f"papermail: could not queue the catch-up on start: {exc}", err=True)
 

@@ -1,4 +1,4 @@
-"""``papermail stats``: subscribers, this period's deliveries and bounces, fetches, and what's trending."""
+"""``papermail stats``: subscribers, deliveries and bounces, confirmation emails, fetches, trending."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from papermail.cli.output import counts_table, echo_json, json_option, print_tab
 @period_option
 @json_option
 def stats(period: str | None, as_json: bool) -> None:
-    """Show subscribers by status, deliveries and bounce rate, last fetches, and the top 5 trending."""
+    """Show subscribers, deliveries and bounce rate, confirmation emails, last fetches, top 5 trending."""
     with cli_session() as session:
         collected = collect_stats(session, period)
     if as_json:
@@ -80,4 +80,5 @@ def _tables(collected: Stats) -> list:
         )
     if not collected.trending:
         trending.caption = collected.nothing_ranked or "the ranking is empty"
-    return [counts_table("Subscribers", collected.subscribers), deliveries, fetches, trending]
+    confirmations = counts_table("Confirmation emails", collected.confirmations)
+    return [counts_table("Subscribers", collected.subscribers), deliveries, confirmations, fetches, trending]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from papermail.admin import subscriber_csv
 from papermail.admin import subscribers as admin
 from papermail.admin.stats import subscriber_counts
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
@@ -233,10 +234,10 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool, as_js
     name = getattr(file, "name", "-")
     try:
         with progress_bar(f"checking {name}", None) as bar:
-            checked = admin.read_import_file(
+            checked = subscriber_csv.read_import_file(
                 file, confirmed=confirmed, default_topics=settings.arxiv_categories, on_progress=bar.advance
             )
-    except admin.InvalidFile as exc:
+    except subscriber_csv.InvalidFile as exc:
         raise CommandError(f"{name}: {exc}") from None  # which file, when several are imported in turn
     err = console(stderr=True)
     for bad in checked.bad_rows:
@@ -258,7 +259,7 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool, as_js
         unchanged(f"{name}: {len(checked.rows)} good rows, {bad_count} bad; nothing written (--dry-run)")
         return
     with cli_session() as session, progress_bar(f"importing {name}", len(checked.rows)) as bar:
-        report = admin.apply_import(
+        report = subscriber_csv.apply_import(
             session,
             checked.rows,
             actor=cli_actor(),
@@ -297,5 +298,5 @@ def export(status: str | None, output) -> None:
     """Export subscribers as CSV (the format `import` reads)."""
     wanted = SubscriberStatus(status) if status else None
     with cli_session() as session, progress_bar("exporting", _count(session, wanted)) as bar:
-        count = admin.write_export(session, output, wanted, on_progress=bar.advance)
+        count = subscriber_csv.write_export(session, output, wanted, on_progress=bar.advance)
     click.echo(f"exported {count} subscribers", err=True)

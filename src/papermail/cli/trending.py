@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 
 import click
 from rich.console import Console
@@ -12,44 +11,45 @@ from rich.table import Table
 from rich.text import Text
 
 from papermail import readiness, trending
+from papermail.categories import KNOWN_CATEGORIES
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.output import echo_json, json_option
 
-# An arXiv category as used in listings: "cs.LG", "stat.ML", "cond-mat.stat-mech", "hep-th".
-CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 DEFAULT_LIMIT = 20
+WINDOW_NAMES = {trending.DAILY: "last 24 hours", trending.WEEKLY: "last 7 days"}
 
 
 @click.command()
 @json_option
 def score(as_json: bool) -> None:
-    """Rank every recent paper now, as a new scoring run."""
+    """Rank every recent paper now, as a new scoring run for each window (24h and 7d)."""
     settings = settings_or_exit()
     with cli_session() as session:
         if readiness.paper_count(session) == 0:
             raise CommandError(f"nothing to rank: {readiness.no_papers_reason(session)}")
-        summary = trending.score_papers(
-            session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs
-        )
-        empty = None if summary.paper_count else readiness.nothing_ranked_reason(session)
+        summaries = trending.score_windows(session, settings)
+        empty = None if any(s.paper_count for s in summaries) else readiness.nothing_ranked_reason(session)
     if as_json:
-        echo_json(dataclasses.asdict(summary))
+        echo_json([dataclasses.asdict(summary) for summary in summaries])
     if empty:
         raise CommandError(empty)
     if as_json:
         return
-    pruned = f"; deleted {summary.pruned_runs} old runs" if summary.pruned_runs else ""
-    click.echo(
-        f"scoring run {summary.run_id}: ranked {summary.paper_count:,} papers "
-        f"as of {summary.as_of:%Y-%m-%d %H:%M} UTC{pruned}"
-    )
+    for summary in summaries:
+        pruned = f"; deleted {summary.pruned_runs} old runs" if summary.pruned_runs else ""
+        click.echo(
+            f"scoring run {summary.run_id} ({summary.window}): ranked {summary.paper_count:,} papers "
+            f"as of {summary.as_of:%Y-%m-%d %H:%M} UTC{pruned}"
+        )
 
 
 def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
     values = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+    # The offered categories, plus any the operator fetches besides them.
+    known = KNOWN_CATEGORIES | set(settings_or_exit().arxiv_categories)
     for value in values:
-        if not CATEGORY.match(value):
-            raise click.BadParameter(f"{value!r} is not an arXiv category like cs.LG")
+        if value not in known:
+            raise click.BadParameter(f"{value!r} is not an arXiv category papermail offers (e.g. cs.LG)")
     return values
 
 
@@ -71,19 +71,30 @@ def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     metavar="CATS",
     help="Only papers in these arXiv categories: a comma list or repeated, e.g. cs.LG,cs.CL.",
 )
+@click.option(
+    "--window",
+    type=click.Choice(list(trending.WINDOWS)),
+    default=trending.WEEKLY,
+    show_default=True,
+    help="Rank by growth over the last 7 days (weekly digests) or 24 hours (daily digests).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def trending_ranking(limit: int, topics: tuple[str, ...], as_json: bool) -> None:
+def trending_ranking(limit: int, topics: tuple[str, ...], window: str, as_json: bool) -> None:
     """Show the current trending ranking: rank, score, title and why."""
     with cli_session() as session:
-        run = trending.latest_run(session)
+        run = trending.latest_run(session, window)
         if run is None:
-            raise CommandError(readiness.nothing_ranked_reason(session))
+            reason = readiness.nothing_ranked_reason(session)
+            raise CommandError(reason or f"no {window} ranking yet: run `papermail score` first")
         papers = trending.ranked_papers(session, run.id, topics=topics, limit=limit)
     if as_json:
         click.echo(json.dumps(_as_json(run, topics, papers), indent=2, ensure_ascii=False))
         return
     where = f" in {', '.join(topics)}" if topics else ""
-    heading = f"Trending{where} as of {run.as_of:%Y-%m-%d %H:%M} UTC (scoring run {run.id})"
+    heading = (
+        f"Trending{where} over the {WINDOW_NAMES[window]} as of {run.as_of:%Y-%m-%d %H:%M} UTC "
+        f"(scoring run {run.id})"
+    )
     if not papers:
         click.echo(f"{heading}: no papers")
         return
@@ -102,7 +113,7 @@ def trending_ranking(limit: int, topics: tuple[str, ...], as_json: bool) -> None
 
 def _as_json(run, topics: tuple[str, ...], papers: list[trending.RankedPaper]) -> dict:
     return {
-        "run": {"id": run.id, "as_of": run.as_of.isoformat(), "params": run.params},
+        "run": {"id": run.id, "window": run.window, "as_of": run.as_of.isoformat(), "params": run.params},
         "topics": list(topics),
         "papers": [
             {

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from papermail.arxiv_ids import id_month_start
 from papermail.db.types import UTCDateTime
 
 # Alembic names every constraint from this convention, so migrations can drop and alter them by
@@ -81,6 +82,11 @@ class Base(DeclarativeBase):
     }
 
 
+def _id_month_of_inserted_row(context: Any) -> datetime | None:
+    arxiv_id = context.get_current_parameters().get("arxiv_id")
+    return id_month_start(arxiv_id) if arxiv_id else None
+
+
 class Paper(Base):
     """One arXiv paper, whatever source we saw it through, keyed by its version-less id."""
 
@@ -97,6 +103,9 @@ class Paper(Base):
     # All categories including the primary one, so a cross-list matches a topic like its home.
     categories: Mapped[list[str]] = mapped_column(default=list)
     published_at: Mapped[datetime | None]
+    # The start of the month the arXiv id was issued in, derived from it on insert: the earliest the
+    # first version can be, so it bounds the age of a paper whose ``published_at`` is unknown.
+    id_month: Mapped[datetime | None] = mapped_column(default=_id_month_of_inserted_row)
     updated_at: Mapped[datetime | None]
     github_url: Mapped[str | None] = mapped_column(sa.String(300))
     on_huggingface: Mapped[bool] = mapped_column(default=False)
@@ -148,10 +157,13 @@ class ScoringRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     as_of: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # The velocity window this run ranks by ("24h", "7d": papermail.trending.WINDOWS). A run that
+    # does not say is weekly, the product's default; runs from before windows were 24-hour runs.
+    window: Mapped[str] = mapped_column(sa.String(8), default="7d", server_default="24h")
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     paper_count: Mapped[int] = mapped_column(default=0)
 
-    __table_args__ = (sa.Index(None, "as_of"),)
+    __table_args__ = (sa.Index(None, "as_of"), sa.Index(None, "window", "as_of"))
 
 
 class TrendScore(Base):
@@ -167,7 +179,7 @@ class TrendScore(Base):
     paper_id: Mapped[int] = mapped_column(primary_key=True)
     rank: Mapped[int]
     score: Mapped[float]
-    # Human-readable "why this paper", e.g. "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old".
+    # Human-readable "why this paper", e.g. "+42 upvotes today · 310★ (+55 today) · 2 days old".
     evidence: Mapped[str] = mapped_column(sa.Text, default="")
 
     __table_args__ = (sa.UniqueConstraint("run_id", "rank"),)
@@ -232,21 +244,16 @@ class Digest(Base):
     pause_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class Delivery(Base):
-    """One subscriber's digest for one period: the exactly-once ledger of sending."""
+class SendState:
+    """The columns of a row sent exactly once under ``papermail.delivery.claims``' rules.
 
-    __tablename__ = "deliveries"
+    Deliveries and confirmations share them: a claim fences every later write, a hand-over marks
+    the message possibly sent, an outcome settles it, and the sweeper recovers what a dead worker
+    or a lost queue message left behind.
+    """
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digests.id"))
-    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
-    period_key: Mapped[str] = mapped_column(sa.String(16))
     status: Mapped[DeliveryStatus] = mapped_column(default=DeliveryStatus.PENDING)
-    # Frozen at planning time: a retry or resend renders exactly these papers, in this order.
-    paper_ids: Mapped[list[int]] = mapped_column(default=list)
     skip_reason: Mapped[str | None] = mapped_column(sa.Text)
-    scheduled_for: Mapped[datetime]
-    planned_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)  # SMTP transactions tried
     # Times a worker took it; it only grows, so a worker's claim number fences its later writes.
     claims: Mapped[int] = mapped_column(default=0)
@@ -260,10 +267,25 @@ class Delivery(Base):
     first_attempt_at: Mapped[datetime | None]
     last_smtp_code: Mapped[int | None]
     last_smtp_reply: Mapped[str | None] = mapped_column(sa.Text)
-    # Fixed before the first SMTP transaction, so a resend of the same delivery is recognisable.
+    # Fixed before the first SMTP transaction, so a resend of the same message is recognisable.
     message_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     sent_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime]  # also when it was last queued: the sweeper re-queues stale rows
+
+
+class Delivery(SendState, Base):
+    """One subscriber's digest for one period: the exactly-once ledger of sending."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digests.id"))
+    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
+    period_key: Mapped[str] = mapped_column(sa.String(16))
+    # Frozen at planning time: a retry or resend renders exactly these papers, in this order.
+    paper_ids: Mapped[list[int]] = mapped_column(default=list)
+    scheduled_for: Mapped[datetime]
+    planned_at: Mapped[datetime]
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="deliveries")
 
@@ -272,6 +294,18 @@ class Delivery(Base):
         sa.Index(None, "period_key", "status"),
         sa.Index(None, "status", "next_attempt_at"),
     )
+
+
+class Confirmation(SendState, Base):
+    """A confirmation email owed for one signup request, sent under the same rules as a digest."""
+
+    __tablename__ = "confirmations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="CASCADE"))
+    requested_at: Mapped[datetime]  # the signup request it confirms (its link carries this time)
+
+    __table_args__ = (sa.Index(None, "status", "next_attempt_at"), sa.Index(None, "subscriber_id"))
 
 
 class AuditLog(Base):

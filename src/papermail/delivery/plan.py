@@ -10,29 +10,29 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from papermail import task_names
 from papermail.config import Settings, get_settings
+from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
 from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
 from papermail.digest.select import select_for_subscribers
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import mailable_ids
-from papermail.trending import latest_run
+from papermail.trending import latest_run, window_for
 
 log = logging.getLogger(__name__)
 
 # Subscribers read, selected for and inserted per round trip: big enough to amortise the queries,
 # small enough that a chunk's ORM objects and parameters stay a few megabytes.
 PLAN_CHUNK = 1000
-SEND_TASK = "papermail.send_delivery_batch"
 LATE_SKIP = "skip"
 
 
@@ -48,6 +48,31 @@ def plan(session: Session, settings: Settings, *, now: datetime, period_key: str
     return [i for chunk in plan_in_chunks(session, settings, now=now, period_key=period_key) for i in chunk]
 
 
+def plan_and_queue(
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime,
+    period_key: str | None = None,
+    queue: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[int]:
+    """:func:`plan`; with ``queue``, each chunk is committed and its sends queued as it is planned.
+
+    Without ``queue`` nothing is committed: the caller commits, and queues what it chooses.
+    """
+    new_ids: list[int] = []
+    for ids in plan_in_chunks(session, settings, now=now, period_key=period_key):
+        if queue:
+            enqueue_sends(session, ids, settings=settings)
+            # Commit per chunk: sending starts while the rest is still being planned.
+            session.commit()
+        new_ids += ids
+        if on_chunk is not None:
+            on_chunk(len(ids))
+    return new_ids
+
+
 def plan_in_chunks(
     session: Session, settings: Settings, *, now: datetime, period_key: str | None = None
 ) -> Iterator[list[int]]:
@@ -58,11 +83,7 @@ def plan_in_chunks(
     frequency, whatever their send day and hour.
     """
     frequency = frequency_of_key(period_key) if period_key else None
-    run = latest_run(session)
-    if run is None:
-        log.warning("no finished scoring run yet: nothing to plan")
-        return
-    pins = _DigestPins(session, run.id, now)
+    pins = _DigestPins(session, now)
     for rows in _active_subscribers(session, frequency):
         eligible = mailable_ids(session, [subscriber for subscriber, _ in rows])
         due = [
@@ -71,6 +92,7 @@ def plan_in_chunks(
             if subscriber.id in eligible
             and (item := _due(settings, subscriber, latest_planned, now, period_key)) is not None
         ]
+        due = [item for item in due if pins.can_pin(item.period.key)]
         if period_key is not None:
             # A re-run of an explicit period: skip everyone already planned before selecting.
             # (Scheduled planning needs no query for it: _due already skipped them.)
@@ -142,23 +164,44 @@ def _not_yet_planned(session: Session, due: Sequence[_Due]) -> list[_Due]:
 
 
 class _DigestPins:
-    """Each period's Digest row, created on first planning with the scoring run it then pins."""
+    """Each period's Digest row, created on first planning with the scoring run it then pins.
 
-    def __init__(self, session: Session, run_id: int, now: datetime) -> None:
-        self.session, self.run_id, self.now = session, run_id, now
+    The run is the latest of the period's own window (weekly digests rank by the 7d run, daily ones
+    by the 24h run), so a resend reads the very same ranking.
+    """
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session, self.now = session, now
         self._by_key: dict[str, Digest] = {}
+        self._run_ids: dict[str, int | None] = {}
+        self._pinnable: dict[str, bool] = {}
+
+    def _run_id(self, key: str) -> int | None:
+        window = window_for(frequency_of_key(key))
+        if window not in self._run_ids:
+            run = latest_run(self.session, window)
+            self._run_ids[window] = run.id if run else None
+            if run is None:
+                log.warning("no finished %s scoring run yet: %s digests wait for one", window, window)
+        return self._run_ids[window]
+
+    def can_pin(self, key: str) -> bool:
+        """True if the period's digest already pins a run or its window has a finished run to pin."""
+        if key not in self._pinnable:
+            pinned = sa.select(Digest.scoring_run_id).where(Digest.period_key == key)
+            self._pinnable[key] = self._run_id(key) is not None or self.session.scalar(pinned) is not None
+        return self._pinnable[key]
 
     def get(self, key: str) -> Digest:
         if key not in self._by_key:
-            insert_ignoring_conflicts(
-                self.session,
-                Digest,
-                [{"period_key": key, "scoring_run_id": self.run_id, "created_at": self.now}],
-                ["period_key"],
+            run_id = self._run_id(key)
+            self.session.connection().execute(
+                insert_ignoring_conflicts(self.session, Digest, ["period_key"]),
+                [{"period_key": key, "scoring_run_id": run_id, "created_at": self.now}],
             )
             digest = self.session.scalars(sa.select(Digest).where(Digest.period_key == key)).one()
             if digest.scoring_run_id is None:
-                digest.scoring_run_id = self.run_id
+                digest.scoring_run_id = run_id
             self._by_key[key] = digest
         return self._by_key[key]
 
@@ -188,13 +231,8 @@ def _insert_deliveries(
         for item in items:
             selection = selections[item.subscriber.id]
             rows.append(_row(digest, item, now, selection.paper_ids, selection.skip_reason))
-    inserted = insert_ignoring_conflicts(
-        session,
-        Delivery,
-        rows,
-        ["subscriber_id", "period_key"],
-        returning=(Delivery.id, Delivery.status),
-    )
+    statement = insert_ignoring_conflicts(session, Delivery, ["subscriber_id", "period_key"])
+    inserted = session.connection().execute(statement.returning(Delivery.id, Delivery.status), rows)
     return sorted(row_id for row_id, status in inserted if status == DeliveryStatus.PENDING)
 
 
@@ -212,30 +250,10 @@ def _row(digest: Digest, item: _Due, now: datetime, paper_ids: list[int], skip_r
     }
 
 
-def insert_ignoring_conflicts(
-    session: Session,
-    model: type,
-    rows: Sequence[dict[str, Any]],
-    conflict_columns: Sequence[str],
-    *,
-    returning: Sequence[Any] = (),
-) -> list[tuple]:
-    """INSERT rows, skipping any that hit the unique ``conflict_columns``; return ``returning`` of the new."""
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).on_conflict_do_nothing(index_elements=list(conflict_columns))
-    if returning:
-        return [tuple(r) for r in session.execute(statement.returning(*returning), list(rows))]
-    session.execute(statement, list(rows))
-    return []
-
-
 def enqueue_sends(session: Session, delivery_ids: Iterable[int], *, settings: Settings | None = None) -> int:
     """Enqueue ``papermail.send_delivery_batch`` for the ids, in batches, once ``session`` commits."""
     batch_size = (settings or get_settings()).send_batch_size
     ids = list(delivery_ids)
     for start in range(0, len(ids), batch_size):
-        enqueue_after_commit(session, SEND_TASK, ids[start : start + batch_size])
+        enqueue_after_commit(session, task_names.SEND_DELIVERY_BATCH, ids[start : start + batch_size])
     return (len(ids) + batch_size - 1) // batch_size

@@ -123,11 +123,8 @@ def load_demo(session: Session, settings: Settings, *, now: datetime, actor: str
 
 
 def _rank(session: Session, settings: Settings, as_of: datetime | None = None) -> list[int]:
-    """Rank now, as beat's scoring would; return the new runs' ids."""
-    summary = trending.score_papers(
-        session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs, as_of=as_of
-    )
-    return [summary.run_id]
+    """Rank now, as beat's scoring would (a run per window); return the new runs' ids."""
+    return [summary.run_id for summary in trending.score_windows(session, settings, as_of=as_of)]
 
 
 def _record(paper: dict[str, Any], now: datetime) -> PaperRecord:

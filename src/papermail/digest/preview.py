@@ -19,7 +19,7 @@ from papermail.db.models import Delivery, Digest, Frequency, Subscriber
 from papermail.digest.render import DigestRequest, describe_period, render_deliveries, render_digests
 from papermail.digest.select import select_for_subscribers
 from papermail.mail.message import OutgoingEmail
-from papermail.trending import latest_run
+from papermail.trending import DEFAULT_WINDOW, latest_run, window_for
 
 PREVIEW_KEY = 0  # render_digests key for a digest that has no delivery row
 
@@ -48,9 +48,9 @@ def current_period_key(subscriber: Subscriber, now: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def latest_run_id(session: Session) -> int | None:
-    """The id of the most recent finished scoring run, if any."""
-    run = latest_run(session)
+def latest_run_id(session: Session, window: str = DEFAULT_WINDOW) -> int | None:
+    """The id of the most recent finished scoring run of ``window``, if any."""
+    run = latest_run(session, window)
     return run.id if run else None
 
 
@@ -66,7 +66,7 @@ def preview_digest(session: Session, settings: Settings, subscriber: Subscriber,
         reason = None if email else (delivery.skip_reason or "the planned delivery has no papers")
         return Preview(period_key, email, reason, delivery, run_id)
     pinned = session.scalar(sa.select(Digest.scoring_run_id).where(Digest.period_key == period_key))
-    run_id = pinned or latest_run_id(session)
+    run_id = pinned or latest_run_id(session, window_for(subscriber.frequency))
     if run_id is None:
         raise NothingToPreview("no scoring run yet: there is nothing to choose papers from")
     selection = select_for_subscribers(session, run_id, [subscriber], size=settings.digest_size)[

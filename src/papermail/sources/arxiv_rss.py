@@ -10,11 +10,15 @@ authors and abstract, and no per-item dates. A bad query comes back as a valid, 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 import feedparser
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from papermail.config import Settings
+from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.sources.feeds import entry_ref, parsed_date, read_feed
 from papermail.sources.normalise import (
     ArxivId,
@@ -29,6 +33,9 @@ from papermail.sources.records import PaperRecord, ParsedFeed, Problem
 NEW, CROSS = "new", "cross"
 ANNOUNCE_TYPES = frozenset({NEW, CROSS, "replace", "replace-cross", "absonly"})
 FEED_ERROR_PREFIX = "Feed error for query"
+# rss.arxiv.org takes "cat1+cat2+…"; past this many characters of categories a listing is split
+# into several feeds, so no URL grows long whatever the subscribers follow (~60 offered).
+MAX_CATEGORY_CHARS = 200
 
 _DESCRIPTION = re.compile(
     r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:)?(?P<abstract>.*)$",
@@ -42,9 +49,29 @@ _LEGACY_TITLE = re.compile(
 _LEGACY_FLAGS = {None: NEW, "UPDATED": "replace", "CROSS LISTED": CROSS}
 
 
-def rss_url(settings: Settings) -> str:
-    """The listing of every configured category in one feed, as rss.arxiv.org joins them."""
-    return settings.arxiv_rss_url + "+".join(settings.arxiv_categories)
+def rss_url(settings: Settings, categories: Sequence[str] | None = None) -> str:
+    """One feed listing ``categories`` (default: the configured ones), as rss.arxiv.org joins them."""
+    return settings.arxiv_rss_url + "+".join(categories or settings.arxiv_categories)
+
+
+def rss_urls(settings: Settings, categories: Sequence[str]) -> list[str]:
+    """The feeds listing ``categories``, split so that no URL carries over MAX_CATEGORY_CHARS of them."""
+    groups: list[list[str]] = [[]]
+    for category in categories:
+        if groups[-1] and len("+".join([*groups[-1], category])) > MAX_CATEGORY_CHARS:
+            groups.append([])
+        groups[-1].append(category)
+    return [rss_url(settings, group) for group in groups if group]
+
+
+def categories_to_fetch(session: Session, settings: Settings) -> list[str]:
+    """The configured categories, then every other one an active subscriber follows (sorted)."""
+    followed: set[str] = set()
+    query = sa.select(Subscriber.topics).where(Subscriber.status == SubscriberStatus.ACTIVE)
+    for topics in session.execute(query.execution_options(yield_per=1000)).scalars():
+        followed.update(topics or ())
+    configured = list(settings.arxiv_categories)
+    return configured + sorted(followed - set(configured))
 
 
 def parse_rss(content: bytes, url: str | None = None) -> ParsedFeed:

@@ -8,7 +8,7 @@ Both schemas are read. 2026: ``paper.upvotes``, top-level ``numComments``, somet
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from papermail.sources.normalise import clean_authors, normalise_text, parse_arxiv_id, safe_http_url
 from papermail.sources.records import PaperRecord, ParsedFeed, Problem, SignalRecord
@@ -17,12 +17,19 @@ PAGE_LIMIT = 100  # the most the endpoint returns per call
 UPVOTES, COMMENTS, GITHUB_STARS = "upvotes", "comments", "github_stars"
 
 
-def daily_papers_params(day: date | None) -> dict[str, str | int]:
-    """Query parameters: the newest papers, or one day's."""
+def daily_papers_params(day: date | None, page: int = 0) -> dict[str, str | int]:
+    """Query parameters: the newest papers, or one page (``p``, from 0) of one day's."""
     params: dict[str, str | int] = {"limit": PAGE_LIMIT}
     if day:
         params["date"] = day.isoformat()
+    if page:
+        params["p"] = page
     return params
+
+
+def refresh_days(today: date, days: int) -> list[date]:
+    """The days whose featured papers are still gathering votes, newest first."""
+    return [today - timedelta(days=n) for n in range(days)]
 
 
 def parse_daily_papers(content: bytes, url: str | None = None) -> ParsedFeed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 MAX_REASON_LENGTH = 1000
@@ -87,3 +87,19 @@ class ParsedFeed:
         self.signals.extend(other.signals)
         self.problems.extend(other.problems)
         self.entries_seen += other.entries_seen
+
+
+@dataclass(kw_only=True)
+class FetchTotals:
+    """The counts a fetch run stores on its FetchRun row, and every summary of a run repeats."""
+
+    new_papers: int = 0
+    updated_papers: int = 0
+    signals_added: int = 0
+    rejected: int = 0
+    errors: int = 0
+
+
+def totals_of(source: object) -> dict[str, int]:
+    """The :class:`FetchTotals` fields of a FetchRun row (or any object that has them)."""
+    return {f.name: getattr(source, f.name) for f in fields(FetchTotals)}

@@ -17,37 +17,37 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from papermail import clock
+from papermail import clock, task_names
 from papermail.config import Settings
 from papermail.db.models import FetchRun, FetchStatus
 from papermail.queue import enqueue_after_commit
 from papermail.sources import arxiv_rss, huggingface
 from papermail.sources.arxiv_api import ID_BATCH_SIZE, ArxivApi, Pacer, backfill_query
-from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
-from papermail.sources.ingest import (
+from papermail.sources.fetch_runs import (
     FetchAlreadyRunning,
     RunCounts,
     abandon_run,
-    append_signals,
     finish_run,
-    incomplete_papers,
     record_problems,
     start_run,
-    upsert_papers,
 )
-from papermail.sources.records import ParsedFeed, Problem
+from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
+from papermail.sources.ingest import append_signals, incomplete_papers, upsert_papers
+from papermail.sources.records import FetchTotals, ParsedFeed, Problem, totals_of
 
 log = logging.getLogger(__name__)
 
 ARXIV, HUGGINGFACE = "arxiv", "huggingface"
 SOURCES = (ARXIV, HUGGINGFACE)
-SCORE_TASK = "papermail.score_papers"  # the trending feature ranks again after every fetch
 SKIPPED = "skipped"
 MAX_PROBLEMS_SHOWN = 10
 # Papers an earlier lookup could not complete are retried while they are still being seen, a
 # batch at most per run: enough to heal an API outage without hammering the API for lost causes.
 RETRY_LOOKUPS_FOR = timedelta(days=7)
 RETRY_LOOKUPS_LIMIT = ID_BATCH_SIZE
+# Pages in a row that failed (after their retries) before the Hugging Face refresh gives up for
+# this run: the site is down, and the next scheduled fetch tries again.
+REFRESH_FAILURES_IN_A_ROW = 3
 
 # (source, what is happening, steps done, steps in total or None) -> shown by the command line.
 Progress = Callable[[str, str, int, int | None], None]
@@ -58,17 +58,12 @@ def _no_progress(_source: str, _what: str, _done: int, _total: int | None) -> No
 
 
 @dataclass
-class FetchSummary:
+class FetchSummary(FetchTotals):
     """What one run did, for the command line, the task result and logs."""
 
     source: str
     status: str  # a FetchStatus value, or "skipped" when another fetch held the lock
     run_id: int | None = None
-    new_papers: int = 0
-    updated_papers: int = 0
-    signals_added: int = 0
-    rejected: int = 0
-    errors: int = 0
     unchanged_feeds: int = 0
     problems: list[str] = field(default_factory=list)  # the first few, one line each
     problem_count: int = 0  # all of them, notices included; ``papermail fetch log`` lists them
@@ -113,7 +108,8 @@ def run_fetch(
             _fetch_huggingface(job, settings, day)
         finish_run(session, run, job.counts)
         if run.status != FetchStatus.FAILED:
-            enqueue_after_commit(session, SCORE_TASK)
+            # The trending feature ranks again after every fetch.
+            enqueue_after_commit(session, task_names.SCORE_PAPERS)
         session.commit()
     except BaseException as exc:
         # Release the lock now rather than after STALE_RUN_AFTER, and say why in the log.
@@ -129,11 +125,7 @@ def run_fetch(
         source=source,
         status=str(run.status),
         run_id=run.id,
-        new_papers=run.new_papers,
-        updated_papers=run.updated_papers,
-        signals_added=run.signals_added,
-        rejected=run.rejected,
-        errors=run.errors,
+        **totals_of(run),
         unchanged_feeds=job.counts.unchanged_feeds,
         problems=[_describe(problem) for problem in job.problems[:MAX_PROBLEMS_SHOWN]],
         problem_count=len(job.problems),
@@ -160,6 +152,10 @@ class _Job:
         self.counts = RunCounts()
         self.problems: list[Problem] = []
 
+    def fetched_before(self, url: str, params: Mapping[str, str | int] | None = None) -> bool:
+        """True if a 200 for this URL left validators for a conditional GET."""
+        return load_validators(self.session, str(httpx.URL(url, params=params))) is not None
+
     def download(self, url: str, params: Mapping[str, str | int] | None = None) -> Fetched | None:
         """A conditional GET; None (with the failure recorded) if the feed could not be had."""
         full_url = str(httpx.URL(url, params=params))
@@ -174,6 +170,12 @@ class _Job:
             self.counts.feeds += 1
             self.counts.unchanged_feeds += 1
         return fetched
+
+    def note(self, problem: Problem) -> None:
+        """Record a problem that belongs to no answer (e.g. a spent request budget), and commit."""
+        record_problems(self.session, self.run, [problem], self.counts)
+        self.problems.append(problem)
+        self.session.commit()
 
     def store(self, parsed: ParsedFeed, fetched: Fetched | None = None) -> list[str]:
         """Store one parsed answer and its problems, commit, and return the ids still incomplete."""
@@ -218,16 +220,22 @@ class _Job:
 
 
 def _fetch_arxiv(job: _Job, settings: Settings, day: date | None) -> None:
+    # Every category someone follows is fetched, not only the configured ones.
+    categories = arxiv_rss.categories_to_fetch(job.session, settings)
     if day:
-        _backfill_arxiv(job, settings, day)
-    else:
-        # Replacements of papers we have never seen lack their first version's date: completed
-        # from the API.
-        _fetch_feed(job, "the listing", arxiv_rss.rss_url(settings), None, arxiv_rss.parse_rss)
+        _backfill_arxiv(job, categories, day)
+        return
+    # Replacements of papers we have never seen lack their first version's date: completed from
+    # the API, once for all the feeds.
+    urls, incomplete = arxiv_rss.rss_urls(settings, categories), []
+    for number, url in enumerate(urls, start=1):
+        what = "the listing" if len(urls) == 1 else f"the listing ({number} of {len(urls)})"
+        incomplete += _download_and_store(job, what, url, None, arxiv_rss.parse_rss).incomplete
+    job.complete_from_api(list(dict.fromkeys(incomplete)))
 
 
-def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
-    query = backfill_query(settings.arxiv_categories, day)
+def _backfill_arxiv(job: _Job, categories: list[str], day: date) -> None:
+    query = backfill_query(categories, day)
     extra = {"sortBy": "submittedDate", "sortOrder": "ascending"}
     for page_number, page in enumerate(job.api.search(query, extra=extra), start=1):
         job.report(ARXIV, f"backfilling {day}: page {page_number}", page_number, None)
@@ -236,25 +244,121 @@ def _backfill_arxiv(job: _Job, settings: Settings, day: date) -> None:
 
 def _fetch_huggingface(job: _Job, settings: Settings, day: date | None) -> None:
     # Papers first seen on Hugging Face get arXiv's own metadata (categories above all) from the API.
-    params = huggingface.daily_papers_params(day)
-    _fetch_feed(job, "daily papers", settings.hf_api_url, params, huggingface.parse_daily_papers)
+    if day:
+        incomplete = _page_through_day(job, settings, day, _Budget(None)).incomplete
+    else:
+        params = huggingface.daily_papers_params(None)
+        incomplete = _download_and_store(
+            job, "daily papers", settings.hf_api_url, params, huggingface.parse_daily_papers
+        ).incomplete
+        incomplete += _refresh_recent_days(job, settings)
+    job.complete_from_api(list(dict.fromkeys(incomplete)))
 
 
-def _fetch_feed(
+@dataclass
+class _Budget:
+    """Requests a refresh may still make (None: no limit)."""
+
+    left: int | None
+
+    def take(self) -> bool:
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+@dataclass
+class _Paged:
+    """What paging through one day's listing did."""
+
+    incomplete: list[str] = field(default_factory=list)
+    failures_in_a_row: int = 0
+    out_of_budget: bool = False
+
+
+def _refresh_recent_days(job: _Job, settings: Settings) -> list[str]:
+    """Re-read the listings of the last ``hf_refresh_days`` days, so their papers' counters stay fresh.
+
+    Upvotes keep growing for a week or two after a paper is featured, long after it left the newest
+    listing. Newest day first, within ``hf_refresh_max_requests`` requests per run.
+    """
+    budget, incomplete = _Budget(settings.hf_refresh_max_requests), []
+    failures_in_a_row = 0
+    for day in huggingface.refresh_days(clock.now().date(), settings.hf_refresh_days):
+        paged = _page_through_day(job, settings, day, budget, failures_in_a_row)
+        incomplete += paged.incomplete
+        failures_in_a_row = paged.failures_in_a_row
+        if paged.out_of_budget:
+            reason = (
+                f"refresh stopped at {day}: {settings.hf_refresh_max_requests} requests per run "
+                "(PAPERMAIL_HF_REFRESH_MAX_REQUESTS) spent; older days wait for the next fetch"
+            )
+            job.note(Problem.notice(settings.hf_api_url, None, reason))
+            break
+        if failures_in_a_row >= REFRESH_FAILURES_IN_A_ROW:
+            reason = f"refresh stopped at {day}: {failures_in_a_row} pages in a row failed"
+            job.note(Problem.notice(settings.hf_api_url, None, reason))
+            break
+    return incomplete
+
+
+def _page_through_day(
+    job: _Job, settings: Settings, day: date, budget: _Budget, failures_in_a_row: int = 0
+) -> _Paged:
+    """Every page (``p`` = 0, 1, …) of one day's listing, until a page comes back short.
+
+    A page that failed, or that was not modified (304, so its length is unknown), is followed by
+    the next one only if that one was fetched before, i.e. this page was full last time.
+    """
+    paged, url = _Paged(failures_in_a_row=failures_in_a_row), settings.hf_api_url
+    page = 0
+    while True:
+        if not budget.take():
+            paged.out_of_budget = True
+            return paged
+        params = huggingface.daily_papers_params(day, page)
+        stored = _download_and_store(
+            job, f"daily papers of {day}, page {page + 1}", url, params, huggingface.parse_daily_papers
+        )
+        paged.incomplete += stored.incomplete
+        paged.failures_in_a_row = paged.failures_in_a_row + 1 if stored.failed else 0
+        if paged.failures_in_a_row >= REFRESH_FAILURES_IN_A_ROW:
+            return paged
+        page += 1
+        if stored.parsed is not None and not stored.failed:
+            if stored.parsed.entries_seen < huggingface.PAGE_LIMIT:
+                return paged  # a short page: the day's last
+        elif not job.fetched_before(url, huggingface.daily_papers_params(day, page)):
+            return paged
+
+
+@dataclass
+class _Stored:
+    fetched: Fetched | None = None
+    parsed: ParsedFeed | None = None  # None when the download failed or was not modified
+    incomplete: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """The page could not be had, or its answer was an error."""
+        return self.fetched is None or (self.parsed is not None and self.parsed.failed)
+
+
+def _download_and_store(
     job: _Job,
     what: str,
     url: str,
     params: Mapping[str, str | int] | None,
     parse: Callable[[bytes, str], ParsedFeed],
-) -> None:
-    """Download one feed (conditionally), store it, then complete what it left incomplete."""
+) -> _Stored:
+    """Download one feed (conditionally) and store it; return what it left incomplete."""
     job.report(job.run.source, f"downloading {what}", 0, None)
     fetched = job.download(url, params)
-    if fetched is None:
-        return
-    incomplete: list[str] = []
-    if not fetched.not_modified:
-        parsed = parse(fetched.content, fetched.url)
-        job.report(job.run.source, f"storing {len(parsed.records)} papers", 0, None)
-        incomplete = job.store(parsed, fetched)
-    job.complete_from_api(incomplete)
+    if fetched is None or fetched.not_modified:
+        return _Stored(fetched)
+    parsed = parse(fetched.content, fetched.url)
+    job.report(job.run.source, f"storing {len(parsed.records)} papers", 0, None)
+    return _Stored(fetched, parsed, job.store(parsed, fetched))

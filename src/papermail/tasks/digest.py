@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from papermail import clock
+from papermail import clock, task_names
 from papermail.config import get_settings
 from papermail.db import session_scope, writer_session_factory
-from papermail.delivery.plan import enqueue_sends, plan_in_chunks
+from papermail.delivery.plan import plan_and_queue
 from papermail.delivery.send import send_batch
 from papermail.delivery.sweep import sweep
 
@@ -21,34 +21,29 @@ PLAN_EVERY = timedelta(minutes=5)
 SWEEP_EVERY = timedelta(minutes=1)
 
 BEAT_SCHEDULE: dict = {
-    "plan-due-digests": {"task": "papermail.plan_due_digests", "schedule": PLAN_EVERY},
-    "sweep-deliveries": {"task": "papermail.sweep_deliveries", "schedule": SWEEP_EVERY},
+    "plan-due-digests": {"task": task_names.PLAN_DUE_DIGESTS, "schedule": PLAN_EVERY},
+    "sweep-deliveries": {"task": task_names.SWEEP_DELIVERIES, "schedule": SWEEP_EVERY},
 }
 
 
-@shared_task(name="papermail.plan_due_digests")
+@shared_task(name=task_names.PLAN_DUE_DIGESTS)
 def plan_due_digests() -> int:
     """Plan every due subscriber's delivery; each chunk's batches are queued once it commits."""
     settings = get_settings()
-    planned = 0
     with writer_session_factory(settings)() as session:
-        for ids in plan_in_chunks(session, settings, now=clock.now()):
-            enqueue_sends(session, ids, settings=settings)
-            # Commit per chunk: sending starts while the rest is still being planned.
-            session.commit()
-            planned += len(ids)
+        planned = len(plan_and_queue(session, settings, now=clock.now()))
     if planned:
         log.info("planned %d deliveries", planned)
     return planned
 
 
-@shared_task(name="papermail.send_delivery_batch")
+@shared_task(name=task_names.SEND_DELIVERY_BATCH)
 def send_delivery_batch(delivery_ids: list[int]) -> dict[str, int]:
     """Send these deliveries (the ones still claimable); return the counts per outcome."""
     return send_batch(get_settings(), delivery_ids).counts()
 
 
-@shared_task(name="papermail.sweep_deliveries")
+@shared_task(name=task_names.SWEEP_DELIVERIES)
 def sweep_deliveries() -> dict[str, int]:
     """Settle expired claims and re-queue stale pending and due retry rows."""
     settings = get_settings()

@@ -14,6 +14,7 @@ from typing import Any
 from celery import shared_task
 from celery.schedules import crontab
 
+from papermail import task_names
 from papermail.config import get_settings
 from papermail.db import writer_session_factory
 from papermail.sources.runner import ARXIV, HUGGINGFACE, run_fetch
@@ -38,11 +39,11 @@ class _FetchSchedule(Mapping[str, dict[str, Any]]):
         settings = get_settings()
         return {
             "fetch-arxiv": {
-                "task": "papermail.fetch_arxiv",
+                "task": task_names.FETCH_ARXIV,
                 "schedule": cron_schedule(settings.arxiv_fetch_cron),
             },
             "fetch-huggingface": {
-                "task": "papermail.fetch_huggingface",
+                "task": task_names.FETCH_HUGGINGFACE,
                 "schedule": cron_schedule(settings.hf_fetch_cron),
             },
         }
@@ -67,13 +68,13 @@ def _fetch(source: str, day: str | None) -> dict[str, Any]:
     return summary.as_dict()
 
 
-@shared_task(name="papermail.fetch_arxiv")
+@shared_task(name=task_names.FETCH_ARXIV)
 def fetch_arxiv(day: str | None = None) -> dict[str, Any]:
     """Fetch today's arXiv listing (or backfill ``day``, YYYY-MM-DD, from the API)."""
     return _fetch(ARXIV, day)
 
 
-@shared_task(name="papermail.fetch_huggingface")
+@shared_task(name=task_names.FETCH_HUGGINGFACE)
 def fetch_huggingface(day: str | None = None) -> dict[str, Any]:
     """Fetch Hugging Face daily papers and append their signals (``day``: that day's list)."""
     return _fetch(HUGGINGFACE, day)

@@ -3,7 +3,7 @@
 from celery import shared_task
 from celery.schedules import crontab
 
-from papermail import audit, clock, ratelimit, signup
+from papermail import audit, clock, signup, signup_limits, task_names
 from papermail.config import get_settings
 from papermail.db import session_scope
 
@@ -11,24 +11,24 @@ PURGE_EXPIRED_SIGNUPS_AT = crontab(minute=17)  # hourly; unconfirmed signups liv
 
 BEAT_SCHEDULE: dict = {
     "purge-expired-signups": {
-        "task": "papermail.purge_expired_signups",
+        "task": task_names.PURGE_EXPIRED_SIGNUPS,
         "schedule": PURGE_EXPIRED_SIGNUPS_AT,
     },
 }
 
 
-@shared_task(name="papermail.record_heartbeat")
+@shared_task(name=task_names.RECORD_HEARTBEAT)
 def record_heartbeat(token: str) -> None:
     """Write an audit row proving a worker ran a task end to end (used by doctor and tests)."""
     with session_scope() as session:
         audit.record(session, "worker", "worker.heartbeat", token=token)
 
 
-@shared_task(name="papermail.purge_expired_signups")
+@shared_task(name=task_names.PURGE_EXPIRED_SIGNUPS)
 def purge_expired_signups() -> int:
     """Delete signups never confirmed in time, and rate-limit hits too old to count."""
     settings = get_settings()
     with session_scope(settings) as session:
         purged = signup.purge_unconfirmed(session, settings)
-        ratelimit.purge_hits(session, clock.now() - ratelimit.longest_window(settings).window)
+        signup_limits.purge_hits(session, clock.now() - signup_limits.longest_window(settings).window)
     return purged

@@ -10,7 +10,7 @@ import logging
 from celery import shared_task
 from celery.schedules import crontab
 
-from papermail import trending
+from papermail import task_names, trending
 from papermail.config import get_settings
 from papermail.db import session_scope
 
@@ -20,23 +20,23 @@ log = logging.getLogger(__name__)
 SAFETY_NET_SCHEDULE = crontab(minute=30)
 
 BEAT_SCHEDULE = {
-    "score-papers-safety-net": {"task": "papermail.score_papers", "schedule": SAFETY_NET_SCHEDULE},
+    "score-papers-safety-net": {"task": task_names.SCORE_PAPERS, "schedule": SAFETY_NET_SCHEDULE},
 }
 
 
-@shared_task(name="papermail.score_papers")
-def score_papers() -> int:
-    """Rank every recent paper now, as a new scoring run; return the run's id."""
+@shared_task(name=task_names.SCORE_PAPERS)
+def score_papers() -> dict[str, int]:
+    """Rank every recent paper now, a new scoring run per window; return the run ids by window."""
     settings = get_settings()
     with session_scope(settings) as session:
-        summary = trending.score_papers(
-            session, trending.TrendParams.from_settings(settings), keep_runs=settings.trend_keep_runs
+        summaries = trending.score_windows(session, settings)
+    for summary in summaries:
+        log.info(
+            "scoring run %d (%s window) ranked %d papers as of %s (pruned %d old runs)",
+            summary.run_id,
+            summary.window,
+            summary.paper_count,
+            summary.as_of.isoformat(),
+            summary.pruned_runs,
         )
-    log.info(
-        "scoring run %d ranked %d papers as of %s (pruned %d old runs)",
-        summary.run_id,
-        summary.paper_count,
-        summary.as_of.isoformat(),
-        summary.pruned_runs,
-    )
-    return summary.run_id
+    return {summary.window: summary.run_id for summary in summaries}

@@ -11,11 +11,17 @@ from papermail.trending.runs import (
     latest_run,
     ranked_papers,
     score_papers,
+    score_windows,
     select_ranked,
 )
 from papermail.trending.score import TrendParams
+from papermail.trending.windows import DAILY, DEFAULT_WINDOW, WEEKLY, WINDOWS, window_for
 
 __all__ = [
+    "DAILY",
+    "DEFAULT_WINDOW",
+    "WEEKLY",
+    "WINDOWS",
     "RankedPaper",
     "RunSummary",
     "TrendParams",
@@ -23,5 +29,7 @@ __all__ = [
     "latest_run",
     "ranked_papers",
     "score_papers",
+    "score_windows",
     "select_ranked",
+    "window_for",
 ]

@@ -3,46 +3,33 @@
 A run reads the signal time series with one aggregate query (one row per paper and metric, never
 one query per paper) and the papers with another, scores each paper with the pure formula in
 :mod:`.score`, and writes a :class:`ScoringRun` with one ranked :class:`TrendScore` per paper.
-Digests pin a run, so every digest of a period reads the same ranking however often scoring runs
-afterwards.
+A run ranks by one velocity window; :func:`score_windows` writes a run for each of ``WINDOWS``.
+Digests pin a run of their own window, so every digest of a period reads the same ranking however
+often scoring runs afterwards.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import itertools
 import json
-import queue
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.orm import Session
 
 from papermail import clock
-from papermail.db.models import Digest, Paper, ScoringRun, SignalSnapshot, TrendScore
-from papermail.db.types import UTCDateTime
-from papermail.trending.score import (
-    MetricAggregate,
-    PaperSignals,
-    ScoredPaper,
-    TrendParams,
-    rank,
-    score_paper,
-)
+from papermail.db.models import Digest, Paper, ScoringRun, TrendScore
+from papermail.trending.score import ScoredPaper, TrendParams, rank, score_paper
+from papermail.trending.signals import read_window_signals
+from papermail.trending.windows import DEFAULT_WINDOW, WINDOWS
 
-# Rows per round trip when streaming the series: few round trips, and memory for a few batches.
-FETCH_BATCH_ROWS = 10_000
-READ_AHEAD_BATCHES = 2
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from papermail.config import Settings
+
 SCORE_COLUMNS = ("run_id", "paper_id", "rank", "score", "evidence")
 SCORE_COLUMN_TYPES = ("int4", "int4", "int4", "float8", "text")  # PostgreSQL's, for binary COPY
 
@@ -65,29 +52,56 @@ class RunSummary:
     as_of: datetime
     paper_count: int
     pruned_runs: int
+    window: str = DEFAULT_WINDOW
+
+
+def score_windows(session: Session, settings: Settings, *, as_of: datetime | None = None) -> list[RunSummary]:
+    """A run for each of ``WINDOWS``, all as of the same time (default now): what digests need."""
+    params = [TrendParams.from_settings(settings, window) for window in WINDOWS]
+    return score_runs(session, params, keep_runs=settings.trend_keep_runs, as_of=as_of)
 
 
 def score_papers(
     session: Session, params: TrendParams, *, keep_runs: int, as_of: datetime | None = None
 ) -> RunSummary:
-    """Rank every paper born within ``params.max_age`` of ``as_of`` (default now) as a new run.
+    """Rank every paper born within ``params.max_age`` of ``as_of`` (default now) as a new run."""
+    return score_runs(session, [params], keep_runs=keep_runs, as_of=as_of)[0]
 
-    Keeps the newest ``keep_runs`` runs and every run a digest pinned; older ones are deleted.
+
+def score_runs(
+    session: Session, windows: Sequence[TrendParams], *, keep_runs: int, as_of: datetime | None = None
+) -> list[RunSummary]:
+    """A run per parameter set (they differ only in their window), from one read of the signals.
+
+    Keeps the newest ``keep_runs`` runs of each window and every run a digest pinned; older ones are
+    deleted (counted in the last summary).
     """
     as_of = as_of or clock.now()
-    # The run row is written first: on SQLite this takes the write lock before the long read, so a
-    # fetch committing meanwhile cannot invalidate our snapshot and fail the run at its first write.
-    run = ScoringRun(as_of=as_of, params=params.as_json())
-    session.add(run)
+    # The run rows are written first: on SQLite this takes the write lock before the long read, so
+    # a fetch committing meanwhile cannot invalidate our snapshot and fail the run at its first write.
+    runs = [ScoringRun(as_of=as_of, window=p.window_name, params=p.as_json()) for p in windows]
+    session.add_all(runs)
     session.flush()
     with _cyclic_gc_paused():
-        ranked = rank(score_paper(paper, params) for paper in read_paper_signals(session, params, as_of))
-        _insert_scores(session, run.id, ranked)
-    run.paper_count = len(ranked)
-    run.finished_at = clock.now()
+        scored: list[list[ScoredPaper]] = [[] for _ in windows]
+        first_window, other_windows = scored[0], list(zip(scored[1:], windows[1:], strict=True))
+        for first, *others in read_window_signals(session, windows, as_of):
+            ranked_first = score_paper(first, windows[0])
+            first_window.append(ranked_first)
+            for (found, params), paper in zip(other_windows, others, strict=True):
+                # A paper without signals scores on its age alone, the same in every window.
+                found.append(score_paper(paper, params) if paper.metrics else ranked_first)
+        for run, found in zip(runs, scored, strict=True):
+            ranked = rank(found)
+            _insert_scores(session, run.id, ranked)
+            run.paper_count = len(ranked)
+            run.finished_at = clock.now()
     session.flush()
     pruned = prune_runs(session, keep_runs)
-    return RunSummary(run.id, as_of, len(ranked), pruned)
+    return [
+        RunSummary(run.id, as_of, run.paper_count, pruned if run is runs[-1] else 0, run.window)
+        for run in runs
+    ]
 
 
 @contextmanager
@@ -106,197 +120,16 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-# -- reading the signals ---------------------------------------------------------------------------
-
-
-def read_paper_signals(session: Session, params: TrendParams, as_of: datetime) -> Iterator[PaperSignals]:
-    """Every paper in the horizon with its aggregated signals, in paper id order."""
-    connection = session.connection()
-    papers = list(itertools.chain.from_iterable(_batches(connection, _papers_query(params, as_of))))
-    batches = _batches(connection, _series_query(params, as_of))
-    if connection.dialect.name == "postgresql":
-        # The server aggregates the next batch while Python scores this one. (Not on SQLite: its
-        # rows are computed inside this process, handing the GIL to and fro for every row.)
-        batches = _read_ahead(batches)
-    series = itertools.chain.from_iterable(batches)
-    # Both results are ordered by paper id: merge them, giving each paper its series rows. The
-    # series become NamedTuples rather than staying rows: a Row's attribute access is ~15x slower.
-    make_aggregate = MetricAggregate._make
-    row = next(series, None)
-    for paper_id, arxiv_id, age_hours in papers:
-        metrics = []
-        while row is not None and row[0] <= paper_id:
-            if row[0] == paper_id:  # a smaller id is a paper outside the horizon
-                metrics.append(make_aggregate(row[1:]))
-            row = next(series, None)
-        yield PaperSignals(paper_id, arxiv_id, age_hours, tuple(metrics))
-
-
-def _batches(connection: sa.Connection, query: sa.Select) -> Iterator[Sequence[Any]]:
-    """The query's rows, a batch at a time, streamed where the backend can.
-
-    On PostgreSQL they come from a server-side cursor of the driver itself, as plain tuples:
-    building SQLAlchemy rows would cost more than the rest of the read, and these queries need no
-    type processing (their parameters are aware datetimes and names, which psycopg binds as
-    SQLAlchemy would; their columns are ids, counts, hours and names).
-    """
-    if connection.dialect.name != "postgresql":
-        yield from connection.execute(query).partitions(FETCH_BATCH_ROWS)
-        return
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    name = f"trending_{next(_cursor_numbers)}"
-    with connection.connection.driver_connection.cursor(name=name) as cursor:
-        cursor.execute(str(compiled), compiled.params)
-        while batch := cursor.fetchmany(FETCH_BATCH_ROWS):
-            yield batch
-
-
-_cursor_numbers = itertools.count()
-
-
-def _read_ahead(batches: Iterator[T]) -> Iterator[T]:
-    """Yield ``batches`` as a worker thread fetches them, up to READ_AHEAD_BATCHES ahead.
-
-    The thread alone uses the connection until the batches run out or the consumer stops, and
-    it is stopped and joined before this generator finishes, so the connection is free again.
-    """
-    ready: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BATCHES)
-    stop = threading.Event()
-
-    def fetch() -> None:
-        try:
-            for batch in batches:
-                if stop.is_set():
-                    break
-                ready.put(batch)
-        except BaseException as exc:  # re-raised in the consumer's thread
-            ready.put(_Failed(exc))
-        finally:
-            with contextlib.suppress(AttributeError):
-                batches.close()  # a generator's cursor is closed in the thread that used it
-            ready.put(_DONE)
-
-    worker = threading.Thread(target=fetch, name="trending-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not _DONE:
-            if isinstance(item, _Failed):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a put() on a full queue, then wait for the thread
-            with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.1)
-        worker.join()
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    exc: BaseException
-
-
-_DONE = object()
-
-
-class HoursBetween(FunctionElement[float]):
-    """``later - earlier`` in hours, as a float, exact to the microsecond on both backends."""
-
-    type = sa.Float()
-    inherit_cache = True
-
-
-@compiles(HoursBetween, "postgresql")
-def _hours_between_postgresql(element: HoursBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) / 3600 AS DOUBLE PRECISION)"
-
-
-@compiles(HoursBetween, "sqlite")
-def _hours_between_sqlite(element: HoursBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    # Times are stored as 'YYYY-MM-DD HH:MM:SS.ffffff'. SQLite's date functions round to the
-    # millisecond, so: whole seconds of the first 19 characters, plus the fractions after them.
-    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
-    return (
-        f"((strftime('%s', substr({later}, 1, 19)) - strftime('%s', substr({earlier}, 1, 19)))"
-        f" + (CAST(substr({later}, 20) AS REAL) - CAST(substr({earlier}, 20) AS REAL))) / 3600.0"
-    )
-
-
-def _born_at() -> sa.ColumnElement[datetime]:
-    # arXiv's publication time when known; a paper we only know from a listing is born when seen.
-    return sa.func.coalesce(Paper.published_at, Paper.first_seen_at)
-
-
-def _in_horizon(params: TrendParams, as_of: datetime) -> sa.ColumnElement[bool]:
-    return _born_at() >= as_of - params.max_age
-
-
-def _papers_query(params: TrendParams, as_of: datetime) -> sa.Select:
-    """(paper id, arXiv id, age in hours) of every paper in the horizon, in id order."""
-    age_hours = HoursBetween(sa.literal(as_of, UTCDateTime()), _born_at())
-    return sa.select(Paper.id, Paper.arxiv_id, age_hours).where(_in_horizon(params, as_of)).order_by(Paper.id)
-
-
-def _series_query(params: TrendParams, as_of: datetime) -> sa.Select:
-    """(paper id, *MetricAggregate) per series of the papers in the horizon.
-
-    In paper id order, and for each paper in :attr:`TrendParams.metrics` order.
-
-    The grouping reads ``ix_signal_snapshots_paper_id_metric_observed_at_value`` in order: the index
-    covers the query, so neither backend touches or sorts the table itself.
-    """
-    s = SignalSnapshot
-    at_start = sa.func.max(s.value).filter(s.observed_at <= as_of - params.window)
-    grouped = (
-        sa.select(
-            s.paper_id,
-            s.metric,
-            sa.func.max(s.value).label("total"),
-            at_start.label("at_window_start"),
-            # Only a series with nothing before the window needs its first observation.
-            sa.case((at_start.is_(None), sa.func.min(s.observed_at))).label("first_at"),
-        )
-        .where(
-            s.observed_at <= as_of,
-            s.metric.in_(params.metrics),
-            # From the horizon's smallest paper id on: one range of the index rather than a join
-            # or a lookup per paper. Papers outside the horizon in that range are dropped by the
-            # merge with the papers query.
-            s.paper_id
-            >= sa.select(sa.func.min(Paper.id)).where(_in_horizon(params, as_of)).scalar_subquery(),
-        )
-        .group_by(s.paper_id, s.metric)
-        .subquery("series")
-    )
-    display_order = {metric: position for position, metric in enumerate(params.metrics)}
-    first = aliased(SignalSnapshot, name="first_obs")
-    first_value = (  # one index lookup, only for the series that start inside the window
-        sa.select(sa.func.max(first.value))
-        .where(
-            first.paper_id == grouped.c.paper_id,
-            first.metric == grouped.c.metric,
-            first.observed_at == grouped.c.first_at,
-        )
-        .scalar_subquery()
-    )
-    return sa.select(
-        grouped.c.paper_id,
-        grouped.c.metric,
-        grouped.c.total,
-        grouped.c.at_window_start,
-        HoursBetween(sa.literal(as_of, UTCDateTime()), grouped.c.first_at),
-        sa.case((grouped.c.first_at.is_not(None), first_value)),
-    ).order_by(grouped.c.paper_id, sa.case(display_order, value=grouped.c.metric))
-
-
 # -- writing and pruning runs ----------------------------------------------------------------------
 
 
 def _insert_scores(session: Session, run_id: int, ranked: Sequence[ScoredPaper]) -> None:
     if not ranked:
         return
-    rows = ((run_id, s.paper_id, i, s.score, s.evidence) for i, s in enumerate(ranked, start=1))
+    rows = (
+        (run_id, paper_id, i, score, evidence)
+        for i, (paper_id, _arxiv_id, score, evidence) in enumerate(ranked, start=1)
+    )
     connection = session.connection()
     table, columns = TrendScore.__tablename__, ", ".join(SCORE_COLUMNS)
     if connection.dialect.name == "postgresql":
@@ -318,8 +151,14 @@ def _insert_scores(session: Session, run_id: int, ranked: Sequence[ScoredPaper])
 
 
 def prune_runs(session: Session, keep_runs: int) -> int:
-    """Delete runs beyond the newest ``keep_runs`` that no digest pinned; return how many."""
-    newest = sa.select(ScoringRun.id).order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc()).limit(keep_runs)
+    """Delete runs beyond the newest ``keep_runs`` of each window that no digest pinned; return how many."""
+    place = (
+        sa.func.row_number()
+        .over(partition_by=ScoringRun.window, order_by=(ScoringRun.as_of.desc(), ScoringRun.id.desc()))
+        .label("place")
+    )
+    placed = sa.select(ScoringRun.id, place).subquery()
+    newest = sa.select(placed.c.id).where(placed.c.place <= keep_runs)
     pinned = sa.select(Digest.scoring_run_id).where(Digest.scoring_run_id.is_not(None))
     old = session.scalars(
         sa.select(ScoringRun.id).where(ScoringRun.id.not_in(newest), ScoringRun.id.not_in(pinned))
@@ -333,11 +172,11 @@ def prune_runs(session: Session, keep_runs: int) -> int:
 # -- reading rankings (the digest and the admin commands use these) ---------------------------------
 
 
-def latest_run(session: Session) -> ScoringRun | None:
-    """The newest finished scoring run, or None before the first one."""
+def latest_run(session: Session, window: str = DEFAULT_WINDOW) -> ScoringRun | None:
+    """The newest finished scoring run of ``window`` ("24h", "7d"), or None before the first one."""
     return session.scalars(
         sa.select(ScoringRun)
-        .where(ScoringRun.finished_at.is_not(None))
+        .where(ScoringRun.finished_at.is_not(None), ScoringRun.window == window)
         .order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc())
         .limit(1)
     ).first()

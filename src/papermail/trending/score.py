@@ -4,7 +4,8 @@ A paper's score, in log2 units ("heat" halves once per half-life)::
 
     score = Σ_m w_m · (log2(1 + gain_m) + λ · log2(1 + total_m))  -  age_hours / half_life_hours
 
-``gain_m`` is how much metric ``m`` (upvotes, GitHub stars, comments) grew over the last window,
+``gain_m`` is how much metric ``m`` (upvotes, GitHub stars, comments) grew over the run's window
+(:data:`papermail.trending.windows.WINDOWS`: 24 hours for daily digests, 7 days for weekly ones),
 ``total_m`` its value now, ``λ`` the volume weight (at most 1, so velocity beats volume) and ``age``
 the time since publication. A paper without signals scores ``-age / half_life``: it ranks on recency.
 
@@ -24,6 +25,8 @@ from math import log2
 from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from papermail.trending.windows import PERIOD_PHRASES, window_hours, window_named
 
 if TYPE_CHECKING:
     from papermail.config import Settings
@@ -55,10 +58,10 @@ class TrendParams:
     max_age_days: float = 30.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TrendParams:
-        """The parameters the settings ask for."""
+    def from_settings(cls, settings: Settings, window: str) -> TrendParams:
+        """The parameters the settings ask for, for one of the named ``WINDOWS``."""
         return cls(
-            window_hours=settings.trend_window_hours,
+            window_hours=window_hours(window),
             half_life_hours=settings.trend_half_life_hours,
             volume_weight=settings.trend_volume_weight,
             weights=MappingProxyType(
@@ -75,6 +78,11 @@ class TrendParams:
     def window(self) -> timedelta:
         """How far back velocity looks."""
         return timedelta(hours=self.window_hours)
+
+    @property
+    def window_name(self) -> str:
+        """The window's name ("24h", "7d"), as scoring runs record it."""
+        return window_named(self.window_hours)
 
     @property
     def max_age(self) -> timedelta:
@@ -122,9 +130,11 @@ class PaperSignals(NamedTuple):
 
     paper_id: int
     arxiv_id: str
-    # Hours since publication (or, if unknown, since first seen): the zero of its counters too.
+    # Hours since publication: the zero of its counters too. If the date is unknown, an upper
+    # bound: since the start of the month its arXiv id was issued in.
     age_hours: float
     metrics: tuple[MetricAggregate, ...] = ()  # in TrendParams.metrics order
+    age_known: bool = True
 
 
 class MetricTrend(NamedTuple):
@@ -173,6 +183,8 @@ def paper_signals(
     observations: Mapping[str, Iterable[tuple[datetime, int]]],
     as_of: datetime,
     params: TrendParams,
+    *,
+    age_known: bool = True,
 ) -> PaperSignals:
     """One paper's signals from its raw observations by metric: what the bulk query computes."""
     metrics = tuple(
@@ -180,7 +192,7 @@ def paper_signals(
         for metric in params.metrics
         if (aggregate := aggregate_series(metric, observations.get(metric, ()), as_of, params.window_hours))
     )
-    return PaperSignals(paper_id, arxiv_id, hours_before(as_of, born_at), metrics)
+    return PaperSignals(paper_id, arxiv_id, hours_before(as_of, born_at), metrics, age_known)
 
 
 def metric_trend(aggregate: MetricAggregate, age_hours: float, window_hours: float) -> MetricTrend:
@@ -190,43 +202,49 @@ def metric_trend(aggregate: MetricAggregate, age_hours: float, window_hours: flo
     inside the window is assumed to have grown linearly from zero at the paper's birth to its first
     observation, so a paper we only just noticed is credited its average rate, not its whole total.
     """
-    total = max(0, aggregate.total)
-    if aggregate.at_window_start is not None:
-        at_start = aggregate.at_window_start
-    else:
+    # Conditionals rather than max(): a run calls this for every series of every paper and window.
+    metric, total, at_start, first_ago, first_value = aggregate
+    if total < 0:
+        total = 0
+    if at_start is None:
         # On the axis of hours before as_of: the window starts ``window_hours`` ago.
-        first_ago = aggregate.first_hours_ago or 0.0
-        first_value = max(0, aggregate.first_value or 0)
-        anchor_ago = max(age_hours, first_ago)  # birth, but never after the first observation
+        first_ago = first_ago or 0.0
+        first_value = first_value if first_value and first_value > 0 else 0
+        anchor_ago = (
+            age_hours if age_hours > first_ago else first_ago
+        )  # birth, never after the first observation
         if window_hours >= anchor_ago:
             at_start = 0.0
         elif window_hours <= first_ago:  # not produced by the aggregation; read as "observed before"
             at_start = first_value
         else:
             at_start = first_value * (anchor_ago - window_hours) / (anchor_ago - first_ago)
-    return MetricTrend(aggregate.metric, total, max(0.0, total - max(0.0, at_start)))
+    elif at_start < 0:
+        at_start = 0
+    gain = total - at_start
+    return MetricTrend(metric, total, gain if gain > 0 else 0.0)
 
 
 def trend_score(trends: Iterable[MetricTrend], age_hours: float, params: TrendParams) -> float:
     """The score in log2 units: weighted log velocity plus damped log volume, minus decayed age."""
     weights, volume_weight = params.weights, params.volume_weight
     activity = 0.0
-    for t in trends:
-        activity += weights.get(t.metric, 0.0) * (log2(1 + t.gain) + volume_weight * log2(1 + t.total))
-    return round(activity - max(age_hours, 0.0) / params.half_life_hours, SCORE_DECIMALS)
+    for metric, total, gain in trends:  # unpacked: a NamedTuple's attributes cost a call each
+        activity += weights.get(metric, 0.0) * (log2(1 + gain) + volume_weight * log2(1 + total))
+    return round(activity - (age_hours if age_hours > 0 else 0.0) / params.half_life_hours, SCORE_DECIMALS)
 
 
 def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
     """Score one paper and say why."""
-    weights, window_hours, age_hours = params.weights, params.window_hours, paper.age_hours
-    trends = [
-        metric_trend(m, age_hours, window_hours) for m in paper.metrics if weights.get(m.metric, 0.0) > 0
-    ]
+    weights, window_hours = params.weights, params.window_hours
+    paper_id, arxiv_id, age_hours, metrics, age_known = paper
+    # m[0] is the metric name (unpacked, as below: a NamedTuple attribute costs a call).
+    trends = [metric_trend(m, age_hours, window_hours) for m in metrics if weights.get(m[0], 0.0) > 0]
     return ScoredPaper(
-        paper.paper_id,
-        paper.arxiv_id,
+        paper_id,
+        arxiv_id,
         trend_score(trends, age_hours, params),
-        build_evidence(trends, age_hours, window_hours),
+        build_evidence(trends, age_hours, window_hours, age_known=age_known),
     )
 
 
@@ -237,20 +255,23 @@ def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:
     return sorted(by_id, key=attrgetter("score"), reverse=True)
 
 
-# -- evidence: "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old" ---------------------------------
+# -- evidence: "+266 upvotes this week · 310★ (+55 this week) · 6 days old" -----------------------
 
 
-def build_evidence(trends: Sequence[MetricTrend], age_hours: float, window_hours: float) -> str:
+def build_evidence(
+    trends: Sequence[MetricTrend], age_hours: float, window_hours: float, *, age_known: bool = True
+) -> str:
     """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
     per = _per_window(window_hours)
     parts = [part for t in trends if (part := _metric_evidence(t, per))]
-    age = format_age(age_hours)
+    age = format_age(age_hours) if age_known else format_age_bound(age_hours)
     return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
 
 
 @cache
 def _per_window(window_hours: float) -> str:
-    return f"/ {format_window(window_hours)}"
+    """The period a gain is over, in words where the window has a name: "today", "this week"."""
+    return PERIOD_PHRASES.get(name := window_named(window_hours)) or f"in {name}"
 
 
 def _metric_evidence(trend: MetricTrend, per: str) -> str:
@@ -268,19 +289,27 @@ def _metric_evidence(trend: MetricTrend, per: str) -> str:
     return ""
 
 
-def format_window(window_hours: float) -> str:
-    """A window as "24h", "1.5h" or, for whole days from two on, "7d"."""
-    if window_hours >= 48 and window_hours % 24 == 0:
-        return f"{window_hours / 24:g}d"
-    return f"{window_hours:g}h"
+# A window as "24h", "1.5h" or, for whole days from two on, "7d".
+format_window = window_named
+
+
+def format_age_bound(age_hours: float) -> str:
+    """An upper bound on an age, for a paper of unknown date: "up to 4 days old"."""
+    if age_hours < 1:
+        return "up to an hour old"
+    return f"up to {format_age(age_hours)}"
 
 
 def format_age(age_hours: float) -> str:
     """An age as "under an hour old", "5 hours old", "1 day old", "12 days old"."""
-    if age_hours < 1:
+    return _age_in_whole_hours(int(age_hours) if age_hours >= 1 else 0)
+
+
+@cache  # a run formats an age per paper and window, from a few hundred distinct values
+def _age_in_whole_hours(hours: int) -> str:
+    if hours < 1:
         return "under an hour old"
-    if age_hours < 24:
-        hours = int(age_hours)
+    if hours < 24:
         return f"{hours} hour{'s' if hours != 1 else ''} old"
-    days = int(age_hours // 24)
+    days = hours // 24
     return f"{days} day{'s' if days != 1 else ''} old"

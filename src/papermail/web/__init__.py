@@ -9,8 +9,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from papermail.config import Settings, get_settings
 from papermail.db.session import session_factory
-from papermail.ratelimit import limiter_for
 from papermail.resources import templates_dir
+from papermail.signup_limits import limiter_for
 from papermail.web import csrf, security, views
 from papermail.web.context import PREVIEW_TTL_SECONDS, WebContext
 from papermail.web.logs import describe_exception, redact

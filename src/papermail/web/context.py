@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from papermail.config import Settings
-from papermail.ratelimit import RateLimiter
+from papermail.signup_limits import RateLimiter
 from papermail.web.logs import describe_error
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The live preview on the home page: the top papers of the latest finished scoring run."""
+"""The live preview on the home page ("Trending this week"): the top papers of the latest weekly run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from papermail.categories import category_name
-from papermail.trending import latest_run, ranked_papers
+from papermail.trending import WEEKLY, latest_run, ranked_papers
 
 PREVIEW_SIZE = 5
 PREVIEW_AUTHORS = 3
@@ -24,8 +24,8 @@ class TrendingPaper:
 
 
 def top_trending(session: Session, limit: int = PREVIEW_SIZE) -> list[TrendingPaper]:
-    """The latest finished run's top ``limit`` papers, best first (empty before the first run)."""
-    run = latest_run(session)
+    """The latest finished 7-day run's top ``limit`` papers, best first (empty before the first run)."""
+    run = latest_run(session, WEEKLY)
     rows = ranked_papers(session, run.id, limit=limit) if run else []
     return [
         TrendingPaper(

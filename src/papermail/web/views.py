@@ -14,7 +14,7 @@ from papermail import signup, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import SubscriberStatus
-from papermail.ratelimit import ip_key
+from papermail.signup_limits import ip_key
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (

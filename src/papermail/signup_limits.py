@@ -1,4 +1,4 @@
-"""Rate limits shared by every web process on every machine: in Redis, or in the database.
+"""Signup limits (per IP, per address) shared by every web process on every machine: Redis or the database.
 
 A limit is a sliding window: at most ``rate.count`` allowed events for a key in the last
 ``rate.window``. Keys never hold an address in clear (callers pass :func:`address_key`).

@@ -1,4 +1,4 @@
-"""A send rate that holds across every worker on every machine (Celery's ``rate_limit`` is per worker).
+"""Send pacing: one send rate across every worker on every machine (Celery's ``rate_limit`` is per worker).
 
 Each message reserves the next free slot on a shared timeline, spaced ``1 / rate`` seconds apart, and
 its sender sleeps until that slot. With Redis as the broker the timeline is one Redis key updated by
@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from functools import cache
-from typing import Protocol
 
 import redis
 import sqlalchemy as sa
@@ -20,6 +19,7 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.db import session_factory
 from papermail.db.models import RateLimitHit
+from papermail.mail.outbox import NoPacing, SendPacer
 
 # Slots older than this are of no more use: they are deleted as new ones are reserved.
 DB_HISTORY = timedelta(minutes=1)
@@ -39,19 +39,7 @@ return string.format('%.6f', slot - now)
 """
 
 
-class RateLimiter(Protocol):
-    def acquire(self) -> None:
-        """Block until this process may hand one more message to the relay."""
-
-
-class NoRateLimit:
-    """``PAPERMAIL_SEND_RATE=0``: send as fast as the relay accepts."""
-
-    def acquire(self) -> None:
-        pass
-
-
-class RedisRateLimiter:
+class RedisSendPacer:
     """The shared timeline in one Redis key."""
 
     def __init__(self, url: str, key: str, rate: float) -> None:
@@ -59,20 +47,20 @@ class RedisRateLimiter:
         self.key, self.interval = key, 1.0 / rate
         self._reserve = self.client.register_script(_RESERVE_SLOT)
 
-    def acquire(self) -> None:
+    def wait_turn(self) -> None:
         wait = float(self._reserve(keys=[self.key], args=[f"{self.interval:.6f}"]))
         if wait > 0:
             time.sleep(wait)
 
 
-class DatabaseRateLimiter:
+class DatabaseSendPacer:
     """The shared timeline as rows of ``rate_limit_hits``, one per reserved slot."""
 
     def __init__(self, settings: Settings, key: str, rate: float) -> None:
         self.factory = session_factory(settings)
         self.key, self.interval = key, timedelta(seconds=1.0 / rate)
 
-    def acquire(self) -> None:
+    def wait_turn(self) -> None:
         with self.factory.begin() as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_ID)))
@@ -94,17 +82,17 @@ class DatabaseRateLimiter:
             time.sleep(wait)
 
 
-def rate_limiter_for(settings: Settings) -> RateLimiter:
-    """The limiter for these settings: none, Redis-backed, or database-backed."""
-    return _rate_limiter(settings)
+def send_pacer_for(settings: Settings) -> SendPacer:
+    """The pacer for these settings: none, Redis-backed, or database-backed."""
+    return _send_pacer(settings)
 
 
 @cache
-def _rate_limiter(settings: Settings) -> RateLimiter:
+def _send_pacer(settings: Settings) -> SendPacer:
     if settings.send_rate <= 0:
-        return NoRateLimit()
+        return NoPacing()
     # One timeline per deployment: everything sharing the queue shares the relay.
     key = f"papermail:{settings.celery_queue}:send-rate"
     if settings.broker_url.startswith(("redis://", "rediss://")):
-        return RedisRateLimiter(settings.broker_url, key, settings.send_rate)
-    return DatabaseRateLimiter(settings, key, settings.send_rate)
+        return RedisSendPacer(settings.broker_url, key, settings.send_rate)
+    return DatabaseSendPacer(settings, key, settings.send_rate)

@@ -1,0 +1,17 @@
+"""Every Celery task's name, once: domain code queues work by these and never imports ``tasks/``.
+
+``tests/test_task_names.py`` checks that each is registered with the Celery app, and that nothing
+under ``src/`` queues a task by a loose string.
+"""
+
+PLAN_DUE_DIGESTS = "papermail.plan_due_digests"
+SEND_DELIVERY_BATCH = "papermail.send_delivery_batch"
+SWEEP_DELIVERIES = "papermail.sweep_deliveries"
+SEND_CONFIRMATION = "papermail.send_confirmation"
+RECORD_HEARTBEAT = "papermail.record_heartbeat"
+PURGE_EXPIRED_SIGNUPS = "papermail.purge_expired_signups"
+SCORE_PAPERS = "papermail.score_papers"
+FETCH_ARXIV = "papermail.fetch_arxiv"
+FETCH_HUGGINGFACE = "papermail.fetch_huggingface"
+CATCH_UP = "papermail.catch_up"
+BACKFILL_ARXIV_DAYS = "papermail.backfill_arxiv_days"
