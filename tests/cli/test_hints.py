@@ -59,8 +59,8 @@ def test_score_ranks_papers_and_answers_json(run, seed):
     seed.scoring_run([("2612.00001", "Sparse attention", "12 upvotes")])
     result = run("score", "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    assert summary["paper_count"] == 1 and summary["run_id"] > 1
+    runs = {summary["window"]: summary for summary in json.loads(result.stdout)}
+    assert set(runs) == {"24h", "7d"} and all(summary["paper_count"] == 1 for summary in runs.values())
 
 
 def test_digest_send_when_nobody_is_due_says_who_is_and_when(run, seed):
