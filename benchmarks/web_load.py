@@ -49,11 +49,12 @@ sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
 from tests.web.conftest import add_run  # noqa: E402
 
-from papermail import config  # noqa: E402
+from papermail import config, signup_requests  # noqa: E402
+from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
-from papermail.db.models import AuditLog, Subscriber  # noqa: E402
+from papermail.db.models import AuditLog, SignupRequest, Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.signup_limits import REDIS_KEY_PREFIX, address_key, ip_key  # noqa: E402
+from papermail.signup_limits import address_key, ip_key, limiter_for, redis_key_prefix  # noqa: E402
 
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -87,17 +88,20 @@ class Setup:
     cleanup: Callable[[], None]
 
 
-def benchmark_limit_keys() -> list[str]:
+def benchmark_limit_keys(run_id: str) -> list[str]:
     """The Redis rate-limit keys this benchmark fills (its client IP and the burst address)."""
     keys = (ip_key("signup", "127.0.0.1"), address_key("confirm", BURST_ADDRESS))
-    return [REDIS_KEY_PREFIX + key for key in keys]
+    return [redis_key_prefix(queue_name(run_id)) + key for key in keys]
+
+
+def queue_name(run_id: str) -> str:
+    return f"papermail-webload-{run_id}"
 
 
 def postgres_redis_setup(run_id: str) -> Setup:
     name = f"pm_webload_{run_id}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    redis.Redis.from_url(REDIS_URL).delete(*benchmark_limit_keys())  # a previous run's leftovers
     url = sa.engine.make_url(PG_ADMIN_DSN).set(drivername="postgresql+psycopg", database=name)
 
     def cleanup() -> None:
@@ -105,7 +109,7 @@ def postgres_redis_setup(run_id: str) -> Setup:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         client = redis.Redis.from_url(REDIS_URL)
-        client.delete(f"papermail-webload-{run_id}", *benchmark_limit_keys())
+        client.delete(queue_name(run_id), *benchmark_limit_keys(run_id))
 
     return Setup("PostgreSQL + Redis", url.render_as_string(hide_password=False), REDIS_URL, cleanup)
 
@@ -126,7 +130,7 @@ def environ_for(setup: Setup, data_dir: Path, run_id: str) -> dict[str, str]:
         "PAPERMAIL_BROKER_URL": setup.broker_url,
         "PAPERMAIL_MAIL_URL": "memory:",
         "PAPERMAIL_SECRET_KEY": "benchmark-secret",
-        "PAPERMAIL_CELERY_QUEUE": f"papermail-webload-{run_id}",
+        "PAPERMAIL_CELERY_QUEUE": queue_name(run_id),
         # One client address sends everything here; the per-IP limit would stop the benchmark.
         "PAPERMAIL_SIGNUP_RATE_PER_IP": "100000000/h",
     }
@@ -259,6 +263,22 @@ def hammer(
     return result
 
 
+def process_recorded_signups(settings: config.Settings) -> None:
+    """What ``papermail.process_signup`` does in a worker, for every signup the web recorded."""
+    limiter = limiter_for(settings)
+    config.use_settings(settings)  # the confirmations it queues go to this setup's broker
+    reset_celery()
+    try:
+        with session_scope(settings) as session:
+            waiting = session.scalars(sa.select(SignupRequest.id).order_by(SignupRequest.id)).all()
+        for request_id in waiting:
+            with session_scope(settings) as session:
+                signup_requests.process_request(session, settings, request_id, limiter)
+    finally:
+        config.use_settings(None)
+        reset_celery()
+
+
 def burst(port: int, size: int) -> list[int]:
     """``size`` identical signups released at the same moment."""
     sessions = [form_session(port) for _ in range(size)]
@@ -304,6 +324,7 @@ def run_setup(setup: Setup, data_dir: Path, run_id: str, args: argparse.Namespac
         burst_statuses = burst(port, args.burst)
     finally:
         stop(server)
+    process_recorded_signups(settings)
     with session_scope(settings) as session:
         rows = session.scalar(sa.select(sa.func.count()).where(Subscriber.email == BURST_ADDRESS))
         subscriber_id = session.scalar(sa.select(Subscriber.id).where(Subscriber.email == BURST_ADDRESS))
@@ -318,8 +339,9 @@ def run_setup(setup: Setup, data_dir: Path, run_id: str, args: argparse.Namespac
     stored = len(stored_emails)
     if setup.broker_url.startswith("redis"):
         # Each signup left a per-address counter in Redis; they'd expire, but tidy up now.
-        keys = [REDIS_KEY_PREFIX + address_key("confirm", address) for address in stored_emails]
-        redis.Redis.from_url(REDIS_URL).delete(*keys, *benchmark_limit_keys())
+        prefix = redis_key_prefix(queue_name(run_id))
+        keys = [prefix + address_key("confirm", address) for address in stored_emails]
+        redis.Redis.from_url(REDIS_URL).delete(*keys, *benchmark_limit_keys(run_id))
     print(
         f"\n{setup.name}: gunicorn 2 sync workers, {args.concurrency} client threads, {args.seconds:g} s each"
     )

@@ -37,7 +37,7 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
     def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{PREFIX}{variable}: {problem}")
+        super().__init__(f"{PREFIX}{variable}: {mask_secrets(problem)}")
         self.variable = PREFIX + variable
 
 
@@ -63,6 +63,7 @@ class Settings:
     digest_size: int
     smtp_timeout_seconds: float
     celery_queue: str
+    beat_lease_seconds: float
     # -- fetch (issue 3): politeness towards arXiv and Hugging Face, and when beat fetches --
     fetch_contact: str
     fetch_retries: int
@@ -129,16 +130,50 @@ class Settings:
             elif isinstance(value, tuple):
                 text = ",".join(value)
             else:
-                text = _mask_url_password(str(value))
+                text = mask_secrets(str(value))
             shown[f.name] = text
         return shown
 
 
-def _mask_url_password(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.password:
-        return value.replace(f":{parts.password}@", ":****@", 1)
-    return value
+# The password of any "scheme://user:password@host" in a text; greedy up to the last "@" of the
+# word, as urlsplit reads it, so a password holding a stray "@" is hidden whole.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:)(?!\*+@)[^\s'\"]*@")
+
+
+def mask_secrets(text: str, *urls: str) -> str:
+    """``text`` with the password of every URL in it (and of each of ``urls``) replaced by ``****``."""
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            # The whole URL as given (it may hold characters the pattern below stops at).
+            text = text.replace(url, url.replace(f":{password}@", ":****@"))
+    return _URL_PASSWORD.sub(r"\1****@", text)
+
+
+class SecretMaskingFilter(logging.Filter):
+    """A handler filter that hides URL passwords in every log line (message and traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        return True
+
+
+def mask_log_handlers(*loggers: logging.Logger) -> None:
+    """Install :class:`SecretMaskingFilter` on the handlers of ``loggers`` (default: the root)."""
+    for logger in loggers or (logging.getLogger(),):
+        for handler in logger.handlers:
+            if not any(isinstance(f, SecretMaskingFilter) for f in handler.filters):
+                handler.addFilter(SecretMaskingFilter())
 
 
 @dataclass(frozen=True)
@@ -215,25 +250,45 @@ def _base_url(raw: str) -> str:
     return _http_url(raw).rstrip("/")
 
 
+def _checked_url(raw: str, network_schemes: tuple[str, ...]) -> str:
+    """``raw`` if its port is a number and a network URL names a host; the message masks secrets."""
+    parts = urlsplit(raw.strip())
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        raise ValueError(f"has a port that is not a number in {raw!r}") from None
+    if parts.scheme in network_schemes and not parts.hostname:
+        raise ValueError(f"must name a host, got {raw!r}")
+    return raw.strip()
+
+
 def _database_url(raw: str) -> str:
     scheme = urlsplit(raw).scheme
     if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
         raise ValueError(f"must be a sqlite:/// or postgresql+psycopg:// URL, got {raw!r}")
-    return raw
+    if scheme.startswith("postgresql"):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(raw)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"is not a valid database URL: {raw!r}") from None
+    return _checked_url(raw, ())
 
 
 def _broker_url(raw: str) -> str:
     scheme = urlsplit(raw).scheme
     if scheme not in ("redis", "rediss", "sqla+sqlite", "sqla+postgresql+psycopg", "memory"):
         raise ValueError(f"must be redis://… or sqla+sqlite:///…, got {raw!r}")
-    return raw
+    return _checked_url(raw, ("redis", "rediss"))
 
 
 def _mail_url(raw: str) -> str:
     scheme = urlsplit(raw).scheme
     if scheme not in MAIL_SCHEMES:
         raise ValueError(f"scheme must be one of {', '.join(MAIL_SCHEMES)}, got {raw!r}")
-    return raw
+    return _checked_url(raw, ("smtp", "smtps", "smtp+starttls"))
 
 
 def _address(raw: str) -> str:
@@ -358,7 +413,7 @@ class _Reader:
         try:
             return parse(raw)
         except ValueError as exc:
-            raise ConfigError(name, str(exc)) from None
+            raise ConfigError(name, mask_secrets(str(exc), raw)) from None
 
     def raw(self, name: str, *, listed: bool = True) -> str:
         """The text as given ("" when unset); ``listed=False`` keeps it out of `papermail config`."""
@@ -408,7 +463,7 @@ def setting_sources() -> list[SettingSource]:
             value, source = "", "generated" if name == "SECRET_KEY" else "default"
         if name in SECRET_VARIABLES:
             value = "****" if value or source == "generated" else "(not set)"
-        sources.append(SettingSource(variable, _mask_url_password(value) or "(not set)", source))
+        sources.append(SettingSource(variable, mask_secrets(value, value) or "(not set)", source))
     return sources
 
 
@@ -445,6 +500,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         digest_size=read.get("DIGEST_SIZE", _positive_int, "10"),
         smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
         celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
+        beat_lease_seconds=read.get("BEAT_LEASE_SECONDS", _positive_float, "60"),
         fetch_contact=read.get("FETCH_CONTACT", _address, parseaddr(mail_from)[1]),
         fetch_retries=read.get("FETCH_RETRIES", _non_negative_int, "3"),
         fetch_backoff_seconds=read.get("FETCH_BACKOFF", _positive_float, "2"),

@@ -35,7 +35,6 @@ from papermail.subscribers import (
     InvalidInput,
     Preferences,
     apply_preferences,
-    email_hash,
     is_suppressed,
     preference_values,
     unsubscribe,
@@ -48,9 +47,6 @@ MAX_FIELD_LENGTH = 1000
 # Control characters (CR/LF included) never belong in a form field; "<" and ">" would be markup.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MARKUP = re.compile(r"[<>]")
-# How much of the address hash a confirm token carries: binds the link to the address it was
-# mailed to, so it can't confirm a different row that later got the same id.
-_TOKEN_ADDRESS_CHARS = 16
 RECENT_DIGESTS = 5
 
 
@@ -151,7 +147,7 @@ def confirm_link(settings: Settings, subscriber: Subscriber) -> str:
         tokens.Purpose.CONFIRM,
         subscriber.id,
         _stamp(subscriber.confirmation_sent_at),
-        email_hash(subscriber.email)[:_TOKEN_ADDRESS_CHARS],
+        tokens.address_tag(subscriber.email),
     )
 
 
@@ -226,7 +222,7 @@ def check_confirm_token(
         return ConfirmCheck(ConfirmState.INVALID)
     subscriber_id, issued_ms, address = payload
     subscriber = session.get(Subscriber, subscriber_id, with_for_update=lock)
-    if subscriber is None or email_hash(subscriber.email)[:_TOKEN_ADDRESS_CHARS] != address:
+    if subscriber is None or tokens.address_tag(subscriber.email) != address:
         return ConfirmCheck(ConfirmState.INVALID)
     if subscriber.status == SubscriberStatus.ACTIVE:
         return ConfirmCheck(ConfirmState.ALREADY_ACTIVE, subscriber)
@@ -257,12 +253,22 @@ def confirm(session: Session, settings: Settings, token: str, *, ip: str | None 
 def subscriber_for_link(
     session: Session, settings: Settings, purpose: tokens.Purpose, token: str
 ) -> Subscriber | None:
-    """The subscriber a preferences or unsubscribe link belongs to, or None if it isn't valid."""
+    """The subscriber a preferences or unsubscribe link belongs to, or None if it isn't valid.
+
+    A preferences link names the address it was made for: after an erasure or an address change
+    it leads nowhere. An unsubscribe link names only the id (ids are never reused), so it works
+    for every digest ever sent.
+    """
     try:
         payload = tokens.read_token(settings, purpose, token)
     except tokens.BadToken:
         return None
-    return session.get(Subscriber, payload[0])
+    subscriber = session.get(Subscriber, payload[0])
+    if purpose == tokens.Purpose.PREFERENCES and (
+        subscriber is None or payload[1:] != [tokens.address_tag(subscriber.email)]
+    ):
+        return None
+    return subscriber
 
 
 def is_valid_link(settings: Settings, purpose: tokens.Purpose, token: str) -> bool:

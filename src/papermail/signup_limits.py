@@ -22,6 +22,7 @@ from papermail.db.models import RateLimitHit
 from papermail.subscribers import email_hash
 
 REDIS_KEY_PREFIX = "papermail:ratelimit:"
+REDIS_TIMEOUT_SECONDS = 2.0
 
 # KEYS[1] the window's sorted set; ARGV: now (ms), window (ms), limit, a unique member.
 # Atomic in Redis, so concurrent workers can never both take the last slot.
@@ -34,6 +35,10 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+
+
+class LimiterUnavailable(Exception):
+    """The limits can't be checked (Redis is unreachable): nothing may be done without them."""
 
 
 class RateLimiter(Protocol):
@@ -56,7 +61,10 @@ class RedisRateLimiter:
     """Sliding-window limits in Redis, shared by every process that uses the same server."""
 
     def __init__(self, url: str, prefix: str = REDIS_KEY_PREFIX) -> None:
-        self.client = redis.Redis.from_url(url)
+        # A Redis that doesn't answer must cost a visitor seconds, not the proxy's whole timeout.
+        self.client = redis.Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+        )
         self.prefix = prefix
         self._script = self.client.register_script(_SLIDING_WINDOW_LUA)
 
@@ -64,7 +72,10 @@ class RedisRateLimiter:
         now_ms = int(clock.now().timestamp() * 1000)
         window_ms = int(rate.window.total_seconds() * 1000)
         member = f"{now_ms}-{uuid.uuid4().hex}"
-        allowed = self._script(keys=[self.prefix + key], args=[now_ms, window_ms, rate.count, member])
+        try:
+            allowed = self._script(keys=[self.prefix + key], args=[now_ms, window_ms, rate.count, member])
+        except redis.RedisError as exc:
+            raise LimiterUnavailable(f"Redis rate limiter: {type(exc).__name__}: {exc}") from exc
         return bool(allowed)
 
 
@@ -98,8 +109,13 @@ class DatabaseRateLimiter:
 def limiter_for(settings: Settings) -> RateLimiter:
     """Redis when the broker is Redis (already shared by every machine), else the database."""
     if settings.broker_url.startswith(("redis://", "rediss://")):
-        return RedisRateLimiter(settings.broker_url)
+        return RedisRateLimiter(settings.broker_url, prefix=redis_key_prefix(settings.celery_queue))
     return DatabaseRateLimiter()
+
+
+def redis_key_prefix(celery_queue: str) -> str:
+    """The limits' keys are per installation, like its queue: two sharing a Redis don't mix counts."""
+    return f"{REDIS_KEY_PREFIX}{celery_queue}:"
 
 
 def longest_window(settings: Settings) -> Rate:

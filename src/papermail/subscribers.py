@@ -22,6 +22,7 @@ from papermail.config import validate_timezone
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus, Suppression
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit
+MAX_LOCAL_PART_OCTETS = 64  # RFC 5321 4.5.3.1.1: relays may refuse anything longer
 MAX_TOPICS = 20
 MAX_KEYWORDS = 20
 MAX_KEYWORD_LENGTH = 60
@@ -51,6 +52,10 @@ def normalise_email(raw: str) -> str:
     address = (checked.ascii_email or checked.normalized).lower()
     if len(address) > MAX_EMAIL_LENGTH:
         raise InvalidInput(f"That email address is longer than {MAX_EMAIL_LENGTH} characters.")
+    if len(address.rpartition("@")[0].encode()) > MAX_LOCAL_PART_OCTETS:
+        raise InvalidInput(
+            f"The part before the @ is longer than {MAX_LOCAL_PART_OCTETS} bytes, which mail servers refuse."
+        )
     return address
 
 

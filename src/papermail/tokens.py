@@ -13,6 +13,7 @@ from datetime import timedelta
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from papermail.config import Settings
+from papermail.subscribers import email_hash
 
 
 class Purpose(enum.StrEnum):
@@ -21,12 +22,17 @@ class Purpose(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
 
 
-# CAN-SPAM wants unsubscribe to work for 30 days after a send; we promise well over 60.
-MAX_AGE = {
+# CAN-SPAM wants unsubscribe to work for 30 days after a send; RFC 8058 one-click links sit in
+# archives for years, so they never expire (None). Preference links live a year and, bound to the
+# address, die at once when it is erased or changed.
+MAX_AGE: dict[Purpose, timedelta | None] = {
     Purpose.CONFIRM: timedelta(hours=72),
     Purpose.PREFERENCES: timedelta(days=365),
-    Purpose.UNSUBSCRIBE: timedelta(days=365),
+    Purpose.UNSUBSCRIBE: None,
 }
+# How much of the address hash a link carries: enough that a link made for one address never
+# matches another, short enough to keep URLs short.
+ADDRESS_TAG_CHARS = 16
 
 PATHS = {
     Purpose.CONFIRM: "confirm",
@@ -56,7 +62,7 @@ def read_token(
     """The ``[subscriber_id, *extra]`` a token carries; raise BadToken if it isn't valid."""
     age = max_age or MAX_AGE[purpose]
     try:
-        payload = _serializer(settings, purpose).loads(token, max_age=age.total_seconds())
+        payload = _serializer(settings, purpose).loads(token, max_age=age and age.total_seconds())
     except BadData as exc:
         raise BadToken(str(exc)) from None
     if not isinstance(payload, list) or not payload or not isinstance(payload[0], int):
@@ -68,3 +74,13 @@ def link(settings: Settings, purpose: Purpose, subscriber_id: int, *extra: int |
     """The absolute URL of a signed page for this subscriber, e.g. ``…/unsubscribe/<token>``."""
     token = make_token(settings, purpose, subscriber_id, *extra)
     return f"{settings.base_url}/{PATHS[purpose]}/{token}"
+
+
+def address_tag(email: str) -> str:
+    """A short hash of the address a link was mailed to, so the link dies with the address."""
+    return email_hash(email)[:ADDRESS_TAG_CHARS]
+
+
+def preferences_link(settings: Settings, subscriber_id: int, email: str) -> str:
+    """The absolute URL of a subscriber's preferences page, bound to their current address."""
+    return link(settings, Purpose.PREFERENCES, subscriber_id, address_tag(email))

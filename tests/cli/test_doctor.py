@@ -213,3 +213,20 @@ def test_a_running_worker_is_seen(run, cli_settings, worker_factory, tmp_path):
     code, checks = _checks(run, "--worker", "60")
     assert code == 0, checks
     assert checks["worker"]["status"] == "ok"
+
+
+def test_doctor_never_prints_a_password(run, cli_settings):
+    password, closed = "Pa55-w0rd", free_port()
+    _use(
+        replace(
+            cli_settings,
+            database_url=f"postgresql+psycopg://nobody:{password}@127.0.0.1:{closed}/none",
+            broker_url=f"redis://:{password}@127.0.0.1:{closed}/0",
+            mail_url=f"smtp+starttls://app:{password}@127.0.0.1:{closed}",
+        )
+    )
+    code, checks = _checks(run)
+    assert code == 1
+    assert {checks[name]["status"] for name in ("database", "broker", "mail")} == {"fail"}
+    assert all(password not in check["detail"] for check in checks.values())
+    assert password not in run("doctor").output

@@ -12,6 +12,7 @@ from papermail.db.models import (
     Delivery,
     DeliveryStatus,
     RateLimitHit,
+    SignupRequest,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -128,6 +129,8 @@ def test_purge_erases_everything_but_a_hashed_suppression(run, seed):
         now = clock.now()
         for key in (f"confirm:{email_hash('erase.me@example.org')[:32]}", "signup:ip:192.0.2.1"):
             session.add(RateLimitHit(key=key, at=now))
+        for email in ("erase.me@example.org", "keep@example.org"):  # forms not yet processed
+            session.add(SignupRequest(email=email, preferences={}, requested_at=now))
         audit.record(
             session,
             "system",
@@ -155,6 +158,7 @@ def test_purge_erases_everything_but_a_hashed_suppression(run, seed):
     )
     assert "erase.me@example.org" not in audit_text
     assert seed.scalars(sa.select(RateLimitHit.key)) == ["signup:ip:192.0.2.1"]
+    assert seed.scalars(sa.select(SignupRequest.email)) == ["keep@example.org"]
     [erase] = seed.audit("subscriber.erase")
     assert erase.reason == "GDPR request" and erase.subscriber_id is None
 
@@ -284,3 +288,40 @@ def test_a_long_list_streams_plain_columns(run, seed, monkeypatch):
         "graph neural networks",
         "Mon 08:00 UTC",
     ]
+
+
+FORMULA_ADDRESSES = [
+    "=cmd|'/c'!a0@example.org",
+    "+33@example.org",
+    "-2+3@example.org",
+    "'=already.quoted@example.org",
+    "'plain.quote@example.org",
+]
+
+
+def test_export_neutralises_formulas_and_import_reads_them_back_unchanged(run, seed, tmp_path):
+    for email in FORMULA_ADDRESSES:
+        seed.subscriber(email)
+    exported = run("subscribers", "export")
+    assert exported.exit_code == 0
+    cells = [line.split(",")[0].strip('"') for line in exported.stdout.splitlines()[1:]]
+    # OWASP: nothing a spreadsheet would evaluate starts a cell.
+    assert cells and all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    assert "\n'=cmd|'/c'!a0@example.org," in exported.stdout
+    assert "\n''=already.quoted@example.org," in exported.stdout
+    path = tmp_path / "export.csv"
+    path.write_text(exported.stdout)
+    again = run("subscribers", "import", str(path))
+    assert again.exit_code == 0, again.output
+    assert f"0 added, 0 updated, {len(FORMULA_ADDRESSES)} unchanged" in again.stdout
+    with session_scope(seed.settings) as session:
+        session.execute(sa.delete(Subscriber))
+    restored = run("subscribers", "import", str(path))
+    assert restored.exit_code == 0, restored.output
+    assert _emails(seed) == set(FORMULA_ADDRESSES)
+
+    # The same cells again, but for the dates (an import records when it added someone).
+    def columns(text):
+        return sorted(line.rsplit(",", 3)[0] for line in text.splitlines())
+
+    assert columns(run("subscribers", "export").stdout) == columns(exported.stdout)

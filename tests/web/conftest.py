@@ -21,9 +21,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail import clock, config, tokens
+from papermail import clock, config, signup, signup_requests, task_names, tokens
 from papermail.celery_app import get_celery, reset_celery
-from papermail.db.models import Paper, ScoringRun, Subscriber, SubscriberStatus, TrendScore
+from papermail.db.models import Paper, ScoringRun, SignupRequest, Subscriber, SubscriberStatus, TrendScore
 from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, RUN_ID
@@ -93,7 +93,8 @@ def redis_limiter() -> Iterator[RedisRateLimiter]:
 def enqueued(web_settings) -> Callable[[], list[tuple[str, list[Any]]]]:
     """``enqueued()`` drains the in-memory broker: the (task name, args) queued since last call."""
 
-    def drain() -> list[tuple[str, list[Any]]]:
+    def drain(everything: bool = False) -> list[tuple[str, list[Any]]]:
+        """The tasks queued since the last call; ``process_signup`` (every signup's) only if asked."""
         found = []
         with get_celery().connection_for_read() as connection:
             queue = connection.SimpleQueue(web_settings.celery_queue, no_ack=True)
@@ -104,7 +105,7 @@ def enqueued(web_settings) -> Callable[[], list[tuple[str, list[Any]]]]:
                     break
                 found.append((message.headers["task"], message.payload[0]))
             queue.close()
-        return found
+        return [task for task in found if everything or task[0] != task_names.PROCESS_SIGNUP]
 
     drain()  # start empty, whatever an earlier test left
     return drain
@@ -118,10 +119,27 @@ def csrf_token(client: FlaskClient, path: str = "/") -> str:
 
 
 def post_signup(client: FlaskClient, **fields: Any):
-    """Fill in and send the signup form (with a fresh CSRF token unless one is given)."""
+    """Fill in and send the signup form (with a fresh CSRF token unless one is given), then
+    process what it recorded as a worker would (``papermail.process_signup``)."""
     form = {**SIGNUP_FORM, **fields}
     form.setdefault("csrf_token", csrf_token(client))
-    return client.post("/subscribe", data=form)
+    response = client.post("/subscribe", data=form)
+    process_signup_requests(client.application)
+    return response
+
+
+def process_signup_requests(app: Flask) -> list[signup.SignupOutcome | None]:
+    """Run ``papermail.process_signup`` for every recorded request, with the app's limiter."""
+    context = app.extensions["papermail"]
+
+    def work(session: Session) -> list[signup.SignupOutcome | None]:
+        ids = session.scalars(sa.select(SignupRequest.id).order_by(SignupRequest.id)).all()
+        return [
+            signup_requests.process_request(session, context.settings, request_id, context.limiter)
+            for request_id in ids
+        ]
+
+    return context.transaction(work)
 
 
 def response_fingerprint(response) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
@@ -165,6 +183,11 @@ def people(session: Session) -> People:
 def link_path(settings: config.Settings, purpose: tokens.Purpose, subscriber_id: int, *extra) -> str:
     """The path part of a signed link."""
     return tokens.link(settings, purpose, subscriber_id, *extra).removeprefix(settings.base_url)
+
+
+def preferences_path(settings: config.Settings, subscriber: Subscriber) -> str:
+    """The path of a subscriber's preferences link (bound to their address)."""
+    return tokens.preferences_link(settings, subscriber.id, subscriber.email).removeprefix(settings.base_url)
 
 
 _ARXIV_NUMBERS = itertools.count(1)

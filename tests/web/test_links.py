@@ -19,7 +19,7 @@ from papermail.db.models import (
     Frequency,
     SubscriberStatus,
 )
-from tests.web.conftest import add_papers, csrf_token, link_path, response_fingerprint
+from tests.web.conftest import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
 
 CONFIRM, PREFERENCES, UNSUBSCRIBE = (
     tokens.Purpose.CONFIRM,
@@ -139,7 +139,7 @@ def active(people):
 
 
 def test_preferences_show_the_current_choices(client, web_settings, active):
-    page = client.get(link_path(web_settings, PREFERENCES, active.id)).get_data(as_text=True)
+    page = client.get(preferences_path(web_settings, active)).get_data(as_text=True)
     assert re.search(r'value="cs.LG" checked', page)
     assert not re.search(r'value="cs.CL" checked', page)
     assert 'value="diffusion"' in page
@@ -147,7 +147,7 @@ def test_preferences_show_the_current_choices(client, web_settings, active):
 
 
 def test_preferences_can_be_changed(client, web_settings, people, session, active):
-    path = link_path(web_settings, PREFERENCES, active.id)
+    path = preferences_path(web_settings, active)
     form = {
         "csrf_token": csrf_token(client, path),
         "topics": ["cs.RO", "stat.ML"],
@@ -173,7 +173,7 @@ def test_preferences_can_be_changed(client, web_settings, people, session, activ
     [{"keywords": "<script>x</script>"}, {"timezone": "Nowhere/City"}, {"topics": [], "keywords": ""}],
 )
 def test_bad_preferences_are_refused_and_nothing_changes(client, web_settings, people, active, change):
-    path = link_path(web_settings, PREFERENCES, active.id)
+    path = preferences_path(web_settings, active)
     form = {"csrf_token": csrf_token(client, path), "topics": ["cs.CV"], "timezone": "UTC", **change}
     response = client.post(path, data=form)
     assert response.status_code == 400
@@ -183,7 +183,7 @@ def test_bad_preferences_are_refused_and_nothing_changes(client, web_settings, p
 
 
 def test_preferences_need_the_csrf_token(client, web_settings, people, active):
-    path = link_path(web_settings, PREFERENCES, active.id)
+    path = preferences_path(web_settings, active)
     client.get(path)
     assert client.post(path, data={"topics": ["cs.CV"], "timezone": "UTC"}).status_code == 400
     assert people.get("ada@example.org").topics == ["cs.LG"]
@@ -219,7 +219,7 @@ def test_preferences_list_the_last_digests(client, web_settings, session, active
             )
         )
     session.flush()
-    page = client.get(link_path(web_settings, PREFERENCES, active.id)).get_data(as_text=True)
+    page = client.get(preferences_path(web_settings, active)).get_data(as_text=True)
     assert page.index("2026-W02") < page.index("2026-W01"), "newest first"
     assert "2026-W03" not in page, "only digests that were sent"
     assert "Paper &lt;0&gt;" in page and "Paper &lt;2&gt;" in page
@@ -228,14 +228,14 @@ def test_preferences_list_the_last_digests(client, web_settings, session, active
 
 def test_unsubscribed_people_see_no_preference_form(client, web_settings, people):
     gone = people.add("gone@example.org", SubscriberStatus.UNSUBSCRIBED)
-    page = client.get(link_path(web_settings, PREFERENCES, gone.id)).get_data(as_text=True)
+    page = client.get(preferences_path(web_settings, gone)).get_data(as_text=True)
     assert "You are unsubscribed" in page
     assert "Save preferences" not in page
 
 
 def test_bad_preference_links_are_refused(client, web_settings, active):
     paths = [
-        link_path(web_settings, PREFERENCES, active.id)[:-2] + "xx",
+        preferences_path(web_settings, active)[:-2] + "xx",
         link_path(web_settings, UNSUBSCRIBE, active.id).replace("/unsubscribe/", "/preferences/"),
     ]
     answers = {response_fingerprint(client.get(p)) for p in paths}
@@ -304,7 +304,57 @@ def test_a_valid_link_for_an_erased_subscriber_still_says_unsubscribed(app, web_
 
 
 def test_the_preferences_page_unsubscribe_button_works(client, web_settings, people, active):
-    page = client.get(link_path(web_settings, PREFERENCES, active.id)).get_data(as_text=True)
+    page = client.get(preferences_path(web_settings, active)).get_data(as_text=True)
     action = re.search(r'<form method="post" action="(/unsubscribe/[^"]+)"', page)[1]
     assert client.post(action, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert people.get("ada@example.org").status == SubscriberStatus.UNSUBSCRIBED
+
+
+# -- how long links live (issue 13, point 7) ------------------------------------------------------
+
+
+def test_a_preference_link_dies_when_the_address_changes_or_is_erased(
+    client, web_settings, people, session, active
+):
+    path = preferences_path(web_settings, active)
+    assert client.get(path).status_code == 200
+    active.email = "ada.new@example.org"
+    session.flush()
+    assert client.get(path).status_code == 400
+    assert client.get(preferences_path(web_settings, active)).status_code == 200
+    fresh = preferences_path(web_settings, active)
+    session.delete(active)
+    session.flush()
+    assert client.get(fresh).status_code == 400
+
+
+def test_a_preference_link_without_the_address_is_refused(client, web_settings, active):
+    # What links looked like before they were bound to the address: they can't be revoked.
+    assert client.get(link_path(web_settings, PREFERENCES, active.id)).status_code == 400
+
+
+def test_a_preference_link_lives_a_year(client, web_settings, active):
+    with freeze_time(clock.now()) as frozen:
+        path = preferences_path(web_settings, active)
+        frozen.tick(timedelta(days=364))
+        assert client.get(path).status_code == 200
+        frozen.tick(timedelta(days=2))
+        assert client.get(path).status_code == 400
+
+
+def test_unsubscribe_links_never_expire_even_for_an_erased_address(
+    app, web_settings, people, session, active
+):
+    client = app.test_client(use_cookies=False)
+    with freeze_time(clock.now()) as frozen:
+        path = link_path(web_settings, UNSUBSCRIBE, active.id)
+        gone = people.add("gone@example.org")
+        gone_path = link_path(web_settings, UNSUBSCRIBE, gone.id)
+        session.delete(gone)
+        session.flush()
+        frozen.tick(timedelta(days=10 * 365))
+        assert client.get(path).status_code == 200
+        assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        erased = client.post(gone_path, data={"List-Unsubscribe": "One-Click"})
+    assert people.get("ada@example.org").status == SubscriberStatus.UNSUBSCRIBED
+    assert erased.status_code == 200 and "You're unsubscribed" in erased.get_data(as_text=True)

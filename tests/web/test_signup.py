@@ -9,11 +9,25 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import config
+from papermail import config, signup, signup_requests, task_names
 from papermail.celery_app import reset_celery
-from papermail.db.models import AuditLog, Frequency, SubscriberStatus
+from papermail.db.models import (
+    AuditLog,
+    Frequency,
+    RateLimitHit,
+    SignupRequest,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
 from papermail.subscribers import suppress
-from tests.web.conftest import SIGNUP_FORM, csrf_token, post_signup, response_fingerprint
+from tests.web.conftest import (
+    SIGNUP_FORM,
+    csrf_token,
+    post_signup,
+    process_signup_requests,
+    response_fingerprint,
+)
 
 SEND = "papermail.send_confirmation"
 
@@ -118,6 +132,8 @@ def test_a_filled_honeypot_gets_the_same_page_and_is_dropped(client, people, ses
     ("fields", "message"),
     [
         ({"email": "x" * 250 + "@example.org"}, "longer than 254 characters"),
+        ({"email": "x" * 65 + "@example.org"}, "longer than 64 bytes"),
+        ({"email": "é" * 33 + "@example.org"}, "longer than 64 bytes"),
         ({"email": "ada@example.org\r\nBcc: victim@example.org"}, "line breaks"),
         ({"email": "<script>alert(1)</script>@example.org"}, "HTML"),
         ({"email": "not an address"}, "doesn&#39;t look like an email address"),
@@ -194,6 +210,7 @@ def test_signups_are_limited_per_ip(make_app, web_settings, redis_limiter, peopl
         environ_base={"REMOTE_ADDR": "192.0.2.7"},
     )
     assert other.status_code == 200
+    process_signup_requests(app)
     assert people.count() == 6
 
 
@@ -212,3 +229,56 @@ def test_a_broker_outage_after_commit_still_gets_the_same_page(make_app, web_set
     assert people.get("during@example.org").status == SubscriberStatus.PENDING
     assert "could not queue papermail.send_confirmation" in caplog.text
     assert "during@example.org" not in caplog.text
+
+
+def _table_counts(session) -> dict[str, int]:
+    session.expire_all()
+    counted = (Subscriber, SignupRequest, AuditLog, RateLimitHit, Suppression)
+    return {m.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(m)) for m in counted}
+
+
+def test_every_outcome_does_the_same_work_on_the_request_path(client, people, session, enqueued):
+    """New, active, unsubscribed and suppressed: one request row, one queued task, nothing else."""
+    people.add("active@example.org")
+    people.add("gone@example.org", SubscriberStatus.UNSUBSCRIBED)
+    suppress(session, "erased@example.org", "erased")
+    token = csrf_token(client)
+    changes = {}
+    for email in ("new@example.org", "active@example.org", "gone@example.org", "erased@example.org"):
+        before = _table_counts(session)
+        response = client.post("/subscribe", data={**SIGNUP_FORM, "email": email, "csrf_token": token})
+        after = _table_counts(session)
+        assert response.status_code == 200
+        changes[email] = ({t: after[t] - before[t] for t in after}, [name for name, _ in enqueued(True)])
+    # The per-IP limit's hit and the request row: the same rows and the same task for everyone.
+    assert len({repr(change) for change in changes.values()}) == 1, changes
+    assert changes["new@example.org"] == (
+        {"subscribers": 0, "signup_requests": 1, "audit_log": 0, "rate_limit_hits": 1, "suppressions": 0},
+        [task_names.PROCESS_SIGNUP],
+    )
+    assert people.get("new@example.org") is None  # decided later, by a worker
+    outcomes = process_signup_requests(client.application)
+    assert outcomes == [
+        signup.SignupOutcome.CONFIRMATION_QUEUED,
+        signup.SignupOutcome.ALREADY_ACTIVE,
+        signup.SignupOutcome.CONFIRMATION_QUEUED,
+        signup.SignupOutcome.SUPPRESSED,
+    ]
+    assert {args[0] for _task, args in enqueued()} == {
+        people.get("new@example.org").id,
+        people.get("gone@example.org").id,
+    }
+
+
+def test_a_request_is_processed_once_however_often_its_task_runs(client, people, session, enqueued):
+    client.post("/subscribe", data={**SIGNUP_FORM, "csrf_token": csrf_token(client)})
+    ((_task, [request_id]),) = enqueued(True)
+    context = client.application.extensions["papermail"]
+    runs = [
+        context.transaction(
+            lambda s: signup_requests.process_request(s, context.settings, request_id, context.limiter)
+        )
+        for _ in range(2)
+    ]
+    assert runs == [signup.SignupOutcome.CONFIRMATION_QUEUED, None]
+    assert len(enqueued()) == 1

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from papermail import task_names
 from papermail.admin import health
 from papermail.celery_app import get_celery
-from papermail.config import ConfigError, Settings, get_settings
+from papermail.config import ConfigError, Settings, get_settings, mask_secrets
 from papermail.db import get_engine, migrate, session_scope
 from papermail.db.models import AuditLog
 from papermail.db.session import unreachable_database_message
@@ -74,7 +74,9 @@ def run_checks(*, worker_timeout: float | None = None) -> list[Check]:
     checks.append(check_base_url(settings))
     checks.append(check_from_domain(settings))
     checks.append(check_postal_address(settings))
-    return checks
+    # A driver's error may quote the URL it was given; no check may print a password.
+    urls = (settings.database_url, settings.broker_url, settings.mail_url)
+    return [Check(c.name, c.status, mask_secrets(c.detail, *urls)) for c in checks]
 
 
 def _add(checks: list[Check], name: str, run: Callable[[], Check]) -> bool:
@@ -97,7 +99,7 @@ def _add_many(checks: list[Check], name: str, run: Callable[[], list[tuple[str, 
 
 def _one_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
+    text = mask_secrets(str(orig)).strip().splitlines()
     return text[0] if text else type(orig).__name__
 
 

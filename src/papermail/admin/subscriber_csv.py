@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from papermail import audit, clock
 from papermail.admin import AdminError
+from papermail.admin.csv_cells import neutralise_cell, restore_cell
 from papermail.admin.subscribers import (
     current_preferences,
     iter_subscribers,
@@ -136,7 +137,8 @@ def read_import_file(
             checked.bad_rows.append(BadRow(line, f"{len(record)} fields, but the header has {len(names)}"))
             continue
         try:
-            row = _check_row(dict(zip(names, record, strict=False)), line, confirmed, default_topics)
+            cells = [restore_cell(cell) for cell in record]
+            row = _check_row(dict(zip(names, cells, strict=False)), line, confirmed, default_topics)
         except InvalidInput as exc:
             checked.bad_rows.append(BadRow(line, str(exc)))
             continue
@@ -282,7 +284,7 @@ def write_export(
     count = 0
     for subscriber in iter_subscribers(session, status):
         record = subscriber_record(subscriber)
-        writer.writerow([_cell(record[name]) for name in EXPORT_COLUMNS])
+        writer.writerow([neutralise_cell(_cell(record[name])) for name in EXPORT_COLUMNS])
         count += 1
         if on_progress and count % IMPORT_CHUNK == 0:
             on_progress(IMPORT_CHUNK)

@@ -21,6 +21,7 @@ from papermail.db.models import (
     AuditLog,
     Delivery,
     RateLimitHit,
+    SignupRequest,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -229,6 +230,8 @@ def erase_subscriber(session: Session, email: str, *, actor: str, reason: str | 
     suppress(session, email, "erased")
     scrubbed = _scrub_audit_rows(session, subscriber.id, email)
     deliveries = session.execute(sa.delete(Delivery).where(Delivery.subscriber_id == subscriber.id)).rowcount
+    # A form posted but not yet processed still holds the address in clear.
+    session.execute(sa.delete(SignupRequest).where(SignupRequest.email == email))
     # Per-address rate-limit keys carry the address or (the web's) a prefix of its hash.
     session.execute(
         sa.delete(RateLimitHit).where(

@@ -9,6 +9,7 @@ import click
 
 from papermail.cli import db, demo, digest, doctor, fetch, resend, service, stats, subscribers, trending
 from papermail.cli.base import PapermailGroup
+from papermail.config import mask_log_handlers
 
 
 @click.group(cls=PapermailGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +24,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    mask_log_handlers()
     # Alembic narrates every connection at INFO; its upgrade result is reported by our command.
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
     # Commands report what they did themselves; per-request and per-run log lines only repeat it.

@@ -11,7 +11,7 @@ import click
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail.config import ConfigError, Settings, get_settings
+from papermail.config import ConfigError, Settings, get_settings, mask_secrets
 from papermail.db import migrate, session_scope
 from papermail.db.session import unreachable_database_message
 
@@ -89,4 +89,4 @@ class PapermailGroup(click.Group):
         except Exception as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            raise CommandError(f"{exc} (run with --debug for the traceback)") from exc
+            raise CommandError(f"{mask_secrets(str(exc))} (run with --debug for the traceback)") from exc

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
+from datetime import timedelta
 
 import click
 
-from papermail import task_names
+from papermail import leases, task_names
 from papermail.celery_app import get_celery
-from papermail.cli.base import settings_or_exit
+from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
 from papermail.cli.output import echo_json, json_option
@@ -23,6 +28,29 @@ from papermail.db import migrate
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
 PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
 SHUTDOWN_GRACE_SECONDS = 10
+# What `up` passes on to its children when it is told to stop. SIGHUP means "reload" to gunicorn
+# and celery, but "the terminal is gone, stop" to us, so children get SIGTERM for it.
+FORWARDED_SIGNALS = {
+    signal.SIGTERM: signal.SIGTERM,
+    signal.SIGINT: signal.SIGINT,
+    signal.SIGHUP: signal.SIGTERM,
+}
+
+# Set by `up` in its children's environment (not a setting): the pid they must not outlive.
+UP_PID_VARIABLE = "PAPERMAIL_UP_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+log = logging.getLogger(__name__)
+
+
+def _die_with_up() -> None:
+    """In a child of `up`: have the kernel send SIGTERM when `up` dies, even by SIGKILL."""
+    parent = os.environ.pop(UP_PID_VARIABLE, None)  # popped: grandchildren follow their own parent
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # `up` died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @click.command()
@@ -46,6 +74,7 @@ def web(bind: str, workers: int) -> None:
     """Serve the web pages with gunicorn."""
     settings_or_exit()
     require_free_port(bind)
+    _die_with_up()  # kept across the exec below
     argv = [
         sys.executable,
         "-m",
@@ -57,6 +86,10 @@ def web(bind: str, workers: int) -> None:
         str(workers),
         "--access-logfile",
         "-",
+        # Gunicorn trusts X-Forwarded-Proto from 127.0.0.1 by default; forwarded headers are the
+        # app's business, trusted only with PAPERMAIL_PROXY_COUNT > 0 (ProxyFix, papermail.web).
+        "--forwarded-allow-ips",
+        "",
         # Link tokens in URLs are secrets: the access log shows "/unsubscribe/…" instead.
         "--logger-class",
         "papermail.web.logs.RedactingLogger",
@@ -71,6 +104,7 @@ def web(bind: str, workers: int) -> None:
 def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
     """Run a Celery worker (run as many as you like, on as many machines)."""
     settings = settings_or_exit()
+    _die_with_up()
     get_celery().start(
         [
             *(["--quiet"] if quiet else []),
@@ -97,14 +131,49 @@ def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
 )
 @quiet_option
 def beat(loglevel: str, catch_up: bool, quiet: bool) -> None:
-    """Run the Celery beat scheduler (run exactly one)."""
+    """Run the Celery beat scheduler (exactly one per database: a second one refuses to start)."""
     settings = settings_or_exit()
+    _die_with_up()
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker's file lives there too
-    if catch_up:
-        _request_catch_up()
     schedule_file = settings.data_dir / "celerybeat-schedule"
-    quietly = ["--quiet"] if quiet else []
-    get_celery().start([*quietly, "beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
+    lease = timedelta(seconds=settings.beat_lease_seconds)
+    holder = leases.new_holder()
+    with cli_session() as session:
+        hold = leases.acquire(session, leases.BEAT, holder, lease)
+    if hold.holder != holder:
+        raise CommandError(
+            f"another beat ({hold.holder}) holds the schedule for this database until "
+            f"{hold.expires_at:%Y-%m-%d %H:%M:%S} UTC: stop it first "
+            "(a killed beat's hold runs out by itself)"
+        )
+    if catch_up:  # only the beat that holds the schedule asks
+        _request_catch_up()
+    stopped = threading.Event()
+    renewer = threading.Thread(target=_renew_beat_lease, args=(holder, lease, stopped), daemon=True)
+    renewer.start()
+    try:
+        quietly = ["--quiet"] if quiet else []
+        get_celery().start([*quietly, "beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
+    finally:
+        stopped.set()
+        renewer.join()
+        with cli_session() as session:
+            leases.release(session, leases.BEAT, holder)
+
+
+def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -> None:
+    # Renewed at a third of its length, so two failed renewals in a row still leave it held.
+    while not stopped.wait(lease.total_seconds() / 3):
+        try:
+            with cli_session() as session:
+                still_ours = leases.renew(session, leases.BEAT, holder, lease)
+        except Exception as exc:  # the database is away: keep trying until the lease runs out
+            log.warning("beat: could not renew its hold on the schedule: %s", exc)
+            continue
+        if not still_ours:
+            log.error("beat: another beat took over the schedule; stopping this one")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
 
 
 @click.command()
@@ -119,26 +188,32 @@ def up(bind: str, demo: bool) -> None:
     migrate.upgrade(settings)
     if demo:
         report_load(load_into_database())
-    click.echo(f"papermail: database {settings.database_url}")
-    click.echo(f"papermail: broker   {settings.broker_url}")
-    click.echo(f"papermail: mail     {settings.mail_url}")
+    shown = settings.masked()
+    click.echo(f"papermail: database {shown['database_url']}")
+    click.echo(f"papermail: broker   {shown['broker_url']}")
+    click.echo(f"papermail: mail     {shown['mail_url']}")
     click.echo(f"papermail: open http://{bind}/  (Ctrl-C stops everything)")
     commands = {
         "web": ["web", "--bind", bind, "--workers", "2"],
         "worker": ["worker", "--concurrency", "2", "--quiet"],
         "beat": ["beat", "--quiet", "--no-catch-up" if demo else "--catch-up"],
     }
+    asked_to_stop: list[signal.Signals] = []
+    for received in FORWARDED_SIGNALS:
+        # Record the signal and let the loop below stop the children: docker, systemd and
+        # supervisord send SIGTERM, a closed terminal SIGHUP, Ctrl-C SIGINT.
+        signal.signal(received, lambda signum, _frame: asked_to_stop.append(signal.Signals(signum)))
     children = {name: _spawn(name, args) for name, args in commands.items()}
-    try:
-        while all(child.poll() is None for child in children.values()):
-            time.sleep(0.5)
+    while not asked_to_stop and all(child.poll() is None for child in children.values()):
+        time.sleep(0.2)
+    if asked_to_stop:
+        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping web, worker and beat")
+        exit_code = 0
+    else:
         dead = [name for name, child in children.items() if child.poll() is not None]
         click.secho(f"papermail: {', '.join(dead)} stopped; shutting down", fg="red", err=True)
         exit_code = 1
-    except KeyboardInterrupt:
-        click.echo("papermail: stopping")
-        exit_code = 0
-    _stop(children.values())
+    _stop(children.values(), FORWARDED_SIGNALS[asked_to_stop[0]] if asked_to_stop else signal.SIGTERM)
     sys.exit(exit_code)
 
 
@@ -153,6 +228,7 @@ def _request_catch_up() -> None:
 def _spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:
     child = subprocess.Popen(
         [sys.executable, "-m", "papermail", *args],
+        env={**os.environ, UP_PID_VARIABLE: str(os.getpid())},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         # Its own process group, so Ctrl-C reaches only us and we stop children in order.
@@ -169,14 +245,26 @@ def _relay(child: subprocess.Popen[bytes], prefix: str) -> None:
         click.echo(f"{prefix} {line.decode('utf-8', 'replace').rstrip()}")
 
 
-def _stop(children) -> None:
+def _stop(children: Iterable[subprocess.Popen[bytes]], how: signal.Signals) -> None:
+    """Signal every child's process group, wait up to the grace period, then kill what remains."""
     children = list(children)
     for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        _signal_group(child, how)
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     for child in children:
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            log.warning(
+                "papermail: pid %s did not stop within %ss; killing it", child.pid, SHUTDOWN_GRACE_SECONDS
+            )
+    # Every group, even of a child that exited: its own children (gunicorn's workers, celery's pool)
+    # must not outlive it as orphans.
+    for child in children:
+        _signal_group(child, signal.SIGKILL)
+        child.wait()
+
+
+def _signal_group(child: subprocess.Popen[bytes], how: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group is empty: everyone in it has exited
+        os.killpg(child.pid, how)

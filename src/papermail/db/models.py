@@ -396,3 +396,31 @@ class RateLimitHit(Base):
     at: Mapped[datetime]
 
     __table_args__ = (sa.Index(None, "key", "at"),)
+
+
+class ScheduleLease(Base):
+    """Who runs a singleton process (beat) for this database, until when; renewed while alive."""
+
+    __tablename__ = "schedule_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class SignupRequest(Base):
+    """A signup form as it was posted, waiting for a worker to decide what it means.
+
+    Every POST /subscribe stores one and nothing else, so the answer takes the same time whether
+    the address is new, active, unsubscribed or suppressed. Deleted when processed.
+    """
+
+    __tablename__ = "signup_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    preferences: Mapped[dict[str, Any]]
+    requested_at: Mapped[datetime]
+
+    __table_args__ = (sa.Index(None, "requested_at"),)

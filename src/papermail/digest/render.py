@@ -26,7 +26,7 @@ from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, 
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
 from papermail.mail.templates import EmailTemplates, get_templates
-from papermail.tokens import Purpose, link
+from papermail.tokens import Purpose, link, preferences_link
 
 TEMPLATE_NAME = "weekly-digest"
 ABSTRACT_WORDS = 60
@@ -183,7 +183,7 @@ def digest_context(
         "papers": papers,
         "html_cards": html_cards,
         "text_cards": text_cards,
-        "preferences_url": link(settings, Purpose.PREFERENCES, subscriber.id),
+        "preferences_url": preferences_link(settings, subscriber.id, subscriber.email),
         "unsubscribe_url": unsubscribe_url,
         "footer_reason": (
             f"You get this {frequency} digest because {subscriber.email} subscribed to papermail. "

@@ -1,17 +1,50 @@
-"""Web tasks: the confirmation email a signup owes (queued after commit, re-queued by the sweeper)."""
+"""Web tasks: deciding recorded signups, and the confirmation email they may owe."""
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
-from papermail import task_names
+from papermail import signup_requests, task_names
 from papermail.config import get_settings
+from papermail.db import session_scope
 from papermail.signup import send_confirmation as send_confirmation_email
+from papermail.signup_limits import limiter_for
 
-BEAT_SCHEDULE: dict = {}
+log = logging.getLogger(__name__)
+
+SWEEP_SIGNUPS_EVERY = 60.0  # seconds
+BEAT_SCHEDULE: dict = {
+    "sweep-signup-requests": {"task": task_names.SWEEP_SIGNUP_REQUESTS, "schedule": SWEEP_SIGNUPS_EVERY},
+}
 
 
 @shared_task(name=task_names.SEND_CONFIRMATION)
 def send_confirmation(subscriber_id: int) -> dict[str, int]:
     """Send the confirmation email the subscriber is owed (once; skipped if no longer awaited)."""
     return send_confirmation_email(get_settings(), subscriber_id).counts()
+
+
+@shared_task(name=task_names.PROCESS_SIGNUP)
+def process_signup(request_id: int) -> str | None:
+    """Decide what a recorded signup means and owe its confirmation if one is due."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        outcome = signup_requests.process_request(session, settings, request_id, limiter_for(settings))
+    return outcome.value if outcome else None
+
+
+@shared_task(name=task_names.SWEEP_SIGNUP_REQUESTS)
+def sweep_signup_requests() -> int:
+    """Process signups whose queue message was lost; each in its own transaction."""
+    settings = get_settings()
+    limiter = limiter_for(settings)
+    with session_scope(settings) as session:
+        waiting = signup_requests.waiting_request_ids(session)
+    for request_id in waiting:
+        with session_scope(settings) as session:
+            signup_requests.process_request(session, settings, request_id, limiter)
+    if waiting:
+        log.warning("swept %d signup requests whose queue message was lost", len(waiting))
+    return len(waiting)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from papermail.config import Settings, get_settings
+from papermail.config import Settings, get_settings, mask_log_handlers
 from papermail.db.session import session_factory
 from papermail.resources import templates_dir
 from papermail.signup_limits import limiter_for
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         # Behind N trusted proxies: the client address and https come from their headers.
         count = settings.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+    # Handlers that exist now (gunicorn's, or Flask's default one) never print a URL password.
+    mask_log_handlers(logging.getLogger(), app.logger)
     security.init_app(app)
     app.before_request(csrf.protect)
     app.jinja_env.globals["csrf_token"] = csrf.csrf_token

@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from gunicorn.glogging import Logger
 
+from papermail.config import mask_log_handlers
+
 # /confirm/<token>, /preferences/<token>, /unsubscribe/<token>: the token is a password.
 _TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe)/)[^\s/?]+")
 
@@ -21,6 +23,10 @@ def redact(text: str) -> str:
 
 class RedactingLogger(Logger):
     """Gunicorn's logger, with tokens removed from every atom (request line, path, referrer…)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        mask_log_handlers(self.error_log, self.access_log)
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
-from papermail import signup, tokens
+from papermail import signup, signup_requests, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
-from papermail.db.models import SubscriberStatus
-from papermail.signup_limits import ip_key
+from papermail.db.models import Subscriber, SubscriberStatus
+from papermail.signup_limits import LimiterUnavailable, ip_key
+from papermail.web import readiness
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
@@ -33,6 +34,11 @@ blueprint = Blueprint("web", __name__)
 
 Page = tuple[str, int] | str
 SERVER_ERROR_MESSAGE = "Something went wrong on our side. Please try again in a few minutes."
+UNAVAILABLE_MESSAGE = (
+    "We can't take signups or confirmations for a moment. Nothing was saved: please try again in a "
+    "minute. Links to change your preferences or to unsubscribe keep working."
+)
+RETRY_AFTER_SECONDS = 60
 
 
 class RateLimited(TooManyRequests):
@@ -58,9 +64,10 @@ def _check_ip_limit(kind: str, rate: Rate) -> None:
         raise RateLimited()
 
 
-def _own_link(purpose: tokens.Purpose, subscriber_id: int) -> str:
+def _own_link(purpose: tokens.Purpose, subscriber: Subscriber) -> str:
     # Relative, so it works on whatever host served the page (CSP form-action is 'self').
-    token = tokens.make_token(web_context().settings, purpose, subscriber_id)
+    extra = [tokens.address_tag(subscriber.email)] if purpose == tokens.Purpose.PREFERENCES else []
+    token = tokens.make_token(web_context().settings, purpose, subscriber.id, *extra)
     return url_for(f"web.{tokens.PATHS[purpose]}", token=token)
 
 
@@ -101,21 +108,18 @@ def subscribe() -> Page:
     email, preferences, errors = fields.parse()
     if errors:
         return _home(fields, errors, guess_timezone=False), HTTPStatus.BAD_REQUEST
-    context.transaction(
-        lambda session: signup.request_signup(
-            session, settings, email=email, preferences=preferences, limiter=context.limiter
-        )
-    )
-    # The same page whatever happened: the form must not tell who is subscribed.
+    # Only recorded here, the same for every address: a worker decides what it means, so neither
+    # the page nor the time it takes tells who is subscribed.
+    context.transaction(lambda session: signup_requests.record_request(session, email, preferences))
     return render_template("check_inbox.html")
 
 
 # -- confirming -----------------------------------------------------------------------------------
 
 
-def _confirmed_page(subscriber_id: int) -> str:
+def _confirmed_page(subscriber: Subscriber) -> str:
     return render_template(
-        "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber_id)
+        "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber)
     )
 
 
@@ -127,7 +131,7 @@ def confirm_page(token: str) -> Page:
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
     if check.state == signup.ConfirmState.ALREADY_ACTIVE:
-        return _confirmed_page(check.subscriber.id)
+        return _confirmed_page(check.subscriber)
     return render_template("confirm.html")
 
 
@@ -140,7 +144,7 @@ def confirm(token: str) -> Page:
     )
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
-    return _confirmed_page(check.subscriber.id)
+    return _confirmed_page(check.subscriber)
 
 
 # -- preferences ----------------------------------------------------------------------------------
@@ -170,7 +174,7 @@ def preferences(token: str) -> Page:
             saved=saved,
             unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
             digests=signup.recent_digests(session, subscriber.id),
-            unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber.id),
+            unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber),
             **_form_context(fields, errors),
         )
         return (page, HTTPStatus.BAD_REQUEST) if errors else page
@@ -215,8 +219,31 @@ def healthz() -> tuple[dict[str, str], int]:
     return {"status": "ok"}, HTTPStatus.OK
 
 
+@blueprint.get("/readyz")
+def readyz() -> tuple[dict[str, str], int]:
+    # /healthz says the process lives (cheap, for restarts); this says whether to send it traffic.
+    context = web_context()
+    try:
+        database = context.read(readiness.database_state)
+    except sa.exc.SQLAlchemyError:  # not even a connection
+        database = readiness.UNREACHABLE
+    states = {"database": database, "broker": readiness.broker_state(context.settings)}
+    ready = all(state == readiness.OK for state in states.values())
+    code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+    return {"status": "ok" if ready else "error", **states}, code
+
+
 def register_error_pages(app: Flask) -> None:
     """Friendly pages, in our own look, for every HTTP error."""
+
+    @app.errorhandler(LimiterUnavailable)
+    def limits_unavailable(exc: LimiterUnavailable) -> tuple[str, int, dict[str, str]]:
+        # Signups and confirmations are refused whole (their transaction rolled back) while the
+        # limits can't be checked: unlimited signups would let anyone mail-bomb any address.
+        log.warning("%s: answering 503", exc)
+        code = HTTPStatus.SERVICE_UNAVAILABLE
+        page = render_template("error.html", title=code.phrase, message=UNAVAILABLE_MESSAGE, code=code)
+        return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Page:
