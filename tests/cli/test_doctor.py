@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from papermail import clock, config
+from papermail import clock, config, leases
 from papermail.celery_app import reset_celery
+from papermail.db import session_scope
 from papermail.db.models import FetchStatus
 from tests.cli.conftest import SMTP_PASSWORD, free_port
 from tests.conftest import settings_environ
@@ -123,7 +124,8 @@ def test_a_real_production_setup_passes(run, cli_settings, smtp_server, sources,
     seed.fetch_run("arxiv", clock.now() - timedelta(hours=2))
     seed.fetch_run("huggingface", clock.now() - timedelta(minutes=20))
     seed.scoring_run([("2612.00001", "Sparse attention", "12 upvotes")])
-    (cli_settings.data_dir / "celerybeat-schedule").write_bytes(b"")  # beat saves it as it ticks
+    with session_scope(cli_settings) as session:  # a running beat holds the schedule
+        leases.acquire(session, leases.BEAT, "host:1:beat", timedelta(minutes=2))
     code, checks = _checks(run)
     assert code == 0, checks
     assert all(check["status"] == "ok" for check in checks.values())
@@ -169,6 +171,8 @@ def test_failing_fetches_and_an_unreachable_source_fail_the_doctor(run, cli_sett
     seed.fetch_run(
         "huggingface", clock.now() - timedelta(hours=1), status=FetchStatus.FAILED, problems=["HTTP 503"]
     )
+    with session_scope(cli_settings) as session:  # a beat that was killed: its hold ran out
+        leases.acquire(session, leases.BEAT, "host:1:beat", timedelta(minutes=-5))
     code, checks = _checks(run)
     assert code == 1
     assert checks["source Hugging Face"]["status"] == "fail"
@@ -178,6 +182,8 @@ def test_failing_fetches_and_an_unreachable_source_fail_the_doctor(run, cli_sett
         "status": "fail",
         "detail": "failed 60 min ago: HTTP 503; never succeeded; see `papermail fetch log`",
     }
+    assert checks["beat"]["status"] == "fail"
+    assert checks["beat"]["detail"].startswith("beat host:1:beat stopped renewing its hold 5 min ago")
 
 
 def test_an_unmigrated_database_says_what_to_run(run, cli_settings, tmp_path):

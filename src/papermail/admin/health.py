@@ -1,7 +1,7 @@
 """``papermail doctor``'s checks of the data flow: sources reachable, fetches, ranking, beat.
 
 Configuration can be perfect while every fetch fails; these checks look at what actually happened
-(the fetch log, the latest ranking, beat's schedule file) and each failing one says what to do.
+(the fetch log, the latest ranking, beat's lease on the schedule) and each failing one says what to do.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 import httpx
 import sqlalchemy as sa
 
-from papermail import clock
+from papermail import clock, leases
 from papermail.config import Settings
 from papermail.db import session_scope
-from papermail.db.models import FetchRun, FetchStatus
+from papermail.db.models import FetchRun, FetchStatus, ScheduleLease
 from papermail.readiness import last_fetches, nothing_ranked_reason
 from papermail.sources import arxiv_rss
 from papermail.sources.http import user_agent
@@ -24,8 +24,6 @@ from papermail.trending import latest_run
 REACH_TIMEOUT_SECONDS = 5.0
 # Hugging Face is fetched hourly and the ranking follows every fetch (and an hourly safety net).
 RANKING_STALE_AFTER = timedelta(hours=3)
-# Beat saves its schedule file at least every 3 minutes while it runs (Celery's default).
-BEAT_SILENT_AFTER = timedelta(minutes=10)
 GOOD = (FetchStatus.OK, FetchStatus.PARTIAL)
 
 
@@ -113,18 +111,21 @@ def check_ranking(settings: Settings) -> tuple[str, str, str]:
 
 
 def check_beat(settings: Settings) -> tuple[str, str, str]:
-    """Beat ticked recently: it saves its schedule file in the data directory as it runs."""
+    """A beat holds the schedule: it renews its lease in the database while it ticks, on any machine."""
     now = clock.now()
-    schedule = settings.data_dir / "celerybeat-schedule"
-    files = [path for path in schedule.parent.glob(schedule.name + "*") if path.is_file()]
-    if files:
-        saved = datetime.fromtimestamp(max(path.stat().st_mtime for path in files), tz=now.tzinfo)
-        if now - saved <= BEAT_SILENT_AFTER:
-            return ("beat", "ok", f"saved its schedule {_ago(saved, now)}")
-        return ("beat", "fail", f"silent since {_ago(saved, now)}: start exactly one `papermail beat`")
-    return (
-        "beat",
-        "warn",
-        f"no beat schedule in {settings.data_dir}: run exactly one `papermail beat` (or `papermail up`); "
-        "fine if beat runs on another machine",
-    )
+    with session_scope(settings) as session:
+        lease = session.scalar(sa.select(ScheduleLease).where(ScheduleLease.name == leases.BEAT))
+    if lease is None:
+        return (
+            "beat",
+            "warn",
+            "no beat holds the schedule: run exactly one `papermail beat` (or `papermail up`)",
+        )
+    if lease.expires_at < now:
+        return (
+            "beat",
+            "fail",
+            f"beat {lease.holder} stopped renewing its hold {_ago(lease.expires_at, now)}: "
+            "start exactly one `papermail beat`",
+        )
+    return ("beat", "ok", f"{lease.holder} holds the schedule (renewed while it ticks)")
