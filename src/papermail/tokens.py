@@ -1,4 +1,4 @@
-"""Signed links for subscribers: confirm, preferences and unsubscribe.
+"""Signed links for subscribers: confirm, preferences, unsubscribe and view-in-browser.
 
 Each purpose has its own salt, so a token made for one purpose never works for another. Tokens are
 signed with the current secret key; tokens signed with any key in ``PAPERMAIL_OLD_SECRET_KEYS`` are
@@ -20,6 +20,7 @@ class Purpose(enum.StrEnum):
     CONFIRM = "confirm"
     PREFERENCES = "preferences"
     UNSUBSCRIBE = "unsubscribe"
+    VIEW = "view"  # one delivery as a web page; carries [subscriber_id, delivery_id]
 
 
 # CAN-SPAM wants unsubscribe to work for 30 days after a send; RFC 8058 one-click links sit in
@@ -38,7 +39,10 @@ PATHS = {
     Purpose.CONFIRM: "confirm",
     Purpose.PREFERENCES: "preferences",
     Purpose.UNSUBSCRIBE: "unsubscribe",
+    Purpose.VIEW: "digest",
 }
+# A digest stays readable in a browser exactly as long as its unsubscribe link works.
+MAX_AGE[Purpose.VIEW] = MAX_AGE[Purpose.UNSUBSCRIBE]
 
 
 class BadToken(Exception):

@@ -45,6 +45,8 @@ def digest_sample() -> dict[str, object]:
         "text_cards": [text_card.render(p=card, n=n) for n in (1, 2, 3)],
         "preferences_url": "https://papermail.test/preferences/tok?x=1&y=2",
         "unsubscribe_url": "https://papermail.test/unsubscribe/tok",
+        "view_url": "https://papermail.test/digest/tok",
+        "trending_url": "https://papermail.test/trending?topic=cs.CL&topic=cs.LG",
         "footer_reason": "You get this weekly digest because ann@example.org subscribed to papermail.",
         "postal_address": "1 Test Street, Testville",
     }

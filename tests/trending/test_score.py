@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from papermail.trending.score import (
     MetricAggregate,
     MetricTrend,
+    PaperSeries,
     ScoredPaper,
     TrendParams,
     aggregate_series,
@@ -22,6 +23,7 @@ from papermail.trending.score import (
     paper_signals,
     rank,
     score_paper,
+    score_paper_windows,
 )
 from tests.trending.conftest import NOW
 
@@ -134,6 +136,43 @@ def test_a_missing_observation_is_not_a_drop(observations, data):
     dropped = data.draw(st.lists(st.sampled_from(middle), unique=True) if middle else st.just([]))
     thinned = [o for o in observations if o not in dropped]
     assert score({"upvotes": thinned}, 48) == score({"upvotes": observations}, 48)
+
+
+# -- several windows at once ---------------------------------------------------------------------
+
+WINDOW_SETS = [
+    [TrendParams(window_hours=24), TrendParams(window_hours=7 * 24)],
+    [TrendParams(window_hours=7 * 24, weights={"comments": 2.0, "upvotes": 0.0}, volume_weight=0.25)],
+    [TrendParams(window_hours=h, half_life_hours=12) for h in (1.5, 24, 36, 7 * 24)],
+]
+maybe_count = st.none() | st.integers(min_value=-5, max_value=1_000_000)
+
+
+@st.composite
+def paper_series(draw, windows: int) -> PaperSeries:
+    """A paper as the bulk read delivers it, with series of any shape (the formula's whole domain)."""
+    metrics = draw(st.lists(st.sampled_from([*METRICS, "forks"]), unique=True, max_size=4))
+    series = [
+        (
+            metric,
+            draw(st.integers(min_value=-5, max_value=1_000_000)),
+            draw(st.none() | st.floats(min_value=0, max_value=40 * 24)),
+            draw(maybe_count),
+            *draw(st.lists(maybe_count, min_size=windows, max_size=windows)),
+        )
+        for metric in metrics
+    ]
+    return PaperSeries(7, "2611.00007", draw(st.floats(-1, 40 * 24)), draw(st.booleans()), series)
+
+
+@given(st.data())
+def test_scoring_all_windows_at_once_equals_scoring_each(data):
+    """What a run computes in one pass is, bit for bit, the formula applied window by window."""
+    windows = data.draw(st.sampled_from(WINDOW_SETS))
+    paper = data.draw(paper_series(len(windows)))
+    assert score_paper_windows(paper, windows) == tuple(
+        score_paper(paper.for_window(n), params) for n, params in enumerate(windows)
+    )
 
 
 # -- the time series arithmetic, by example --------------------------------------------------------

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from markupsafe import Markup
@@ -78,6 +79,7 @@ class DigestRequest:
     period_key: str
     paper_ids: Sequence[int]
     run_id: int | None
+    delivery_id: int | None = None  # a planned delivery: its digest gets a "View in browser" link
 
 
 def render_deliveries(
@@ -95,7 +97,14 @@ def render_deliveries(
         for delivery, subscriber, run_id in session.execute(query):
             if delivery.paper_ids:
                 requests.append(
-                    DigestRequest(delivery.id, subscriber, delivery.period_key, delivery.paper_ids, run_id)
+                    DigestRequest(
+                        delivery.id,
+                        subscriber,
+                        delivery.period_key,
+                        delivery.paper_ids,
+                        run_id,
+                        delivery_id=delivery.id,
+                    )
                 )
     return render_digests(session, settings, requests)
 
@@ -172,14 +181,19 @@ def digest_context(
     """The template context of one digest: the frame's values plus the papers' rendered cards."""
     subscriber = request.subscriber
     period_label = describe_period(request.period_key)
-    interests = describe_interests(sorted(subscriber.topics), subscriber.keywords)
-    count = f"{len(papers)} trending paper{'' if len(papers) == 1 else 's'}"
+    lead = digest_lead(subscriber, len(papers))
     frequency = "daily" if subscriber.frequency == Frequency.DAILY else "weekly"
     return {
         "email_title": f"papermail · {period_label}",
-        "preview_text": f"{count} {interests}: {papers[0].title}" if interests else papers[0].title,
+        "preview_text": f"{lead}: {papers[0].title}"
+        if subscriber.topics or subscriber.keywords
+        else papers[0].title,
         "period_label": period_label,
-        "lead": f"{count} {interests}" if interests else count,
+        "lead": lead,
+        "view_url": (
+            link(settings, Purpose.VIEW, subscriber.id, request.delivery_id) if request.delivery_id else None
+        ),
+        "trending_url": trending_url(settings.base_url, subscriber.topics),
         "papers": papers,
         "html_cards": html_cards,
         "text_cards": text_cards,
@@ -191,6 +205,19 @@ def digest_context(
         ),
         "postal_address": settings.postal_address,
     }
+
+
+def digest_lead(subscriber: Subscriber, count: int) -> str:
+    """``10 trending papers in cs.LG matching “diffusion”``: the line under the digest's title."""
+    interests = describe_interests(sorted(subscriber.topics), subscriber.keywords)
+    papers = f"{count} trending paper{'' if count == 1 else 's'}"
+    return f"{papers} {interests}" if interests else papers
+
+
+def trending_url(base_url: str, topics: Iterable[str]) -> str:
+    """The public /trending page for these topics (a digest's footer links it; nothing personal)."""
+    query = urlencode([("topic", topic) for topic in sorted(topics)])
+    return f"{base_url}/trending{'?' + query if query else ''}"
 
 
 def load_cards(

@@ -137,6 +137,32 @@ class PaperSignals(NamedTuple):
     age_known: bool = True
 
 
+class PaperSeries(NamedTuple):
+    """A paper with its series aggregated for several windows at once, as a run reads them.
+
+    Each series is a plain tuple ``(metric, total, first_hours_ago, first_value, *at_window_starts)``:
+    :class:`MetricAggregate`'s numbers, with the value at the start of each window scored (in the
+    order of the windows) after them. The first observation is given for a series with nothing at
+    or before some window's start, and read only for those windows.
+    """
+
+    paper_id: int
+    arxiv_id: str
+    age_hours: float
+    age_known: bool
+    series: Sequence[tuple[Any, ...]]  # in TrendParams.metrics order
+
+    def for_window(self, window: int) -> PaperSignals:
+        """The paper as :func:`score_paper` sees it in the ``window``-th window."""
+        aggregates = tuple(
+            MetricAggregate(metric, total, None, first_ago, first_value)
+            if (at_start := at_starts[window]) is None
+            else MetricAggregate(metric, total, at_start)
+            for metric, total, first_ago, first_value, *at_starts in self.series
+        )
+        return PaperSignals(self.paper_id, self.arxiv_id, self.age_hours, aggregates, self.age_known)
+
+
 class MetricTrend(NamedTuple):
     """A metric's total now and its estimated gain over the window."""
 
@@ -196,16 +222,31 @@ def paper_signals(
 
 
 def metric_trend(aggregate: MetricAggregate, age_hours: float, window_hours: float) -> MetricTrend:
-    """The total now and the gain over the window, from the value at the window start.
-
-    That value is the last one observed at or before the window start. A series first observed
-    inside the window is assumed to have grown linearly from zero at the paper's birth to its first
-    observation, so a paper we only just noticed is credited its average rate, not its whole total.
-    """
-    # Conditionals rather than max(): a run calls this for every series of every paper and window.
+    """The total now and the gain over the window, from the value at the window start."""
     metric, total, at_start, first_ago, first_value = aggregate
     if total < 0:
         total = 0
+    return MetricTrend(
+        metric, total, window_gain(total, at_start, first_ago, first_value, age_hours, window_hours)
+    )
+
+
+def window_gain(
+    total: int,
+    at_start: float | None,
+    first_ago: float | None,
+    first_value: int | None,
+    age_hours: float,
+    window_hours: float,
+) -> float:
+    """A series' gain over the window: ``total`` (at least 0) less its value at the window start.
+
+    That value is the last one observed at or before the window start. A series first observed
+    inside the window (``at_start`` None) is assumed to have grown linearly from zero at the
+    paper's birth to its first observation, so a paper we only just noticed is credited its
+    average rate, not its whole total.
+    """
+    # Conditionals rather than max(): a run calls this for every series of every paper and window.
     if at_start is None:
         # On the axis of hours before as_of: the window starts ``window_hours`` ago.
         first_ago = first_ago or 0.0
@@ -222,7 +263,7 @@ def metric_trend(aggregate: MetricAggregate, age_hours: float, window_hours: flo
     elif at_start < 0:
         at_start = 0
     gain = total - at_start
-    return MetricTrend(metric, total, gain if gain > 0 else 0.0)
+    return gain if gain > 0 else 0.0
 
 
 def trend_score(trends: Iterable[MetricTrend], age_hours: float, params: TrendParams) -> float:
@@ -246,6 +287,42 @@ def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
         trend_score(trends, age_hours, params),
         build_evidence(trends, age_hours, window_hours, age_known=age_known),
     )
+
+
+def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> tuple[ScoredPaper, ...]:
+    """:func:`score_paper` in each of ``windows`` (parameters that differ only in their window).
+
+    Equal to scoring ``paper.for_window(n)`` with ``windows[n]``, but what every window shares (the
+    volume terms, the age term, the age in words) is computed once, and no per-window objects are
+    built: a run calls this for every paper.
+    """
+    paper_id, arxiv_id, age_hours, age_known, series = paper
+    shared = windows[0]
+    weights, volume_weight = shared.weights, shared.volume_weight
+    age = format_age(age_hours) if age_known else format_age_bound(age_hours)
+    decay = (age_hours if age_hours > 0 else 0.0) / shared.half_life_hours
+    counted = []  # the series that count, with what every window shares
+    for metric, total, first_ago, first_value, *at_starts in series:
+        if (weight := weights.get(metric, 0.0)) > 0:
+            total = total if total > 0 else 0
+            volume = volume_weight * log2(1 + total)
+            counted.append((metric, total, weight, volume, first_ago, first_value, at_starts))
+    if not counted:
+        cold = ScoredPaper(paper_id, arxiv_id, round(0.0 - decay, SCORE_DECIMALS), f"no signals yet · {age}")
+        return (cold,) * len(windows)
+    scored = []
+    for window, params in enumerate(windows):
+        window_hours, per = params.window_hours, _per_window(params.window_hours)
+        activity, parts = 0.0, []
+        for metric, total, weight, volume, first_ago, first_value, at_starts in counted:
+            gain = window_gain(total, at_starts[window], first_ago, first_value, age_hours, window_hours)
+            # The same float operations in the same order as trend_score: bit-identical scores.
+            activity += weight * (log2(1 + gain) + volume)
+            if part := _metric_evidence((metric, total, gain), per):
+                parts.append(part)
+        evidence = " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
+        scored.append(ScoredPaper(paper_id, arxiv_id, round(activity - decay, SCORE_DECIMALS), evidence))
+    return tuple(scored)
 
 
 def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:

@@ -1,4 +1,4 @@
-"""The web app: signup, confirmation, preferences and unsubscribe pages."""
+"""The web app: signup, confirmation, preferences and unsubscribe pages, and the public trending list."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from papermail.config import Settings, get_settings, mask_log_handlers
 from papermail.db.session import session_factory
 from papermail.resources import templates_dir
 from papermail.signup_limits import limiter_for
-from papermail.web import csrf, security, views
+from papermail.web import csrf, feeds, security, views
 from papermail.web.context import PREVIEW_TTL_SECONDS, WebContext
 from papermail.web.logs import describe_exception, redact
 
@@ -66,5 +66,6 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.before_request(csrf.protect)
     app.jinja_env.globals["csrf_token"] = csrf.csrf_token
     app.register_blueprint(views.blueprint)
+    app.register_blueprint(feeds.blueprint)
     views.register_error_pages(app)
     return app

@@ -12,8 +12,8 @@ from gunicorn.glogging import Logger
 
 from papermail.config import mask_log_handlers
 
-# /confirm/<token>, /preferences/<token>, /unsubscribe/<token>: the token is a password.
-_TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe)/)[^\s/?]+")
+# /confirm/<token>, /preferences/<token>, /unsubscribe/<token>, /digest/<token>: the token is a password.
+_TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|digest)/)[^\s/?]+")
 
 
 def redact(text: str) -> str:

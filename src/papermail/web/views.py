@@ -7,13 +7,15 @@ from http import HTTPStatus
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, render_template, request, url_for
+from flask import Blueprint, Flask, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from papermail import signup, signup_requests, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
+from papermail.digest.browser import delivery_page
+from papermail.digest.render import trending_url
 from papermail.signup_limits import LimiterUnavailable, ip_key
 from papermail.web import readiness
 from papermail.web.context import web_context
@@ -204,6 +206,30 @@ def unsubscribe(token: str) -> Page:
         return _invalid_link()
     # 200 with a page, never a redirect: one-click clients don't follow them.
     return render_template("unsubscribed.html")
+
+
+# -- a digest in the browser ---------------------------------------------------------------------
+
+
+@blueprint.get("/digest/<token>")
+def digest(token: str) -> Any:
+    context = web_context()
+    page = context.read(lambda session: delivery_page(session, context.settings, token))
+    if page is None:
+        response = make_response(_invalid_link())
+    else:
+        response = make_response(
+            render_template(
+                "digest.html",
+                page=page,
+                preferences_url=_own_link(tokens.Purpose.PREFERENCES, page.subscriber),
+                unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, page.subscriber),
+                trending_url=trending_url("", page.topics),
+            )
+        )
+    # One person's digest: search engines must not list it, whoever pasted the link where.
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 # -- health and errors ----------------------------------------------------------------------------
