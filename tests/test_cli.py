@@ -1,21 +1,37 @@
 """The command line: one-line errors with meaningful exit codes, migrations, masked config."""
 
+import json
 import os
 import subprocess
 import sys
 
 from click.testing import CliRunner
 
+from papermail import config
 from papermail.cli import cli
 from papermail.db import migrate
 from tests.conftest import REPO_ROOT, settings_environ, subprocess_env
 
 
-def test_config_masks_secrets(settings):
-    result = CliRunner().invoke(cli, ["config"])
+def test_config_masks_secrets_and_says_where_each_value_came_from(tmp_path, monkeypatch):
+    for name, value in settings_environ(tmp_path, mail_url="smtp://user:hunter2@127.0.0.1:25").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("PAPERMAIL_DIGEST_SIZE=7\nPAPERMAIL_BASE_URL=https://ignored.test\n")
+    config.use_settings(None)
+    try:
+        result = CliRunner().invoke(cli, ["config"])
+        as_json = json.loads(CliRunner().invoke(cli, ["config", "--json"]).stdout)
+    finally:
+        config.use_settings(None)
     assert result.exit_code == 0, result.output
-    assert "secret_key             ****" in result.output
-    assert "test-secret-key" not in result.output
+    assert "test-secret-key" not in result.output and "hunter2" not in result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert lines["PAPERMAIL_SECRET_KEY"].endswith("****  (environment)")
+    assert lines["PAPERMAIL_MAIL_URL"].endswith("smtp://user:****@127.0.0.1:25  (environment)")
+    assert as_json["PAPERMAIL_DIGEST_SIZE"] == {"value": "7", "source": ".env"}
+    assert as_json["PAPERMAIL_BASE_URL"] == {"value": "https://papermail.test", "source": "environment"}
+    assert as_json["PAPERMAIL_BACKFILL_DAYS"] == {"value": "7", "source": "default"}
 
 
 def test_db_upgrade_is_idempotent(settings):
@@ -120,3 +136,16 @@ def test_installed_wheel_migrates_from_any_directory(tmp_path):
         check=True,
     )
     assert shown.stdout.strip().startswith(str(target))
+    # The offline demo ships in the wheel, small, and loads from there.
+    sample = target / "papermail" / "demo" / "sample.json.gz"
+    assert sample.is_file() and sample.stat().st_size <= 1_000_000
+    demo = subprocess.run(
+        [sys.executable, "-m", "papermail", "demo", "load", "--json"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert json.loads(demo.stdout)["papers"] > 100

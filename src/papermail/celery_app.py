@@ -30,6 +30,7 @@ TASK_MODULES = (
     "papermail.tasks.trending",
     "papermail.tasks.digest",
     "papermail.tasks.web",
+    "papermail.tasks.catchup",
 )
 
 TASK_TIME_LIMIT = timedelta(minutes=10)

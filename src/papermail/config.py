@@ -71,6 +71,7 @@ class Settings:
     arxiv_delay_seconds: float
     arxiv_fetch_cron: str
     hf_fetch_cron: str
+    backfill_days: int  # on start with stale data: arXiv days fetched in the background (issue 15)
     hf_refresh_days: int
     hf_refresh_max_requests: int
     # web (issue 7): signup, confirmation and rate limits
@@ -399,19 +400,25 @@ class _Reader:
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self.values = values
+        self.defaulted: dict[str, str] = {}  # variable -> the default used, for `papermail config`
+        self.read: list[str] = []  # every variable looked at, in order
 
     def get(self, name: str, parse: Callable[[str], T], default: str | None) -> T:
         raw = self.values.get(PREFIX + name)
+        self.read.append(name)
         if raw is None or raw == "":
             if default is None:
                 raise ConfigError(name, "is required but not set")
-            raw = default
+            raw = self.defaulted[name] = default
         try:
             return parse(raw)
         except ValueError as exc:
             raise ConfigError(name, mask_secrets(str(exc), raw)) from None
 
-    def raw(self, name: str) -> str:
+    def raw(self, name: str, *, listed: bool = True) -> str:
+        """The text as given ("" when unset); ``listed=False`` keeps it out of `papermail config`."""
+        if listed:
+            self.read.append(name)
         return self.values.get(PREFIX + name, "")
 
 
@@ -424,16 +431,52 @@ def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment; raise ConfigError naming the first bad variable."""
-    read = _Reader(environment(environ) if environ is None else environ)
+    return _load(_Reader(environment(environ) if environ is None else environ))
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """One ``PAPERMAIL_*`` variable: the text in effect and where it came from."""
+
+    variable: str
+    value: str
+    source: str  # "environment", ".env", "default" or "generated"
+
+
+SECRET_VARIABLES = ("SECRET_KEY", "OLD_SECRET_KEYS")
+
+
+def setting_sources() -> list[SettingSource]:
+    """Every variable papermail reads, its value (secrets masked) and where it came from."""
+    dotenv = {k for k, v in dotenv_values(".env").items() if v is not None}
+    reader = _Reader(environment())
+    _load(reader, make_secret=lambda _data_dir: "")  # only looking: never write a key file
+    sources = []
+    for name in dict.fromkeys(reader.read):
+        variable = PREFIX + name
+        if name in reader.defaulted:
+            value, source = reader.defaulted[name], "default"
+        elif reader.values.get(variable):
+            value = reader.values[variable]
+            source = "environment" if variable in os.environ or variable not in dotenv else ".env"
+        else:
+            value, source = "", "generated" if name == "SECRET_KEY" else "default"
+        if name in SECRET_VARIABLES:
+            value = "****" if value or source == "generated" else "(not set)"
+        sources.append(SettingSource(variable, mask_secrets(value, value) or "(not set)", source))
+    return sources
+
+
+def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Settings:
     env = read.get("ENV", _env_name, "development")
     data_dir = Path(read.get("DATA_DIR", _text, "./var")).expanduser().resolve()
     secret_key = read.raw("SECRET_KEY")
     if not secret_key:
         if env == "production":
             raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
-        secret_key = _development_secret(data_dir)
+        secret_key = (make_secret or _development_secret)(data_dir)
     mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
-    if read.raw("TREND_WINDOW_HOURS"):
+    if read.raw("TREND_WINDOW_HOURS", listed=False):
         # A silent no-op would mislead: each digest now ranks over its own period.
         raise ConfigError(
             "TREND_WINDOW_HOURS", "was removed: daily digests rank by 24 hours, weekly ones by 7 days"
@@ -466,6 +509,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # run is a free catch-up (conditional GET, idempotent upserts) if the first one failed.
         arxiv_fetch_cron=read.get("ARXIV_FETCH_CRON", _cron, "30 5,9 * * mon-fri"),
         hf_fetch_cron=read.get("HF_FETCH_CRON", _cron, "15 * * * *"),
+        backfill_days=read.get("BACKFILL_DAYS", _non_negative_int, "7"),
         # Upvotes keep growing for one to two weeks after a paper is featured: every scheduled
         # fetch re-reads the listings of that many days, within a request budget.
         hf_refresh_days=read.get("HF_REFRESH_DAYS", _non_negative_int, "14"),

@@ -3,28 +3,62 @@
 import gc
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
-from papermail import config
+from papermail import clock, config, leases
 from papermail.celery_app import reset_celery
+from papermail.db import session_scope
+from papermail.db.models import FetchStatus
 from tests.cli.conftest import SMTP_PASSWORD, free_port
 from tests.conftest import settings_environ
+from tests.sources.conftest import API_PATH, HF_PATH, RSS_PATH, arxiv_api, feed_server, serve_file
+
+__all__ = ["feed_server"]
 
 
 def _use(settings) -> None:
-    config.use_settings(settings)
+    """Install ``settings``, with the sources on this test's local stand-in (doctor requests them)."""
+    config.use_settings(_on_stand_in(settings))
     reset_celery()
 
 
+_stand_in: dict[str, str] = {}
+
+
+def _on_stand_in(settings):
+    return replace(
+        settings, **{k: v for k, v in _stand_in.items() if getattr(settings, k).startswith("https://")}
+    )
+
+
+@pytest.fixture(autouse=True)
+def sources(feed_server, shared_fixtures, cli_settings):
+    """Every source answered by a local stand-in: the doctor never leaves this machine."""
+    listing = serve_file(shared_fixtures / "arxiv-rss" / "arxiv_cs_ai.xml")
+    feed_server.route(RSS_PATH + "+".join(cli_settings.arxiv_categories), listing)
+    feed_server.route(HF_PATH, serve_file(shared_fixtures / "huggingface" / "hf_daily_papers.json"))
+    feed_server.route(API_PATH, arxiv_api(shared_fixtures / "arxiv-api"))
+    _stand_in.update(
+        arxiv_rss_url=feed_server.url(RSS_PATH),
+        arxiv_api_url=feed_server.url(API_PATH),
+        hf_api_url=feed_server.url(HF_PATH),
+    )
+    _use(cli_settings)
+    yield
+    _stand_in.clear()
+
+
 def _checks(run, *args) -> tuple[int, dict[str, dict]]:
-    result = run("doctor", "--json", *args)
+    """The doctor's checks; the worker check only when a test asks for it (it waits for one)."""
+    result = run("doctor", "--json", *(args or ("--worker", "0")))
     report = json.loads(result.stdout)
     assert report["ok"] is (result.exit_code == 0)
     return result.exit_code, {check["name"]: check for check in report["checks"]}
 
 
-def test_a_healthy_development_setup_passes_with_warnings(run, cli_settings, login_smtp_server):
+def test_a_healthy_development_setup_passes_with_warnings(run, cli_settings, login_smtp_server, sources):
     _use(replace(cli_settings, mail_url=login_smtp_server.url()))
     code, checks = _checks(run)
     assert code == 0
@@ -32,6 +66,13 @@ def test_a_healthy_development_setup_passes_with_warnings(run, cli_settings, log
         "configuration": "ok",
         "database": "ok",
         "migrations": "ok",
+        "source arXiv listing": "ok",
+        "source arXiv API": "ok",
+        "source Hugging Face": "ok",
+        "fetch arxiv": "warn",
+        "fetch huggingface": "warn",
+        "ranking": "warn",
+        "beat": "warn",
         "broker": "ok",
         "mail": "ok",
         "base URL": "warn",
@@ -43,8 +84,12 @@ def test_a_healthy_development_setup_passes_with_warnings(run, cli_settings, log
     assert checks["base URL"]["detail"] == (
         "https://papermail.test: papermail.test is not a public domain; set PAPERMAIL_BASE_URL"
     )
-    table = run("doctor")
-    assert table.exit_code == 0 and "0 failed, 2 warnings, 6 ok" in table.stdout
+    assert checks["fetch arxiv"]["detail"] == "never fetched: run `papermail fetch`"
+    assert checks["ranking"]["detail"].startswith(
+        "no papers yet: nothing has been fetched; run `papermail fetch`"
+    )
+    table = run("doctor", "--worker", "0")
+    assert table.exit_code == 0 and "0 failed, 6 warnings, 9 ok" in table.stdout
 
 
 def test_production_needs_real_addresses_and_smtp(run, cli_settings):
@@ -66,7 +111,7 @@ def test_production_needs_real_addresses_and_smtp(run, cli_settings):
     assert checks["mail"]["status"] == "fail"  # memory: delivers to nobody
 
 
-def test_a_real_production_setup_passes(run, cli_settings, smtp_server):
+def test_a_real_production_setup_passes(run, cli_settings, smtp_server, sources, seed):
     _use(
         replace(
             cli_settings,
@@ -76,6 +121,11 @@ def test_a_real_production_setup_passes(run, cli_settings, smtp_server):
             mail_url=smtp_server.url,
         )
     )
+    seed.fetch_run("arxiv", clock.now() - timedelta(hours=2))
+    seed.fetch_run("huggingface", clock.now() - timedelta(minutes=20))
+    seed.scoring_run([("2612.00001", "Sparse attention", "12 upvotes")])
+    with session_scope(cli_settings) as session:  # a running beat holds the schedule
+        leases.acquire(session, leases.BEAT, "host:1:beat", timedelta(minutes=2))
     code, checks = _checks(run)
     assert code == 0, checks
     assert all(check["status"] == "ok" for check in checks.values())
@@ -110,9 +160,30 @@ def test_every_unreachable_service_is_reported_in_one_run(run, cli_settings):
     assert "migrations" not in checks
     assert checks["broker"]["status"] == "fail" and "refused" in checks["broker"]["detail"].lower()
     assert checks["mail"]["status"] == "fail" and f"127.0.0.1:{closed}" in checks["mail"]["detail"]
-    table = run("doctor")
+    table = run("doctor", "--worker", "0")
     assert table.exit_code == 1 and "Traceback" not in table.output
-    assert "3 failed" in table.stdout
+    assert "3 failed" in table.stdout  # the database, the broker and the mail; the sources answer
+
+
+def test_failing_fetches_and_an_unreachable_source_fail_the_doctor(run, cli_settings, sources, seed):
+    closed = f"http://127.0.0.1:{free_port()}/api"
+    _use(replace(cli_settings, hf_api_url=closed))
+    seed.fetch_run(
+        "huggingface", clock.now() - timedelta(hours=1), status=FetchStatus.FAILED, problems=["HTTP 503"]
+    )
+    with session_scope(cli_settings) as session:  # a beat that was killed: its hold ran out
+        leases.acquire(session, leases.BEAT, "host:1:beat", timedelta(minutes=-5))
+    code, checks = _checks(run)
+    assert code == 1
+    assert checks["source Hugging Face"]["status"] == "fail"
+    assert checks["source Hugging Face"]["detail"].endswith("check the network, or set PAPERMAIL_HF_API_URL")
+    assert checks["fetch huggingface"] == {
+        "name": "fetch huggingface",
+        "status": "fail",
+        "detail": "failed 60 min ago: HTTP 503; never succeeded; see `papermail fetch log`",
+    }
+    assert checks["beat"]["status"] == "fail"
+    assert checks["beat"]["detail"].startswith("beat host:1:beat stopped renewing its hold 5 min ago")
 
 
 def test_an_unmigrated_database_says_what_to_run(run, cli_settings, tmp_path):

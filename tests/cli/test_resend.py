@@ -253,9 +253,7 @@ def _zeros() -> dict[str, int]:
 def test_digest_plan_without_a_ranking_is_one_line(run, seed):
     result = run("digest", "plan")
     assert result.exit_code == 1
-    assert one_line_error(result) == (
-        "nothing to plan: there is no finished trending ranking yet (run `papermail score`)"
-    )
+    assert one_line_error(result).startswith("nothing to plan: no papers yet: nothing has been fetched")
 
 
 def test_plan_now_plans_only_who_is_due(run, cli_settings, seed):

@@ -93,7 +93,7 @@ def test_stats_on_an_empty_database(run):
     assert stats["period_key"] is None and stats["fetches"] == [] and stats["trending"] == []
     assert stats["bounces"]["rate"] is None
     assert stats["confirmations"] == {"owed": 0, "sent": 0, "failed": 0, "uncertain": 0, "skipped": 0}
-    assert "no ranking yet" in run("stats").stdout
+    assert "no papers yet: nothing has been fetched; run `papermail fetch`" in run("stats").stdout
 
 
 def test_digest_status_lists_what_did_not_go_out(run, populated):

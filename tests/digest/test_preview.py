@@ -114,5 +114,8 @@ def test_without_a_scoring_run_there_is_nothing_to_preview(database, tmp_path):
     finally:
         config.use_settings(None)
     assert result.exit_code == 1
-    assert result.output == "Error: no scoring run yet: there is nothing to choose papers from\n"
+    assert result.output == (
+        "Error: nothing to preview: no papers yet: nothing has been fetched; run `papermail fetch` "
+        "(or `papermail demo load` to try papermail offline)\n"
+    )
     assert count(settings, Subscriber) == 1

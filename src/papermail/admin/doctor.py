@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from papermail import task_names
+from papermail.admin import health
 from papermail.celery_app import get_celery
 from papermail.config import ConfigError, Settings, get_settings, mask_secrets
 from papermail.db import get_engine, migrate, session_scope
@@ -57,7 +58,12 @@ def run_checks(*, worker_timeout: float | None = None) -> list[Check]:
     checks = [Check("configuration", OK, f"{settings.env} settings are valid")]
     database_ok = _add(checks, "database", lambda: check_database(settings))
     if database_ok:
-        _add(checks, "migrations", lambda: check_migrations(settings))
+        database_ok = _add(checks, "migrations", lambda: check_migrations(settings))
+    _add_many(checks, "sources", lambda: health.check_sources(settings))
+    if database_ok:
+        _add_many(checks, "fetches", lambda: health.check_fetches(settings))
+        _add_many(checks, "ranking", lambda: [health.check_ranking(settings)])
+        _add_many(checks, "beat", lambda: [health.check_beat(settings)])
     broker_ok = _add(checks, "broker", lambda: check_broker(settings))
     if worker_timeout is not None:
         if database_ok and broker_ok:
@@ -81,6 +87,14 @@ def _add(checks: list[Check], name: str, run: Callable[[], Check]) -> bool:
         check = Check(name, FAIL, _one_line(exc))
     checks.append(check)
     return check.status != FAIL
+
+
+def _add_many(checks: list[Check], name: str, run: Callable[[], list[tuple[str, str, str]]]) -> None:
+    """Run a group of checks given as (name, status, detail); an exception fails the group."""
+    try:
+        checks.extend(Check(*found) for found in run())
+    except Exception as exc:  # a doctor reports what is broken; it doesn't crash on it
+        checks.append(Check(name, FAIL, _one_line(exc)))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from papermail.db.models import (
     SubscriberStatus,
 )
 from papermail.digest.preview import latest_run_id
+from papermail.readiness import nothing_ranked_reason
 from papermail.sources.records import FetchTotals, totals_of
 from papermail.trending import ranked_papers
 
@@ -78,6 +79,7 @@ class Stats:
     fetches: list[FetchSummary]
     scoring_run_as_of: datetime | None
     trending: list[TrendingPaper]
+    nothing_ranked: str | None = None  # why ``trending`` is empty, with the next command
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -99,6 +101,7 @@ def collect_stats(session: Session, period_key: str | None = None) -> Stats:
         fetches=last_fetches(session),
         scoring_run_as_of=run.as_of if run else None,
         trending=top_trending(session, run.id, TOP_TRENDING) if run else [],
+        nothing_ranked=nothing_ranked_reason(session, run),
     )
 
 

@@ -7,12 +7,13 @@ import sys
 
 import click
 
-from papermail.cli import db, digest, doctor, fetch, resend, service, stats, subscribers, trending
+from papermail.cli import db, demo, digest, doctor, fetch, resend, service, stats, subscribers, trending
 from papermail.cli.base import PapermailGroup
 from papermail.config import mask_log_handlers
 
 
 @click.group(cls=PapermailGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="papermail", prog_name="papermail", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -26,9 +27,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     mask_log_handlers()
     # Alembic narrates every connection at INFO; its upgrade result is reported by our command.
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # Commands report what they did themselves; per-request and per-run log lines only repeat it.
+    for name in ("httpx", "papermail.sources.runner"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 cli.add_command(db.db)
+cli.add_command(demo.demo_group)
 cli.add_command(digest.digest)
 cli.add_command(fetch.fetch)
 cli.add_command(subscribers.subscribers)

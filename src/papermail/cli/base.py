@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.config import ConfigError, Settings, get_settings, mask_secrets
-from papermail.db import session_scope
+from papermail.db import migrate, session_scope
 from papermail.db.session import unreachable_database_message
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,6 +45,21 @@ def cli_session() -> Iterator[Session]:
         yield session
 
 
+EMPTY_DATABASE = "the database has no tables yet: run `papermail db upgrade` (`papermail up` does it too)"
+
+
+def _no_tables(exc: sa.exc.DBAPIError) -> bool:
+    """True when a query failed because the schema was never created (SQLite or PostgreSQL)."""
+    text = str(exc.orig or exc)
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
+def require_schema(settings: Settings) -> None:
+    """Fail with the one line naming ``db upgrade`` when the database was never migrated."""
+    if migrate.current_revision(settings) is None:
+        raise CommandError(EMPTY_DATABASE)
+
+
 def _unreachable_database(exc: sa.exc.OperationalError) -> CommandError:
     return CommandError(unreachable_database_message(exc, get_settings().database_url))
 
@@ -55,11 +72,19 @@ class PapermailGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`papermail config | head`): nothing more to say, to anyone.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_OK)
         except ConfigError as exc:
             raise SettingsError(str(exc)) from None
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
+            if _no_tables(exc):
+                raise CommandError(EMPTY_DATABASE) from exc
+            if isinstance(exc, sa.exc.ProgrammingError):
+                raise CommandError(f"{exc.orig or exc} (run with --debug for the traceback)") from exc
             raise _unreachable_database(exc) from exc
         except Exception as exc:
             if (ctx.obj or {}).get("debug"):

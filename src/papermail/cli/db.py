@@ -3,6 +3,7 @@
 import click
 
 from papermail.cli.base import settings_or_exit
+from papermail.cli.output import echo_json, json_option
 from papermail.db import migrate
 
 
@@ -13,21 +14,31 @@ def db() -> None:
 
 @db.command()
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
-def upgrade(revision: str) -> None:
+@json_option
+def upgrade(revision: str, as_json: bool) -> None:
     """Migrate the database to the newest schema."""
     settings = settings_or_exit()
     before = migrate.current_revision(settings)
     migrate.upgrade(settings, revision)
     after = migrate.current_revision(settings)
-    if before == after:
+    if as_json:
+        echo_json({"before": before, "after": after, "changed": before != after})
+    elif before == after:
         click.echo(f"database already at {after}")
     else:
         click.echo(f"migrated database from {before or 'empty'} to {after}")
 
 
 @db.command()
-def current() -> None:
+@json_option
+def current(as_json: bool) -> None:
     """Show the database's revision and the newest one shipped."""
     settings = settings_or_exit()
-    click.echo(f"database: {migrate.current_revision(settings) or 'empty'}")
-    click.echo(f"package:  {migrate.head_revision(settings)}")
+    database, package = migrate.current_revision(settings), migrate.head_revision(settings)
+    if as_json:
+        echo_json({"database": database, "package": package, "up_to_date": database == package})
+        return
+    click.echo(f"database: {database or 'empty'}")
+    click.echo(f"package:  {package}")
+    if database != package:
+        click.echo("run `papermail db upgrade` to migrate it")

@@ -35,8 +35,10 @@ from papermail.cli.output import (
 )
 from papermail.delivery import plan as planning
 from papermail.delivery.breaker import resume_digest
-from papermail.digest.preview import NothingToPreview, current_period_key, latest_run_id, preview_digest
+from papermail.delivery.upcoming import nobody_due_message
+from papermail.digest.preview import NothingToPreview, current_period_key, preview_digest
 from papermail.mail.message import build_message, make_message_id
+from papermail.readiness import nothing_ranked_reason
 from papermail.subscribers import InvalidInput, find_by_email, normalise_email
 
 PREVIEW_SUFFIXES = (".html", ".eml")
@@ -59,6 +61,7 @@ def _out_option(_ctx: click.Context, _param: click.Parameter, value: Path | None
 @click.argument("email")
 @period_option
 @click.option(
+    "-o",
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     callback=_out_option,
@@ -78,13 +81,16 @@ def preview(email: str, period: str | None, out: Path | None) -> None:
         period_key = period or current_period_key(subscriber, clock.now())
         try:
             shown = preview_digest(session, settings, subscriber, period_key)
-        except NothingToPreview as exc:
-            raise CommandError(str(exc)) from None
+        except NothingToPreview:
+            raise CommandError(f"nothing to preview: {nothing_ranked_reason(session)}") from None
         source = (
             "planned delivery" if shown.delivery else f"not planned yet; chosen now from run {shown.run_id}"
         )
         if shown.email is None:
-            click.echo(f"no digest for {address} in {period_key} ({source}): {shown.skip_reason}")
+            nothing = f"no digest for {address} in {period_key} ({source}): {shown.skip_reason}"
+            if out is not None:
+                raise CommandError(f"{nothing}; wrote nothing to {out}")
+            click.echo(nothing)
             return
         if out is None:
             click.echo(f"Subject: {shown.email.subject}\n({period_key}, {source})\n")
@@ -143,10 +149,9 @@ def status(period: str | None, as_json: bool) -> None:
 
 
 def _require_ranking(session) -> None:
-    if latest_run_id(session) is None:
-        raise CommandError(
-            "nothing to plan: there is no finished trending ranking yet (run `papermail score`)"
-        )
+    reason = nothing_ranked_reason(session)
+    if reason:
+        raise CommandError(f"nothing to plan: {reason}")
 
 
 def _planned(session, settings, period: str | None) -> tuple[list[int], list[str]]:
@@ -187,17 +192,22 @@ def plan(period: str | None, as_json: bool) -> None:
 @click.option(
     "--timeout", type=float, default=3600, show_default=True, help="With --wait: give up after SECONDS."
 )
-def send(period: str | None, wait: bool, timeout: float) -> None:
+@json_option
+def send(period: str | None, wait: bool, timeout: float, as_json: bool) -> None:
     """Plan, then queue the sends for the workers; with --wait, follow them until they are done."""
     settings = settings_or_exit()
     with cli_session() as session:
         new_ids, periods = _planned(session, settings, period)
         waiting = pending_ids(session, periods)
         planning.enqueue_sends(session, waiting, settings=settings)
-    if new_ids or waiting:
+        idle = None if new_ids or waiting or period else nobody_due_message(session, clock.now())
+    if as_json:
+        if not wait or not periods:
+            echo_json({"planned": len(new_ids), "queued": len(waiting), "periods": periods, "note": idle})
+    elif new_ids or waiting:
         changed(f"planned {len(new_ids)} new deliveries; queued {len(waiting)} for the workers")
     else:
-        unchanged("nothing to send: everything due is planned and none of it is waiting")
+        unchanged(idle or f"nothing to send in {period}: all of it is planned and none of it is waiting")
     if not wait or not periods:
         return
     with one_line_errors(), progress_bar(f"sending {', '.join(periods)}", None) as bar:
@@ -214,7 +224,10 @@ def send(period: str | None, wait: bool, timeout: float) -> None:
             f"still sending after {timeout:g}s; is a worker running (`papermail worker`)? "
             f"see: papermail digest status --period {periods[0]}"
         )
-    print_tables(counts_table(f"Deliveries, {', '.join(periods)}", counts))
+    if as_json:
+        echo_json({"planned": len(new_ids), "queued": len(waiting), "periods": periods, "counts": counts})
+    else:
+        print_tables(counts_table(f"Deliveries, {', '.join(periods)}", counts))
     undelivered = sum(counts[s] for s in UNDELIVERED)
     if undelivered:
         raise CommandError(f"{undelivered} not delivered; see: papermail digest status --period {periods[0]}")
@@ -228,7 +241,8 @@ def resume(period: str | None) -> None:
     with cli_session() as session:
         period = period or latest_period_key(session)
         if period is None:
-            raise CommandError("no digest has been planned yet")
+            unchanged("nothing to resume: no digest has been planned yet")
+            return
         was_paused = bool(paused_periods(session, [period]))
         try:
             waiting = resume_digest(session, period, actor=cli_actor())

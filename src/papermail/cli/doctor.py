@@ -19,15 +19,16 @@ MARKS = {OK: "✓ ok", WARN: "! warn", FAIL: "✗ fail"}
     type=float,
     is_flag=False,
     flag_value=30.0,
-    default=None,
+    default=10.0,
+    show_default=True,
     metavar="[SECONDS]",
-    help="Also check that a worker runs a task (waits up to 30 s, or SECONDS).",
+    help="How long to wait for a worker to run a task (--worker alone: 30; --worker 0 skips the check).",
 )
 @json_option
 @click.pass_context
 def doctor(ctx: click.Context, worker_timeout: float | None, as_json: bool) -> None:
     """Check that papermail can do its job here; exit 1 if any check fails. Sends nothing."""
-    checks = run_checks(worker_timeout=worker_timeout)
+    checks = run_checks(worker_timeout=worker_timeout or None)
     failed = [check for check in checks if check.status == FAIL]
     if as_json:
         echo_json({"ok": not failed, "checks": [check.as_dict() for check in checks]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
@@ -13,9 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.base import CommandError, cli_session, require_schema, settings_or_exit
 from papermail.config import Settings
-from papermail.db import session_factory
+from papermail.db import writer_session_factory
 from papermail.db.models import FetchRun, FetchStatus
 from papermail.sources.fetch_runs import recent_runs
 from papermail.sources.runner import ARXIV, HUGGINGFACE, SOURCES, FetchSummary, run_fetch
@@ -71,25 +72,36 @@ def fetch(ctx: click.Context, source: str, day: datetime | None, as_json: bool) 
     if ctx.invoked_subcommand is not None:
         return
     settings = settings_or_exit()
+    require_schema(settings)
     console = _console()
-    with _progress(console, enabled=console.is_terminal and not as_json) as report:
-        summaries = [
-            _fetch_one(settings, name, day.date() if day else None, report) for name in SOURCE_CHOICES[source]
+    names = SOURCE_CHOICES[source]
+    with (
+        _progress(console, enabled=console.is_terminal and not as_json) as report,
+        ThreadPoolExecutor(max_workers=len(names)) as pool,
+    ):
+        # Both sources at once: each waits on its own network, in its own session.
+        futures = [
+            pool.submit(_fetch_one, settings, name, day.date() if day else None, report) for name in names
         ]
+        summaries = [future.result() for future in futures]
+    unfinished = [summary for summary in summaries if not summary.completed]
     if as_json:
         click.echo(json.dumps([summary.as_dict() for summary in summaries], indent=2))
+    elif len(unfinished) == len(summaries):
+        # Nothing got through (offline, say): one line with each source's reason, no empty table.
+        reasons = "; ".join(f"{s.source}: {s.problems[0] if s.problems else s.status}" for s in summaries)
+        raise CommandError(f"fetch failed: {reasons}")
     else:
         _print_summary(console, summaries)
-    unfinished = [summary.source for summary in summaries if not summary.completed]
     if unfinished:
-        raise CommandError(f"fetch did not complete for {', '.join(unfinished)}")
+        raise CommandError(f"fetch did not complete for {', '.join(s.source for s in unfinished)}")
 
 
 def _fetch_one(
     settings: Settings, source: str, day: date | None, report: ReportProgress | None
 ) -> FetchSummary:
     """One source's run in its own session; an unexpected error fails that source, not the others."""
-    with session_factory(settings)() as session:
+    with writer_session_factory(settings)() as session:
         try:
             return run_fetch(session, settings, source, day=day, progress=report)
         except Exception as exc:  # the run's log records it too; the next source still runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -58,6 +59,22 @@ def one_line_errors() -> Iterator[None]:
         raise BadUsage(str(exc)) from None
     except AdminError as exc:
         raise CommandError(str(exc)) from None
+
+
+def require_free_port(bind: str) -> None:
+    """Fail with one line naming ``--bind`` when ``host:port`` is malformed or already taken."""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise BadUsage(f"--bind {bind}: expected host:port, e.g. 127.0.0.1:8000")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), int(port)))
+        except OSError as exc:
+            free = f"{host}:{int(port) + 1}"
+            raise CommandError(
+                f"cannot listen on {bind}: {exc.strerror or exc}; pick another with --bind {free}"
+            ) from None
 
 
 def cli_actor() -> str:

@@ -16,11 +16,16 @@ from datetime import timedelta
 
 import click
 
-from papermail import leases
+from papermail import leases, task_names
 from papermail.celery_app import get_celery
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.demo import load_into_database, report_load
+from papermail.cli.options import require_free_port
+from papermail.cli.output import echo_json, json_option
+from papermail.config import setting_sources
 from papermail.db import migrate
 
+quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
 PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
 SHUTDOWN_GRACE_SECONDS = 10
 # What `up` passes on to its children when it is told to stop. SIGHUP means "reload" to gunicorn
@@ -49,10 +54,17 @@ def _die_with_up() -> None:
 
 
 @click.command()
-def config() -> None:
-    """Show the effective settings, with secrets masked."""
-    for name, value in settings_or_exit().masked().items():
-        click.echo(f"{name:22} {value}")
+@json_option
+def config(as_json: bool) -> None:
+    """Show each PAPERMAIL_* setting in effect and where it came from (environment, .env, default)."""
+    settings_or_exit()
+    sources = setting_sources()
+    if as_json:
+        echo_json({s.variable: {"value": s.value, "source": s.source} for s in sources})
+        return
+    width = max(len(s.variable) for s in sources)
+    for s in sources:
+        click.echo(f"{s.variable:{width}}  {s.value}  ({s.source})")
 
 
 @click.command()
@@ -61,6 +73,7 @@ def config() -> None:
 def web(bind: str, workers: int) -> None:
     """Serve the web pages with gunicorn."""
     settings_or_exit()
+    require_free_port(bind)
     _die_with_up()  # kept across the exec below
     argv = [
         sys.executable,
@@ -87,12 +100,14 @@ def web(bind: str, workers: int) -> None:
 @click.command()
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int, loglevel: str) -> None:
+@quiet_option
+def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
     """Run a Celery worker (run as many as you like, on as many machines)."""
     settings = settings_or_exit()
     _die_with_up()
     get_celery().start(
         [
+            *(["--quiet"] if quiet else []),
             "worker",
             "--loglevel",
             loglevel,
@@ -108,11 +123,18 @@ def worker(concurrency: int, loglevel: str) -> None:
 
 @click.command()
 @click.option("--loglevel", default="INFO", show_default=True)
-def beat(loglevel: str) -> None:
+@click.option(
+    "--catch-up/--no-catch-up",
+    default=True,
+    show_default=True,
+    help="On start, have a worker fetch stale sources now and backfill recent arXiv days.",
+)
+@quiet_option
+def beat(loglevel: str, catch_up: bool, quiet: bool) -> None:
     """Run the Celery beat scheduler (exactly one per database: a second one refuses to start)."""
     settings = settings_or_exit()
     _die_with_up()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker's file lives there too
     schedule_file = settings.data_dir / "celerybeat-schedule"
     lease = timedelta(seconds=settings.beat_lease_seconds)
     holder = leases.new_holder()
@@ -124,11 +146,14 @@ def beat(loglevel: str) -> None:
             f"{hold.expires_at:%Y-%m-%d %H:%M:%S} UTC: stop it first "
             "(a killed beat's hold runs out by itself)"
         )
+    if catch_up:  # only the beat that holds the schedule asks
+        _request_catch_up()
     stopped = threading.Event()
     renewer = threading.Thread(target=_renew_beat_lease, args=(holder, lease, stopped), daemon=True)
     renewer.start()
     try:
-        get_celery().start(["beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
+        quietly = ["--quiet"] if quiet else []
+        get_celery().start([*quietly, "beat", "--loglevel", loglevel, "--schedule", str(schedule_file)])
     finally:
         stopped.set()
         renewer.join()
@@ -153,10 +178,16 @@ def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -
 
 @click.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the web.")
-def up(bind: str) -> None:
+@click.option(
+    "--demo", is_flag=True, help="Load the bundled sample first (empty database only); no catch-up."
+)
+def up(bind: str, demo: bool) -> None:
     """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C."""
     settings = settings_or_exit()
+    require_free_port(bind)
     migrate.upgrade(settings)
+    if demo:
+        report_load(load_into_database())
     shown = settings.masked()
     click.echo(f"papermail: database {shown['database_url']}")
     click.echo(f"papermail: broker   {shown['broker_url']}")
@@ -164,8 +195,8 @@ def up(bind: str) -> None:
     click.echo(f"papermail: open http://{bind}/  (Ctrl-C stops everything)")
     commands = {
         "web": ["web", "--bind", bind, "--workers", "2"],
-        "worker": ["worker", "--concurrency", "2"],
-        "beat": ["beat"],
+        "worker": ["worker", "--concurrency", "2", "--quiet"],
+        "beat": ["beat", "--quiet", "--no-catch-up" if demo else "--catch-up"],
     }
     asked_to_stop: list[signal.Signals] = []
     for received in FORWARDED_SIGNALS:
@@ -184,6 +215,14 @@ def up(bind: str) -> None:
         exit_code = 1
     _stop(children.values(), FORWARDED_SIGNALS[asked_to_stop[0]] if asked_to_stop else signal.SIGTERM)
     sys.exit(exit_code)
+
+
+def _request_catch_up() -> None:
+    """Ask a worker to catch up on stale data; a broker that is down must not keep beat from starting."""
+    try:
+        get_celery().send_task(task_names.CATCH_UP)
+    except Exception as exc:  # the schedule still fetches; say why the catch-up is missing
+        click.echo(f"papermail: could not queue the catch-up on start: {exc}", err=True)
 
 
 def _spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:

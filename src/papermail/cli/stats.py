@@ -79,6 +79,6 @@ def _tables(collected: Stats) -> list:
             str(paper.rank), f"{paper.score:.2f}", Text(f"{paper.title} ({paper.arxiv_id})"), paper.evidence
         )
     if not collected.trending:
-        trending.caption = "no ranking yet: run `papermail score`"
+        trending.caption = collected.nothing_ranked or "the ranking is empty"
     confirmations = counts_table("Confirmation emails", collected.confirmations)
     return [counts_table("Subscribers", collected.subscribers), deliveries, confirmations, fetches, trending]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
 from papermail import votes
@@ -15,6 +17,7 @@ from papermail.cli.options import cli_actor, email_argument, one_line_errors
 from papermail.cli.output import (
     changed,
     console,
+    echo_json,
     echo_json_array,
     json_option,
     print_tables,
@@ -92,14 +95,27 @@ def _list_cells(s: Subscriber) -> list[str]:
     ]
 
 
-def _split(value: str | None) -> list[str] | None:
-    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    """Repeated options, each a comma list, as one list; None when the option was not given."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 @subscribers.command()
 @email_argument()
-@click.option("--topics", metavar="CATS", help="Comma-separated arXiv categories, e.g. cs.LG,cs.CL.")
-@click.option("--keywords", metavar="WORDS", help="Comma-separated keywords, matched as whole words.")
+@click.option(
+    "--topics",
+    metavar="CATS",
+    multiple=True,
+    help="arXiv categories, comma list or repeated: cs.LG,cs.CL.",
+)
+@click.option(
+    "--keywords",
+    metavar="WORDS",
+    multiple=True,
+    help="Whole-word keywords, comma list or repeated.",
+)
 @click.option("--frequency", type=click.Choice([f.value for f in Frequency]), help="weekly or daily.")
 @click.option("--timezone", metavar="ZONE", help="IANA timezone for the send time, e.g. Europe/Berlin.")
 @click.option(
@@ -112,15 +128,17 @@ def _split(value: str | None) -> list[str] | None:
     callback=likes_module.parse_mix_option,
     help="0 = trending only … 4 = their interests only.",
 )
+@json_option
 def add(
     email: str,
-    topics: str | None,
-    keywords: str | None,
+    topics: tuple[str, ...],
+    keywords: tuple[str, ...],
     frequency: str | None,
     timezone: str | None,
     confirmed: bool,
     likes: tuple[str, ...],
     mix: int | None,
+    as_json: bool,
 ) -> None:
     """Add a subscriber, or update one's preferences (new ones default to the fetched categories)."""
     settings = settings_or_exit()
@@ -140,22 +158,41 @@ def add(
             default_topics=settings.arxiv_categories,
         )
         subscriber = result.subscriber
-        if result.created:
-            changed(f"added {email} ({subscriber.status.value}): {_describe(subscriber)}")
-        elif result.changes:
-            changed(f"updated {email}: {'; '.join(result.changes)}")
-        else:
-            unchanged(f"{email} is already there ({subscriber.status.value}); nothing changed")
-        if subscriber.status == SubscriberStatus.PENDING:
-            unchanged(f"{email} gets no digest until confirmed; add --confirmed if they already agreed")
-        elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
-            unchanged(f"{email} unsubscribed; add --confirmed only if they asked to subscribe again")
         apply_mix(subscriber, mix)
         problem = (
             apply_likes(session, settings, subscriber, likes, votes.MORE, votes.FROM_SEED) if likes else None
         )
+        if as_json:
+            echo_json(
+                {
+                    "email": email,
+                    "created": result.created,
+                    "changes": list(result.changes),
+                    "status": subscriber.status.value,
+                    "topics": subscriber.topics,
+                    "keywords": subscriber.keywords,
+                    "frequency": subscriber.frequency.value,
+                    "schedule": _schedule(subscriber),
+                    "mix": subscriber.relevance_mix,
+                }
+            )
+        else:
+            _report_added(email, result.created, result.changes, subscriber)
     if problem:  # after the commit: the subscriber and the papers found stay
         raise CommandError(problem)
+
+
+def _report_added(email: str, created: bool, changes: Sequence[str], subscriber: Subscriber) -> None:
+    if created:
+        changed(f"added {email} ({subscriber.status.value}): {_describe(subscriber)}")
+    elif changes:
+        changed(f"updated {email}: {'; '.join(changes)}")
+    else:
+        unchanged(f"{email} is already there ({subscriber.status.value}); nothing changed")
+    if subscriber.status == SubscriberStatus.PENDING:
+        unchanged(f"{email} gets no digest until confirmed; add --confirmed if they already agreed")
+    elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        unchanged(f"{email} unsubscribed; add --confirmed only if they asked to subscribe again")
 
 
 def _describe(subscriber: Subscriber) -> str:
@@ -171,13 +208,16 @@ def _describe(subscriber: Subscriber) -> str:
 )
 @click.option("--reason", help="Why, for the audit log.")
 @click.option("--yes", "-y", is_flag=True, help="Don't ask before erasing with --purge.")
-def remove(email: str, purge: bool, reason: str | None, yes: bool) -> None:
+@json_option
+def remove(email: str, purge: bool, reason: str | None, yes: bool, as_json: bool) -> None:
     """Unsubscribe an address; with --purge, erase everything papermail holds about it."""
     actor = cli_actor()
     if not purge:
         with one_line_errors(), cli_session() as session:
             result = admin.remove_subscriber(session, email, actor=actor, reason=reason)
-        if result.changed:
+        if as_json:
+            echo_json({"email": email, "changed": result.changed, "status": str(result.status)})
+        elif result.changed:
             changed(f"unsubscribed {email}")
         else:
             unchanged(f"{email} is already {result.status}; nothing changed")
@@ -186,6 +226,16 @@ def remove(email: str, purge: bool, reason: str | None, yes: bool) -> None:
         click.confirm(f"Erase all data about {email}? This can't be undone", abort=True, err=True)
     with one_line_errors(), cli_session() as session:
         erased = admin.erase_subscriber(session, email, actor=actor, reason=reason)
+    if as_json:
+        echo_json(
+            {
+                "email": email,
+                "erased": not erased.already_erased,
+                "deliveries": erased.deliveries,
+                "audit_rows_scrubbed": erased.audit_rows_scrubbed,
+            }
+        )
+        return
     if erased.already_erased:
         unchanged(f"{email} was already erased; nothing to do")
         return
@@ -201,7 +251,8 @@ def remove(email: str, purge: bool, reason: str | None, yes: bool) -> None:
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
 @click.option("--confirmed", is_flag=True, help="Rows without a status are active (they already agreed).")
 @click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
-def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool) -> None:
+@json_option
+def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool, as_json: bool) -> None:
     """Import subscribers from CSV: an email column, optionally the other columns of `export`.
 
     Every row is checked first and bad rows are reported with their line numbers. Existing addresses
@@ -220,8 +271,18 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool) -> No
     for bad in checked.bad_rows:
         err.print(f"{name}:{bad.line}: {bad.problem}", highlight=False, markup=False)
     bad_count = len(checked.bad_rows)
+    summary: dict = {
+        "file": name,
+        "good_rows": len(checked.rows),
+        "bad_rows": [{"line": bad.line, "problem": bad.problem} for bad in checked.bad_rows],
+        "written": False,
+    }
+    if ((bad_count and strict) or dry_run) and as_json:
+        echo_json(summary)
     if bad_count and strict:
         raise CommandError(f"{bad_count} bad rows in {name}; imported nothing (--strict)")
+    if dry_run and as_json:
+        return
     if dry_run:
         unchanged(f"{name}: {len(checked.rows)} good rows, {bad_count} bad; nothing written (--dry-run)")
         return
@@ -233,18 +294,34 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool) -> No
             source=name,
             on_progress=bar.advance,
         )
+    if as_json:
+        counts = ("added", "updated", "unchanged", "kept_unsubscribed", "suppressed")
+        echo_json({**summary, "written": True, **{key: getattr(report, key) for key in counts}})
+    else:
+        _report_import(name, report)
+    if bad_count:
+        raise CommandError(f"{bad_count} bad rows in {name} were not imported (listed above)")
+
+
+def _report_import(name: str, report) -> None:
     changed(f"imported {name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged")
     if report.kept_unsubscribed:
         unchanged(f"kept {report.kept_unsubscribed} unsubscribed (listed as active, but they opted out here)")
     if report.suppressed:
         unchanged(f"skipped {report.suppressed} on the suppression list (never mailed again)")
-    if bad_count:
-        raise CommandError(f"{bad_count} bad rows in {name} were not imported (listed above)")
 
 
 @subscribers.command()
 @status_choice
-@click.option("--output", "-o", type=click.File("w"), default="-", help="Write here instead of stdout.")
+@click.option(
+    "-o",
+    "--out",
+    "--output",
+    "output",
+    type=click.File("w"),
+    default="-",
+    help="Write FILE, not stdout.",
+)
 def export(status: str | None, output) -> None:
     """Export subscribers as CSV (the format `import` reads)."""
     wanted = SubscriberStatus(status) if status else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
@@ -9,20 +10,31 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from papermail import trending
+from papermail import readiness, trending
 from papermail.categories import KNOWN_CATEGORIES
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.output import echo_json, json_option
 
 DEFAULT_LIMIT = 20
 WINDOW_NAMES = {trending.DAILY: "last 24 hours", trending.WEEKLY: "last 7 days"}
 
 
 @click.command()
-def score() -> None:
+@json_option
+def score(as_json: bool) -> None:
     """Rank every recent paper now, as a new scoring run for each window (24h and 7d)."""
     settings = settings_or_exit()
     with cli_session() as session:
+        if readiness.paper_count(session) == 0:
+            raise CommandError(f"nothing to rank: {readiness.no_papers_reason(session)}")
         summaries = trending.score_windows(session, settings)
+        empty = None if any(s.paper_count for s in summaries) else readiness.nothing_ranked_reason(session)
+    if as_json:
+        echo_json([dataclasses.asdict(summary) for summary in summaries])
+    if empty:
+        raise CommandError(empty)
+    if as_json:
+        return
     for summary in summaries:
         pruned = f"; deleted {summary.pruned_runs} old runs" if summary.pruned_runs else ""
         click.echo(
@@ -32,6 +44,7 @@ def score() -> None:
 
 
 def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    values = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
     # The offered categories, plus any the operator fetches besides them.
     known = KNOWN_CATEGORIES | set(settings_or_exit().arxiv_categories)
     for value in values:
@@ -50,12 +63,13 @@ def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     help="Papers shown.",
 )
 @click.option(
+    "--topics",
     "--topic",
     "topics",
     multiple=True,
     callback=_categories,
-    metavar="CATEGORY",
-    help="Only papers listed in this arXiv category (repeat for several), e.g. cs.LG.",
+    metavar="CATS",
+    help="Only papers in these arXiv categories: a comma list or repeated, e.g. cs.LG,cs.CL.",
 )
 @click.option(
     "--window",
@@ -70,7 +84,8 @@ def trending_ranking(limit: int, topics: tuple[str, ...], window: str, as_json: 
     with cli_session() as session:
         run = trending.latest_run(session, window)
         if run is None:
-            raise CommandError(f"no {window} ranking yet: run `papermail score` first")
+            reason = readiness.nothing_ranked_reason(session)
+            raise CommandError(reason or f"no {window} ranking yet: run `papermail score` first")
         papers = trending.ranked_papers(session, run.id, topics=topics, limit=limit)
     if as_json:
         click.echo(json.dumps(_as_json(run, topics, papers), indent=2, ensure_ascii=False))

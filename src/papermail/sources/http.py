@@ -9,6 +9,7 @@ exponentially longer each time (with jitter, so many workers don't retry in step
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -127,6 +128,12 @@ class HttpClient:
             except httpx.TimeoutException:
                 reason, wait = f"timed out after {self.timeout_seconds:g} s", self._backoff(attempt)
             except httpx.HTTPError as exc:  # refused, reset, DNS, TLS, a broken stream...
+                if _name_not_resolved(exc):
+                    # No DNS answer means no network (or a typo): retrying only makes people wait.
+                    host = httpx.URL(full_url).host
+                    raise FetchError(
+                        full_url, f"cannot resolve {host}: no network or DNS (not retried)"
+                    ) from None
                 reason, wait = f"connection failed: {exc or type(exc).__name__}", self._backoff(attempt)
             else:
                 status, body = response.status_code, response.content
@@ -149,6 +156,18 @@ class HttpClient:
 
     def _backoff(self, attempt: int) -> float:
         return self.backoff_seconds * 2**attempt * (1 + random.uniform(0, JITTER))
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """True when the error comes from a failed DNS lookup (socket.gaierror anywhere in its chain)."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # chains are short; a cycle must not hang us
+        if seen is None:
+            return False
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _conditional_headers(validators: Validators | None) -> dict[str, str]:

@@ -16,7 +16,7 @@ from celery.schedules import crontab
 
 from papermail import task_names
 from papermail.config import get_settings
-from papermail.db import session_factory
+from papermail.db import writer_session_factory
 from papermail.sources.runner import ARXIV, HUGGINGFACE, run_fetch
 
 
@@ -63,7 +63,7 @@ BEAT_SCHEDULE = _FetchSchedule()
 
 def _fetch(source: str, day: str | None) -> dict[str, Any]:
     settings = get_settings()
-    with session_factory(settings)() as session:
+    with writer_session_factory(settings)() as session:
         summary = run_fetch(session, settings, source, day=date.fromisoformat(day) if day else None)
     return summary.as_dict()
 

@@ -35,13 +35,17 @@ class WebContext:
     _cached: dict[str, tuple[float, object]] = field(default_factory=dict)
 
     def cached(self, name: str, compute: Callable[[], T]) -> T:
-        """``compute()``, reused for ``preview_ttl`` seconds in this process."""
+        """``compute()``, reused for ``preview_ttl`` seconds in this process.
+
+        An empty answer is not kept: on a fresh install the first ranking shows as soon as it exists.
+        """
         now = time.monotonic()
         hit = self._cached.get(name)
         if hit is not None and hit[0] > now:
             return hit[1]  # type: ignore[return-value]
         value = compute()
-        self._cached[name] = (now + self.preview_ttl, value)
+        if value:
+            self._cached[name] = (now + self.preview_ttl, value)
         return value
 
     def transaction(self, work: Callable[[Session], T]) -> T:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from zoneinfo import available_timezones
 
 from markupsafe import Markup
@@ -32,9 +34,26 @@ _HIDDEN_ZONE_PREFIXES = (
 
 @cache
 def timezone_choices() -> tuple[str, ...]:
-    """The IANA zones offered in the picker: UTC first, then Area/City names sorted."""
-    zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(_HIDDEN_ZONE_PREFIXES))
-    return (DEFAULT_TIMEZONE, *zones)
+    """The IANA zones offered in the picker: UTC first, then canonical Area/City names sorted."""
+    available = available_timezones()
+    canonical = _canonical_zones() & available
+    if not canonical:  # no zone.tab next to the zone files: drop what we know to be aliases
+        canonical = {z for z in available if "/" in z and not z.startswith(_HIDDEN_ZONE_PREFIXES)}
+    return (DEFAULT_TIMEZONE, *sorted(canonical))
+
+
+def _canonical_zones() -> set[str]:
+    """The zones of the tz database's ``zone.tab``: one canonical name per place, no aliases.
+
+    ``available_timezones()`` also lists backward-compatible links such as ``Asia/Calcutta``
+    (now ``Asia/Kolkata``); offering both makes people pick between two names for one place.
+    """
+    for directory in zoneinfo.TZPATH:
+        table = Path(directory) / "zone.tab"
+        if table.is_file():
+            lines = table.read_text(encoding="utf-8").splitlines()
+            return {line.split("\t")[2] for line in lines if line and not line.startswith("#")}
+    return set()
 
 
 _OPTION = Markup("<option>{}</option>")

@@ -1,0 +1,131 @@
+"""``papermail doctor``'s checks of the data flow: sources reachable, fetches, ranking, beat.
+
+Configuration can be perfect while every fetch fails; these checks look at what actually happened
+(the fetch log, the latest ranking, beat's lease on the schedule) and each failing one says what to do.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import httpx
+import sqlalchemy as sa
+
+from papermail import clock, leases
+from papermail.config import Settings
+from papermail.db import session_scope
+from papermail.db.models import FetchRun, FetchStatus, ScheduleLease
+from papermail.readiness import last_fetches, nothing_ranked_reason
+from papermail.sources import arxiv_rss
+from papermail.sources.http import user_agent
+from papermail.trending import latest_run
+
+REACH_TIMEOUT_SECONDS = 5.0
+# Hugging Face is fetched hourly and the ranking follows every fetch (and an hourly safety net).
+RANKING_STALE_AFTER = timedelta(hours=3)
+GOOD = (FetchStatus.OK, FetchStatus.PARTIAL)
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    minutes = int((now - then).total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min ago"
+    hours = minutes // 60
+    return f"{hours} h ago" if hours < 48 else f"{hours // 24} days ago"
+
+
+def source_urls(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Each source's cheapest request, with the variable that sets its address."""
+    return {
+        "arXiv listing": (arxiv_rss.rss_url(settings), "PAPERMAIL_ARXIV_RSS_URL"),
+        "arXiv API": (f"{settings.arxiv_api_url}?id_list=&max_results=0", "PAPERMAIL_ARXIV_API_URL"),
+        "Hugging Face": (f"{settings.hf_api_url}?limit=1", "PAPERMAIL_HF_API_URL"),
+    }
+
+
+def check_sources(settings: Settings) -> list[tuple[str, str, str]]:
+    """(name, status, detail) per source: one GET each, short timeout, no retries."""
+    results = []
+    headers = {"User-Agent": user_agent(settings)}
+    with httpx.Client(timeout=REACH_TIMEOUT_SECONDS, headers=headers, follow_redirects=True) as client:
+        for name, (url, variable) in source_urls(settings).items():
+            started = time.monotonic()
+            try:
+                response = client.get(url)
+            except httpx.HTTPError as exc:
+                reason = str(exc) or type(exc).__name__
+                results.append(
+                    (f"source {name}", "fail", f"{url}: {reason}; check the network, or set {variable}")
+                )
+                continue
+            took = time.monotonic() - started
+            if response.status_code >= 500:
+                detail = f"{url}: HTTP {response.status_code}; the source is down, fetches retry later"
+                results.append((f"source {name}", "warn", detail))
+            else:
+                detail = f"{url}: answered HTTP {response.status_code} in {took:.1f} s"
+                results.append((f"source {name}", "ok", detail))
+    return results
+
+
+def check_fetches(settings: Settings) -> list[tuple[str, str, str]]:
+    """The last fetch of each source: when, and its error when it failed."""
+    now = clock.now()
+    with session_scope(settings) as session:
+        fetches = {fetch.source: fetch for fetch in last_fetches(session)}
+        good = dict(
+            session.execute(
+                sa.select(FetchRun.source, sa.func.max(FetchRun.started_at))
+                .where(FetchRun.status.in_(GOOD))
+                .group_by(FetchRun.source)
+            ).all()
+        )
+    results = []
+    for source in ("arxiv", "huggingface"):
+        fetch = fetches.get(source)
+        if fetch is None:
+            results.append((f"fetch {source}", "warn", "never fetched: run `papermail fetch`"))
+        elif fetch.status == FetchStatus.FAILED:
+            since = f"; last good one {_ago(good[source], now)}" if source in good else "; never succeeded"
+            detail = f"failed {_ago(fetch.started_at, now)}: {fetch.error}{since}; see `papermail fetch log`"
+            results.append((f"fetch {source}", "fail", detail))
+        else:
+            error = f" ({fetch.error})" if fetch.error else ""
+            results.append((f"fetch {source}", "ok", f"{fetch.status} {_ago(fetch.started_at, now)}{error}"))
+    return results
+
+
+def check_ranking(settings: Settings) -> tuple[str, str, str]:
+    """The latest ranking exists, holds papers, and is recent."""
+    now = clock.now()
+    with session_scope(settings) as session:
+        run = latest_run(session)
+        if run is None or not run.paper_count:
+            return ("ranking", "warn", nothing_ranked_reason(session, run) or "no ranking yet")
+        age = now - run.as_of
+        detail = f"run {run.id} of {_ago(run.as_of, now)} ranks {run.paper_count:,} papers"
+    if age > RANKING_STALE_AFTER:
+        return ("ranking", "warn", f"{detail}: stale; is a worker running? `papermail score` ranks now")
+    return ("ranking", "ok", detail)
+
+
+def check_beat(settings: Settings) -> tuple[str, str, str]:
+    """A beat holds the schedule: it renews its lease in the database while it ticks, on any machine."""
+    now = clock.now()
+    with session_scope(settings) as session:
+        lease = session.scalar(sa.select(ScheduleLease).where(ScheduleLease.name == leases.BEAT))
+    if lease is None:
+        return (
+            "beat",
+            "warn",
+            "no beat holds the schedule: run exactly one `papermail beat` (or `papermail up`)",
+        )
+    if lease.expires_at < now:
+        return (
+            "beat",
+            "fail",
+            f"beat {lease.holder} stopped renewing its hold {_ago(lease.expires_at, now)}: "
+            "start exactly one `papermail beat`",
+        )
+    return ("beat", "ok", f"{lease.holder} holds the schedule (renewed while it ticks)")
