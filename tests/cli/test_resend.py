@@ -25,7 +25,7 @@ from tests.conftest import settings_environ
 PERIOD = "2026-W48"
 READERS = [f"reader{n}@example.org" for n in range(6)]
 # The signed links in a digest carry their signing time; everything else must be byte-identical.
-SIGNED_LINK = re.compile(r"/(unsubscribe|preferences|vote)/[A-Za-z0-9_.\-]+")
+SIGNED_LINK = re.compile(r"/(unsubscribe|preferences|vote|digest)/[A-Za-z0-9_.\-]+")
 
 
 @pytest.fixture
