@@ -62,7 +62,8 @@ from tests.web.conftest import add_run  # noqa: E402
 from papermail import config, signup_requests  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
-from papermail.db.models import AuditLog, SignupRequest, Subscriber  # noqa: E402
+from papermail.db.bookkeeping import AuditLog, SignupRequest  # noqa: E402
+from papermail.db.models import Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
 from papermail.signup_limits import address_key, ip_key, limiter_for, redis_key_prefix  # noqa: E402
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from papermail import celery_app
 from papermail.config import load_settings
 from papermail.db import get_engine, session_scope
-from papermail.db.models import AuditLog
+from papermail.db.bookkeeping import AuditLog
 from papermail.queue import enqueue_after_commit
 from tests.conftest import REDIS_URL, settings_environ, wait_for
 

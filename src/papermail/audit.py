@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from papermail import clock
-from papermail.db.models import AuditLog
+from papermail.db.bookkeeping import AuditLog
 
 
 def record(

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock
-from papermail.db.models import ScheduleLease
+from papermail.db.bookkeeping import ScheduleLease
 
 BEAT = "beat"
 

@@ -13,7 +13,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail.db.models import FetchProblem, FetchRun, FetchStatus, Paper, ScoringRun
+from papermail.db.bookkeeping import FetchProblem, FetchRun
+from papermail.db.models import FetchStatus, Paper, ScoringRun
 from papermail.trending import latest_run
 
 FETCH_HINT = "run `papermail fetch` (or `papermail demo load` to try papermail offline)"

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from papermail import clock
 from papermail.config import Settings
 from papermail.db import session_factory
-from papermail.db.models import RateLimitHit
+from papermail.db.bookkeeping import RateLimitHit
 from papermail.mail.outbox import NoPacing, SendPacer
 
 # Slots older than this are of no more use: they are deleted as new ones are reserved.

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from papermail import clock
 from papermail.config import Rate, Settings
-from papermail.db.models import RateLimitHit
+from papermail.db.bookkeeping import RateLimitHit
 from papermail.subscribers import email_hash
 
 REDIS_KEY_PREFIX = "papermail:ratelimit:"

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from papermail import clock, task_names
 from papermail.config import Settings
-from papermail.db.models import Frequency, SignupRequest
+from papermail.db.bookkeeping import SignupRequest
+from papermail.db.models import Frequency
 from papermail.queue import enqueue_after_commit
 from papermail.signup import SignupOutcome, request_signup
 from papermail.signup_limits import RateLimiter

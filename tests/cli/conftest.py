@@ -22,13 +22,11 @@ from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.cli import cli
 from papermail.db import session_scope
+from papermail.db.bookkeeping import AuditLog, FetchProblem, FetchRun
 from papermail.db.models import (
-    AuditLog,
     Delivery,
     DeliveryStatus,
     Digest,
-    FetchProblem,
-    FetchRun,
     FetchStatus,
     Paper,
     ScoringRun,

@@ -7,16 +7,8 @@ import sqlalchemy as sa
 
 from papermail import audit, clock
 from papermail.db import session_scope
-from papermail.db.models import (
-    AuditLog,
-    Delivery,
-    DeliveryStatus,
-    RateLimitHit,
-    SignupRequest,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-)
+from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
+from papermail.db.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus, Suppression
 from papermail.subscribers import email_hash
 from tests.cli.conftest import one_line_error
 

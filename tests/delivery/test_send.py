@@ -13,7 +13,8 @@ from email import message_from_bytes, policy
 import pytest
 import sqlalchemy as sa
 
-from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus
+from papermail.db.bookkeeping import AuditLog
+from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus
 from papermail.delivery.breaker import resume_digest
 from papermail.delivery.send import send_batch
 from papermail.subscribers import is_suppressed, unsubscribe

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from papermail import clock
-from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Digest
+from papermail.db.bookkeeping import AuditLog
+from papermail.db.models import Delivery, DeliveryStatus, Digest
 from papermail.delivery.plan import plan
 from papermail.delivery.sweep import sweep
 from papermail.queue import _PENDING_KEY

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from papermail.db.models import FetchRun, FetchStatus, Subscriber, SubscriberStatus
+from papermail.db.bookkeeping import FetchRun
+from papermail.db.models import FetchStatus, Subscriber, SubscriberStatus
 from papermail.sources.catchup import plan_catch_up
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)  # a Saturday morning

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from papermail import config
 from papermail.db import get_engine
-from papermail.db.models import FetchProblem, FetchRun, FetchStatus, Paper, SignalSnapshot
+from papermail.db.bookkeeping import FetchProblem, FetchRun
+from papermail.db.models import FetchStatus, Paper, SignalSnapshot
 from papermail.sources.arxiv_api import ArxivApi
 from papermail.sources.fetch_runs import start_run
 from papermail.sources.runner import SKIPPED, run_fetch

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail.db.models import FetchProblem, Paper, SignalSnapshot
+from papermail.db.bookkeeping import FetchProblem
+from papermail.db.models import Paper, SignalSnapshot
 from papermail.sources.runner import run_fetch
 from tests.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
 from tests.sources.conftest import API_PATH, HF_PATH, Reply, arxiv_api

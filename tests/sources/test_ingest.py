@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from papermail import clock
-from papermail.db.models import FetchProblem, FetchRun, FetchStatus, Paper, SignalSnapshot
+from papermail.db.bookkeeping import FetchProblem, FetchRun
+from papermail.db.models import FetchStatus, Paper, SignalSnapshot
 from papermail.sources.arxiv_api import parse_api_feed
 from papermail.sources.fetch_runs import (
     STALE_RUN_AFTER,

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from papermail import celery_app, config
 from papermail.config import ConfigError
 from papermail.db import get_engine
-from papermail.db.models import FetchRun, FetchStatus, SignalSnapshot
+from papermail.db.bookkeeping import FetchRun
+from papermail.db.models import FetchStatus, SignalSnapshot
 from papermail.sources.runner import run_fetch
 from papermail.task_names import SCORE_PAPERS
 from papermail.tasks.fetch import BEAT_SCHEDULE, cron_schedule

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from papermail import clock, config, signup, signup_requests, task_names, tokens
 from papermail.celery_app import get_celery, reset_celery
-from papermail.db.models import Paper, ScoringRun, SignupRequest, Subscriber, SubscriberStatus, TrendScore
+from papermail.db.bookkeeping import SignupRequest
+from papermail.db.models import Paper, ScoringRun, Subscriber, SubscriberStatus, TrendScore
 from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, RUN_ID

@@ -18,7 +18,8 @@ from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 
 from papermail import celery_app, clock, signup, signup_limits
-from papermail.db.models import Confirmation, DeliveryStatus, RateLimitHit, Subscriber, SubscriberStatus
+from papermail.db.bookkeeping import RateLimitHit
+from papermail.db.models import Confirmation, DeliveryStatus, Subscriber, SubscriberStatus
 from papermail.mail.backends import MEMORY_OUTBOX
 from papermail.mail.templates import get_templates
 from papermail.send_pacing import send_pacer_for

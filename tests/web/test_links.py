@@ -11,14 +11,8 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from papermail import clock, signup, tokens
-from papermail.db.models import (
-    AuditLog,
-    Delivery,
-    DeliveryStatus,
-    Digest,
-    Frequency,
-    SubscriberStatus,
-)
+from papermail.db.bookkeeping import AuditLog
+from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, SubscriberStatus
 from tests.web.conftest import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
 
 CONFIRM, PREFERENCES, UNSUBSCRIBE = (

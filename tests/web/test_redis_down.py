@@ -16,7 +16,8 @@ from sqlalchemy.orm import sessionmaker
 
 from papermail import clock, config, signup, signup_requests, tokens
 from papermail.celery_app import reset_celery
-from papermail.db.models import AuditLog, SignupRequest, SubscriberStatus
+from papermail.db.bookkeeping import AuditLog, SignupRequest
+from papermail.db.models import SubscriberStatus
 from papermail.signup_limits import RedisRateLimiter
 from tests.conftest import wait_for
 from tests.test_up import _free_port

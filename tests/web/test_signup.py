@@ -11,15 +11,8 @@ from freezegun import freeze_time
 
 from papermail import config, signup, signup_requests, task_names
 from papermail.celery_app import reset_celery
-from papermail.db.models import (
-    AuditLog,
-    Frequency,
-    RateLimitHit,
-    SignupRequest,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-)
+from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
+from papermail.db.models import Frequency, Subscriber, SubscriberStatus, Suppression
 from papermail.subscribers import suppress
 from tests.web.conftest import (
     SIGNUP_FORM,

@@ -8,7 +8,8 @@ from freezegun import freeze_time
 from papermail import clock, config, signup_requests
 from papermail.celery_app import reset_celery
 from papermail.db import session_scope
-from papermail.db.models import SignupRequest, Subscriber, SubscriberStatus
+from papermail.db.bookkeeping import SignupRequest
+from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.subscribers import Preferences
 from papermail.tasks.web import BEAT_SCHEDULE, sweep_signup_requests
 from tests.conftest import make_settings

@@ -22,7 +22,7 @@ from papermail.admin import health
 from papermail.celery_app import get_celery
 from papermail.config import ConfigError, Settings, get_settings, mask_secrets
 from papermail.db import get_engine, migrate, session_scope
-from papermail.db.models import AuditLog
+from papermail.db.bookkeeping import AuditLog
 from papermail.db.session import unreachable_database_message
 from papermail.mail.backends import check_connection
 from papermail.mail.message import sender_domain

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from papermail import clock, leases
 from papermail.config import Settings
 from papermail.db import session_scope
-from papermail.db.models import FetchRun, FetchStatus, ScheduleLease
+from papermail.db.bookkeeping import FetchRun, ScheduleLease
+from papermail.db.models import FetchStatus
 from papermail.readiness import last_fetches, nothing_ranked_reason
 from papermail.sources import arxiv_rss
 from papermail.sources.http import user_agent

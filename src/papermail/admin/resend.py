@@ -30,7 +30,8 @@ from papermail.admin.deliveries import (
 from papermail.admin.subscribers import get_subscriber, suppression_reason
 from papermail.config import Settings
 from papermail.db import session_scope
-from papermail.db.models import AuditLog, Delivery, DeliveryStatus, Subscriber, SubscriberStatus
+from papermail.db.bookkeeping import AuditLog
+from papermail.db.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from papermail.delivery.claims import BatchReport
 from papermail.delivery.send import send_batch
 from papermail.subscribers import mailable_ids

@@ -14,15 +14,8 @@ from sqlalchemy.orm import Session
 
 from papermail.admin.deliveries import latest_period_key, status_counts
 from papermail.confirmations import confirmation_counts
-from papermail.db.models import (
-    Delivery,
-    DeliveryStatus,
-    FetchProblem,
-    FetchRun,
-    ScoringRun,
-    Subscriber,
-    SubscriberStatus,
-)
+from papermail.db.bookkeeping import FetchProblem, FetchRun
+from papermail.db.models import Delivery, DeliveryStatus, ScoringRun, Subscriber, SubscriberStatus
 from papermail.digest.preview import latest_run_id
 from papermail.readiness import nothing_ranked_reason
 from papermail.sources.records import FetchTotals, totals_of

@@ -17,15 +17,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from papermail import audit, clock
 from papermail.admin import NotFound, Refused
-from papermail.db.models import (
-    AuditLog,
-    Delivery,
-    RateLimitHit,
-    SignupRequest,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-)
+from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
+from papermail.db.models import Delivery, Subscriber, SubscriberStatus, Suppression
 from papermail.subscribers import (
     Preferences,
     apply_preferences,

@@ -17,7 +17,8 @@ from rich.table import Table
 from papermail.cli.base import CommandError, cli_session, require_schema, settings_or_exit
 from papermail.config import Settings
 from papermail.db import writer_session_factory
-from papermail.db.models import FetchRun, FetchStatus
+from papermail.db.bookkeeping import FetchRun
+from papermail.db.models import FetchStatus
 from papermail.sources.fetch_runs import recent_runs
 from papermail.sources.runner import ARXIV, HUGGINGFACE, SOURCES, FetchSummary, run_fetch
 from papermail.sources.runner import Progress as ReportProgress

@@ -11,7 +11,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from papermail.config import Settings, get_settings
-from papermail.db.models import Base
+
+# Through bookkeeping, so the tables of both model modules are on Base.metadata.
+from papermail.db.bookkeeping import Base
 from papermail.db.session import get_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from papermail import audit, trending
 from papermail.config import Settings
-from papermail.db.models import AuditLog, Digest, FetchRun, Paper, ScoringRun, SignalSnapshot, TrendScore
+from papermail.db.bookkeeping import AuditLog, FetchRun
+from papermail.db.models import Digest, Paper, ScoringRun, SignalSnapshot, TrendScore
 from papermail.sources.ingest import observation_minute, upsert_papers
 from papermail.sources.records import PaperRecord
 

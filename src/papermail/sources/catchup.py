@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail.db.models import FetchRun, FetchStatus, Subscriber, SubscriberStatus
+from papermail.db.bookkeeping import FetchRun
+from papermail.db.models import FetchStatus, Subscriber, SubscriberStatus
 from papermail.sources.runner import ARXIV, HUGGINGFACE
 
 # A source whose last good fetch is older than this is fetched on start. Hugging Face is fetched

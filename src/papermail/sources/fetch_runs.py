@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock
-from papermail.db.models import FetchProblem, FetchRun, FetchStatus
+from papermail.db.bookkeeping import FetchProblem, FetchRun
+from papermail.db.models import FetchStatus
 from papermail.sources.ingest import UpsertResult
 from papermail.sources.records import FetchTotals, Problem, totals_of
 

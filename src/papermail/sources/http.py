@@ -3,7 +3,7 @@
 Retries cover what is worth retrying: connection errors, timeouts, 5xx and 429, waiting
 exponentially longer each time (with jitter, so many workers don't retry in step) or as long as
 ``Retry-After`` asks. Other 4xx answers are final. Conditional GET sends the validators stored in
-:class:`~papermail.db.models.HttpCache` from the last 200, so an unchanged feed is a cheap 304.
+:class:`~papermail.db.bookkeeping.HttpCache` from the last 200, so an unchanged feed is a cheap 304.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from papermail import __version__, clock
 from papermail.config import Settings
-from papermail.db.models import HttpCache
+from papermail.db.bookkeeping import HttpCache
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A Retry-After longer than this is a "come back later", not a retry: it would outlast the task.

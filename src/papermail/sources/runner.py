@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from papermail import clock, task_names
 from papermail.config import Settings
-from papermail.db.models import FetchRun, FetchStatus
+from papermail.db.bookkeeping import FetchRun
+from papermail.db.models import FetchStatus
 from papermail.queue import enqueue_after_commit
 from papermail.sources import arxiv_rss, huggingface
 from papermail.sources.arxiv_api import ID_BATCH_SIZE, ArxivApi, Pacer, backfill_query

@@ -2,7 +2,8 @@
 
 from alembic import context
 
-from papermail.db.models import Base
+# Through bookkeeping, so the tables of both model modules are on Base.metadata.
+from papermail.db.bookkeeping import Base
 from papermail.db.session import get_engine
 
 config = context.config
