@@ -56,14 +56,7 @@ def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryP
     if found is None:
         return None
     delivery, subscriber, run_id = found
-    request = DigestRequest(
-        delivery.id,
-        subscriber,
-        delivery.period_key,
-        delivery.paper_ids,
-        run_id,
-        reasons=delivery.reasons or (),
-    )
+    request = DigestRequest.of_delivery(delivery, subscriber, run_id)
     cards = load_cards(session, [request])
     # The same "why" lines as the email, personal reasons included.
     papers = [

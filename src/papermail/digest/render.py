@@ -94,6 +94,19 @@ class DigestRequest:
             return ""
         return dict(zip(self.paper_ids, self.reasons, strict=False)).get(paper_id, "")
 
+    @classmethod
+    def of_delivery(cls, delivery: Delivery, subscriber: Subscriber, run_id: int | None) -> DigestRequest:
+        """The request that renders a planned delivery exactly as it was frozen."""
+        return cls(
+            delivery.id,
+            subscriber,
+            delivery.period_key,
+            delivery.paper_ids,
+            run_id,
+            delivery_id=delivery.id,
+            reasons=delivery.reasons or (),
+        )
+
 
 def render_deliveries(
     session: Session, settings: Settings, delivery_ids: Sequence[int]
@@ -109,17 +122,7 @@ def render_deliveries(
         )
         for delivery, subscriber, run_id in session.execute(query):
             if delivery.paper_ids:
-                requests.append(
-                    DigestRequest(
-                        delivery.id,
-                        subscriber,
-                        delivery.period_key,
-                        delivery.paper_ids,
-                        run_id,
-                        reasons=delivery.reasons or (),
-                        delivery_id=delivery.id,
-                    )
-                )
+                requests.append(DigestRequest.of_delivery(delivery, subscriber, run_id))
     return render_digests(session, settings, requests)
 
 
