@@ -81,8 +81,9 @@ def _stop_for_good(up: subprocess.Popen) -> None:
             _kill_if_alive(process)
 
 
-def _start_up(tmp_path) -> tuple[subprocess.Popen, Path, int]:
-    environ = settings_environ(tmp_path / "var", database_url=f"sqlite:///{tmp_path}/up.db")
+def _start_up(tmp_path, **overrides: str) -> tuple[subprocess.Popen, Path, int]:
+    """``papermail up`` on the embedded broker and file outbox, with these settings overridden."""
+    environ = settings_environ(tmp_path / "var", **overrides)
     environ.pop("PAPERMAIL_MAIL_URL")
     port = _free_port()
     log_path = tmp_path / "up.log"
@@ -113,7 +114,7 @@ def _whole_family(up: subprocess.Popen, log_path: Path, port: int) -> set[Proces
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
 def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_path, how):
-    up, log_path, port = _start_up(tmp_path)
+    up, log_path, port = _start_up(tmp_path, database_url=f"sqlite:///{tmp_path}/up.db")
     try:
         family = _whole_family(up, log_path, port)
         up.send_signal(how)
@@ -129,7 +130,7 @@ def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_pat
 
 @pytest.mark.slow
 def test_children_of_a_killed_up_stop_by_themselves(tmp_path):
-    up, log_path, port = _start_up(tmp_path)
+    up, log_path, port = _start_up(tmp_path, database_url=f"sqlite:///{tmp_path}/up.db")
     family: set[Process] = set()
     try:
         family = _whole_family(up, log_path, port)
@@ -144,19 +145,8 @@ def test_children_of_a_killed_up_stop_by_themselves(tmp_path):
 
 @pytest.mark.slow
 def test_up_serves_and_stops_cleanly_without_postgres_or_redis(tmp_path):
-    environ = settings_environ(tmp_path / "var")
     # The embedded defaults: no database, broker or mail URL, so SQLite files in the data dir.
-    environ.pop("PAPERMAIL_MAIL_URL")
-    port = _free_port()
-    log_path = tmp_path / "up.log"
-    with log_path.open("wb") as log:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "papermail", "up", "--bind", f"127.0.0.1:{port}"],
-            env=subprocess_env(environ),
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    up, log_path, port = _start_up(tmp_path)
     try:
         wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
         wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")

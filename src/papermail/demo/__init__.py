@@ -1,7 +1,7 @@
 """The offline demo: a bundled sample of real papers, re-dated to now, with a fortnight of signals.
 
-``sample.json.gz`` is built by ``scripts/make-demo-sample`` from the recorded real responses in
-``../shared/fixtures`` (that script's header says exactly what is real and what is made up). It
+``sample.json.gz`` is built by ``scripts/make-demo-sample`` from recorded real arXiv and Hugging
+Face responses (that script's header says where, and exactly what is real and what is made up). It
 loads only into a database without fetched data, and what it loaded is written down in the audit
 log (the paper ids and the scoring run), so ``remove_demo`` deletes exactly that: papers a real
 fetch has seen since stay, without the sample's history. Its signal snapshots carry the source
