@@ -71,3 +71,16 @@ def test_real_worker_runs_a_task_end_to_end(databases, tmp_path, worker_factory,
     finally:
         config.use_settings(None)
         celery_app.reset_celery()
+
+
+def test_the_embedded_queue_exists_before_worker_and_beat_race_to_create_it(settings):
+    assert settings.broker_url.startswith("sqla+sqlite:")
+    celery_app.declare_embedded_queue(settings)
+    celery_app.declare_embedded_queue(settings)  # safe to repeat: every process of `up` does it
+    engine = sa.create_engine(settings.broker_url.removeprefix("sqla+"))
+    try:
+        with engine.connect() as connection:
+            names = connection.scalars(sa.text("SELECT name FROM kombu_queue")).all()
+    finally:
+        engine.dispose()
+    assert names == [settings.celery_queue]

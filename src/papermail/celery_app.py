@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import importlib
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from celery import Celery
 
 from papermail.config import Settings, get_settings
@@ -97,6 +99,29 @@ def get_celery() -> Celery:
     if _app is None:
         _app = create_celery(get_settings())
     return _app
+
+
+def declare_embedded_queue(settings: Settings) -> None:
+    """Create the embedded broker's queue before the processes that use it start together.
+
+    kombu's SQLAlchemy transport creates a queue by select-then-insert, so a worker declaring it
+    while beat queues its first task can both insert; the loser's worker then dies on start with
+    an IntegrityError. Declared once up front, the row exists and nobody races. Redis needs nothing.
+    """
+    if not settings.broker_url.startswith("sqla+"):
+        return
+    broker_file = sa.engine.make_url(settings.broker_url.removeprefix("sqla+")).database
+    if broker_file:
+        Path(broker_file).parent.mkdir(parents=True, exist_ok=True)
+    app = get_celery()
+    for attempt in range(2):
+        try:
+            with app.connection_for_write() as connection:
+                app.amqp.queues[settings.celery_queue](connection.default_channel).declare()
+            return
+        except sa.exc.IntegrityError:  # another process created it just now: declaring again finds it
+            if attempt:
+                raise
 
 
 def reset_celery() -> None:

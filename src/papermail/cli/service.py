@@ -17,7 +17,7 @@ from datetime import timedelta
 import click
 
 from papermail import leases, task_names
-from papermail.celery_app import get_celery
+from papermail.celery_app import declare_embedded_queue, get_celery
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
@@ -105,6 +105,7 @@ def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
     """Run a Celery worker (run as many as you like, on as many machines)."""
     settings = settings_or_exit()
     _die_with_up()
+    declare_embedded_queue(settings)
     get_celery().start(
         [
             *(["--quiet"] if quiet else []),
@@ -146,6 +147,7 @@ def beat(loglevel: str, catch_up: bool, quiet: bool) -> None:
             f"{hold.expires_at:%Y-%m-%d %H:%M:%S} UTC: stop it first "
             "(a killed beat's hold runs out by itself)"
         )
+    declare_embedded_queue(settings)
     if catch_up:  # only the beat that holds the schedule asks
         _request_catch_up()
     stopped = threading.Event()
@@ -188,6 +190,7 @@ def up(bind: str, demo: bool) -> None:
     migrate.upgrade(settings)
     if demo:
         report_load(load_into_database())
+    declare_embedded_queue(settings)  # before web, worker and beat race to create it
     shown = settings.masked()
     click.echo(f"papermail: database {shown['database_url']}")
     click.echo(f"papermail: broker   {shown['broker_url']}")
