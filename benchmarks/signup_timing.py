@@ -33,7 +33,7 @@ from flask import Flask, render_template, request
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
-from papermail import config, signup  # noqa: E402
+from papermail import clock, config, signup  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.config import Rate  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
@@ -78,22 +78,18 @@ def seed(settings: config.Settings, tries: int) -> dict[str, Callable[[int], str
     run = uuid.uuid4().hex[:6]
     with session_scope(settings) as session:
         for n in range(tries * 2):
-            session.add(
-                Subscriber(
-                    email=f"active-{run}-{n}@example.org",
-                    status=SubscriberStatus.ACTIVE,
-                    topics=["cs.LG"],
-                    created_at=config_now(),
+            for prefix, status in (
+                ("active", SubscriberStatus.ACTIVE),
+                ("gone", SubscriberStatus.UNSUBSCRIBED),
+            ):
+                session.add(
+                    Subscriber(
+                        email=f"{prefix}-{run}-{n}@example.org",
+                        status=status,
+                        topics=["cs.LG"],
+                        created_at=clock.now(),
+                    )
                 )
-            )
-            session.add(
-                Subscriber(
-                    email=f"gone-{run}-{n}@example.org",
-                    status=SubscriberStatus.UNSUBSCRIBED,
-                    topics=["cs.LG"],
-                    created_at=config_now(),
-                )
-            )
             suppress(session, f"erased-{run}-{n}@example.org", "erased")
     return {
         "new": lambda n: f"new-{run}-{n}@example.org",
@@ -101,12 +97,6 @@ def seed(settings: config.Settings, tries: int) -> dict[str, Callable[[int], str
         "unsubscribed": lambda n: f"gone-{run}-{n}@example.org",
         "suppressed": lambda n: f"erased-{run}-{n}@example.org",
     }
-
-
-def config_now():
-    from papermail import clock
-
-    return clock.now()
 
 
 def measure(app: Flask, path: str, addresses: dict[str, Callable[[int], str]], tries: int, offset: int):
