@@ -159,6 +159,26 @@ def test_force_resends_the_same_content_and_is_audited(run, sending, smtp_server
     assert len(smtp_server.messages) == len(READERS) + 1
 
 
+def test_a_resend_after_new_votes_keeps_the_papers_and_reasons(run, cli_settings, seed, smtp_server):
+    """Votes change the next ranking; a forced resend of a planned digest keeps its papers and "why"."""
+    settings = replace(cli_settings, mail_url=smtp_server.url)
+    config.use_settings(settings)
+    seed.scoring_run([(f"2611.0{n:04d}", f"Paper number {n}", f"+{50 - n} upvotes / 24h") for n in range(8)])
+    seed.subscriber(READERS[0])
+    assert run("subscribers", "like", READERS[0], "2611.00003").exit_code == 0
+    assert run("digest", "plan", "--period", PERIOD).exit_code == 0
+    drain(settings)
+    [original] = smtp_server.received_by(READERS[0])
+    assert 'close to "Paper number 3" you liked' in _content(original.data)[1]
+
+    assert run("subscribers", "like", READERS[0], "2611.00003", "--less").exit_code == 0
+    assert run("subscribers", "like", READERS[0], "2611.00000").exit_code == 0
+    result = run("resend", READERS[0], "--force", "--reason", "asked again")
+    assert result.exit_code == 0, result.output
+    _, second = smtp_server.received_by(READERS[0])
+    assert _content(second.data) == _content(original.data)
+
+
 def test_never_mails_someone_who_left_even_with_force(run, sending, smtp_server, seed):
     smtp_server.script(READERS[2], "data:554")
     drain(sending)
