@@ -8,6 +8,7 @@ still accepted, so rotating the key doesn't break the unsubscribe links already 
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import json
@@ -57,10 +58,67 @@ class BadToken(Exception):
     """The token is malformed, tampered with, for another purpose, or expired."""
 
 
+class _CompactSigner(TimestampSigner):
+    """A TimestampSigner for thousands of tokens: each key derived once, the signing HMAC keyed once.
+
+    Its tokens are byte for byte those of a plain TimestampSigner with the same keys and salt, so
+    links minted before this class, and links signed with a rotated-out key, still verify.
+    """
+
+    def __init__(self, secret_keys: list[str] | list[bytes], salt: str | bytes) -> None:
+        super().__init__(secret_keys, salt=salt)
+        self._derived: dict[bytes, bytes] = {}
+        # itsdangerous keys a new HMAC per token, padding the key in pure Python (it passes the
+        # digest as a callable); a copy of one keyed HMAC skips that. SHA-1 is its default digest.
+        self._signing_mac = hmac.new(self.derive_key(), digestmod=hashlib.sha1)
+        # (second, its encoding) in one attribute, so a thread never pairs one with another's.
+        self._stamp: tuple[int | None, bytes] = (None, b"")
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        derived = self._derived.get(key)
+        if derived is None:
+            derived = self._derived[key] = super().derive_key(key)
+        return derived
+
+    def sign(self, value: str | bytes) -> bytes:
+        """TimestampSigner.sign, with the timestamp encoded once a second and the HMAC keyed once."""
+        now = self.get_timestamp()
+        stamped_at, stamp = self._stamp
+        if now != stamped_at:
+            stamp = base64_encode(int_to_bytes(now))
+            self._stamp = (now, stamp)
+        stamped = want_bytes(value) + self.sep + stamp
+        mac = self._signing_mac.copy()
+        mac.update(stamped)
+        return stamped + self.sep + base64_encode(mac.digest())
+
+
+class _Serializer(URLSafeTimedSerializer):
+    """URLSafeTimedSerializer keeping one _CompactSigner per salt (itsdangerous builds one per token)."""
+
+    default_signer = _CompactSigner
+
+    def __init__(self, secret_keys: list[str], salt: str) -> None:
+        super().__init__(secret_keys, salt=salt)
+        self._signers: dict[str | bytes | None, TimestampSigner] = {}
+
+    def make_signer(self, salt: str | bytes | None = None) -> TimestampSigner:
+        signer = self._signers.get(salt)
+        if signer is None:
+            signer = self._signers[salt] = super().make_signer(salt)
+        return signer
+
+
 def _serializer(settings: Settings, purpose: Purpose) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and verifies with any of them.
-    keys = [*settings.old_secret_keys, settings.secret_key]
-    return URLSafeTimedSerializer(keys, salt=f"papermail.{purpose.value}")
+    return _serializer_for((*settings.old_secret_keys, settings.secret_key), purpose)
+
+
+@functools.lru_cache(maxsize=32)
+def _serializer_for(keys: tuple[str, ...], purpose: Purpose) -> _Serializer:
+    """One serializer per key list and purpose: a digest's three links, and every page, reuse it."""
+    return _Serializer(list(keys), salt=f"papermail.{purpose.value}")
 
 
 def make_token(settings: Settings, purpose: Purpose, subscriber_id: int, *extra: int | str) -> str:
@@ -116,40 +174,6 @@ def _compact_json(values: list[int | str]) -> str:
         else:
             return _COMPACT_JSON.encode(values)
     return f"[{','.join(parts)}]"
-
-
-class _CompactSigner(TimestampSigner):
-    """A TimestampSigner for thousands of tokens: each key derived once, the signing HMAC keyed once.
-
-    Its tokens are byte for byte those of a plain TimestampSigner with the same keys and salt, so
-    links minted before this class, and links signed with a rotated-out key, still verify.
-    """
-
-    def __init__(self, secret_keys: list[str], salt: str) -> None:
-        super().__init__(secret_keys, salt=salt)
-        self._derived: dict[bytes, bytes] = {}
-        # itsdangerous keys a new HMAC per token, padding the key in pure Python (it passes the
-        # digest as a callable); a copy of one keyed HMAC skips that. SHA-1 is its default digest.
-        self._signing_mac = hmac.new(self.derive_key(), digestmod=hashlib.sha1)
-        self._stamped_at: int | None = None
-        self._stamp = b""
-
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
-        derived = self._derived.get(key)
-        if derived is None:
-            derived = self._derived[key] = super().derive_key(key)
-        return derived
-
-    def sign(self, value: str | bytes) -> bytes:
-        """TimestampSigner.sign, with the timestamp encoded once a second and the HMAC keyed once."""
-        now = self.get_timestamp()
-        if now != self._stamped_at:
-            self._stamped_at, self._stamp = now, base64_encode(int_to_bytes(now))
-        stamped = want_bytes(value) + self.sep + self._stamp
-        mac = self._signing_mac.copy()
-        mac.update(stamped)
-        return stamped + self.sep + base64_encode(mac.digest())
 
 
 class CompactTokens:
