@@ -7,6 +7,7 @@ still accepted, so rotating the key doesn't break the unsubscribe links already 
 
 from __future__ import annotations
 
+import binascii
 import enum
 import functools
 import hashlib
@@ -16,7 +17,7 @@ from datetime import timedelta
 from json.encoder import encode_basestring_ascii
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_decode, base64_encode, int_to_bytes, want_bytes
+from itsdangerous.encoding import base64_decode, int_to_bytes, want_bytes
 
 from papermail.config import Settings
 from papermail.subscribers import email_hash
@@ -58,6 +59,14 @@ class BadToken(Exception):
     """The token is malformed, tampered with, for another purpose, or expired."""
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _base64(data: bytes) -> bytes:
+    """itsdangerous' ``base64_encode`` of bytes in one line, not four calls deep (twice per link)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
+
+
 class _CompactSigner(TimestampSigner):
     """A TimestampSigner for thousands of tokens: each key derived once, the signing HMAC keyed once.
 
@@ -86,12 +95,12 @@ class _CompactSigner(TimestampSigner):
         now = self.get_timestamp()
         stamped_at, stamp = self._stamp
         if now != stamped_at:
-            stamp = base64_encode(int_to_bytes(now))
+            stamp = _base64(int_to_bytes(now))
             self._stamp = (now, stamp)
         stamped = want_bytes(value) + self.sep + stamp
         mac = self._signing_mac.copy()
         mac.update(stamped)
-        return stamped + self.sep + base64_encode(mac.digest())
+        return stamped + self.sep + _base64(mac.digest())
 
 
 class _Serializer(URLSafeTimedSerializer):
@@ -162,8 +171,8 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 def _compact_json(values: list[int | str]) -> str:
     """``json.dumps(values, separators=(",", ":"))``, written directly for the usual ints and strings.
 
-    ``json.dumps`` builds an encoder on every call with these separators, which cost four times the
-    HMAC per link; anything but plain ints and strings still goes through the encoder.
+    ``json.dumps`` builds an encoder on every call with these separators, which cost more than the
+    HMAC itself; anything but plain ints and strings still goes through the encoder.
     """
     parts = []
     for value in values:
@@ -180,8 +189,8 @@ class CompactTokens:
     """Signed tokens for links minted by the thousand (a vote link per paper in every digest).
 
     The same keys, salt per purpose and expiry as :func:`make_token`, but the fields are signed
-    with a bare timestamped HMAC: the serializer's JSON, compression and key handling cost several
-    times the signature, which was most of a digest's render time with 20 vote links in it.
+    with a bare timestamped HMAC: the serializer's JSON and compression cost several times the
+    signature, which was most of a digest's render time with 20 vote links in it.
     """
 
     def __init__(self, settings: Settings, purpose: Purpose) -> None:
@@ -193,7 +202,7 @@ class CompactTokens:
 
     def make(self, subscriber_id: int, *extra: int | str) -> str:
         """A token carrying the subscriber id and ``extra``."""
-        payload = base64_encode(_compact_json([subscriber_id, *extra]))
+        payload = _base64(_compact_json([subscriber_id, *extra]).encode())
         return self._signer.sign(payload).decode("ascii")
 
     def link(self, subscriber_id: int, *extra: int | str) -> str:
