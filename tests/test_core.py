@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
+from itsdangerous import URLSafeTimedSerializer
 
 from papermail import subscribers, tokens
 from papermail.db.models import Subscriber, SubscriberStatus
@@ -31,6 +32,21 @@ def test_unsubscribe_tokens_survive_key_rotation_and_sixty_days(settings):
         assert tokens.read_token(rotated, tokens.Purpose.UNSUBSCRIBE, token) == [7]
         with pytest.raises(tokens.BadToken):
             tokens.read_token(replace(rotated, old_secret_keys=()), tokens.Purpose.UNSUBSCRIBE, token)
+
+
+@pytest.mark.parametrize("purpose", list(tokens.Purpose))
+def test_tokens_are_plain_itsdangerous_tokens_both_ways(settings, purpose):
+    # The signer and serializer are kept between tokens for speed; the links must not change.
+    rotated = replace(settings, secret_key="new-key-" + "n" * 30, old_secret_keys=(settings.secret_key,))
+    plain = URLSafeTimedSerializer([settings.secret_key, rotated.secret_key], salt=f"papermail.{purpose}")
+    plain_old_key = URLSafeTimedSerializer(settings.secret_key, salt=f"papermail.{purpose}")
+    with freeze_time("2026-01-01") as frozen:
+        for _ in range(2):  # the second time, a later second
+            assert tokens.make_token(rotated, purpose, 7, "tag") == plain.dumps([7, "tag"])
+            assert plain.loads(tokens.make_token(rotated, purpose, 7, "tag")) == [7, "tag"]
+            assert tokens.read_token(rotated, purpose, plain.dumps([7, "tag"])) == [7, "tag"]
+            assert tokens.read_token(rotated, purpose, plain_old_key.dumps([7])) == [7]
+            frozen.tick(timedelta(seconds=2))
 
 
 def test_confirm_tokens_expire(settings):

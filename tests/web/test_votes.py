@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
+from freezegun import freeze_time
+from itsdangerous import TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from papermail import tokens, votes
 from papermail.db.models import Vote
@@ -145,8 +152,6 @@ def test_interest_forms_need_a_csrf_token(client, web_settings, people, session)
 
 
 def test_vote_links_survive_a_key_rotation(web_settings):
-    from dataclasses import replace
-
     before = vote_tokens(web_settings).make(7, "2401.00001", 1)
     rotated = replace(
         web_settings, secret_key="a-new-key-" + "x" * 30, old_secret_keys=(web_settings.secret_key,)
@@ -155,3 +160,42 @@ def test_vote_links_survive_a_key_rotation(web_settings):
     forgotten = replace(rotated, old_secret_keys=())
     with pytest.raises(tokens.BadToken):
         vote_tokens(forgotten).read(before)
+
+
+def plain_signer(*keys: str) -> TimestampSigner:
+    """itsdangerous as it comes, with the vote links' salt: what CompactTokens signed with before."""
+    return TimestampSigner(list(keys), salt="papermail.compact.vote")
+
+
+def plain_payload(*values: int | str) -> bytes:
+    return base64_encode(json.dumps(list(values), separators=(",", ":")))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(7, "2401.00001", 1), (123456, "hep-th/9901001", -1), (7, 'naïve "quoted" \\ ☃', 1), (7, True, 1.5)],
+)
+def test_fast_vote_tokens_are_plain_itsdangerous_tokens(web_settings, values):
+    fast, plain = vote_tokens(web_settings), plain_signer(web_settings.secret_key)
+    with freeze_time("2026-03-02 09:00:00") as frozen:
+        assert fast.make(*values) == plain.sign(plain_payload(*values)).decode()
+        frozen.tick(timedelta(seconds=3))  # the cached timestamp follows the clock
+        token = fast.make(*values)
+        assert token == plain.sign(plain_payload(*values)).decode()
+        # The fast path's token passes the plain reader, and the plain token the fast reader.
+        assert json.loads(base64_decode(plain.unsign(token, max_age=60))) == list(values)
+        assert fast.read(plain.sign(plain_payload(*values)).decode()) == list(values)
+        frozen.tick(timedelta(days=366))
+        with pytest.raises(tokens.BadToken):
+            fast.read(token)
+
+
+def test_fast_vote_tokens_verify_with_rotated_keys_and_sign_with_the_newest(web_settings):
+    old_key, new_key = web_settings.secret_key, "a-new-key-" + "x" * 30
+    rotated = replace(web_settings, secret_key=new_key, old_secret_keys=("an-older-key-" + "y" * 30, old_key))
+    signed_with_old = plain_signer(old_key).sign(plain_payload(7, "2401.00001", 1)).decode()
+    assert vote_tokens(rotated).read(signed_with_old) == [7, "2401.00001", 1]
+    fresh = vote_tokens(rotated).make(7, "2401.00001", -1)
+    assert json.loads(base64_decode(plain_signer(new_key).unsign(fresh))) == [7, "2401.00001", -1]
+    with pytest.raises(tokens.BadToken):
+        vote_tokens(web_settings).read(fresh)  # a server that never had the new key

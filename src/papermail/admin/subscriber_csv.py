@@ -1,7 +1,9 @@
 """Subscriber CSV files: reading and applying an import, writing an export (the same format).
 
 An import is checked row by row before anything is written, so every problem is reported at once;
-applying it follows the same consent rules as ``subscribers add``.
+applying it follows the same consent rules as ``subscribers add``. The likes and dislikes an export
+lists are read back as votes; for an existing subscriber they are added to (or change) the votes
+papermail holds, and a vote the file does not list is kept, like a preference column left empty.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from papermail import audit, clock
+from papermail import audit, clock, votes
 from papermail.admin import AdminError
 from papermail.admin.csv_cells import neutralise_cell, restore_cell
 from papermail.admin.subscribers import (
@@ -25,7 +27,7 @@ from papermail.admin.subscribers import (
     merge_preferences,
     subscriber_record,
 )
-from papermail.db.models import Subscriber, SubscriberStatus, Suppression
+from papermail.db.models import Subscriber, SubscriberStatus, Suppression, Vote
 from papermail.subscribers import (
     InvalidInput,
     Preferences,
@@ -41,6 +43,9 @@ from papermail.subscribers import (
 # Topics and keywords share one CSV cell each, separated like this (keywords may contain spaces).
 CELL_SEPARATOR = ";"
 _CELL_SPLIT = re.compile(r"[;,]")
+# arXiv ids in the likes and dislikes cells: the export's separator, or commas or spaces by hand.
+_IDS_SPLIT = re.compile(r"[;,\s]+")
+VOTE_COLUMNS = {"likes": votes.MORE, "dislikes": votes.LESS}
 EXPORT_COLUMNS = (
     "email",
     "status",
@@ -86,6 +91,8 @@ class ImportRow:
     given: dict[str, Any]  # only the preference columns the row fills: they override existing values
     status: SubscriberStatus
     as_new: Preferences  # the row's preferences with the defaults, for an address that is new
+    mix: int | None = None  # None when the row leaves relevance_mix empty
+    votes: dict[str, int] = field(default_factory=dict)  # version-less arXiv id -> +1 or -1
 
 
 @dataclass(frozen=True)
@@ -167,9 +174,36 @@ def _check_row(
         if raw:
             given[name] = _CELL_SPLIT.split(raw) if name in ("topics", "keywords") else raw
     # Validated now, so every problem is reported before anything is written.
-    return ImportRow(
-        line, email, given, status, merge_preferences(None, given, default_topics=default_topics)
-    )
+    as_new = merge_preferences(None, given, default_topics=default_topics)
+    return ImportRow(line, email, given, status, as_new, _check_mix(values), _check_votes(values))
+
+
+def _check_mix(values: dict[str, str]) -> int | None:
+    raw = values.get("relevance_mix", "").strip()
+    if not raw:
+        return None
+    try:
+        return votes.parse_mix(raw)
+    except InvalidInput:
+        raise InvalidInput(
+            f"relevance_mix must be a whole number from 0 to {votes.MIX_STEPS - 1}, got {raw!r}"
+        ) from None
+
+
+def _check_votes(values: dict[str, str]) -> dict[str, int]:
+    """The row's likes and dislikes as {version-less arXiv id: +1 or -1}."""
+    given: dict[str, int] = {}
+    for column, value in VOTE_COLUMNS.items():
+        for ref in _IDS_SPLIT.split(values.get(column, "").strip()):
+            if not ref:
+                continue
+            try:
+                arxiv_id = votes.parse_paper_ref(ref)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{column}: {exc}") from None
+            if given.setdefault(arxiv_id, value) != value:
+                raise InvalidInput(f"{arxiv_id} is in both likes and dislikes")
+    return given
 
 
 @dataclass
@@ -195,20 +229,29 @@ def apply_import(
     source: str,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Add or update the subscribers of checked rows: per chunk, two lookups and one bulk insert."""
+    """Add or update the subscribers of checked rows: per chunk, three lookups and two bulk inserts.
+
+    Votes are stored as the file gives them, with no arXiv lookup: a vote may name a paper papermail
+    has not fetched yet, and counts once it has (``votes``).
+    """
     report = ImportReport()
     now = clock.now()
     for start in range(0, len(rows), IMPORT_CHUNK):
         chunk = rows[start : start + IMPORT_CHUNK]
         emails = [row.email for row in chunk]
         existing = {
-            s.email: s for s in session.scalars(sa.select(Subscriber).where(Subscriber.email.in_(emails)))
+            s.email: s
+            for s in session.scalars(
+                sa.select(Subscriber)
+                .where(Subscriber.email.in_(emails))
+                .options(selectinload(Subscriber.votes))
+            )
         }
         hashes = [email_hash(email) for email in emails]
         suppressed = set(
             session.scalars(sa.select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes)))
         )
-        new_rows = []
+        new_rows, added = [], []
         for row, hashed in zip(chunk, hashes, strict=True):
             if hashed in suppressed:
                 report.suppressed += 1
@@ -216,9 +259,11 @@ def apply_import(
                 _update_from_row(session, existing[row.email], row, report, actor)
             else:
                 new_rows.append(_new_subscriber_values(row, now))
+                added.append(row)
         if new_rows:
             session.execute(sa.insert(Subscriber), new_rows)
             report.added += len(new_rows)
+            _insert_votes(session, added, now)
         session.flush()
         if on_progress:
             on_progress(len(chunk))
@@ -240,7 +285,36 @@ def _new_subscriber_values(row: ImportRow, now: datetime) -> dict[str, Any]:
         "hard_bounced_at": now if row.status == SubscriberStatus.BOUNCED else None,
         **preference_values(row.as_new),
         "preferences_changed_at": now,
+        "relevance_mix": votes.DEFAULT_MIX if row.mix is None else row.mix,
     }
+
+
+def _insert_votes(session: Session, added: Sequence[ImportRow], now: datetime) -> None:
+    """The votes of subscribers just added, in one lookup of their ids and one bulk insert."""
+    voting = [row for row in added if row.votes]
+    if not voting:
+        return
+    ids = dict(
+        session.execute(
+            sa.select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_([r.email for r in voting]))
+        ).all()
+    )
+    # The export does not say which votes came from a digest; an imported vote counts as a seed.
+    session.execute(
+        sa.insert(Vote),
+        [
+            {
+                "subscriber_id": ids[row.email],
+                "arxiv_id": arxiv_id,
+                "value": value,
+                "source": votes.FROM_SEED,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in voting
+            for arxiv_id, value in row.votes.items()
+        ],
+    )
 
 
 def _update_from_row(
@@ -255,6 +329,7 @@ def _update_from_row(
     changed = before != after
     if changed:
         apply_preferences(subscriber, after)
+    changed = _update_interests(session, subscriber, row) or changed
     current, target = subscriber.status, row.status
     if target == SubscriberStatus.ACTIVE and current == SubscriberStatus.PENDING:
         subscriber.status, subscriber.confirmed_at = SubscriberStatus.ACTIVE, clock.now()
@@ -270,6 +345,17 @@ def _update_from_row(
         report.updated += 1
     else:
         report.unchanged += 1
+
+
+def _update_interests(session: Session, subscriber: Subscriber, row: ImportRow) -> bool:
+    """Set the row's mix and record its votes that differ from the held ones; True if any did."""
+    changed = row.mix is not None and votes.set_mix(subscriber, row.mix)
+    held = {vote.arxiv_id: vote.value for vote in subscriber.votes}
+    for arxiv_id, value in row.votes.items():
+        if held.get(arxiv_id) != value:
+            votes.record_vote(session, subscriber.id, arxiv_id, value, votes.FROM_SEED)
+            changed = True
+    return changed
 
 
 # -- CSV export -----------------------------------------------------------------------------------

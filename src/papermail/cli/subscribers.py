@@ -256,7 +256,8 @@ def import_subscribers(file, strict: bool, confirmed: bool, dry_run: bool, as_js
     """Import subscribers from CSV: an email column, optionally the other columns of `export`.
 
     Every row is checked first and bad rows are reported with their line numbers. Existing addresses
-    are updated; nobody who unsubscribed or is suppressed is ever re-activated by an import.
+    are updated; nobody who unsubscribed or is suppressed is ever re-activated by an import. Likes and
+    dislikes are added to the votes an address has (none is removed), with no arXiv lookup.
     """
     settings = settings_or_exit()
     name = getattr(file, "name", "-")
