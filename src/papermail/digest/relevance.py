@@ -110,8 +110,9 @@ def _model_scores(votes: csr_matrix, values: np.ndarray, found: csr_matrix) -> n
     # Fitted on the words the voted papers use only: a word none of them has gets weight 0 anyway
     # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower.
     used = np.unique(votes.indices)
-    # The dual form: a handful of votes against thousands of words.
-    model = LogisticRegression(class_weight="balanced", solver="liblinear", dual=True)
+    # The dual form: a handful of votes against thousands of words. A fixed seed: liblinear shuffles
+    # the votes with it, and a seed drawn from numpy's global state changed some orders run to run.
+    model = LogisticRegression(class_weight="balanced", solver="liblinear", dual=True, random_state=0)
     # Our own finite TF-IDF rows and fixed parameters: sklearn's checks were half of each fit.
     with config_context(assume_finite=True, skip_parameter_validation=True):
         model.fit(votes[:, used], values)
