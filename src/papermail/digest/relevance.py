@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,20 +35,28 @@ REASON_TITLE_CHARS = 40
 class TextSpace:
     """A TF-IDF model fitted on one ranking's papers, and the vectors of the papers seen so far."""
 
-    def __init__(self, fit_texts: Sequence[str]) -> None:
+    def __init__(self, fit_texts: Sequence[str], paper_ids: Sequence[int] = ()) -> None:
+        """Fit on ``fit_texts``; with ``paper_ids`` (one per text), those papers are added as well."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self._vectorizer = TfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, stop_words="english", dtype=np.float32
         )
-        try:
-            self._vectorizer.fit(fit_texts)
-            self.ready = True
-        except ValueError:  # no texts, or only stop words: nothing to compare papers by
-            self.ready = False
         self._row_of: dict[int, int] = {}
         self._blocks: list[csr_matrix] = []
         self._matrix: csr_matrix | None = None
+        try:
+            # Fitting tokenises every text; fit_transform keeps those tokens for the vectors too.
+            fitted = self._vectorizer.fit_transform(fit_texts)
+            self.ready = True
+        except ValueError:  # no texts, or only stop words: nothing to compare papers by
+            self.ready = False
+            return
+        if paper_ids:
+            # fit_transform leaves each row's words unsorted; transform sorts them (same vectors).
+            fitted.sort_indices()
+            self._row_of.update((paper_id, n) for n, paper_id in enumerate(paper_ids))
+            self._blocks.append(fitted)
 
     def add(self, texts: Mapping[int, str]) -> None:
         """Vectorise the papers not seen yet (one transform for the lot)."""
@@ -89,36 +98,82 @@ class Taste:
         return [n for n, value in enumerate(self.values) if value > 0]
 
 
-def personal_scores(space: TextSpace, taste: Taste, candidates: Sequence[int]) -> np.ndarray:
-    """How close each candidate is to the reader's taste (higher is closer; only the order matters)."""
-    votes = space.vectors(taste.paper_ids)
-    found = space.vectors(candidates)
+def similarities(space: TextSpace, candidates: Sequence[int], taste: Taste) -> np.ndarray:
+    """Cosine similarity of each candidate (rows) to each paper the reader voted on (columns)."""
+    return (space.vectors(candidates) @ space.vectors(taste.paper_ids).T).toarray()
+
+
+def personal_scores(
+    space: TextSpace, taste: Taste, candidates: Sequence[int], similarity: np.ndarray | None = None
+) -> np.ndarray:
+    """How close each candidate is to the reader's taste (higher is closer; only the order matters).
+
+    ``similarity``, if given, is :func:`similarities` of the same candidates and taste.
+    """
     values = np.asarray(taste.values)
     liked, disliked = values > 0, values < 0
     if len(values) >= MODEL_MIN_VOTES and liked.any() and disliked.any():
-        return _model_scores(votes, values, found)
-    # The centroid's cosine similarity, as one small sparse product: (candidates x votes) · weights.
+        return _model_scores(space.vectors(taste.paper_ids), values, space.vectors(candidates))
+    # The centroid's cosine similarity, as one small product: (candidates x votes) · weights.
     weights = np.where(liked, 1 / max(liked.sum(), 1), -DISLIKE_WEIGHT / max(disliked.sum(), 1))
-    similarity = (found @ votes.T).toarray()
+    if similarity is None:
+        similarity = similarities(space, candidates, taste)
     return similarity @ weights.astype(np.float32)
 
 
 def _model_scores(votes: csr_matrix, values: np.ndarray, found: csr_matrix) -> np.ndarray:
-    from sklearn import config_context
-    from sklearn.linear_model import LogisticRegression
-
     # Fitted on the words the voted papers use only: a word none of them has gets weight 0 anyway
     # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower.
     used = np.unique(votes.indices)
-    # The dual form: a handful of votes against thousands of words. A fixed seed: liblinear shuffles
-    # the votes with it, and a seed drawn from numpy's global state changed some orders run to run.
-    model = LogisticRegression(class_weight="balanced", solver="liblinear", dual=True, random_state=0)
-    # Our own finite TF-IDF rows and fixed parameters: sklearn's checks were half of each fit.
-    with config_context(assume_finite=True, skip_parameter_validation=True):
-        model.fit(votes[:, used], values)
+    coef, intercept = _logistic_regression(votes[:, used], values)
     weights = np.zeros(votes.shape[1], dtype=np.float64)
-    weights[used] = model.coef_.ravel()
-    return found @ weights + model.intercept_[0]
+    weights[used] = coef
+    return found @ weights + intercept
+
+
+# liblinear's solver for L2-regularised logistic regression in the dual (L2R_LR_DUAL).
+_LIBLINEAR_L2R_LR_DUAL = 7
+_LIBLINEAR_TOL = 1e-4
+_LIBLINEAR_MAX_ITER = 100
+
+
+def _logistic_regression(votes: csr_matrix, values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights and intercept of ``LogisticRegression(class_weight="balanced", solver="liblinear",
+    dual=True, random_state=0).fit(votes, values)``, bit for bit, without its per-fit overhead.
+
+    The dual form: a handful of votes against thousands of words. sklearn's checks, label encoding
+    and class weights cost 30x the solve itself (~5 ms a reader); this is the same liblinear call
+    with the same arguments. tests/digest/test_relevance.py holds it equal to the sklearn model.
+    """
+    from sklearn.svm import _liblinear
+
+    positive = values > 0
+    # "balanced": n_samples / (n_classes * count), classes in sorted order (-1, then +1).
+    class_weight = len(values) / (2 * np.bincount(positive, minlength=2))
+    _liblinear.set_verbosity_wrap(0)
+    raw, _ = _liblinear.train_wrap(
+        votes.astype(np.float64),
+        positive.astype(np.float64),
+        True,  # sparse
+        _LIBLINEAR_L2R_LR_DUAL,
+        _LIBLINEAR_TOL,
+        1.0,  # bias, i.e. intercept_scaling: fit an intercept
+        1.0,  # C
+        class_weight,
+        _LIBLINEAR_MAX_ITER,
+        _liblinear_seed(),
+        0.1,  # epsilon (unused by this solver)
+        np.ones(len(values)),  # sample weights
+    )
+    # A fixed seed: liblinear shuffles the votes with it, and a seed drawn from numpy's global
+    # state changed some readers' orders from one run to the next.
+    return raw[0, :-1], float(raw[0, -1])
+
+
+@cache
+def _liblinear_seed() -> int:
+    """The seed sklearn passes liblinear for ``random_state=0``."""
+    return int(np.random.RandomState(0).randint(np.iinfo("i").max))
 
 
 def shared_ranks(scores: Sequence[float] | np.ndarray, *, higher_first: bool = True) -> np.ndarray:
@@ -147,14 +202,20 @@ def blend(trend_scores: Sequence[float], personal: np.ndarray, mix: int) -> list
     return np.lexsort((positions, -np.asarray(personal), combined)).tolist()
 
 
-def reasons_for(space: TextSpace, taste: Taste, chosen: Sequence[int]) -> list[str]:
-    """Per chosen paper, ``close to "Title…" you liked`` naming the most similar liked paper, or ""."""
+def reasons_for(
+    space: TextSpace, taste: Taste, chosen: Sequence[int], similarity: np.ndarray | None = None
+) -> list[str]:
+    """Per chosen paper, ``close to "Title…" you liked`` naming the most similar liked paper, or "".
+
+    ``similarity``, if given, is :func:`similarities` of the chosen papers and the taste.
+    """
     liked = taste.liked
     if not liked or not chosen:
         return ["" for _ in chosen]
-    similarity = (space.vectors(chosen) @ space.vectors([taste.paper_ids[n] for n in liked]).T).toarray()
+    if similarity is None:
+        similarity = similarities(space, chosen, taste)
     reasons = []
-    for row in similarity:
+    for row in similarity[:, liked]:
         best = int(row.argmax())
         if row[best] < REASON_MIN_SIMILARITY:
             reasons.append("")
