@@ -191,31 +191,57 @@ class _Matches:
         return self._found[:count]
 
 
+class RunSelection:
+    """One scoring run's ranking over a planning pass: read once, each Interests' matches found once,
+    and one personal ranker (its text model fitted once). The run's scores never change once it
+    has finished, so every chunk of the pass can share them.
+    """
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.personal = PersonalRanker(run_id)
+        self._ranking: list[RankedPaper] | None = None
+        self._with_text = False
+        self._matches: dict[Interests, _Matches] = {}
+
+    def matches(self, session: Session, interests: Interests) -> _Matches:
+        """The run's papers matching ``interests``, found as needed and kept for the pass."""
+        if self._ranking is None or (interests.keywords and not self._with_text):
+            self._with_text = bool(interests.keywords)
+            self._ranking = load_ranking(session, self.run_id, with_text=self._with_text)
+            self._matches.clear()
+        if interests not in self._matches:
+            self._matches[interests] = _Matches(self._ranking, interests)
+        return self._matches[interests]
+
+
 def select_for_subscribers(
     session: Session,
     run_id: int,
     subscribers: Sequence[Subscriber],
     *,
     size: int,
-    personal: PersonalRanker | None = None,
+    run: RunSelection | None = None,
 ) -> dict[int, Selection]:
     """Each subscriber's papers from scoring run ``run_id``, keyed by subscriber id.
 
-    Pass the same ``personal`` ranker (for ``run_id``) to every call of a planning pass, so its
-    text model is fitted once.
+    Pass the same ``run`` (for ``run_id``) to every call of a planning pass, so the ranking is
+    read, and the text model fitted, once.
     """
     groups: dict[Interests, list[Subscriber]] = {}
     for subscriber in subscribers:
         groups.setdefault(Interests.of(subscriber.topics, subscriber.keywords), []).append(subscriber)
     if not groups:
         return {}
-    ranking = load_ranking(session, run_id, with_text=any(interests.keywords for interests in groups))
+    run = run or RunSelection(run_id)
+    # Keywords first: the ranking is then read with its texts at once, if any group needs them.
+    ordered = sorted(groups.items(), key=lambda group: not group[0].keywords)
     received = received_paper_ids(session, [s.id for s in subscribers])
-    ranker = personal or PersonalRanker(run_id)
+    ranker = run.personal
     tastes = ranker.tastes(session, subscribers)
     selections: dict[int, Selection] = {}
-    for interests, members in groups.items():
-        matches = _Matches(ranking, interests)
+    for interests, members in ordered:
+        matches = run.matches(session, interests)
         for subscriber in members:
             got = received.get(subscriber.id, set())
             taste = tastes.get(subscriber.id)
