@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import Paper, Subscriber, TrendScore, Vote
-from papermail.digest.relevance import Taste, TextSpace, blend, personal_scores, reasons_for, similarities
+from papermail.digest.relevance import Comparison, Taste, TextSpace, blend, personal_scores, reasons_for
 
 # The TF-IDF vocabulary and weights come from the ranking's leading papers: enough text for stable
 # weights, and the same for every reader and chunk, so a reader's order never depends on batching.
@@ -97,8 +97,8 @@ class PersonalRanker:
         space = self._text_space(session)
         ids = [paper_id for paper_id, _ in pool]
         # One product gives both the scores and the reasons (the chosen papers' rows of it).
-        similarity = similarities(space, ids, taste)
-        scores = personal_scores(space, taste, ids, similarity)
+        comparison = Comparison.of(space, taste, ids)
+        scores = personal_scores(space, taste, ids, comparison)
         positions = blend([score for _, score in pool], scores, mix)[:size]
         chosen = [ids[n] for n in positions]
-        return chosen, reasons_for(space, taste, chosen, similarity[positions])
+        return chosen, reasons_for(space, taste, chosen, comparison.similarity[positions])

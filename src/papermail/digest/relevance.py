@@ -98,34 +98,46 @@ class Taste:
         return [n for n, value in enumerate(self.values) if value > 0]
 
 
-def similarities(space: TextSpace, candidates: Sequence[int], taste: Taste) -> np.ndarray:
-    """Cosine similarity of each candidate (rows) to each paper the reader voted on (columns)."""
-    return (space.vectors(candidates) @ space.vectors(taste.paper_ids).T).toarray()
+@dataclass(frozen=True)
+class Comparison:
+    """One reader's candidates and voted papers as TF-IDF rows, and the cosine similarity of each pair."""
+
+    found: csr_matrix  # the candidates' rows
+    votes: csr_matrix  # the voted papers' rows, in the taste's order
+    similarity: np.ndarray  # candidates x votes
+
+    @classmethod
+    def of(cls, space: TextSpace, taste: Taste, candidates: Sequence[int]) -> Comparison:
+        found, votes = space.vectors(candidates), space.vectors(taste.paper_ids)
+        return cls(found, votes, (found @ votes.T).toarray())
 
 
 def personal_scores(
-    space: TextSpace, taste: Taste, candidates: Sequence[int], similarity: np.ndarray | None = None
+    space: TextSpace, taste: Taste, candidates: Sequence[int], comparison: Comparison | None = None
 ) -> np.ndarray:
     """How close each candidate is to the reader's taste (higher is closer; only the order matters).
 
-    ``similarity``, if given, is :func:`similarities` of the same candidates and taste.
+    ``comparison``, if given, is :meth:`Comparison.of` the same space, taste and candidates.
     """
+    compared = comparison or Comparison.of(space, taste, candidates)
     values = np.asarray(taste.values)
     liked, disliked = values > 0, values < 0
     if len(values) >= MODEL_MIN_VOTES and liked.any() and disliked.any():
-        return _model_scores(space.vectors(taste.paper_ids), values, space.vectors(candidates))
-    # The centroid's cosine similarity, as one small product: (candidates x votes) · weights.
+        return _model_scores(compared.votes, values, compared.found)
+    # The centroid's cosine similarity: (candidates x votes) · weights.
     weights = np.where(liked, 1 / max(liked.sum(), 1), -DISLIKE_WEIGHT / max(disliked.sum(), 1))
-    if similarity is None:
-        similarity = similarities(space, candidates, taste)
-    return similarity @ weights.astype(np.float32)
+    return compared.similarity @ weights.astype(np.float32)
 
 
 def _model_scores(votes: csr_matrix, values: np.ndarray, found: csr_matrix) -> np.ndarray:
+    from scipy.sparse import csr_matrix
+
     # Fitted on the words the voted papers use only: a word none of them has gets weight 0 anyway
-    # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower.
-    used = np.unique(votes.indices)
-    coef, intercept = _logistic_regression(votes[:, used], values)
+    # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower. The columns
+    # renumbered in place: the same matrix as votes[:, used], without scipy's fancy indexing.
+    used, columns = np.unique(votes.indices, return_inverse=True)
+    voted_words = csr_matrix((votes.data, columns, votes.indptr), shape=(votes.shape[0], len(used)))
+    coef, intercept = _logistic_regression(voted_words, values)
     weights = np.zeros(votes.shape[1], dtype=np.float64)
     weights[used] = coef
     return found @ weights + intercept
@@ -207,13 +219,13 @@ def reasons_for(
 ) -> list[str]:
     """Per chosen paper, ``close to "Title…" you liked`` naming the most similar liked paper, or "".
 
-    ``similarity``, if given, is :func:`similarities` of the chosen papers and the taste.
+    ``similarity``, if given, is the chosen papers' rows of :class:`Comparison` ``.similarity``.
     """
     liked = taste.liked
     if not liked or not chosen:
         return ["" for _ in chosen]
     if similarity is None:
-        similarity = similarities(space, chosen, taste)
+        similarity = Comparison.of(space, taste, chosen).similarity
     reasons = []
     for row in similarity[:, liked]:
         best = int(row.argmax())
