@@ -45,8 +45,6 @@ class TextSpace:
         self._row_of: dict[int, int] = {}
         self._blocks: list[csr_matrix] = []
         self._matrix: csr_matrix | None = None
-        # Scratch for vectors(words=…): each column's new number, -1 for the columns left out.
-        self._column_of = np.empty(0, dtype=np.int32)
         try:
             # Fitting tokenises every text; fit_transform keeps those tokens for the vectors too.
             fitted = self._vectorizer.fit_transform(fit_texts)
@@ -74,34 +72,24 @@ class TextSpace:
         """The ids :meth:`add` has not vectorised yet."""
         return [paper_id for paper_id in paper_ids if paper_id not in self._row_of]
 
-    def vectors(self, paper_ids: Sequence[int], words: np.ndarray | None = None) -> csr_matrix:
-        """The L2-normalised TF-IDF rows of papers already added, in the given order.
-
-        With ``words`` (sorted word numbers), only those columns, renumbered 0, 1, …: a product
-        with vectors over those words adds exactly what the full product would, in the same order.
-        """
+    def vectors(self, paper_ids: Sequence[int]) -> csr_matrix:
+        """The L2-normalised TF-IDF rows of papers already added, in the given order."""
         from scipy.sparse import csr_matrix, vstack
 
         if self._matrix is None:
             self._matrix = vstack(self._blocks, format="csr")
             self._blocks = [self._matrix]
-            self._column_of = np.full(self._matrix.shape[1], -1, dtype=self._matrix.indices.dtype)
         matrix = self._matrix
         # The rows' entries gathered with numpy: scipy's row indexing cost more than the maths.
-        rows = np.fromiter((self._row_of[paper_id] for paper_id in paper_ids), np.intp, len(paper_ids))
-        starts, lengths = matrix.indptr[rows], np.diff(matrix.indptr)[rows]
+        rows = np.array([self._row_of[paper_id] for paper_id in paper_ids], dtype=np.intp)
+        starts = matrix.indptr[rows]
+        lengths = matrix.indptr[rows + 1] - starts
         indptr = np.zeros(len(rows) + 1, dtype=matrix.indptr.dtype)
         np.cumsum(lengths, out=indptr[1:])
         entries = np.arange(indptr[-1]) + np.repeat(starts - indptr[:-1], lengths)
-        data, columns, width = matrix.data[entries], matrix.indices[entries], matrix.shape[1]
-        if words is not None:
-            self._column_of[words] = np.arange(len(words))
-            renumbered = self._column_of[columns]
-            self._column_of[words] = -1
-            kept = renumbered >= 0
-            data, columns, width = data[kept], renumbered[kept], len(words)
-            indptr = np.r_[0, np.cumsum(kept)][indptr].astype(indptr.dtype)
-        return csr_matrix((data, columns, indptr), shape=(len(rows), width))
+        return csr_matrix(
+            (matrix.data[entries], matrix.indices[entries], indptr), shape=(len(rows), matrix.shape[1])
+        )
 
     def knows(self, paper_id: int) -> bool:
         return paper_id in self._row_of
@@ -122,25 +110,22 @@ class Taste:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One reader's candidates and voted papers over the words those papers use, and the cosine
-    similarity of each (candidate, voted paper) pair."""
+    """One reader's candidates and voted papers as TF-IDF rows, and the cosine similarity of each
+    (candidate, voted paper) pair: computed once for the scores and the reasons."""
 
-    words: np.ndarray  # the TF-IDF columns (word numbers) the voted papers use, sorted
-    votes: csr_matrix  # the voted papers' rows, in the taste's order, over ``words``
-    found: csr_matrix  # the candidates' rows over ``words`` (other words can't count)
+    found: csr_matrix  # the candidates' rows
+    votes: csr_matrix  # the voted papers' rows, in the taste's order
     similarity: np.ndarray  # candidates x voted papers
 
     @classmethod
     def of(cls, space: TextSpace, taste: Taste, candidates: Sequence[int]) -> Comparison:
-        from scipy.sparse import csr_matrix
-
-        voted = space.vectors(taste.paper_ids)
-        words, columns = np.unique(voted.indices, return_inverse=True)
-        votes = csr_matrix((voted.data, columns, voted.indptr), shape=(voted.shape[0], len(words)))
-        found = space.vectors(candidates, words)
-        # Sparse rows times dense columns: each pair's sum runs over the candidate's words in the
-        # same order as the sparse-by-sparse product did, so the similarities are equal to the bit.
-        return cls(words, votes, found, found @ votes.T.toarray())
+        found, votes = space.vectors(candidates), space.vectors(taste.paper_ids)
+        # The voted papers as dense columns: sparse rows times dense columns adds each pair's
+        # terms in the same order as the sparse-by-sparse product (equal to the bit), without its
+        # set-up (a transpose over the whole vocabulary per reader).
+        columns = np.zeros((votes.shape[1], votes.shape[0]), dtype=votes.dtype)
+        columns[votes.indices, np.repeat(np.arange(votes.shape[0]), np.diff(votes.indptr))] = votes.data
+        return cls(found, votes, found @ columns)
 
 
 def personal_scores(
@@ -154,13 +139,24 @@ def personal_scores(
     values = np.asarray(taste.values)
     liked, disliked = values > 0, values < 0
     if len(values) >= MODEL_MIN_VOTES and liked.any() and disliked.any():
-        # Fitted on the words the voted papers use only: a word none of them has gets weight 0
-        # anyway (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower.
-        weights, intercept = _logistic_regression(compared.votes, values)
-        return compared.found @ weights + intercept
+        return _model_scores(compared.votes, values, compared.found)
     # The centroid's cosine similarity: (candidates x votes) · weights.
     weights = np.where(liked, 1 / max(liked.sum(), 1), -DISLIKE_WEIGHT / max(disliked.sum(), 1))
     return compared.similarity @ weights.astype(np.float32)
+
+
+def _model_scores(votes: csr_matrix, values: np.ndarray, found: csr_matrix) -> np.ndarray:
+    from scipy.sparse import csr_matrix
+
+    # Fitted on the words the voted papers use only: a word none of them has gets weight 0 anyway
+    # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower. The columns
+    # renumbered in place: the same matrix as votes[:, used], without scipy's fancy indexing.
+    used, columns = np.unique(votes.indices, return_inverse=True)
+    voted_words = csr_matrix((votes.data, columns, votes.indptr), shape=(votes.shape[0], len(used)))
+    coef, intercept = _logistic_regression(voted_words, values)
+    weights = np.zeros(votes.shape[1], dtype=np.float64)
+    weights[used] = coef
+    return found @ weights + intercept
 
 
 # liblinear's solver for L2-regularised logistic regression in the dual (L2R_LR_DUAL).
