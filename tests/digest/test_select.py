@@ -145,3 +145,21 @@ def test_interests_ignore_keyword_case_and_order():
 
 def test_no_subscribers_no_queries(session):
     assert select_for_subscribers(session, 1, [], size=10) == {}
+
+
+def test_matches_through_the_category_index_equal_the_scan():
+    from papermail.digest.select import RankedPaper, _Matches
+
+    categories = ["cs.LG", "cs.CV", "cs.RO", "stat.ML"]
+    ranking = [
+        RankedPaper(n, frozenset({categories[n % 4], categories[n * 7 % 3]}), "", -n) for n in range(60)
+    ]
+    in_category: dict[str, list[int]] = {}
+    for position, paper in enumerate(ranking):
+        for category in paper.categories:
+            in_category.setdefault(category, []).append(position)
+    for topics in (["cs.LG"], ["cs.RO", "cs.LG"], ["stat.ML", "cs.CV", "cs.RO"], ["math.AG"]):
+        interests = Interests.of(topics, [])
+        indexed, scanned = _Matches(ranking, interests, in_category), _Matches(ranking, interests)
+        assert indexed.first(7) == scanned.first(7)
+        assert list(indexed) == list(scanned)

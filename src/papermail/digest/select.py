@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -167,8 +167,21 @@ class _Matches:
     received, so the ranking is scanned no further than the hungriest member of the group needs.
     """
 
-    def __init__(self, pending: Iterator[RankedPaper]) -> None:
-        self._pending = pending
+    def __init__(
+        self,
+        ranking: Sequence[RankedPaper],
+        interests: Interests,
+        in_category: Mapping[str, Sequence[int]] | None = None,
+    ) -> None:
+        """``in_category``, if given: each category's papers as positions in ``ranking``."""
+        if in_category is None or interests.keywords or interests.follows_everything:
+            self._pending = (paper for paper in ranking if interests.matches(paper))
+        else:
+            # Topics only: straight to their papers, instead of testing every paper of the ranking
+            # (readers with votes want ~110 matches, deep into a ranking for a rare topic).
+            merged = heapq.merge(*(in_category.get(topic, ()) for topic in sorted(interests.topics)))
+            # A paper in two of the topics comes up twice in a row: the merge is in rank order.
+            self._pending = (ranking[position] for position, _ in itertools.groupby(merged))
         self._found: list[RankedPaper] = []
 
     def __iter__(self) -> Iterator[RankedPaper]:
@@ -218,17 +231,8 @@ class RunSelection:
                     self._in_category.setdefault(category, []).append(position)
             self._matches.clear()
         if interests not in self._matches:
-            self._matches[interests] = _Matches(self._pending(interests))
+            self._matches[interests] = _Matches(self._ranking, interests, self._in_category)
         return self._matches[interests]
-
-    def _pending(self, interests: Interests) -> Iterator[RankedPaper]:
-        if interests.keywords or interests.follows_everything:
-            return (paper for paper in self._ranking if interests.matches(paper))
-        # Topics only: straight to their papers, instead of testing every paper of the ranking
-        # (readers with votes want ~110 matches, deep into a ranking for a rare topic).
-        merged = heapq.merge(*(self._in_category.get(topic, ()) for topic in sorted(interests.topics)))
-        # A paper in two of the topics comes up twice in a row: the merge is in rank order.
-        return (self._ranking[position] for position, _ in itertools.groupby(merged))
 
 
 def select_for_subscribers(
