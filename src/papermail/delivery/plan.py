@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from papermail import task_names
 from papermail.config import Settings, get_settings
-from papermail.db.inserts import insert_ignoring_conflicts
+from papermail.db.inserts import insert_ignoring_conflicts, insert_many_returning
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
 from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
 from papermail.digest.select import RunSelection, Selection, select_for_subscribers
@@ -242,8 +242,9 @@ def _insert_deliveries(
         )
         for item in items:
             rows.append(_row(digest, item, now, selections[item.subscriber.id]))
-    statement = insert_ignoring_conflicts(session, Delivery, ["subscriber_id", "period_key"])
-    inserted = session.connection().execute(statement.returning(Delivery.id, Delivery.status), rows)
+    inserted = insert_many_returning(
+        session, Delivery, ["subscriber_id", "period_key"], rows, [Delivery.id, Delivery.status]
+    )
     return sorted(row_id for row_id, status in inserted if status == DeliveryStatus.PENDING)
 
 
