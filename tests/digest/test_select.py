@@ -147,19 +147,29 @@ def test_no_subscribers_no_queries(session):
     assert select_for_subscribers(session, 1, [], size=10) == {}
 
 
-def test_matches_through_the_category_index_equal_the_scan():
-    from papermail.digest.select import RankedPaper, _Matches
+def test_matches_merged_from_topics_and_keywords_equal_the_scan(session, world):
+    from papermail.digest.select import RunSelection, _Matches, load_ranking
 
     categories = ["cs.LG", "cs.CV", "cs.RO", "stat.ML"]
-    ranking = [
-        RankedPaper(n, frozenset({categories[n % 4], categories[n * 7 % 3]}), "", -n) for n in range(60)
-    ]
-    in_category: dict[str, list[int]] = {}
-    for position, paper in enumerate(ranking):
-        for category in paper.categories:
-            in_category.setdefault(category, []).append(position)
-    for topics in (["cs.LG"], ["cs.RO", "cs.LG"], ["stat.ML", "cs.CV", "cs.RO"], ["math.AG"]):
-        interests = Interests.of(topics, [])
-        indexed, scanned = _Matches(ranking, interests, in_category), _Matches(ranking, interests)
-        assert indexed.first(7) == scanned.first(7)
-        assert list(indexed) == list(scanned)
+    papers = [world.paper(categories=sorted({categories[n % 4], categories[n * 7 % 3]})) for n in range(40)]
+    run = world.run(papers)
+    ranking = load_ranking(session, run.id, with_text=True)
+    selection = RunSelection(run.id)
+    for topics, keywords in [
+        (["cs.LG"], []),
+        (["cs.RO", "cs.LG"], []),
+        (["stat.ML", "cs.CV", "cs.RO"], []),
+        (["math.AG"], []),
+        (["cs.CV"], ["diffusion"]),
+        (["cs.RO", "stat.ML"], ["model", "language"]),
+        ([], ["model"]),
+        ([], []),
+    ]:
+        interests = Interests.of(topics, keywords)
+        merged, scanned = selection.matches(session, interests), _Matches(ranking, interests)
+        assert ids(merged.first(7)) == ids(scanned.first(7))
+        assert ids(merged) == ids(scanned)
+
+
+def ids(papers) -> list[int]:
+    return [paper.paper_id for paper in papers]

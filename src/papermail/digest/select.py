@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -171,17 +171,12 @@ class _Matches:
         self,
         ranking: Sequence[RankedPaper],
         interests: Interests,
-        in_category: Mapping[str, Sequence[int]] | None = None,
+        pending: Iterator[RankedPaper] | None = None,
     ) -> None:
-        """``in_category``, if given: each category's papers as positions in ``ranking``."""
-        if in_category is None or interests.keywords or interests.follows_everything:
-            self._pending = (paper for paper in ranking if interests.matches(paper))
-        else:
-            # Topics only: straight to their papers, instead of testing every paper of the ranking
-            # (readers with votes want ~110 matches, deep into a ranking for a rare topic).
-            merged = heapq.merge(*(in_category.get(topic, ()) for topic in sorted(interests.topics)))
-            # A paper in two of the topics comes up twice in a row: the merge is in rank order.
-            self._pending = (ranking[position] for position, _ in itertools.groupby(merged))
+        """``pending``, if given: the same matches found a faster way (:meth:`RunSelection.matches`)."""
+        if pending is None:
+            pending = (paper for paper in ranking if interests.matches(paper))
+        self._pending = pending
         self._found: list[RankedPaper] = []
 
     def __iter__(self) -> Iterator[RankedPaper]:
@@ -216,8 +211,9 @@ class RunSelection:
         self.personal = PersonalRanker(run_id)
         self._ranking: list[RankedPaper] = []
         self._with_text: bool | None = None  # None: not read yet
-        # Each category's papers, as positions in the ranking (so in rank order).
-        self._in_category: dict[str, list[int]] = {}
+        self._position_of: dict[int, int] = {}  # paper id -> place in the ranking
+        # Each category's papers, in rank order.
+        self._in_category: dict[str, list[RankedPaper]] = {}
         self._matches: dict[Interests, _Matches] = {}
 
     def matches(self, session: Session, interests: Interests) -> _Matches:
@@ -225,14 +221,35 @@ class RunSelection:
         if self._with_text is None or (interests.keywords and not self._with_text):
             self._with_text = bool(interests.keywords)
             self._ranking = load_ranking(session, self.run_id, with_text=self._with_text)
+            self._position_of = {paper.paper_id: n for n, paper in enumerate(self._ranking)}
             self._in_category = {}
-            for position, paper in enumerate(self._ranking):
+            for paper in self._ranking:
                 for category in paper.categories:
-                    self._in_category.setdefault(category, []).append(position)
+                    self._in_category.setdefault(category, []).append(paper)
             self._matches.clear()
         if interests not in self._matches:
-            self._matches[interests] = _Matches(self._ranking, interests, self._in_category)
+            pending = self._merged(session, interests)
+            self._matches[interests] = _Matches(self._ranking, interests, pending)
         return self._matches[interests]
+
+    def _merged(self, session: Session, interests: Interests) -> Iterator[RankedPaper] | None:
+        """The matches of ``interests`` as its topics' papers and its keywords' matches, merged in
+        rank order; None for a scan of the whole ranking (no topics: everything, or keywords only).
+
+        Readers with votes want ~110 matches, deep into a ranking for a rare topic: testing every
+        paper on the way was most of their selection time. Keywords are tested once per pass for
+        everyone with the same keywords, whatever their topics.
+        """
+        if not interests.topics:
+            return None
+        streams: list[Iterable[RankedPaper]] = [
+            self._in_category.get(t, ()) for t in sorted(interests.topics)
+        ]
+        if interests.keywords:
+            streams.append(self.matches(session, Interests.of((), interests.shown_keywords)))
+        merged = heapq.merge(*streams, key=lambda paper: self._position_of[paper.paper_id])
+        # A paper matching twice comes up twice in a row.
+        return (next(same) for _, same in itertools.groupby(merged, key=lambda paper: paper.paper_id))
 
 
 def select_for_subscribers(
