@@ -8,6 +8,7 @@ import pytest
 from papermail import votes
 from papermail.db.models import DeliveryStatus, Frequency
 from papermail.digest.relevance import (
+    DENSE_VOTES_MAX,
     DISLIKE_WEIGHT,
     MODEL_MIN_VOTES,
     Comparison,
@@ -230,11 +231,12 @@ def test_the_fast_paths_equal_the_plain_maths_to_the_bit(texts):
     assert_same_bits(space.vectors(ids).toarray(), matrix.toarray())
 
     rng = np.random.default_rng(14)
-    models = 0
+    models = large = 0
     for _ in range(60):
         candidates = rng.choice(ids, 100, replace=False).tolist()
-        voted = rng.choice(ids, rng.integers(1, 13), replace=False).tolist()
+        voted = rng.choice(ids, rng.choice([*range(1, 13), DENSE_VOTES_MAX + 5]), replace=False).tolist()
         values = rng.choice([1, 1, -1], len(voted)).tolist()
+        large += len(voted) > DENSE_VOTES_MAX
         taste = Taste(tuple(voted), tuple(values), tuple(papers[p].split("\n")[0] for p in voted))
         found, votes = matrix[candidates], matrix[voted]
         comparison = Comparison.of(space, taste, candidates)
@@ -259,7 +261,7 @@ def test_the_fast_paths_equal_the_plain_maths_to_the_bit(texts):
         assert reasons_for(space, taste, [candidates[n] for n in chosen], comparison.similarity[chosen]) == (
             reasons_for(space, taste, [candidates[n] for n in chosen])
         )
-    assert models >= 10
+    assert models >= 10 and large >= 2
 
 
 def assert_same_bits(got: np.ndarray, expected: np.ndarray) -> None:

@@ -30,6 +30,9 @@ DISLIKE_WEIGHT = 0.5
 # Below this cosine similarity a liked paper is not named as the reason: the words shared are noise.
 REASON_MIN_SIMILARITY = 0.12
 REASON_TITLE_CHARS = 40
+# Up to this many votes, a reader's votes are multiplied as dense columns over the vocabulary
+# (faster; memory grows with votes x vocabulary); beyond it, as sparse rows.
+DENSE_VOTES_MAX = 32
 
 
 class TextSpace:
@@ -110,8 +113,7 @@ class Taste:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One reader's candidates and voted papers as TF-IDF rows, and the cosine similarity of each
-    (candidate, voted paper) pair: computed once for the scores and the reasons."""
+    """A reader's candidates and voted papers as TF-IDF rows, and each pair's cosine similarity."""
 
     found: csr_matrix  # the candidates' rows
     votes: csr_matrix  # the voted papers' rows, in the taste's order
@@ -120,6 +122,8 @@ class Comparison:
     @classmethod
     def of(cls, space: TextSpace, taste: Taste, candidates: Sequence[int]) -> Comparison:
         found, votes = space.vectors(candidates), space.vectors(taste.paper_ids)
+        if votes.shape[0] > DENSE_VOTES_MAX:
+            return cls(found, votes, (found @ votes.T).toarray())
         # The voted papers as dense columns: sparse rows times dense columns adds each pair's
         # terms in the same order as the sparse-by-sparse product (equal to the bit), without its
         # set-up (a transpose over the whole vocabulary per reader).
