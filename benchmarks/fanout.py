@@ -25,7 +25,8 @@ prints the medians and their ratio.
 
 It reports digests per second, the ratio, the peak memory of each worker process (VmHWM), and
 checks the sink got exactly one message per subscriber. ``--profile`` then runs ``send_batch`` in
-this process under cProfile and says where a worker's time goes.
+this process under cProfile and says where a worker's time goes (with ``--plan-only``: one planning
+pass with relevance).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def main() -> None:
         )
         if args.plan_only:
             compare_planning(settings, args.rounds, args.subscribers)
+            if args.profile:
+                profile_planning(settings)
             return
         fast = run_papermail(args, settings, environ, sink, workdir)
         report("papermail", fast)
@@ -146,7 +149,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--baseline", type=int, help="messages the naive way: default 1,000 (300 with --quick)"
     )
-    parser.add_argument("--profile", action="store_true", help="profile send_batch in this process")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile send_batch (with --plan-only: planning)"
+    )
     parser.add_argument("--voters", type=float, default=0.2, help="fraction of subscribers with votes")
     parser.add_argument("--plan-only", action="store_true", help="time planning: trending only vs relevance")
     parser.add_argument("--rounds", type=int, default=3, help="--plan-only rounds each way (medians)")
@@ -319,6 +324,16 @@ def compare_planning(settings: config.Settings, rounds: int, subscribers: int) -
         f"ratio: {subscribers / mine:.0f} vs {subscribers / base:.0f} subscribers/s = {base / mine:.2f}x"
         "  (target: >= 1,500 subscribers/s with relevance)"
     )
+
+
+def profile_planning(settings: config.Settings) -> None:
+    """One planning pass with relevance under a CPU-time profiler; print where its time goes."""
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    time_planning(settings, None)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
 def sent_count(settings: config.Settings, period_key: str) -> int:

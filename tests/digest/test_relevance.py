@@ -7,7 +7,19 @@ import pytest
 
 from papermail import votes
 from papermail.db.models import DeliveryStatus, Frequency
-from papermail.digest.relevance import blend, shared_ranks, short_title
+from papermail.digest.relevance import (
+    DENSE_VOTES_MAX,
+    DISLIKE_WEIGHT,
+    MODEL_MIN_VOTES,
+    Comparison,
+    Taste,
+    TextSpace,
+    blend,
+    personal_scores,
+    reasons_for,
+    shared_ranks,
+    short_title,
+)
 from papermail.digest.render import render_deliveries
 from papermail.digest.select import select_for_subscribers
 
@@ -199,3 +211,59 @@ def test_planning_freezes_the_reasons_of_voters_only(session, world, shelf, sett
     assert rows[other.id].paper_ids == [p.id for p in papers[: settings.digest_size]]
     assert len(rows[voter.id].reasons) == len(rows[voter.id].paper_ids)
     assert rows[voter.id].reasons[0] == 'close to "Denoising Diffusion Models for 1 Image…" you liked'
+
+
+def test_the_fast_paths_equal_the_plain_maths_to_the_bit(texts):
+    """Planning's shortcuts (one fit_transform, rows gathered with numpy, votes as dense columns,
+    liblinear called directly) give exactly the numbers of the plain sparse products and sklearn
+    model they replace: orders can hinge on the last bit, near-duplicate papers being common.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    # Near-duplicates as in real rankings (versions, cross-lists): the same abstract, titles apart.
+    papers = {n: f"{texts[n % len(texts)][0]} ({n})\n{texts[n % len(texts)][1]}" for n in range(300)}
+    ids = list(papers)
+    space = TextSpace(list(papers.values())[:200], ids[:200])
+    space.add(papers)
+    plain = TextSpace(list(papers.values())[:200])
+    plain.add(papers)
+    matrix = plain.vectors(ids)
+    assert_same_bits(space.vectors(ids).toarray(), matrix.toarray())
+
+    rng = np.random.default_rng(14)
+    models = large = 0
+    for _ in range(60):
+        candidates = rng.choice(ids, 100, replace=False).tolist()
+        voted = rng.choice(ids, rng.choice([*range(1, 13), DENSE_VOTES_MAX + 5]), replace=False).tolist()
+        values = rng.choice([1, 1, -1], len(voted)).tolist()
+        large += len(voted) > DENSE_VOTES_MAX
+        taste = Taste(tuple(voted), tuple(values), tuple(papers[p].split("\n")[0] for p in voted))
+        found, votes = matrix[candidates], matrix[voted]
+        comparison = Comparison.of(space, taste, candidates)
+        assert_same_bits(comparison.similarity, (found @ votes.T).toarray())
+
+        liked, disliked = np.array(values) > 0, np.array(values) < 0
+        if len(values) >= MODEL_MIN_VOTES and liked.any() and disliked.any():
+            models += 1
+            used = np.unique(votes.indices)
+            model = LogisticRegression(class_weight="balanced", solver="liblinear", dual=True, random_state=0)
+            model.fit(votes[:, used], values)
+            weights = np.zeros(votes.shape[1])
+            weights[used] = model.coef_.ravel()
+            expected = found @ weights + model.intercept_[0]
+        else:
+            centroid = np.where(liked, 1 / max(liked.sum(), 1), -DISLIKE_WEIGHT / max(disliked.sum(), 1))
+            expected = (found @ votes.T).toarray() @ centroid.astype(np.float32)
+        assert_same_bits(personal_scores(space, taste, candidates, comparison), expected)
+        assert_same_bits(personal_scores(space, taste, candidates), expected)
+
+        chosen = list(range(0, 100, 9))
+        assert reasons_for(space, taste, [candidates[n] for n in chosen], comparison.similarity[chosen]) == (
+            reasons_for(space, taste, [candidates[n] for n in chosen])
+        )
+    assert models >= 10 and large >= 2
+
+
+def assert_same_bits(got: np.ndarray, expected: np.ndarray) -> None:
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()

@@ -145,3 +145,31 @@ def test_interests_ignore_keyword_case_and_order():
 
 def test_no_subscribers_no_queries(session):
     assert select_for_subscribers(session, 1, [], size=10) == {}
+
+
+def test_matches_merged_from_topics_and_keywords_equal_the_scan(session, world):
+    from papermail.digest.select import RunSelection, _Matches, load_ranking
+
+    categories = ["cs.LG", "cs.CV", "cs.RO", "stat.ML"]
+    papers = [world.paper(categories=sorted({categories[n % 4], categories[n * 7 % 3]})) for n in range(40)]
+    run = world.run(papers)
+    ranking = load_ranking(session, run.id, with_text=True)
+    selection = RunSelection(run.id)
+    for topics, keywords in [
+        (["cs.LG"], []),
+        (["cs.RO", "cs.LG"], []),
+        (["stat.ML", "cs.CV", "cs.RO"], []),
+        (["math.AG"], []),
+        (["cs.CV"], ["diffusion"]),
+        (["cs.RO", "stat.ML"], ["model", "language"]),
+        ([], ["model"]),
+        ([], []),
+    ]:
+        interests = Interests.of(topics, keywords)
+        merged, scanned = selection.matches(session, interests), _Matches(ranking, interests)
+        assert ids(merged.first(7)) == ids(scanned.first(7))
+        assert ids(merged) == ids(scanned)
+
+
+def ids(papers) -> list[int]:
+    return [paper.paper_id for paper in papers]

@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 
 from papermail import task_names
 from papermail.config import Settings, get_settings
-from papermail.db.inserts import insert_ignoring_conflicts
+from papermail.db.inserts import insert_ignoring_conflicts, insert_many_returning
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
 from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
-from papermail.digest.personal import PersonalRanker
-from papermail.digest.select import Selection, select_for_subscribers
+from papermail.digest.select import RunSelection, Selection, select_for_subscribers
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import mailable_ids
 from papermail.trending import latest_run, window_for
@@ -176,12 +175,14 @@ class _DigestPins:
         self._by_key: dict[str, Digest] = {}
         self._run_ids: dict[str, int | None] = {}
         self._pinnable: dict[str, bool] = {}
-        # One personal ranker per pinned run for the whole pass: its text model is fitted once.
-        self._rankers: dict[int, PersonalRanker] = {}
+        # One per pinned run for the whole pass: the ranking is read, and its text model fitted, once.
+        self._runs: dict[int, RunSelection] = {}
 
-    def ranker(self, run_id: int) -> PersonalRanker:
-        """The pass's personal ranker for ``run_id``."""
-        return self._rankers.setdefault(run_id, PersonalRanker(run_id))
+    def run(self, run_id: int) -> RunSelection:
+        """The pass's selection state for scoring run ``run_id``."""
+        if run_id not in self._runs:
+            self._runs[run_id] = RunSelection(run_id)
+        return self._runs[run_id]
 
     def _run_id(self, key: str) -> int | None:
         window = window_for(frequency_of_key(key))
@@ -237,12 +238,13 @@ def _insert_deliveries(
             digest.scoring_run_id,
             [i.subscriber for i in items],
             size=settings.digest_size,
-            personal=pins.ranker(digest.scoring_run_id),
+            run=pins.run(digest.scoring_run_id),
         )
         for item in items:
             rows.append(_row(digest, item, now, selections[item.subscriber.id]))
-    statement = insert_ignoring_conflicts(session, Delivery, ["subscriber_id", "period_key"])
-    inserted = session.connection().execute(statement.returning(Delivery.id, Delivery.status), rows)
+    inserted = insert_many_returning(
+        session, Delivery, ["subscriber_id", "period_key"], rows, [Delivery.id, Delivery.status]
+    )
     return sorted(row_id for row_id, status in inserted if status == DeliveryStatus.PENDING)
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import Paper, Subscriber, TrendScore, Vote
-from papermail.digest.relevance import Taste, TextSpace, blend, personal_scores, reasons_for
+from papermail.digest.relevance import Comparison, Taste, TextSpace, blend, personal_scores, reasons_for
 
 # The TF-IDF vocabulary and weights come from the ranking's leading papers: enough text for stable
 # weights, and the same for every reader and chunk, so a reader's order never depends on batching.
@@ -47,8 +47,7 @@ class PersonalRanker:
             texts = {
                 paper_id: paper_text(title, abstract) for paper_id, title, abstract in session.execute(query)
             }
-            self._space = TextSpace(list(texts.values()))
-            self._space.add(texts)
+            self._space = TextSpace(list(texts.values()), list(texts))
         return self._space
 
     def add_texts(self, session: Session, paper_ids: Iterable[int]) -> None:
@@ -97,6 +96,9 @@ class PersonalRanker:
         self.add_texts(session, [paper_id for paper_id, _ in pool])
         space = self._text_space(session)
         ids = [paper_id for paper_id, _ in pool]
-        scores = personal_scores(space, taste, ids)
-        chosen = [ids[n] for n in blend([score for _, score in pool], scores, mix)[:size]]
-        return chosen, reasons_for(space, taste, chosen)
+        # One product gives both the scores and the reasons (the chosen papers' rows of it).
+        comparison = Comparison.of(space, taste, ids)
+        scores = personal_scores(space, taste, ids, comparison)
+        positions = blend([score for _, score in pool], scores, mix)[:size]
+        chosen = [ids[n] for n in positions]
+        return chosen, reasons_for(space, taste, chosen, comparison.similarity[positions])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,25 +30,36 @@ DISLIKE_WEIGHT = 0.5
 # Below this cosine similarity a liked paper is not named as the reason: the words shared are noise.
 REASON_MIN_SIMILARITY = 0.12
 REASON_TITLE_CHARS = 40
+# Up to this many votes, a reader's votes are multiplied as dense columns over the vocabulary
+# (faster; memory grows with votes x vocabulary); beyond it, as sparse rows.
+DENSE_VOTES_MAX = 32
 
 
 class TextSpace:
     """A TF-IDF model fitted on one ranking's papers, and the vectors of the papers seen so far."""
 
-    def __init__(self, fit_texts: Sequence[str]) -> None:
+    def __init__(self, fit_texts: Sequence[str], paper_ids: Sequence[int] = ()) -> None:
+        """Fit on ``fit_texts``; with ``paper_ids`` (one per text), those papers are added as well."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self._vectorizer = TfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, stop_words="english", dtype=np.float32
         )
-        try:
-            self._vectorizer.fit(fit_texts)
-            self.ready = True
-        except ValueError:  # no texts, or only stop words: nothing to compare papers by
-            self.ready = False
         self._row_of: dict[int, int] = {}
         self._blocks: list[csr_matrix] = []
         self._matrix: csr_matrix | None = None
+        try:
+            # Fitting tokenises every text; fit_transform keeps those tokens for the vectors too.
+            fitted = self._vectorizer.fit_transform(fit_texts)
+            self.ready = True
+        except ValueError:  # no texts, or only stop words: nothing to compare papers by
+            self.ready = False
+            return
+        if paper_ids:
+            # fit_transform leaves each row's words unsorted; transform sorts them (same vectors).
+            fitted.sort_indices()
+            self._row_of.update((paper_id, n) for n, paper_id in enumerate(paper_ids))
+            self._blocks.append(fitted)
 
     def add(self, texts: Mapping[int, str]) -> None:
         """Vectorise the papers not seen yet (one transform for the lot)."""
@@ -65,12 +77,22 @@ class TextSpace:
 
     def vectors(self, paper_ids: Sequence[int]) -> csr_matrix:
         """The L2-normalised TF-IDF rows of papers already added, in the given order."""
-        if self._matrix is None:
-            from scipy.sparse import vstack
+        from scipy.sparse import csr_matrix, vstack
 
+        if self._matrix is None:
             self._matrix = vstack(self._blocks, format="csr")
             self._blocks = [self._matrix]
-        return self._matrix[[self._row_of[paper_id] for paper_id in paper_ids]]
+        matrix = self._matrix
+        # The rows' entries gathered with numpy: scipy's row indexing cost more than the maths.
+        rows = np.array([self._row_of[paper_id] for paper_id in paper_ids], dtype=np.intp)
+        starts = matrix.indptr[rows]
+        lengths = matrix.indptr[rows + 1] - starts
+        indptr = np.zeros(len(rows) + 1, dtype=matrix.indptr.dtype)
+        np.cumsum(lengths, out=indptr[1:])
+        entries = np.arange(indptr[-1]) + np.repeat(starts - indptr[:-1], lengths)
+        return csr_matrix(
+            (matrix.data[entries], matrix.indices[entries], indptr), shape=(len(rows), matrix.shape[1])
+        )
 
     def knows(self, paper_id: int) -> bool:
         return paper_id in self._row_of
@@ -89,35 +111,101 @@ class Taste:
         return [n for n, value in enumerate(self.values) if value > 0]
 
 
-def personal_scores(space: TextSpace, taste: Taste, candidates: Sequence[int]) -> np.ndarray:
-    """How close each candidate is to the reader's taste (higher is closer; only the order matters)."""
-    votes = space.vectors(taste.paper_ids)
-    found = space.vectors(candidates)
+@dataclass(frozen=True)
+class Comparison:
+    """A reader's candidates and voted papers as TF-IDF rows, and each pair's cosine similarity."""
+
+    found: csr_matrix  # the candidates' rows
+    votes: csr_matrix  # the voted papers' rows, in the taste's order
+    similarity: np.ndarray  # candidates x voted papers
+
+    @classmethod
+    def of(cls, space: TextSpace, taste: Taste, candidates: Sequence[int]) -> Comparison:
+        found, votes = space.vectors(candidates), space.vectors(taste.paper_ids)
+        if votes.shape[0] > DENSE_VOTES_MAX:
+            return cls(found, votes, (found @ votes.T).toarray())
+        # The voted papers as dense columns: sparse rows times dense columns adds each pair's
+        # terms in the same order as the sparse-by-sparse product (equal to the bit), without its
+        # set-up (a transpose over the whole vocabulary per reader).
+        columns = np.zeros((votes.shape[1], votes.shape[0]), dtype=votes.dtype)
+        columns[votes.indices, np.repeat(np.arange(votes.shape[0]), np.diff(votes.indptr))] = votes.data
+        return cls(found, votes, found @ columns)
+
+
+def personal_scores(
+    space: TextSpace, taste: Taste, candidates: Sequence[int], comparison: Comparison | None = None
+) -> np.ndarray:
+    """How close each candidate is to the reader's taste (higher is closer; only the order matters).
+
+    ``comparison``, if given, is :meth:`Comparison.of` the same space, taste and candidates.
+    """
+    compared = comparison or Comparison.of(space, taste, candidates)
     values = np.asarray(taste.values)
     liked, disliked = values > 0, values < 0
     if len(values) >= MODEL_MIN_VOTES and liked.any() and disliked.any():
-        return _model_scores(votes, values, found)
-    # The centroid's cosine similarity, as one small sparse product: (candidates x votes) · weights.
+        return _model_scores(compared.votes, values, compared.found)
+    # The centroid's cosine similarity: (candidates x votes) · weights.
     weights = np.where(liked, 1 / max(liked.sum(), 1), -DISLIKE_WEIGHT / max(disliked.sum(), 1))
-    similarity = (found @ votes.T).toarray()
-    return similarity @ weights.astype(np.float32)
+    return compared.similarity @ weights.astype(np.float32)
 
 
 def _model_scores(votes: csr_matrix, values: np.ndarray, found: csr_matrix) -> np.ndarray:
-    from sklearn import config_context
-    from sklearn.linear_model import LogisticRegression
+    from scipy.sparse import csr_matrix
 
     # Fitted on the words the voted papers use only: a word none of them has gets weight 0 anyway
-    # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower.
-    used = np.unique(votes.indices)
-    # The dual form: a handful of votes against thousands of words.
-    model = LogisticRegression(class_weight="balanced", solver="liblinear", dual=True)
-    # Our own finite TF-IDF rows and fixed parameters: sklearn's checks were half of each fit.
-    with config_context(assume_finite=True, skip_parameter_validation=True):
-        model.fit(votes[:, used], values)
+    # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower. The columns
+    # renumbered in place: the same matrix as votes[:, used], without scipy's fancy indexing.
+    used, columns = np.unique(votes.indices, return_inverse=True)
+    voted_words = csr_matrix((votes.data, columns, votes.indptr), shape=(votes.shape[0], len(used)))
+    coef, intercept = _logistic_regression(voted_words, values)
     weights = np.zeros(votes.shape[1], dtype=np.float64)
-    weights[used] = model.coef_.ravel()
-    return found @ weights + model.intercept_[0]
+    weights[used] = coef
+    return found @ weights + intercept
+
+
+# liblinear's solver for L2-regularised logistic regression in the dual (L2R_LR_DUAL).
+_LIBLINEAR_L2R_LR_DUAL = 7
+_LIBLINEAR_TOL = 1e-4
+_LIBLINEAR_MAX_ITER = 100
+
+
+def _logistic_regression(votes: csr_matrix, values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights and intercept of ``LogisticRegression(class_weight="balanced", solver="liblinear",
+    dual=True, random_state=0).fit(votes, values)``, bit for bit, without its per-fit overhead.
+
+    The dual form: a handful of votes against thousands of words. sklearn's checks, label encoding
+    and class weights cost 30x the solve itself (~5 ms a reader); this is the same liblinear call
+    with the same arguments. tests/digest/test_relevance.py holds it equal to the sklearn model.
+    """
+    from sklearn.svm import _liblinear
+
+    positive = values > 0
+    # "balanced": n_samples / (n_classes * count), classes in sorted order (-1, then +1).
+    class_weight = len(values) / (2 * np.bincount(positive, minlength=2))
+    _liblinear.set_verbosity_wrap(0)
+    raw, _ = _liblinear.train_wrap(
+        votes.astype(np.float64),
+        positive.astype(np.float64),
+        True,  # sparse
+        _LIBLINEAR_L2R_LR_DUAL,
+        _LIBLINEAR_TOL,
+        1.0,  # bias, i.e. intercept_scaling: fit an intercept
+        1.0,  # C
+        class_weight,
+        _LIBLINEAR_MAX_ITER,
+        _liblinear_seed(),
+        0.1,  # epsilon (unused by this solver)
+        np.ones(len(values)),  # sample weights
+    )
+    # A fixed seed: liblinear shuffles the votes with it, and a seed drawn from numpy's global
+    # state changed some readers' orders from one run to the next.
+    return raw[0, :-1], float(raw[0, -1])
+
+
+@cache
+def _liblinear_seed() -> int:
+    """The seed sklearn passes liblinear for ``random_state=0``."""
+    return int(np.random.RandomState(0).randint(np.iinfo("i").max))
 
 
 def shared_ranks(scores: Sequence[float] | np.ndarray, *, higher_first: bool = True) -> np.ndarray:
@@ -146,14 +234,20 @@ def blend(trend_scores: Sequence[float], personal: np.ndarray, mix: int) -> list
     return np.lexsort((positions, -np.asarray(personal), combined)).tolist()
 
 
-def reasons_for(space: TextSpace, taste: Taste, chosen: Sequence[int]) -> list[str]:
-    """Per chosen paper, ``close to "Title…" you liked`` naming the most similar liked paper, or ""."""
+def reasons_for(
+    space: TextSpace, taste: Taste, chosen: Sequence[int], similarity: np.ndarray | None = None
+) -> list[str]:
+    """Per chosen paper, ``close to "Title…" you liked`` naming the most similar liked paper, or "".
+
+    ``similarity``, if given, is the chosen papers' rows of :class:`Comparison` ``.similarity``.
+    """
     liked = taste.liked
     if not liked or not chosen:
         return ["" for _ in chosen]
-    similarity = (space.vectors(chosen) @ space.vectors([taste.paper_ids[n] for n in liked]).T).toarray()
+    if similarity is None:
+        similarity = Comparison.of(space, taste, chosen).similarity
     reasons = []
-    for row in similarity:
+    for row in similarity[:, liked]:
         best = int(row.argmax())
         if row[best] < REASON_MIN_SIMILARITY:
             reasons.append("")

@@ -15,6 +15,7 @@ takes the trending order exactly as it is, without any model being built.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -166,8 +167,16 @@ class _Matches:
     received, so the ranking is scanned no further than the hungriest member of the group needs.
     """
 
-    def __init__(self, ranking: Sequence[RankedPaper], interests: Interests) -> None:
-        self._pending = (paper for paper in ranking if interests.matches(paper))
+    def __init__(
+        self,
+        ranking: Sequence[RankedPaper],
+        interests: Interests,
+        pending: Iterator[RankedPaper] | None = None,
+    ) -> None:
+        """``pending``, if given: the same matches found a faster way (:meth:`RunSelection.matches`)."""
+        if pending is None:
+            pending = (paper for paper in ranking if interests.matches(paper))
+        self._pending = pending
         self._found: list[RankedPaper] = []
 
     def __iter__(self) -> Iterator[RankedPaper]:
@@ -191,31 +200,85 @@ class _Matches:
         return self._found[:count]
 
 
+class RunSelection:
+    """One scoring run's ranking over a planning pass: read once, each Interests' matches found once,
+    and one personal ranker (its text model fitted once). The run's scores never change once it
+    has finished, so every chunk of the pass can share them.
+    """
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.personal = PersonalRanker(run_id)
+        self._ranking: list[RankedPaper] = []
+        self._with_text: bool | None = None  # None: not read yet
+        self._position_of: dict[int, int] = {}  # paper id -> place in the ranking
+        # Each category's papers, in rank order.
+        self._in_category: dict[str, list[RankedPaper]] = {}
+        self._matches: dict[Interests, _Matches] = {}
+
+    def matches(self, session: Session, interests: Interests) -> _Matches:
+        """The run's papers matching ``interests``, found as needed and kept for the pass."""
+        if self._with_text is None or (interests.keywords and not self._with_text):
+            self._with_text = bool(interests.keywords)
+            self._ranking = load_ranking(session, self.run_id, with_text=self._with_text)
+            self._position_of = {paper.paper_id: n for n, paper in enumerate(self._ranking)}
+            self._in_category = {}
+            for paper in self._ranking:
+                for category in paper.categories:
+                    self._in_category.setdefault(category, []).append(paper)
+            self._matches.clear()
+        if interests not in self._matches:
+            pending = self._merged(session, interests)
+            self._matches[interests] = _Matches(self._ranking, interests, pending)
+        return self._matches[interests]
+
+    def _merged(self, session: Session, interests: Interests) -> Iterator[RankedPaper] | None:
+        """The matches of ``interests`` as its topics' papers and its keywords' matches, merged in
+        rank order; None for a scan of the whole ranking (no topics: everything, or keywords only).
+
+        Readers with votes want ~110 matches, deep into a ranking for a rare topic: testing every
+        paper on the way was most of their selection time. Keywords are tested once per pass for
+        everyone with the same keywords, whatever their topics.
+        """
+        if not interests.topics:
+            return None
+        streams: list[Iterable[RankedPaper]] = [
+            self._in_category.get(t, ()) for t in sorted(interests.topics)
+        ]
+        if interests.keywords:
+            streams.append(self.matches(session, Interests.of((), interests.shown_keywords)))
+        merged = heapq.merge(*streams, key=lambda paper: self._position_of[paper.paper_id])
+        # A paper matching twice comes up twice in a row.
+        return (next(same) for _, same in itertools.groupby(merged, key=lambda paper: paper.paper_id))
+
+
 def select_for_subscribers(
     session: Session,
     run_id: int,
     subscribers: Sequence[Subscriber],
     *,
     size: int,
-    personal: PersonalRanker | None = None,
+    run: RunSelection | None = None,
 ) -> dict[int, Selection]:
     """Each subscriber's papers from scoring run ``run_id``, keyed by subscriber id.
 
-    Pass the same ``personal`` ranker (for ``run_id``) to every call of a planning pass, so its
-    text model is fitted once.
+    Pass the same ``run`` (for ``run_id``) to every call of a planning pass, so the ranking is
+    read, and the text model fitted, once.
     """
     groups: dict[Interests, list[Subscriber]] = {}
     for subscriber in subscribers:
         groups.setdefault(Interests.of(subscriber.topics, subscriber.keywords), []).append(subscriber)
     if not groups:
         return {}
-    ranking = load_ranking(session, run_id, with_text=any(interests.keywords for interests in groups))
+    run = run or RunSelection(run_id)
+    # Keywords first: the ranking is then read with its texts at once, if any group needs them.
+    ordered = sorted(groups.items(), key=lambda group: not group[0].keywords)
     received = received_paper_ids(session, [s.id for s in subscribers])
-    ranker = personal or PersonalRanker(run_id)
+    ranker = run.personal
     tastes = ranker.tastes(session, subscribers)
     selections: dict[int, Selection] = {}
-    for interests, members in groups.items():
-        matches = _Matches(ranking, interests)
+    for interests, members in ordered:
+        matches = run.matches(session, interests)
         for subscriber in members:
             got = received.get(subscriber.id, set())
             taste = tastes.get(subscriber.id)
