@@ -187,10 +187,10 @@ def test_the_pool_takes_every_paper_tied_with_its_last_place():
 
     scores = [100.0 - n for n in range(RERANK_POOL - 1)] + [0.0] * 30 + [-1.0] * 5
     ranking = [RankedPaper(n, frozenset({"cs.LG"}), "", score) for n, score in enumerate(scores)]
-    pool = _candidate_pool(_Matches(ranking, Interests.of([], [])), excluded={3})
+    pool = _candidate_pool(_Matches.scan(ranking, Interests.of([], [])), excluded={3})
     assert [paper_id for paper_id, _ in pool] == [n for n in range(RERANK_POOL - 1 + 30) if n != 3]
     distinct = [RankedPaper(n, frozenset(), "", -float(n)) for n in range(RERANK_POOL + 50)]
-    assert len(_candidate_pool(_Matches(distinct, Interests.of([], [])), excluded=set())) == RERANK_POOL
+    assert len(_candidate_pool(_Matches.scan(distinct, Interests.of([], [])), excluded=set())) == RERANK_POOL
 
 
 def test_planning_freezes_the_reasons_of_voters_only(session, world, shelf, settings):

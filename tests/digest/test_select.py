@@ -166,7 +166,7 @@ def test_matches_merged_from_topics_and_keywords_equal_the_scan(session, world):
         ([], []),
     ]:
         interests = Interests.of(topics, keywords)
-        merged, scanned = selection.matches(session, interests), _Matches(ranking, interests)
+        merged, scanned = selection.matches(session, interests), _Matches.scan(ranking, interests)
         assert ids(merged.first(7)) == ids(scanned.first(7))
         assert ids(merged) == ids(scanned)
 

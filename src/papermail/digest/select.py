@@ -167,17 +167,15 @@ class _Matches:
     received, so the ranking is scanned no further than the hungriest member of the group needs.
     """
 
-    def __init__(
-        self,
-        ranking: Sequence[RankedPaper],
-        interests: Interests,
-        pending: Iterator[RankedPaper] | None = None,
-    ) -> None:
-        """``pending``, if given: the same matches found a faster way (:meth:`RunSelection.matches`)."""
-        if pending is None:
-            pending = (paper for paper in ranking if interests.matches(paper))
-        self._pending = pending
+    def __init__(self, pending: Iterable[RankedPaper]) -> None:
+        """``pending``: the matches in rank order, consumed only as far as they are asked for."""
+        self._pending = iter(pending)
         self._found: list[RankedPaper] = []
+
+    @classmethod
+    def scan(cls, ranking: Sequence[RankedPaper], interests: Interests) -> _Matches:
+        """The matches found by testing each paper of the ranking in turn."""
+        return cls(paper for paper in ranking if interests.matches(paper))
 
     def __iter__(self) -> Iterator[RankedPaper]:
         index = 0
@@ -228,8 +226,9 @@ class RunSelection:
                     self._in_category.setdefault(category, []).append(paper)
             self._matches.clear()
         if interests not in self._matches:
-            pending = self._merged(session, interests)
-            self._matches[interests] = _Matches(self._ranking, interests, pending)
+            merged = self._merged(session, interests)
+            found = _Matches.scan(self._ranking, interests) if merged is None else _Matches(merged)
+            self._matches[interests] = found
         return self._matches[interests]
 
     def _merged(self, session: Session, interests: Interests) -> Iterator[RankedPaper] | None:
