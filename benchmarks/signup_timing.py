@@ -33,6 +33,8 @@ from flask import Flask, render_template, request
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
+from benchmarks.web_load import SIGNUP_FIELDS  # noqa: E402
+
 from papermail import clock, config, signup  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.config import Rate  # noqa: E402
@@ -47,14 +49,6 @@ from papermail.web.forms import SignupFields  # noqa: E402
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 OUTCOMES = ("new", "active", "unsubscribed", "suppressed")
-FORM = {
-    "topics": "cs.LG",
-    "keywords": "diffusion",
-    "frequency": "weekly",
-    "send_weekday": "0",
-    "send_hour": "8",
-    "timezone": "Europe/Berlin",
-}
 
 
 def add_old_request_path(app: Flask) -> None:
@@ -107,7 +101,7 @@ def measure(app: Flask, path: str, addresses: dict[str, Callable[[int], str]], t
     timings: dict[str, list[float]] = {outcome: [] for outcome in OUTCOMES}
     for n in range(tries):
         for outcome in OUTCOMES:
-            form = {**FORM, "email": addresses[outcome](offset + n), "csrf_token": token}
+            form = {**SIGNUP_FIELDS, "email": addresses[outcome](offset + n), "csrf_token": token}
             started = time.perf_counter()
             response = client.post(path, data=form)
             timings[outcome].append((time.perf_counter() - started) * 1000)
