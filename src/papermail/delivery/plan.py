@@ -104,26 +104,32 @@ def _active_subscribers(
     session: Session, frequency: Frequency | None
 ) -> Iterator[list[tuple[Subscriber, datetime | None]]]:
     """Active subscribers in id order, a chunk at a time, each with their latest planned send time."""
-    latest_planned = (
-        sa.select(sa.func.max(Delivery.scheduled_for))
-        .where(Delivery.subscriber_id == Subscriber.id)
-        .scalar_subquery()
-    )
     after_id = 0
     while True:
         query = (
-            sa.select(Subscriber, latest_planned)
+            sa.select(Subscriber)
             .where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.id > after_id)
             .order_by(Subscriber.id)
             .limit(PLAN_CHUNK)
         )
         if frequency is not None:
             query = query.where(Subscriber.frequency == frequency)
-        rows = [(subscriber, latest) for subscriber, latest in session.execute(query)]
-        if not rows:
+        subscribers = list(session.scalars(query))
+        if not subscribers:
             return
-        yield rows
-        after_id = rows[-1][0].id
+        # One grouped query over the chunk's id range, not a subquery per subscriber: with
+        # statistics taken while deliveries was empty (a new install), PostgreSQL ran that subquery
+        # as a scan of the whole table, which this pass grows, for every subscriber.
+        last_id = subscribers[-1].id
+        latest = dict(
+            session.execute(
+                sa.select(Delivery.subscriber_id, sa.func.max(Delivery.scheduled_for))
+                .where(Delivery.subscriber_id > after_id, Delivery.subscriber_id <= last_id)
+                .group_by(Delivery.subscriber_id)
+            ).all()
+        )
+        yield [(subscriber, latest.get(subscriber.id)) for subscriber in subscribers]
+        after_id = last_id
 
 
 def _due(
