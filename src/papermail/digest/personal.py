@@ -25,6 +25,7 @@ _TEXT_CHUNK = 1000
 
 
 def paper_text(title: str, abstract: str | None) -> str:
+    # The title on the first line: TextSpace counts its words again (TITLE_COUNT).
     return f"{title}\n{abstract or ''}"
 
 

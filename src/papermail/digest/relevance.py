@@ -3,8 +3,9 @@
 Pure functions and small objects over texts and numbers (no database): :mod:`papermail.digest.personal`
 feeds them. The method is written down in ``docs/relevance.md``.
 
-* One :class:`TextSpace` per ranking: a TF-IDF model (title + abstract, unigrams and bigrams)
-  fitted once on the ranking's leading papers; any paper is turned into a vector with it, once.
+* One :class:`TextSpace` per ranking: a TF-IDF model (title twice + abstract, unigrams and
+  bigrams, words weighted by the square root of their IDF) fitted once on the ranking's leading
+  papers; any paper is turned into a vector with it, once.
 * A reader's taste is their votes (+1 / -1) and seeds (+1). With at least ``MODEL_MIN_VOTES`` votes
   of both signs, a logistic regression over them scores candidates; otherwise the score is the
   cosine similarity to the liked papers' centroid minus half that to the disliked ones'.
@@ -33,6 +34,16 @@ REASON_TITLE_CHARS = 40
 # Up to this many votes, a reader's votes are multiplied as dense columns over the vocabulary
 # (faster; memory grows with votes x vocabulary); beyond it, as sparse rows.
 DENSE_VOTES_MAX = 32
+# Each word is weighted by its IDF to this power. Full IDF (1) lets the rarest words, often unique to
+# one paper (acronyms, dataset names, bigrams), dominate a vector, while a reader's few votes are
+# matched by the shared topical vocabulary: the square root measured better at 5 and 10 votes
+# (benchmarks/relevance.py), and a sharper IDF (squared, or without sklearn's +1) worse.
+IDF_POWER = 0.5
+# A paper's text is its title, a line break, then its abstract. The title's words are counted this
+# many times: the title is the authors' own summary of the topic, where an abstract also spends
+# words on setting and results (field weighting, as in BM25F). Two measured better than one at 5
+# votes (benchmarks/relevance.py, 2,200 readers), and no worse at 10.
+TITLE_COUNT = 2
 
 
 class TextSpace:
@@ -40,23 +51,27 @@ class TextSpace:
 
     def __init__(self, fit_texts: Sequence[str], paper_ids: Sequence[int] = ()) -> None:
         """Fit on ``fit_texts``; with ``paper_ids`` (one per text), those papers are added as well."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-        self._vectorizer = TfidfVectorizer(
-            ngram_range=(1, 2), sublinear_tf=True, stop_words="english", dtype=np.float32
-        )
+        # TfidfVectorizer's two steps, apart, so the IDF can be softened before any vector is made.
+        self._counter = CountVectorizer(ngram_range=(1, 2), stop_words="english", dtype=np.float32)
+        self._weighting = TfidfTransformer(sublinear_tf=True)
         self._row_of: dict[int, int] = {}
         self._blocks: list[csr_matrix] = []
         self._matrix: csr_matrix | None = None
         try:
-            # Fitting tokenises every text; fit_transform keeps those tokens for the vectors too.
-            fitted = self._vectorizer.fit_transform(fit_texts)
+            # Fitting tokenises every text; the counts serve the fitted papers' vectors too.
+            counts = self._counter.fit_transform(fit_texts)
             self.ready = True
         except ValueError:  # no texts, or only stop words: nothing to compare papers by
             self.ready = False
             return
+        counts = self._with_titles(counts, fit_texts)
+        self._weighting.fit(counts)
+        self._weighting.idf_ = self._weighting.idf_**IDF_POWER
+        fitted = self._weighting.transform(counts)
         if paper_ids:
-            # fit_transform leaves each row's words unsorted; transform sorts them (same vectors).
+            # Fitting leaves each row's words unsorted; transform sorts them (same vectors).
             fitted.sort_indices()
             self._row_of.update((paper_id, n) for n, paper_id in enumerate(paper_ids))
             self._blocks.append(fitted)
@@ -68,8 +83,18 @@ class TextSpace:
             return
         start = len(self._row_of)
         self._row_of.update((paper_id, start + n) for n, paper_id in enumerate(new))
-        self._blocks.append(self._vectorizer.transform([texts[paper_id] for paper_id in new]))
+        new_texts = [texts[paper_id] for paper_id in new]
+        counts = self._with_titles(self._counter.transform(new_texts), new_texts)
+        self._blocks.append(self._weighting.transform(counts))
         self._matrix = None
+
+    def _with_titles(self, counts: csr_matrix, texts: Sequence[str]) -> csr_matrix:
+        """``counts`` with each title's words (its text's first line) counted ``TITLE_COUNT`` times."""
+        if TITLE_COUNT == 1:
+            return counts
+        # Counted apart, not by repeating the title in the text: no bigram across the seam.
+        titles = self._counter.transform([text.partition("\n")[0] for text in texts])
+        return counts + titles * np.float32(TITLE_COUNT - 1)
 
     def missing(self, paper_ids: Sequence[int]) -> list[int]:
         """The ids :meth:`add` has not vectorised yet."""
