@@ -194,7 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=50, help="random weeks and trending orders per theme")
+    parser.add_argument("--seeds", type=int, default=200, help="random weeks and trending orders per theme")
     parser.add_argument("--clusters", type=int, default=8, help="k-means clusters among the hidden interests")
     args = parser.parse_args()
     papers = load_papers(shared_fixtures_dir())

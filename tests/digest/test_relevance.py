@@ -267,3 +267,75 @@ def test_the_fast_paths_equal_the_plain_maths_to_the_bit(texts):
 def assert_same_bits(got: np.ndarray, expected: np.ndarray) -> None:
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert got.tobytes() == expected.tobytes()
+
+
+WORKED_EXAMPLE = {
+    "liked": (
+        "Denoising Diffusion Probabilistic Models",
+        "We present high quality image synthesis results using diffusion probabilistic models, a class "
+        "of latent variable models inspired by nonequilibrium thermodynamics. We train on a weighted "
+        "variational bound designed according to a connection between diffusion models and denoising "
+        "score matching.",
+    ),
+    "disliked": (
+        "Rademacher Complexity of Neural Networks",
+        "We bound the Rademacher complexity of deep neural networks by the norms of their weight "
+        "matrices, and derive generalization bounds that do not depend on the size of the network.",
+    ),
+    "A": (
+        "Scaling Laws for Mixture-of-Experts Language Models",
+        "We study how the loss of sparse mixture-of-experts language models scales with parameters, "
+        "data and compute, and fit scaling laws that predict the best number of experts for a "
+        "training budget.",
+    ),
+    "B": (
+        "Consistency Distillation of Denoising Diffusion Models",
+        "We distill a pretrained denoising diffusion model into a consistency model that generates "
+        "images in one or two steps, matching the sample quality of the diffusion sampler at a "
+        "fraction of its cost.",
+    ),
+    "C": (
+        "A Benchmark for Web Agents",
+        "We introduce a benchmark of realistic tasks on live websites for autonomous agents, with "
+        "automatic evaluation of whether each task was completed.",
+    ),
+    "D": (
+        "Video Generation with Latent Diffusion",
+        "We extend latent diffusion models to video by adding temporal layers to a pretrained image "
+        "model, and generate high resolution videos from text prompts.",
+    ),
+    "E": (
+        "PAC-Bayes Bounds for Deep Networks",
+        "We derive non-vacuous PAC-Bayes generalization bounds for deep neural networks trained with "
+        "stochastic gradient descent, and compare them with norm-based complexity measures.",
+    ),
+}
+
+
+def test_the_worked_example_of_docs_relevance():
+    """The numbers and orders of the worked example in docs/relevance.md, from the code itself."""
+    names = list(WORKED_EXAMPLE)
+    space = TextSpace([f"{title}\n{abstract}" for title, abstract in WORKED_EXAMPLE.values()], range(7))
+    taste = Taste((0, 1), (1, -1), (WORKED_EXAMPLE["liked"][0], WORKED_EXAMPLE["disliked"][0]))
+    candidates, trending = [2, 3, 4, 5, 6], [7.2, 5.1, 5.1, 3.0, 1.4]
+    comparison = Comparison.of(space, taste, candidates)
+    scores = personal_scores(space, taste, candidates, comparison)
+
+    assert np.round(comparison.similarity.astype(float), 3).tolist() == [
+        [0.045, 0],
+        [0.248, 0],
+        [0, 0],
+        [0.147, 0],
+        [0, 0.28],
+    ]
+    assert np.round(scores.astype(float), 3).tolist() == [0.045, 0.248, 0, 0.147, -0.14]
+    assert shared_ranks(trending).tolist() == [1, 2, 2, 4, 5]
+    assert shared_ranks(scores).tolist() == [3, 1, 4, 2, 5]
+    orders = ["".join(names[candidates[n]] for n in blend(trending, scores, mix)) for mix in range(5)]
+    assert orders == ["ABCDE", "ABCDE", "BADCE", "BDACE", "BDACE"]
+    digest = blend(trending, scores, 2)[:3]
+    assert reasons_for(space, taste, [candidates[n] for n in digest], comparison.similarity[digest]) == [
+        'close to "Denoising Diffusion Probabilistic Models" you liked',
+        "",
+        "",
+    ]
