@@ -306,8 +306,8 @@ def time_planning(settings: config.Settings, mix: int | None) -> float:
 
 
 def vacuum(settings: config.Settings) -> None:
-    """What autovacuum does after bulk changes (the test server runs without it): statistics, and no
-    dead rows, so every round starts from the same state rather than reading the rounds' before."""
+    """What autovacuum does after bulk changes (the test server runs without it): fresh statistics
+    and no dead rows, so each round starts from the same state, not from the last round's leftovers."""
     url = sa.engine.make_url(settings.database_url).set(drivername="postgresql")
     with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
