@@ -118,9 +118,18 @@ class _Serializer(URLSafeTimedSerializer):
         return signer
 
 
+def _signing_keys(settings: Settings) -> tuple[str, ...]:
+    """The keys, oldest first: itsdangerous signs with the last and verifies with any of them."""
+    return (*settings.old_secret_keys, settings.secret_key)
+
+
+def _page_prefix(settings: Settings, purpose: Purpose) -> str:
+    """A signed page's URL up to its token, e.g. ``…/unsubscribe/``."""
+    return f"{settings.base_url}/{PATHS[purpose]}/"
+
+
 def _serializer(settings: Settings, purpose: Purpose) -> URLSafeTimedSerializer:
-    # itsdangerous signs with the last key and verifies with any of them.
-    return _serializer_for((*settings.old_secret_keys, settings.secret_key), purpose)
+    return _serializer_for(_signing_keys(settings), purpose)
 
 
 @functools.lru_cache(maxsize=32)
@@ -150,8 +159,7 @@ def read_token(
 
 def link(settings: Settings, purpose: Purpose, subscriber_id: int, *extra: int | str) -> str:
     """The absolute URL of a signed page for this subscriber, e.g. ``…/unsubscribe/<token>``."""
-    token = make_token(settings, purpose, subscriber_id, *extra)
-    return f"{settings.base_url}/{PATHS[purpose]}/{token}"
+    return _page_prefix(settings, purpose) + make_token(settings, purpose, subscriber_id, *extra)
 
 
 def address_tag(email: str) -> str:
@@ -177,11 +185,11 @@ class CompactTokens:
     """
 
     def __init__(self, settings: Settings, purpose: Purpose) -> None:
-        keys = [*settings.old_secret_keys, settings.secret_key]
         self.purpose = purpose
-        self.base_url = settings.base_url
-        self._signer = _CompactSigner(keys, salt=f"papermail.compact.{purpose.value}")
-        self._link_prefix = f"{settings.base_url}/{PATHS[purpose]}/"
+        self._signer = _CompactSigner(
+            list(_signing_keys(settings)), salt=f"papermail.compact.{purpose.value}"
+        )
+        self._link_prefix = _page_prefix(settings, purpose)
 
     def make(self, subscriber_id: int, *extra: int | str) -> str:
         """A token carrying the subscriber id and ``extra``."""
