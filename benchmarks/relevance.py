@@ -120,9 +120,7 @@ class Reader:
 
 def text_space(papers: list[Paper]) -> TextSpace:
     """One text model for every reader and week, as planning fits one per ranking (its leading papers)."""
-    space = TextSpace([p.text for p in papers])
-    space.add({p.key: p.text for p in papers})
-    return space
+    return TextSpace([p.text for p in papers], [p.key for p in papers])
 
 
 def digest(
