@@ -33,6 +33,7 @@ TASK_MODULES = (
     "papermail.tasks.digest",
     "papermail.tasks.web",
     "papermail.tasks.catchup",
+    "papermail.tasks.bounces",
 )
 
 TASK_TIME_LIMIT = timedelta(minutes=10)

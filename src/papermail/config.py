@@ -105,6 +105,9 @@ class Settings:
     trend_weight_comments: float
     trend_max_age_days: float
     trend_keep_runs: int
+    # -- bounces (issue 21): VERP return paths and the hard-bounce pause; docs/bounces.md --
+    bounce_address: str | None  # "bounces@example.org"; None = no VERP, the From address is the sender
+    bounce_pause_rate: float  # hard bounces among a send's first deliveries above which it pauses
 
     @property
     def is_production(self) -> bool:
@@ -524,6 +527,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         trend_weight_comments=read.get("TREND_WEIGHT_COMMENTS", _weight, "0.5"),
         trend_max_age_days=read.get("TREND_MAX_AGE_DAYS", _positive_float, "30"),
         trend_keep_runs=read.get("TREND_KEEP_RUNS", _positive_int, "24"),
+        **_bounce_settings(read),
     )
 
 
@@ -543,6 +547,33 @@ def _web_settings(read: _Reader) -> dict[str, object]:
         "confirmations_per_address": read.get("CONFIRMATIONS_PER_ADDRESS", _rate, "3/6h"),
         "proxy_count": read.get("PROXY_COUNT", _non_negative_int, "0"),
         "record_consent_ip": read.get("RECORD_CONSENT_IP", _bool, "false"),
+    }
+
+
+# "bounces+" and the longest VERP token must fit the 64-octet local part (RFC 5321 4.5.3.1.1).
+MAX_BOUNCE_LOCAL_PART = 24
+
+
+def _bounce_address(raw: str) -> str | None:
+    address = raw.strip()
+    if not address:
+        return None
+    if parseaddr(address)[1] != address or address.count("@") != 1:
+        raise ValueError(f"must be a bare address like bounces@example.org, got {raw!r}")
+    local, _, domain = address.partition("@")
+    if not local or "+" in local or len(local) > MAX_BOUNCE_LOCAL_PART:
+        raise ValueError(f"the part before @ must be 1-{MAX_BOUNCE_LOCAL_PART} characters without '+'")
+    _address(address)
+    if _optional_domain(domain) is None:
+        raise ValueError(f"must be a bare address like bounces@example.org, got {raw!r}")
+    return local + "@" + domain.lower()
+
+
+def _bounce_settings(read: _Reader) -> dict[str, object]:
+    """VERP and the self-pausing send (issue 21)."""
+    return {
+        "bounce_address": read.get("BOUNCE_ADDRESS", _bounce_address, ""),
+        "bounce_pause_rate": read.get("BOUNCE_PAUSE_RATE", _fraction, "0.1"),
     }
 
 

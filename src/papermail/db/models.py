@@ -51,6 +51,14 @@ class DeliveryStatus(enum.StrEnum):
     UNCERTAIN = "uncertain"  # the lease ran out mid-send: it may or may not have gone out
 
 
+class BounceVerdict(enum.StrEnum):
+    HARD = "hard"  # the address is gone
+    SOFT = "soft"  # mailbox full, deferred, greylisted: counted towards a threshold
+    SENDER = "sender"  # our fault or the relay's (blocked, policy, authentication): never the reader's
+    COMPLAINT = "complaint"  # the reader reported the mail as spam
+    NONE = "none"  # a success report, an auto-reply, or no report at all
+
+
 class FetchStatus(enum.StrEnum):
     RUNNING = "running"
     OK = "ok"
@@ -80,6 +88,7 @@ class Base(DeclarativeBase):
         Frequency: _str_enum(Frequency),
         DeliveryStatus: _str_enum(DeliveryStatus),
         FetchStatus: _str_enum(FetchStatus),
+        BounceVerdict: _str_enum(BounceVerdict),
     }
 
 
@@ -209,6 +218,10 @@ class Subscriber(Base):
     preferences_changed_at: Mapped[datetime | None]
     soft_bounce_count: Mapped[int] = mapped_column(default=0)
     hard_bounced_at: Mapped[datetime | None]
+    # Mailman's bounce score: +0.5 per day with a soft bounce; it starts over when the last soft
+    # bounce is older than the stale period, or a delivery succeeded since (papermail.bounces.policy).
+    bounce_score: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    last_soft_bounce_at: Mapped[datetime | None]
     # 0 = trending order only … 4 = personal order only (docs/relevance.md); 2 blends them evenly.
     relevance_mix: Mapped[int] = mapped_column(sa.SmallInteger, default=2, server_default="2")
 
@@ -338,3 +351,69 @@ class Confirmation(SendState, Base):
     requested_at: Mapped[datetime]  # the signup request it confirms (its link carries this time)
 
     __table_args__ = (sa.Index(None, "status", "next_attempt_at"), sa.Index(None, "subscriber_id"))
+
+
+class InboundMessage(Base):
+    """A message that came back to us (bounce, complaint, auto-reply), kept raw for inspection."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime]
+    via: Mapped[str] = mapped_column(sa.String(16))  # "smtp", "imap", "import", "webhook"
+    envelope_sender: Mapped[str | None] = mapped_column(sa.String(320))
+    envelope_recipient: Mapped[str | None] = mapped_column(sa.String(320))
+    # The report's own Message-ID, or a hash of its bytes when it has none: the same report
+    # received twice has the same key, and only its first copy acts.
+    report_key: Mapped[str | None] = mapped_column(sa.String(255))
+    size: Mapped[int]  # of the message as received; ``raw`` keeps at most MAX_STORED_BYTES of it
+    raw: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # "received" (waiting for a worker), "processed", "duplicate" (its report was already seen)
+    state: Mapped[str] = mapped_column(sa.String(16), default="received")
+    kind: Mapped[str | None] = mapped_column(sa.String(16))  # "bounce", "complaint", ... once processed
+    processed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        sa.CheckConstraint("via IN ('smtp', 'imap', 'import', 'webhook')", name="via_known"),
+        sa.Index(None, "state", "received_at"),
+        sa.Index(None, "report_key"),
+        sa.Index(None, "received_at"),
+    )
+
+
+class BounceEvent(Base):
+    """One verdict about one recipient, from a report or a provider's webhook, and what we did."""
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recorded_at: Mapped[datetime]
+    # Raw reports are purged after 90 days; their events stay, for rates and history.
+    inbound_message_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("inbound_messages.id", ondelete="SET NULL")
+    )
+    address: Mapped[str] = mapped_column(sa.String(320))
+    verdict: Mapped[BounceVerdict]
+    status: Mapped[str | None] = mapped_column(sa.String(16))  # enhanced status code, e.g. "5.1.1"
+    diagnostic: Mapped[str | None] = mapped_column(sa.Text)
+    reporting_mta: Mapped[str | None] = mapped_column(sa.String(255))
+    subscriber_id: Mapped[int | None] = mapped_column(sa.ForeignKey("subscribers.id", ondelete="SET NULL"))
+    delivery_id: Mapped[int | None] = mapped_column(sa.ForeignKey("deliveries.id", ondelete="SET NULL"))
+    confirmation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("confirmations.id", ondelete="SET NULL")
+    )
+    # "suppressed", "unsubscribed", "counted", "already-seen", "not-a-subscriber", "none"
+    action: Mapped[str] = mapped_column(sa.String(32))
+    provider: Mapped[str | None] = mapped_column(sa.String(32))  # a webhook's provider, e.g. "ses"
+    provider_event_id: Mapped[str | None] = mapped_column(sa.String(255))
+    report_key: Mapped[str | None] = mapped_column(sa.String(255))  # InboundMessage.report_key
+
+    __table_args__ = (
+        # Dedup: a provider's event, or a report's verdict on one address, is acted on once.
+        sa.UniqueConstraint("provider", "provider_event_id"),
+        sa.UniqueConstraint("report_key", "address"),
+        sa.Index(None, "recorded_at", "verdict"),
+        sa.Index(None, "subscriber_id"),
+        sa.Index(None, "delivery_id"),
+        sa.Index(None, "inbound_message_id"),
+    )

@@ -1,0 +1,35 @@
+"""Bounces and complaints: what comes back after papermail sent a message, and what it does.
+
+The intake channels (the inbound SMTP server, IMAP, provider webhooks, ``bounces import``) store a
+message with :func:`store_inbound_message` and commit; a worker then runs
+:func:`process_inbound_message`. Webhooks hand over parsed events to :func:`apply_provider_event`.
+Both are idempotent. docs/bounces.md explains verdicts, policy and VERP.
+"""
+
+from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
+from papermail.bounces.process import apply_provider_event, process_inbound_message
+from papermail.bounces.store import MAX_STORED_BYTES, store_inbound_message
+from papermail.bounces.verp import (
+    VerpKind,
+    VerpTarget,
+    accepts_recipient,
+    parse_verp_recipient,
+    verp_sender_for,
+)
+
+__all__ = [
+    "MAX_STORED_BYTES",
+    "Action",
+    "ProcessResult",
+    "ProviderEvent",
+    "RecipientOutcome",
+    "ReportKind",
+    "VerpKind",
+    "VerpTarget",
+    "accepts_recipient",
+    "apply_provider_event",
+    "parse_verp_recipient",
+    "process_inbound_message",
+    "store_inbound_message",
+    "verp_sender_for",
+]

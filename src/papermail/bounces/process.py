@@ -1,0 +1,300 @@
+"""One pipeline for every report: read it, find whom it is about, apply the policy, record it.
+
+Whom a report is about: each recipient it names (by address), and each subscriber whose signed
+token it carries (a VERP return path, or the List-Unsubscribe link in the returned headers). A
+report can act on nobody else. The returned message's Message-ID, and the tokens, link a verdict
+to the delivery or confirmation it is about.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from papermail import clock, tokens
+from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
+from papermail.bounces.parse import Report, read_report
+from papermail.bounces.policy import apply_verdict, strongest
+from papermail.bounces.verp import VerpTarget, parse_verp_recipient, read_token
+from papermail.config import Settings, get_settings
+from papermail.db.models import BounceEvent, BounceVerdict, Confirmation, Delivery, InboundMessage, Subscriber
+from papermail.delivery.bounce_pause import pause_if_bouncing
+from papermail.subscribers import find_by_email
+
+_KIND_OF_VERDICT = {
+    BounceVerdict.COMPLAINT: ReportKind.COMPLAINT,
+    BounceVerdict.NONE: ReportKind.DELIVERY_REPORT,
+}
+
+
+@dataclass
+class _Link:
+    """A subscriber a report is about, and the row it links them to."""
+
+    subscriber: Subscriber
+    delivery_id: int | None = None
+    confirmation_id: int | None = None
+
+
+@dataclass
+class _Source:
+    """Where verdicts come from: their dedup keys and the stored message."""
+
+    report_key: str | None = None
+    inbound_message_id: int | None = None
+    provider: str | None = None
+    provider_event_id: str | None = None
+    reporting_mta: str | None = None
+    pause_rate: float = 1.0
+    outcomes: list[RecipientOutcome] = field(default_factory=list)
+
+
+def process_inbound_message(
+    session: Session, message_id: int, *, settings: Settings | None = None
+) -> ProcessResult:
+    """Read a stored message and act on it; a second run (or a second copy) changes nothing."""
+    settings = settings or get_settings()
+    inbound = session.get(InboundMessage, message_id)
+    if inbound is None:
+        raise LookupError(f"no inbound message {message_id}")
+    if inbound.state != "received":
+        return _recorded_result(session, inbound)
+    report = read_report(inbound.raw)
+    source = _Source(
+        inbound.report_key,
+        inbound.id,
+        reporting_mta=report.reporting_mta,
+        pause_rate=settings.bounce_pause_rate,
+    )
+    _apply_report(session, settings, report, inbound.envelope_recipient, source)
+    outcomes = source.outcomes
+    duplicate = bool(outcomes) and all(o.action == Action.ALREADY_SEEN for o in outcomes)
+    inbound.state = "duplicate" if duplicate else "processed"
+    inbound.kind = report.kind.value
+    inbound.processed_at = clock.now()
+    session.flush()
+    return ProcessResult(report.kind, outcomes, inbound.id, report.reporting_mta, duplicate)
+
+
+def apply_provider_event(
+    session: Session,
+    event: ProviderEvent,
+    *,
+    settings: Settings | None = None,
+    inbound_message_id: int | None = None,
+) -> ProcessResult:
+    """Act on one provider webhook event; the same (provider, event id) again changes nothing."""
+    settings = settings or get_settings()
+    kind = _KIND_OF_VERDICT.get(event.verdict, ReportKind.BOUNCE)
+    source = _Source(
+        None,
+        inbound_message_id,
+        event.provider[:32],
+        event.event_id[:255],
+        event.reporting_mta,
+        settings.bounce_pause_rate,
+    )
+    address = event.address.strip().lower()
+    links = _links_by_token(session, [read_token(settings, event.verp_token)] if event.verp_token else [])
+    named = _link_for(session, address, links)
+    _act(session, source, address, event.verdict, event.status, event.diagnostic, named)
+    for link in links.values():
+        if named is None or link.subscriber.id != named.subscriber.id:
+            # The provider names an address we don't know, but our token names the subscriber.
+            _act(session, source, link.subscriber.email, event.verdict, event.status, event.diagnostic, link)
+    session.flush()
+    duplicate = all(o.action == Action.ALREADY_SEEN for o in source.outcomes)
+    return ProcessResult(kind, source.outcomes, inbound_message_id, event.reporting_mta, duplicate)
+
+
+def _apply_report(
+    session: Session, settings: Settings, report: Report, envelope_recipient: str | None, source: _Source
+) -> None:
+    links = _links_by_token(session, _carried_tokens(settings, report, envelope_recipient))
+    links.update(_links_by_unsubscribe_url(session, settings, report, links))
+    by_message_id = _rows_by_message_id(session, report.original_message_ids)
+    for recipient in report.recipients:
+        link = _link_for(session, recipient.address, links, by_message_id)
+        _act(
+            session,
+            source,
+            recipient.address,
+            recipient.verdict,
+            recipient.status,
+            recipient.diagnostic,
+            link,
+        )
+    verdict = strongest([r.verdict for r in report.recipients]) if report.recipients else report.verdict
+    if report.kind not in (ReportKind.BOUNCE, ReportKind.COMPLAINT, ReportKind.UNPARSED):
+        return
+    acted = {o.subscriber_id for o in source.outcomes}
+    for link in links.values():
+        if link.subscriber.id not in acted and verdict != BounceVerdict.NONE:
+            diagnostic = report.diagnostic or "named by our token in the report"
+            _act(session, source, link.subscriber.email, verdict, None, diagnostic, link)
+
+
+def _act(
+    session: Session,
+    source: _Source,
+    address: str,
+    verdict: BounceVerdict,
+    status: str | None,
+    diagnostic: str | None,
+    link: _Link | None,
+) -> None:
+    """Apply one verdict to one address (once per report or provider event) and record it."""
+    address = address[:320]
+    outcome = RecipientOutcome(address, verdict, Action.ALREADY_SEEN, status, diagnostic)
+    if link is not None:
+        outcome.subscriber_id = link.subscriber.id
+        outcome.delivery_id, outcome.confirmation_id = link.delivery_id, link.confirmation_id
+    source.outcomes.append(outcome)
+    if _seen(session, source, address):
+        return
+    reason = f"{verdict.value} {status or ''} {diagnostic or ''}".strip()
+    subscriber = link.subscriber if link is not None else None
+    outcome.action = apply_verdict(
+        session, subscriber, verdict, reason=reason, delivery_id=outcome.delivery_id
+    )
+    event = BounceEvent(
+        recorded_at=clock.now(),
+        inbound_message_id=source.inbound_message_id,
+        address=address,
+        verdict=verdict,
+        status=status,
+        diagnostic=diagnostic,
+        reporting_mta=(source.reporting_mta or "")[:255] or None,
+        subscriber_id=outcome.subscriber_id,
+        delivery_id=outcome.delivery_id,
+        confirmation_id=outcome.confirmation_id,
+        action=outcome.action.value,
+        provider=source.provider,
+        provider_event_id=source.provider_event_id,
+        report_key=source.report_key,
+    )
+    session.add(event)
+    session.flush()
+    outcome.event_id = event.id
+    if verdict == BounceVerdict.HARD and outcome.delivery_id is not None:
+        pause_if_bouncing(session, outcome.delivery_id, source.pause_rate)
+
+
+def _seen(session: Session, source: _Source, address: str) -> bool:
+    """True if this report (or provider event) already gave a verdict on this address."""
+    if source.provider_event_id is not None:
+        query = sa.select(BounceEvent.id).where(
+            BounceEvent.provider == source.provider, BounceEvent.provider_event_id == source.provider_event_id
+        )
+    elif source.report_key is not None:
+        query = sa.select(BounceEvent.id).where(
+            BounceEvent.report_key == source.report_key, BounceEvent.address == address
+        )
+    else:
+        return False
+    return session.scalar(query.limit(1)) is not None
+
+
+def _carried_tokens(settings: Settings, report: Report, envelope_recipient: str | None) -> list[VerpTarget]:
+    """The rows named by verified VERP tokens in the envelope or anywhere in the report."""
+    if settings.bounce_address is None:
+        return []
+    local, _, domain = settings.bounce_address.partition("@")
+    pattern = re.compile(rf"{re.escape(local)}\+([a-z0-9-]{{1,40}})@{re.escape(domain)}", re.IGNORECASE)
+    found = [t for t in pattern.findall(report.text) if t]
+    targets = [read_token(settings, token) for token in dict.fromkeys(t.lower() for t in found)]
+    if envelope_recipient:
+        targets.append(parse_verp_recipient(settings, envelope_recipient))
+    return list(dict.fromkeys(t for t in targets if t is not None))
+
+
+def _links_by_token(session: Session, targets: list[VerpTarget | None]) -> dict[int, _Link]:
+    """Subscribers named by verified VERP tokens, linked to the row each token names."""
+    links: dict[int, _Link] = {}
+    for target in targets:
+        if target is None:
+            continue
+        model = Delivery if target.delivery_id is not None else Confirmation
+        row = session.get(model, target.row_id)
+        subscriber = session.get(Subscriber, row.subscriber_id) if row is not None else None
+        if subscriber is not None:
+            links[subscriber.id] = _Link(subscriber, target.delivery_id, target.confirmation_id)
+    return links
+
+
+def _links_by_unsubscribe_url(
+    session: Session, settings: Settings, report: Report, known: dict[int, _Link]
+) -> dict[int, _Link]:
+    """Subscribers named by the signed unsubscribe link in the returned message's headers."""
+    links: dict[int, _Link] = {}
+    prefix = f"{settings.base_url}/{tokens.PATHS[tokens.Purpose.UNSUBSCRIBE]}/"
+    for url in report.unsubscribe_urls:
+        if not url.startswith(prefix):
+            continue
+        try:
+            subscriber_id = tokens.read_token(settings, tokens.Purpose.UNSUBSCRIBE, url[len(prefix) :])[0]
+        except tokens.BadToken:
+            continue
+        subscriber = session.get(Subscriber, subscriber_id) if isinstance(subscriber_id, int) else None
+        if subscriber is not None and subscriber.id not in known:
+            links[subscriber.id] = _Link(subscriber)
+    return links
+
+
+def _rows_by_message_id(session: Session, message_ids: tuple[str, ...]) -> dict[int, _Link]:
+    """Deliveries and confirmations whose Message-ID the report returns, by subscriber id."""
+    if not message_ids:
+        return {}
+    found: dict[int, _Link] = {}
+    for model in (Confirmation, Delivery):
+        query = sa.select(model.id, model.subscriber_id).where(
+            sa.func.lower(model.message_id).in_(message_ids)
+        )
+        for row_id, subscriber_id in session.execute(query):
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None:
+                continue
+            link = _Link(subscriber)
+            if model is Delivery:
+                link.delivery_id = row_id
+            else:
+                link.confirmation_id = row_id
+            found[subscriber_id] = link
+    return found
+
+
+def _link_for(session: Session, address: str, *sources: dict[int, _Link]) -> _Link | None:
+    """The subscriber with this address, linked to the row a token or Message-ID names."""
+    subscriber = find_by_email(session, address)
+    if subscriber is None:
+        return None
+    for links in sources:
+        if subscriber.id in links:
+            return links[subscriber.id]
+    return _Link(subscriber)
+
+
+def _recorded_result(session: Session, inbound: InboundMessage) -> ProcessResult:
+    """What an already processed message did, read back from its events."""
+    events = session.scalars(
+        sa.select(BounceEvent).where(BounceEvent.inbound_message_id == inbound.id).order_by(BounceEvent.id)
+    )
+    outcomes = [
+        RecipientOutcome(
+            e.address,
+            e.verdict,
+            Action.ALREADY_SEEN,
+            e.status,
+            e.diagnostic,
+            e.subscriber_id,
+            e.delivery_id,
+            e.confirmation_id,
+            e.id,
+        )
+        for e in events
+    ]
+    kind = ReportKind(inbound.kind) if inbound.kind else ReportKind.UNPARSED
+    return ProcessResult(kind, outcomes, inbound.id, duplicate=True)

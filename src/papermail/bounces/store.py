@@ -1,0 +1,96 @@
+"""Keeping what came back: each inbound message is stored raw before anything reads it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from papermail import clock, task_names
+from papermail.db.models import BounceEvent, InboundMessage
+from papermail.queue import enqueue_after_commit
+
+VIA = ("smtp", "imap", "import", "webhook")
+# The raw report is kept for inspection, up to this much: a DSN's own parts and the headers of
+# the message it returns come first, and only an attached digest body can be cut.
+MAX_STORED_BYTES = 1_000_000
+KEEP_RAW = timedelta(days=90)
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]{1,250}>)", re.IGNORECASE | re.MULTILINE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def report_key(raw: bytes) -> str:
+    """The report's Message-ID (its own, not the returned message's), or a hash of its bytes."""
+    end = _HEADER_END.search(raw)
+    head = raw[: end.start()] if end else raw[:65536]
+    found = _MESSAGE_ID.search(head)
+    if found:
+        return found.group(1).decode("ascii", "replace").lower()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def store_inbound_message(
+    session: Session,
+    raw: bytes,
+    *,
+    via: str,
+    envelope_sender: str | None = None,
+    envelope_recipient: str | None = None,
+    enqueue: bool = True,
+) -> int:
+    """Add the message (the caller commits); a worker processes it once the commit is done."""
+    if via not in VIA:
+        raise ValueError(f"via must be one of {', '.join(VIA)}, got {via!r}")
+    if not isinstance(raw, bytes):
+        raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
+    message = InboundMessage(
+        received_at=clock.now(),
+        via=via,
+        envelope_sender=_clip(envelope_sender),
+        envelope_recipient=_clip(envelope_recipient),
+        report_key=report_key(raw),
+        size=len(raw),
+        raw=raw[:MAX_STORED_BYTES],
+        state="received",
+    )
+    session.add(message)
+    session.flush()
+    if enqueue:
+        enqueue_after_commit(session, task_names.PROCESS_INBOUND_MESSAGE, message.id)
+    return message.id
+
+
+def _clip(address: str | None) -> str | None:
+    return address[:320] if address else None
+
+
+def waiting_message_ids(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:
+    """Messages stored but not processed after ``older_than``: their queue message was lost."""
+    query = (
+        sa.select(InboundMessage.id)
+        .where(InboundMessage.state == "received", InboundMessage.received_at < clock.now() - older_than)
+        .order_by(InboundMessage.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def purge_old_messages(session: Session) -> int:
+    """Delete raw reports older than 90 days; their verdicts stay (detached from the raw bytes)."""
+    cutoff = clock.now() - KEEP_RAW
+    old = sa.select(InboundMessage.id).where(InboundMessage.received_at < cutoff)
+    session.execute(
+        sa.update(BounceEvent)
+        .where(BounceEvent.inbound_message_id.in_(old))
+        .values(inbound_message_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(
+        sa.delete(InboundMessage)
+        .where(InboundMessage.received_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
