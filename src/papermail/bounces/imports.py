@@ -42,8 +42,12 @@ def iter_messages(path: Path) -> Iterator[tuple[str, bytes]]:
     with path.open("rb") as handle:
         first_line = handle.readline()
     if first_line.startswith(b"From "):
-        for number, key in enumerate(mailbox.mbox(path, create=False).keys(), 1):
-            yield f"{path}#{number}", mailbox.mbox(path, create=False).get_bytes(key)
+        box = mailbox.mbox(path, create=False)
+        try:
+            for number, key in enumerate(box.keys(), 1):
+                yield f"{path}#{number}", box.get_bytes(key)
+        finally:
+            box.close()
         return
     yield str(path), path.read_bytes()
 
