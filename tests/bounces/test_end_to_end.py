@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -130,3 +131,22 @@ def test_the_file_outbox_writes_the_return_path(tmp_path, backend):
         outbox.send(OutgoingEmail("b@example.org", "s", "t"))
     written = sorted(path.read_bytes() for path in tmp_path.glob("*.eml"))
     assert [b"Return-Path: <bounces+d1-x@papermail.test>" in data for data in written] == [True, False]
+
+
+def test_a_complaint_is_never_mailed_again_even_by_resend_force(
+    send_env_factory, smtp_server, backend, tmp_path
+):
+    env = send_env_factory(backend, broker="embedded", mail_url=smtp_server.url)
+    send_batch(env.settings, plan_week(env, 2))
+    arf = (Path(__file__).parent / "samples" / "arf_abuse.eml").read_bytes()
+    (tmp_path / "arf.eml").write_bytes(arf)
+    runner = CliRunner()
+    imported = json.loads(
+        runner.invoke(cli, ["bounces", "import", "--json", str(tmp_path / "arf.eml")]).output
+    )
+    assert imported["messages"][0]["kind"] == "complaint"
+    before = len(smtp_server.messages)
+    forced = runner.invoke(cli, ["resend", "reader0@example.org", "--force"])
+    assert forced.exit_code == 1 and len(smtp_server.messages) == before
+    refused = runner.invoke(cli, ["subscribers", "reactivate", "reader0@example.org"])
+    assert refused.exit_code == 1 and "complaint" in refused.output

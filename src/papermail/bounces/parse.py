@@ -43,6 +43,7 @@ _RETURNED_PART = re.compile(
     r"\bcopy of (the|your) (original )?message|^received: |^return-path: |^message-id: ",
     re.IGNORECASE | re.MULTILINE,
 )
+_QUOTED_SUBJECT = re.compile(r"^\s*subject:.*$", re.IGNORECASE | re.MULTILINE)
 _BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery (system|subsystem)", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (status|fail|problem|notification)|returned mail|failure notice|"
@@ -258,7 +259,9 @@ def _explanation(message: Message) -> str:
         if part.get_content_type() == "text/plain":
             text = _part_text(part)[:TEXT_LIMIT]
             quoted = _RETURNED_PART.search(text)
-            return " ".join((text[: quoted.start()] if quoted else text).split())
+            # The returned message's Subject is quoted too, and its words ("Virus alert") explain nothing.
+            own_words = _QUOTED_SUBJECT.sub("", text[: quoted.start()] if quoted else text)
+            return " ".join(own_words.split())
     return ""
 
 
