@@ -11,14 +11,17 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from papermail import clock
+from papermail import clock, signup
+from papermail.bounces import parse_verp_recipient
 from papermail.cli import cli
-from papermail.db.models import Delivery, Subscriber, SubscriberStatus
+from papermail.db.models import Confirmation, Delivery, Subscriber, SubscriberStatus
 from papermail.delivery.plan import plan
 from papermail.delivery.send import send_batch
 from papermail.mail.backends import FileBackend
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import NoPacing, Outbox
+from papermail.signup_limits import DatabaseRateLimiter
+from papermail.subscribers import parse_preferences
 from tests.delivery.conftest import add_ranking, plan_week
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -150,3 +153,24 @@ def test_a_complaint_is_never_mailed_again_even_by_resend_force(
     assert forced.exit_code == 1 and len(smtp_server.messages) == before
     refused = runner.invoke(cli, ["subscribers", "reactivate", "reader0@example.org"])
     assert refused.exit_code == 1 and "complaint" in refused.output
+
+
+def test_a_confirmation_leaves_with_its_own_return_path(send_env_factory, smtp_server, backend):
+    env = send_env_factory(
+        backend, broker="embedded", mail_url=smtp_server.url, bounce_address="bounces@papermail.test"
+    )
+    with env.session() as session:
+        signup.request_signup(
+            session,
+            env.settings,
+            email="new@example.org",
+            preferences=parse_preferences(topics=["cs.LG"], keywords=""),
+            limiter=DatabaseRateLimiter(),
+        )
+        session.commit()
+        subscriber_id = session.scalar(sa.select(Subscriber.id).where(Subscriber.email == "new@example.org"))
+        confirmation_id = session.scalar(sa.select(Confirmation.id))
+    signup.send_confirmation(env.settings, subscriber_id)
+    (captured,) = smtp_server.received_by("new@example.org")
+    target = parse_verp_recipient(env.settings, captured.sender)
+    assert target is not None and target.confirmation_id == confirmation_id
