@@ -190,3 +190,11 @@ def test_a_version_number_is_not_a_status_code():
 def test_garbage_never_raises():
     for raw in (b"\x00" * 100, b"Content-Type: multipart/report\r\n\r\n--", b"\xff" * 5000, b":\r\n\r\n"):
         assert read_report(raw).kind.value in ("unparsed", "not-a-report")
+
+
+def test_the_returned_message_id_is_found_whether_or_not_the_report_has_its_own():
+    returned = "--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: <ours@papermail.test>\n\n--b--\n"
+    head = 'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+    for own in ("Message-ID: <report@mx.example.org>\n", ""):
+        report = read_report((own + head + returned).encode())
+        assert report.original_message_ids == ("<ours@papermail.test>",)

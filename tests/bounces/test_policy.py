@@ -20,6 +20,7 @@ from papermail.bounces import (
     verp_sender_for,
 )
 from papermail.bounces.policy import reactivate
+from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import BounceVerdict, Confirmation, Delivery, Digest, Subscriber, SubscriberStatus
 from papermail.subscribers import is_suppressed
 from tests.conftest import make_settings
@@ -100,6 +101,9 @@ def test_reactivate_lifts_a_bounce_with_an_audit_line(session, settings):
     assert reactivate(session, subscriber, actor="test")
     assert subscriber.status == SubscriberStatus.ACTIVE and not is_suppressed(session, subscriber.email)
     assert not reactivate(session, subscriber, actor="test")
+    session.flush()
+    audit = sa.select(AuditLog.actor).where(AuditLog.action == "subscriber.reactivate")
+    assert list(session.scalars(audit)) == ["test"]
 
 
 def test_soft_bounces_count_once_a_day_and_bounce_at_five(session, settings):

@@ -94,7 +94,12 @@ def _read(raw: bytes) -> Report:
     message = email.message_from_bytes(raw)
     traces = {
         "text": text,
-        "original_message_ids": tuple(dict.fromkeys(_MESSAGE_ID.findall(text)[1:])),
+        # Every Message-ID in the text but the report's own: the returned message's, wherever it is.
+        "original_message_ids": tuple(
+            dict.fromkeys(
+                m for m in _MESSAGE_ID.findall(text) if m != (message.get("Message-ID") or "").strip()
+            )
+        ),
         "unsubscribe_urls": tuple(dict.fromkeys(_UNSUBSCRIBE_URL.findall(text))),
     }
     for part in message.walk():
