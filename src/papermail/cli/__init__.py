@@ -7,7 +7,19 @@ import sys
 
 import click
 
-from papermail.cli import db, demo, digest, doctor, fetch, resend, service, stats, subscribers, trending
+from papermail.cli import (
+    db,
+    demo,
+    digest,
+    doctor,
+    fetch,
+    resend,
+    service,
+    stats,
+    subscribers,
+    topics,
+    trending,
+)
 from papermail.cli.base import PapermailGroup
 from papermail.config import mask_log_handlers
 
@@ -47,6 +59,7 @@ cli.add_command(service.beat)
 cli.add_command(service.web)
 cli.add_command(trending.score)
 cli.add_command(trending.trending_ranking)
+cli.add_command(topics.topics)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock
+from papermail.categories import ARCHIVES
 from papermail.db.models import Digest, Paper, ScoringRun, TrendScore
 from papermail.trending.score import ScoredPaper, TrendParams, rank, score_paper_windows
 from papermail.trending.signals import read_paper_series
@@ -203,13 +204,13 @@ def latest_run(session: Session, window: str = DEFAULT_WINDOW) -> ScoringRun | N
 
 
 def in_topics(topics: Iterable[str]) -> sa.ColumnElement[bool]:
-    """Papers listed in any of ``topics`` (arXiv categories, cross-lists included)."""
+    """Papers listed in any of ``topics`` (arXiv categories or archives, cross-lists included)."""
     # ``categories`` is a JSON list of strings. Matching the JSON-encoded name, quotes included, is
-    # exact ("cs.LG" never matches "cs.LGX") and works on SQLite's and PostgreSQL's JSON alike.
+    # exact ("cs.LG" never matches "cs.LGX") and works on SQLite's and PostgreSQL's JSON alike. An
+    # archive ("astro-ph") also matches its categories' names up to their dot ('"astro-ph.').
     as_text = sa.cast(Paper.categories, sa.Text)
-    return sa.or_(
-        sa.false(), *(as_text.like(f"%{_escape_like(json.dumps(t))}%", escape="\\") for t in topics)
-    )
+    patterns = [json.dumps(t) for t in topics] + [f'"{t}.' for t in topics if t in ARCHIVES]
+    return sa.or_(sa.false(), *(as_text.like(f"%{_escape_like(p)}%", escape="\\") for p in patterns))
 
 
 def _escape_like(text: str) -> str:
