@@ -141,9 +141,9 @@ def _record(entry: dict, *, legacy: bool, channel_date: datetime | None) -> Pape
         authors=tuple(authors),
         primary_category=primary,
         categories=tuple(categories),
-        # A new paper or a new cross-listing is first published now; a replacement's first version
-        # is older and unknown here, so it is left for the API lookup.
-        published_at=announced if announce in (NEW, CROSS) else None,
+        # A new paper is first published now. A cross-list's or replacement's first version is
+        # older (by days or by years) and unknown here, so it is left for the API lookup.
+        published_at=announced if announce == NEW else None,
         updated_at=announced,
         announced_new=announce == NEW,
     )

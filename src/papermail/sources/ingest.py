@@ -4,7 +4,8 @@ One paper per arXiv id whatever the source. Records merge by these rules:
 - a newer version replaces the metadata; an older one never does;
 - arXiv's own metadata (RSS, API) replaces Hugging Face's copy; Hugging Face only fills gaps and adds
   its flag and GitHub link;
-- ``published_at`` keeps the earliest known first-version date, ``updated_at`` the latest.
+- ``published_at`` keeps the earliest known first-version date, ``updated_at`` the latest; a date
+  after the end of the arXiv id's month cannot be the first version's and is not kept.
 A paper counts as *new* only when it is inserted from a ``new`` announcement (or first seen on the
 API or Hugging Face); rows inserted for a replacement or cross-list count as *updated*.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from papermail.arxiv_ids import bounded_first_version
 from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Paper, SignalSnapshot
 from papermail.sources.records import PaperRecord, SignalRecord
@@ -62,6 +64,9 @@ class _State:
     def of_record(cls, record: PaperRecord) -> _State:
         values = {name: getattr(record, name) for name in PAPER_FIELDS}
         values["authors"], values["categories"] = list(record.authors), list(record.categories)
+        # Whatever the source says, a paper is never younger than its id: it was out by the id's
+        # month's end. A later date belongs to some other event and is left for the API lookup.
+        values["published_at"] = bounded_first_version(record.arxiv_id, record.published_at)
         return cls(values, record.from_arxiv, record.announced_new)
 
     @property
