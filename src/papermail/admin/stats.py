@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from papermail.admin.deliveries import latest_period_key, status_counts
 from papermail.confirmations import confirmation_counts
 from papermail.db.bookkeeping import FetchProblem, FetchRun
-from papermail.db.models import Delivery, DeliveryStatus, ScoringRun, Subscriber, SubscriberStatus
+from papermail.db.models import (
+    Delivery,
+    DeliveryStatus,
+    Paper,
+    ScoringRun,
+    Subscriber,
+    SubscriberStatus,
+    TrendScore,
+)
 from papermail.digest.preview import latest_run_id
 from papermail.readiness import nothing_ranked_reason
 from papermail.sources.records import FetchTotals, totals_of
@@ -73,6 +81,8 @@ class Stats:
     scoring_run_as_of: datetime | None
     trending: list[TrendingPaper]
     nothing_ranked: str | None = None  # why ``trending`` is empty, with the next command
+    # Papers of the latest ranking still without an arXiv category: no topic subscriber gets them.
+    ranked_without_category: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,6 +105,7 @@ def collect_stats(session: Session, period_key: str | None = None) -> Stats:
         scoring_run_as_of=run.as_of if run else None,
         trending=top_trending(session, run.id, TOP_TRENDING) if run else [],
         nothing_ranked=nothing_ranked_reason(session, run),
+        ranked_without_category=ranked_without_category(session, run.id) if run else None,
     )
 
 
@@ -176,3 +187,14 @@ def top_trending(session: Session, run_id: int, limit: int) -> list[TrendingPape
         TrendingPaper(row.rank, row.score, row.paper.arxiv_id, row.paper.title, row.evidence)
         for row in ranked_papers(session, run_id, limit=limit)
     ]
+
+
+def ranked_without_category(session: Session, run_id: int) -> int:
+    """How many papers of a ranking have no arXiv category yet (first seen on Hugging Face, say)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(TrendScore)
+        .join(Paper, Paper.id == TrendScore.paper_id)
+        .where(TrendScore.run_id == run_id, Paper.primary_category.is_(None))
+    )
+    return session.scalar(query) or 0
