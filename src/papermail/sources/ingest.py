@@ -61,12 +61,13 @@ class _State:
     announced_new: bool = False
 
     @classmethod
-    def of_record(cls, record: PaperRecord) -> _State:
+    def of_record(cls, record: PaperRecord, *, bound_dates: bool = True) -> _State:
         values = {name: getattr(record, name) for name in PAPER_FIELDS}
         values["authors"], values["categories"] = list(record.authors), list(record.categories)
-        # Whatever the source says, a paper is never younger than its id: it was out by the id's
-        # month's end. A later date belongs to some other event and is left for the API lookup.
-        values["published_at"] = bounded_first_version(record.arxiv_id, record.published_at)
+        if bound_dates:
+            # Whatever the source says, a paper is never younger than its id: it was out by the
+            # id's month's end. A later date belongs to some other event; the API lookup has it.
+            values["published_at"] = bounded_first_version(record.arxiv_id, record.published_at)
         return cls(values, record.from_arxiv, record.announced_new)
 
     @property
@@ -116,11 +117,16 @@ class UpsertResult:
     incomplete: list[str] = field(default_factory=list)  # to look up on the arXiv API
 
 
-def upsert_papers(session: Session, records: Iterable[PaperRecord], *, now: datetime) -> UpsertResult:
-    """Insert new papers and update changed ones, in a few statements for the whole batch."""
+def upsert_papers(
+    session: Session, records: Iterable[PaperRecord], *, now: datetime, bound_dates: bool = True
+) -> UpsertResult:
+    """Insert new papers and update changed ones, in a few statements for the whole batch.
+
+    ``bound_dates=False`` keeps dates later than the id's month: only for the demo, re-dated on purpose.
+    """
     batch: dict[str, _State] = {}
     for record in records:
-        state, incoming = batch.get(record.arxiv_id), _State.of_record(record)
+        state, incoming = batch.get(record.arxiv_id), _State.of_record(record, bound_dates=bound_dates)
         batch[record.arxiv_id] = _merge(state, incoming) if state else incoming
     result = UpsertResult()
     if not batch:
