@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +18,7 @@ from papermail.sources.ingest import upsert_papers
 from papermail.sources.records import PaperRecord
 from papermail.sources.runner import run_fetch
 from papermail.trending.score import build_evidence, describe_age, format_age_bound
-from tests.conftest import make_settings
+from tests.conftest import BACKENDS, RUN_ID, _created_pg_databases, _pg_admin, _pg_url, make_settings
 from tests.sources.conftest import API_PATH, DATA_DIR, RSS_PATH, serve_file, status
 
 NOW = datetime(2026, 4, 28, 6, 30, tzinfo=UTC)
@@ -65,8 +66,19 @@ def test_an_unknown_age_is_told_as_an_upper_bound():
     assert "under an hour old" not in build_evidence([], 0.5, 24, age_known=False)
 
 
-def test_the_migration_drops_first_version_dates_later_than_the_ids_month(tmp_path):
-    settings = make_settings(tmp_path, database_url=f"sqlite:///{tmp_path / 'old.db'}")
+def _unmigrated_database(backend: str, tmp_path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    name = f"pm_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    _created_pg_databases.append(name)
+    return _pg_url(name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_migration_drops_first_version_dates_later_than_the_ids_month(backend, tmp_path):
+    settings = make_settings(tmp_path, database_url=_unmigrated_database(backend, tmp_path))
     migrate.upgrade(settings, "0005")
     papers = sa.table(
         "papers",

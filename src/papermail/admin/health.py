@@ -13,7 +13,6 @@ import httpx
 import sqlalchemy as sa
 
 from papermail import clock, leases
-from papermail.admin.stats import ranked_without_category
 from papermail.config import Settings
 from papermail.db import session_scope
 from papermail.db.bookkeeping import FetchRun, ScheduleLease
@@ -22,6 +21,7 @@ from papermail.readiness import last_fetches, nothing_ranked_reason
 from papermail.sources import arxiv_rss
 from papermail.sources.http import user_agent
 from papermail.trending import latest_run
+from papermail.trending.runs import ranked_without_category
 
 REACH_TIMEOUT_SECONDS = 5.0
 # Hugging Face is fetched hourly and the ranking follows every fetch (and an hourly safety net).

@@ -15,19 +15,12 @@ from sqlalchemy.orm import Session
 from papermail.admin.deliveries import latest_period_key, status_counts
 from papermail.confirmations import confirmation_counts
 from papermail.db.bookkeeping import FetchProblem, FetchRun
-from papermail.db.models import (
-    Delivery,
-    DeliveryStatus,
-    Paper,
-    ScoringRun,
-    Subscriber,
-    SubscriberStatus,
-    TrendScore,
-)
+from papermail.db.models import Delivery, DeliveryStatus, ScoringRun, Subscriber, SubscriberStatus
 from papermail.digest.preview import latest_run_id
 from papermail.readiness import nothing_ranked_reason
 from papermail.sources.records import FetchTotals, totals_of
 from papermail.trending import ranked_papers
+from papermail.trending.runs import ranked_without_category
 
 TOP_TRENDING = 5
 PROBLEMS_SHOWN_PER_FETCH = 5
@@ -187,14 +180,3 @@ def top_trending(session: Session, run_id: int, limit: int) -> list[TrendingPape
         TrendingPaper(row.rank, row.score, row.paper.arxiv_id, row.paper.title, row.evidence)
         for row in ranked_papers(session, run_id, limit=limit)
     ]
-
-
-def ranked_without_category(session: Session, run_id: int) -> int:
-    """How many papers of a ranking have no arXiv category yet (first seen on Hugging Face, say)."""
-    query = (
-        sa.select(sa.func.count())
-        .select_from(TrendScore)
-        .join(Paper, Paper.id == TrendScore.paper_id)
-        .where(TrendScore.run_id == run_id, Paper.primary_category.is_(None))
-    )
-    return session.scalar(query) or 0

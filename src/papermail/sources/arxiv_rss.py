@@ -34,7 +34,7 @@ NEW, CROSS = "new", "cross"
 ANNOUNCE_TYPES = frozenset({NEW, CROSS, "replace", "replace-cross", "absonly"})
 FEED_ERROR_PREFIX = "Feed error for query"
 # rss.arxiv.org takes "cat1+cat2+…"; past this many characters of categories a listing is split
-# into several feeds, so no URL grows long whatever the subscribers follow (~60 offered).
+# into several feeds, so no URL grows long whatever the subscribers follow (166 offered).
 MAX_CATEGORY_CHARS = 200
 
 _DESCRIPTION = re.compile(

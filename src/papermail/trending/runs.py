@@ -235,3 +235,14 @@ def ranked_papers(
     """A run's papers in rank order (the run's own ranks), optionally only in ``topics``."""
     stmt = select_ranked(run_id, topics).limit(limit)
     return [RankedPaper(ts.rank, ts.score, ts.evidence, paper) for ts, paper in session.execute(stmt)]
+
+
+def ranked_without_category(session: Session, run_id: int) -> int:
+    """How many papers of a ranking have no arXiv category yet (first seen on Hugging Face, say)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(TrendScore)
+        .join(Paper, Paper.id == TrendScore.paper_id)
+        .where(TrendScore.run_id == run_id, Paper.primary_category.is_(None))
+    )
+    return session.scalar(query) or 0

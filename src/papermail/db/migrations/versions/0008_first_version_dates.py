@@ -46,27 +46,21 @@ def upgrade() -> None:
         sa.column("id_month", papermail.db.types.UTCDateTime(timezone=True)),
         sa.column("published_at", papermail.db.types.UTCDateTime(timezone=True)),
     )
-    connection = op.get_bind()
-    after_id = 0
-    while rows := connection.execute(
+    dated = (
         sa.select(papers.c.id, papers.c.id_month, papers.c.published_at)
-        .where(papers.c.id > after_id, papers.c.id_month.is_not(None), papers.c.published_at.is_not(None))
-        .order_by(papers.c.id)
-        .limit(BATCH)
-    ).all():
-        updates = [
-            {"row_id": row_id, "published": _bounded(month, published)}
-            for row_id, month, published in rows
-            if published >= _month_end(month)
-        ]
-        if updates:
-            connection.execute(
-                papers.update()
-                .where(papers.c.id == sa.bindparam("row_id"))
-                .values(published_at=sa.bindparam("published")),
-                updates,
-            )
-        after_id = rows[-1][0]
+        .where(papers.c.id_month.is_not(None), papers.c.published_at.is_not(None))
+        .execution_options(yield_per=BATCH)
+    )
+    connection = op.get_bind()
+    # Read to the end first (the few wrong dates are kept), then write them in one statement.
+    wrong = [
+        {"row_id": row_id, "published": _bounded(month, published)}
+        for row_id, month, published in connection.execute(dated)
+        if published >= _month_end(month)
+    ]
+    if wrong:
+        statement = papers.update().where(papers.c.id == sa.bindparam("row_id"))
+        connection.execute(statement.values(published_at=sa.bindparam("published")), wrong)
 
 
 def downgrade() -> None:
