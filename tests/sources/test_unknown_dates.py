@@ -17,7 +17,7 @@ from papermail.db.types import UTCDateTime
 from papermail.sources.ingest import upsert_papers
 from papermail.sources.records import PaperRecord
 from papermail.sources.runner import run_fetch
-from papermail.trending.score import build_evidence, describe_age, format_age_bound
+from papermail.trending.score import build_evidence, format_age_bound, format_unknown_age
 from tests.conftest import BACKENDS, RUN_ID, _created_pg_databases, _pg_admin, _pg_url, make_settings
 from tests.sources.conftest import API_PATH, DATA_DIR, RSS_PATH, serve_file, status
 
@@ -211,8 +211,7 @@ def test_whatever_a_source_says_a_paper_is_never_younger_than_its_id(session, ar
 )
 def test_an_unknown_age_is_told_between_its_ids_month_bounds(arxiv_id, born, words):
     age_hours = (NOW - born).total_seconds() / 3600
-    assert describe_age(age_hours, arxiv_id, known=False) == words
+    assert format_unknown_age(age_hours, arxiv_id) == words
     assert (
         build_evidence([], age_hours, 24, age_known=False, arxiv_id=arxiv_id) == f"no signals yet · {words}"
     )
-    assert describe_age(50, arxiv_id) == "2 days old"

@@ -70,7 +70,10 @@ def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     multiple=True,
     callback=_categories,
     metavar="CATS",
-    help="Only papers in these arXiv categories: a comma list or repeated, e.g. cs.LG,cs.CL.",
+    help=(
+        "Only papers in these arXiv categories (any case; `papermail topics` lists them): "
+        "a comma list or repeated, e.g. cs.LG,cs.CL."
+    ),
 )
 @click.option(
     "--window",

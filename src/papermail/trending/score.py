@@ -300,7 +300,7 @@ def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> t
     paper_id, arxiv_id, age_hours, age_known, series = paper
     shared = windows[0]
     weights, volume_weight = shared.weights, shared.volume_weight
-    age = describe_age(age_hours, arxiv_id, known=age_known)
+    age = format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
     decay = (age_hours if age_hours > 0 else 0.0) / shared.half_life_hours
     counted = []  # the series that count, with what every window shares
     for metric, total, first_ago, first_value, *at_starts in series:
@@ -347,7 +347,7 @@ def build_evidence(
     """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
     per = _per_window(window_hours)
     parts = [part for t in trends if (part := _metric_evidence(t, per))]
-    age = describe_age(age_hours, arxiv_id, known=age_known)
+    age = format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
     return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
 
 
@@ -376,14 +376,12 @@ def _metric_evidence(trend: MetricTrend, per: str) -> str:
 format_window = window_named
 
 
-def describe_age(age_hours: float, arxiv_id: str, *, known: bool = True) -> str:
-    """A paper's age in words, true whether its date is known or only bounded by its id's month.
+def format_unknown_age(age_hours: float, arxiv_id: str) -> str:
+    """The age of a paper whose date is known only to lie in its id's month, as both bounds allow.
 
-    An unknown date lies in the id's month: ``age_hours`` is then since the month's start, and the
-    paper is at least as old as the time since the month's end ("6 to 36 days old").
+    ``age_hours`` is since the month's start (the oldest it can be); it is at least as old as the
+    time since the month's end: "6 to 36 days old", or "up to 6 days old" while the month lasts.
     """
-    if known:
-        return format_age(age_hours)
     youngest = age_hours - _id_month_hours(arxiv_id)
     if youngest < 24:
         return format_age_bound(age_hours)
