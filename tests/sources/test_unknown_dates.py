@@ -63,6 +63,7 @@ def test_an_unknown_age_is_told_as_an_upper_bound():
     assert format_age_bound(0.2) == "up to an hour old"
     assert format_age_bound(30) == "up to 1 day old"
     assert build_evidence([], 0.5, 24, age_known=False) == "no signals yet · up to an hour old"
+    assert build_evidence([], 50, 24, age_known=False) == "no signals yet · up to 2 days old"
     assert "under an hour old" not in build_evidence([], 0.5, 24, age_known=False)
 
 

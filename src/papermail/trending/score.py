@@ -382,8 +382,9 @@ def format_unknown_age(age_hours: float, arxiv_id: str) -> str:
     ``age_hours`` is since the month's start (the oldest it can be); it is at least as old as the
     time since the month's end: "6 to 36 days old", or "up to 6 days old" while the month lasts.
     """
-    youngest = age_hours - _id_month_hours(arxiv_id)
-    if youngest < 24:
+    month_hours = _id_month_hours(arxiv_id)
+    youngest = age_hours - month_hours
+    if not month_hours or youngest < 24:  # without an id month, only the upper bound is known
         return format_age_bound(age_hours)
     oldest = format_age(age_hours)
     if int(youngest // 24) == int(age_hours // 24):
