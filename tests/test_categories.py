@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from papermail.categories import (
@@ -14,10 +16,11 @@ from papermail.categories import (
     canonical_category,
     category_name,
     closest_categories,
+    spelled_out,
     with_archives,
 )
 from papermail.digest.select import Interests, RankedPaper
-from papermail.sources.arxiv_api import parse_api_feed
+from papermail.sources.arxiv_api import backfill_query, parse_api_feed
 from papermail.sources.arxiv_rss import parse_rss
 
 
@@ -106,3 +109,18 @@ def test_an_archive_matches_every_category_in_it():
     assert Interests.of(["astro-ph"], []).matches(galaxies)
     assert Interests.of(["physics"], []).matches(galaxies)
     assert not Interests.of(["cond-mat"], []).matches(galaxies)
+
+
+def test_a_backfill_asks_the_api_for_an_archives_categories_one_by_one():
+    assert spelled_out(["cs.LG", "nlin", "nlin.CD"]) == [
+        "cs.LG",
+        "nlin",
+        "nlin.AO",
+        "nlin.CD",
+        "nlin.CG",
+        "nlin.PS",
+        "nlin.SI",
+    ]
+    query = backfill_query(["astro-ph", "hep-th"], date(2026, 4, 28))
+    assert query.startswith("(cat:astro-ph OR cat:astro-ph.CO OR cat:astro-ph.EP OR cat:astro-ph.GA OR ")
+    assert query.endswith("OR cat:hep-th) AND submittedDate:[202604280000 TO 202604282359]")

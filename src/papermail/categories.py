@@ -286,3 +286,9 @@ def with_archives(categories: Iterable[str]) -> frozenset[str]:
     found = set(categories)
     found.update(archive for category in list(found) if (archive := archive_of(category)))
     return frozenset(found)
+
+
+def spelled_out(topics: Iterable[str]) -> list[str]:
+    """Each topic, an archive followed by its categories: for searches that don't expand archives."""
+    members = (c for topic in topics for c in (topic, *sorted(c for c in _NAMES if archive_of(c) == topic)))
+    return list(dict.fromkeys(members))
