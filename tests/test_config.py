@@ -42,6 +42,7 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
         ("DIGEST_SIZE", "ten", "PAPERMAIL_DIGEST_SIZE: invalid literal"),
         ("ENV", "staging", "PAPERMAIL_ENV: must be one of development, production"),
         ("ARXIV_CATEGORIES", " , ", "PAPERMAIL_ARXIV_CATEGORIES: must list at least one"),
+        ("ARXIV_CATEGORIES", "cs.LG,cs.XY", "PAPERMAIL_ARXIV_CATEGORIES: 'cs.XY' is not an arXiv category"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path, variable, value, message):
@@ -71,3 +72,8 @@ def test_dotenv_file_supplies_settings_under_the_environment(tmp_path, monkeypat
     settings = config.load_settings()
     assert settings.digest_size == 7
     assert settings.base_url == "https://b.example"
+
+
+def test_configured_categories_are_canonicalised(tmp_path):
+    environ = settings_environ(tmp_path, ARXIV_CATEGORIES="cs.lg, ASTRO-PH.ga,hep-th,cs.LG")
+    assert config.load_settings(environ).arxiv_categories == ("cs.LG", "astro-ph.GA", "hep-th")

@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from papermail.categories import canonical_categories
+
 PREFIX = "PAPERMAIL_"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 ENVIRONMENTS = ("development", "production")
@@ -319,7 +321,7 @@ def _cron(raw: str) -> str:
 
 
 def _categories(raw: str) -> tuple[str, ...]:
-    values = tuple(c.strip() for c in raw.split(",") if c.strip())
+    values = tuple(canonical_categories(raw.split(",")))  # UnknownCategory is a ValueError
     if not values:
         raise ValueError("must list at least one arXiv category, e.g. cs.LG")
     return values

@@ -17,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from papermail import audit, clock
-from papermail.categories import KNOWN_CATEGORIES
+from papermail.categories import UnknownCategory, canonical_categories
 from papermail.config import validate_timezone
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus, Suppression
 
@@ -88,10 +88,10 @@ def parse_preferences(
     """Validate raw preference values from a form, a CSV row or the command line."""
     if isinstance(keywords, str):
         keywords = keywords.split(",")
-    clean_topics = sorted({t.strip() for t in topics if t.strip()})
-    unknown = [t for t in clean_topics if t not in KNOWN_CATEGORIES]
-    if unknown:
-        raise InvalidInput(f"Unknown arXiv categories: {', '.join(unknown[:5])}.")
+    try:
+        clean_topics = sorted(canonical_categories(topics))
+    except UnknownCategory as exc:
+        raise InvalidInput(str(exc)) from None
     if len(clean_topics) > MAX_TOPICS:
         raise InvalidInput(f"Choose at most {MAX_TOPICS} topics.")
     clean_keywords: list[str] = []

@@ -12,6 +12,7 @@ from papermail.celery_app import reset_celery
 from papermail.db import session_scope
 from papermail.db.models import FetchStatus
 from tests.cli.conftest import SMTP_PASSWORD, free_port
+from tests.cli.test_stats_and_status import _without_category
 from tests.conftest import settings_environ
 from tests.sources.conftest import API_PATH, HF_PATH, RSS_PATH, arxiv_api, feed_server, serve_file
 
@@ -236,3 +237,21 @@ def test_doctor_never_prints_a_password(run, cli_settings):
     assert {checks[name]["status"] for name in ("database", "broker", "mail")} == {"fail"}
     assert all(password not in check["detail"] for check in checks.values())
     assert password not in run("doctor").output
+
+
+def test_ranked_papers_without_a_category_are_counted(run, cli_settings, seed):
+    seed.scoring_run([(f"2612.000{n:02}", f"Paper {n}", "12 upvotes") for n in range(1, 21)])
+    _code, checks = _checks(run)
+    assert checks["categories"] == {
+        "name": "categories",
+        "status": "ok",
+        "detail": "all 20 ranked papers have their arXiv category",
+    }
+    _without_category(seed, ["2612.00003"])  # one in twenty: the API's usual lag
+    assert _checks(run)[1]["categories"]["status"] == "ok"
+    _without_category(seed, ["2612.00004", "2612.00005"])
+    categories = _checks(run)[1]["categories"]
+    assert categories["status"] == "warn"
+    assert categories["detail"].startswith(
+        "3 of 20 ranked papers have no arXiv category yet: no topic subscriber"
+    )

@@ -51,7 +51,7 @@ def test_a_new_subscriber_without_topics_follows_the_fetched_categories(run, see
     ("args", "message"),
     [
         (["not-an-address"], "'not-an-address': That doesn't look like an email address"),
-        (["x@example.org", "--topics", "cs.NOPE"], "Unknown arXiv categories: cs.NOPE."),
+        (["x@example.org", "--topics", "cs.NOPE"], "'cs.NOPE' is not an arXiv category"),
         (["x@example.org", "--timezone", "Mars/Olympus"], "Unknown timezone"),
     ],
 )
@@ -201,7 +201,8 @@ def test_import_reports_bad_rows_by_line_and_strict_imports_nothing(run, seed, i
     assert strict.stderr.splitlines() == [
         f"{import_file}:4: That doesn't look like an email address: An email address must have an @-sign.",
         f"{import_file}:5: new.one@example.org is already on line 2",
-        f"{import_file}:6: Unknown arXiv categories: cs.XX.",
+        f"{import_file}:6: 'cs.XX' is not an arXiv category; the closest are cs.SY, cs.SI, cs.SE. "
+        "All of them: `papermail topics` or https://arxiv.org/category_taxonomy",
         f"Error: 3 bad rows in {import_file}; imported nothing (--strict)",
     ]
     assert _emails(seed) == {"opted.out@example.org"}

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
 
-from papermail import clock, signup
-from papermail.db.models import Subscriber, SubscriberStatus
+from papermail import clock, signup, trending
+from papermail.db.models import Paper, Subscriber, SubscriberStatus
 from papermail.sources import arxiv_rss
 from papermail.sources.runner import run_fetch
+from papermail.subscribers import parse_preferences, preference_values
+from tests.conftest import shared_fixtures_dir
 from tests.sources.conftest import API_PATH, RSS_PATH, arxiv_api, serve_file
 
 
@@ -64,3 +71,45 @@ def test_many_categories_are_split_into_several_feeds(fetch_settings):
         len(url.removeprefix("https://rss.arxiv.org/rss/")) <= arxiv_rss.MAX_CATEGORY_CHARS for url in urls
     )
     assert [c for url in urls for c in url.rsplit("/", 1)[-1].split("+")] == categories
+
+
+def _listing(tmp_path, category: str, arxiv_id: str) -> Path:
+    """A one-paper listing of ``category`` in rss.arxiv.org's shape (the recorded cs.AI one, relabelled)."""
+    recorded = (shared_fixtures_dir() / "arxiv-rss" / "arxiv_cs_ai.xml").read_text()
+    items = re.findall(r"<item>.*?</item>", recorded, re.DOTALL)
+    first_id = re.search(r"\d{4}\.\d{5}", items[0])[0]
+    item = items[0].replace(first_id, arxiv_id)
+    item = re.sub(r"<category>[^<]*</category>", f"<category>{category}</category>", item)
+    path = tmp_path / f"{category}.xml"
+    path.write_text(recorded.replace("".join(items), "").replace("</channel>", item + "</channel>"))
+    return path
+
+
+def test_an_astro_ph_ga_subscribers_category_is_fetched_and_served(
+    session, fetch_settings, feed_server, fetch_arxiv, shared_fixtures, tmp_path
+):
+    empty = serve_file(shared_fixtures / "arxiv-rss" / "empty_rss_mock_feed.xml")
+    feed_server.route(RSS_PATH + "cs.AI", empty)
+    feed_server.route(
+        RSS_PATH + "cs.AI+astro-ph.GA", serve_file(_listing(tmp_path, "astro-ph.GA", "2604.31415"))
+    )
+    preferences = parse_preferences(topics=["ASTRO-PH.ga"])  # as typed, in any case
+    stars = Subscriber(
+        email="stars@example.org",
+        status=SubscriberStatus.ACTIVE,
+        created_at=clock.now(),
+        **preference_values(preferences),
+    )
+    session.add(stars)
+    session.flush()
+    assert stars.topics == ["astro-ph.GA"]
+    assert fetch_arxiv().status == "ok"
+    assert listing_paths(feed_server) == [RSS_PATH + "cs.AI+astro-ph.GA"]
+    paper = session.scalar(sa.select(Paper).where(Paper.arxiv_id == "2604.31415"))
+    assert (paper.primary_category, paper.categories) == ("astro-ph.GA", ["astro-ph.GA"])
+    params = trending.TrendParams.from_settings(fetch_settings, trending.WEEKLY)
+    with freeze_time(paper.published_at + timedelta(hours=5)):
+        run = trending.score_papers(session, params, keep_runs=5)
+    for topics in (["astro-ph.GA"], ["astro-ph"]):
+        ranked = trending.ranked_papers(session, run.run_id, topics=topics)
+        assert [p.paper.arxiv_id for p in ranked] == ["2604.31415"]

@@ -104,8 +104,8 @@ def test_trending_before_any_run_is_a_one_line_error(papers):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--topic", "cs LG"], "'cs LG' is not an arXiv category papermail offers (e.g. cs.LG)"),
-        (["--topic", "cs.XX"], "'cs.XX' is not an arXiv category papermail offers (e.g. cs.LG)"),
+        (["--topic", "cs LG"], "'cs LG' is not an arXiv category; the closest are cs.LG, "),
+        (["--topic", "cs.XX"], "'cs.XX' is not an arXiv category; the closest are "),
         (["--window", "30d"], "'30d' is not one of '24h', '7d'"),
         (["--limit", "0"], "0 is not in the range x>=1"),
     ],

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
-from papermail.categories import CATEGORY_GROUPS
+from papermail.categories import CATEGORY_GROUPS, KNOWN_CATEGORIES
 from papermail.web.security import CONTENT_SECURITY_POLICY
 from tests.web.conftest import add_run
 
@@ -131,3 +131,10 @@ def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok"}
+
+
+def test_the_form_offers_every_arxiv_category_once(client):
+    page = client.get("/").get_data(as_text=True)
+    offered = re.findall(r'name="topics" value="([^"]+)"', page)
+    assert sorted(offered) == sorted(KNOWN_CATEGORIES)  # 155 categories and 11 archives
+    assert 'value="astro-ph.GA"' in page and "Astrophysics of Galaxies" in page

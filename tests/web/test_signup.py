@@ -134,7 +134,7 @@ def test_a_filled_honeypot_gets_the_same_page_and_is_dropped(client, people, ses
         ({"keywords": "diffusion\r\nBcc: x@example.org"}, "line breaks"),
         ({"keywords": "a" * 1001}, "too long"),
         ({"keywords": "x" * 61}, "Keywords are words"),
-        ({"topics": ["cs.NOPE"]}, "Unknown arXiv categories"),
+        ({"topics": ["cs.NOPE"]}, "is not an arXiv category"),
         ({"topics": ["<b>cs.LG</b>"]}, "HTML"),
         ({"topics": [], "keywords": ""}, "Choose at least one topic or keyword"),
         ({"timezone": "Mars/Olympus"}, "Unknown timezone"),
@@ -275,3 +275,8 @@ def test_a_request_is_processed_once_however_often_its_task_runs(client, people,
     ]
     assert runs == [signup.SignupOutcome.CONFIRMATION_QUEUED, None]
     assert len(enqueued()) == 1
+
+
+def test_topics_sent_in_any_case_are_stored_canonical(client, people, enqueued):
+    post_signup(client, topics=["cs.lg", "ASTRO-PH.GA"])
+    assert people.get("ada@example.org").topics == ["astro-ph.GA", "cs.LG"]

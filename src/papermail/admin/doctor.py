@@ -64,6 +64,7 @@ def run_checks(*, worker_timeout: float | None = None) -> list[Check]:
     if database_ok:
         _add_many(checks, "fetches", lambda: health.check_fetches(settings))
         _add_many(checks, "ranking", lambda: [health.check_ranking(settings)])
+        _add_many(checks, "categories", lambda: health.check_categories(settings))
         _add_many(checks, "beat", lambda: [health.check_beat(settings)])
         _add_many(checks, "bounces", lambda: check_bounces(settings))
     broker_ok = _add(checks, "broker", lambda: check_broker(settings))

@@ -21,10 +21,12 @@ from papermail.readiness import last_fetches, nothing_ranked_reason
 from papermail.sources import arxiv_rss
 from papermail.sources.http import user_agent
 from papermail.trending import latest_run
+from papermail.trending.runs import ranked_without_category
 
 REACH_TIMEOUT_SECONDS = 5.0
 # Hugging Face is fetched hourly and the ranking follows every fetch (and an hourly safety net).
 RANKING_STALE_AFTER = timedelta(hours=3)
+UNCATEGORISED_WARN_SHARE = 0.05
 GOOD = (FetchStatus.OK, FetchStatus.PARTIAL)
 
 
@@ -109,6 +111,26 @@ def check_ranking(settings: Settings) -> tuple[str, str, str]:
     if age > RANKING_STALE_AFTER:
         return ("ranking", "warn", f"{detail}: stale; is a worker running? `papermail score` ranks now")
     return ("ranking", "ok", detail)
+
+
+def check_categories(settings: Settings) -> list[tuple[str, str, str]]:
+    """The latest ranking's papers have their arXiv categories, without which no topic matches them.
+
+    No check before the first ranking: the ranking check already says what to do then.
+    """
+    with session_scope(settings) as session:
+        run = latest_run(session)
+        if run is None or not run.paper_count:
+            return []
+        missing = ranked_without_category(session, run.id)
+    if not missing:
+        return [("categories", "ok", f"all {run.paper_count:,} ranked papers have their arXiv category")]
+    detail = (
+        f"{missing:,} of {run.paper_count:,} ranked papers have no arXiv category yet: no topic "
+        "subscriber gets them; each fetch asks the arXiv API again (`papermail fetch log` says why not)"
+    )
+    # A few are normal: the API's index lags Hugging Face's listings by hours.
+    return [("categories", "warn" if missing > run.paper_count * UNCATEGORISED_WARN_SHARE else "ok", detail)]
 
 
 def check_beat(settings: Settings) -> tuple[str, str, str]:

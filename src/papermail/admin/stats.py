@@ -21,6 +21,7 @@ from papermail.digest.preview import latest_run_id
 from papermail.readiness import nothing_ranked_reason
 from papermail.sources.records import FetchTotals, totals_of
 from papermail.trending import ranked_papers
+from papermail.trending.runs import ranked_without_category
 
 TOP_TRENDING = 5
 PROBLEMS_SHOWN_PER_FETCH = 5
@@ -76,6 +77,8 @@ class Stats:
     nothing_ranked: str | None = None  # why ``trending`` is empty, with the next command
     # Hard-bounce and complaint rates of the latest periods, newest first (papermail.bounces.rates).
     report_rates: list[PeriodRates] = field(default_factory=list)
+    # Papers of the latest ranking still without an arXiv category: no topic subscriber gets them.
+    ranked_without_category: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,6 +103,7 @@ def collect_stats(session: Session, period_key: str | None = None) -> Stats:
         trending=top_trending(session, run.id, TOP_TRENDING) if run else [],
         nothing_ranked=nothing_ranked_reason(session, run),
         report_rates=period_rates(session, recent_period_keys(session)),
+        ranked_without_category=ranked_without_category(session, run.id) if run else None,
     )
 
 

@@ -18,6 +18,7 @@ from papermail.cli import (
     service,
     stats,
     subscribers,
+    topics,
     trending,
 )
 from papermail.cli.base import PapermailGroup
@@ -60,6 +61,7 @@ cli.add_command(service.beat)
 cli.add_command(service.web)
 cli.add_command(trending.score)
 cli.add_command(trending.trending_ranking)
+cli.add_command(topics.topics)
 
 
 def main() -> None:

@@ -80,6 +80,13 @@ def _tables(collected: Stats) -> list:
         )
     if not collected.trending:
         trending.caption = collected.nothing_ranked or "the ranking is empty"
+    elif missing := collected.ranked_without_category:
+        trending.caption = (
+            f"{missing} ranked paper{'s' if missing != 1 else ''} without an arXiv category yet "
+            "(no topic subscriber gets them; each fetch asks the arXiv API again)"
+        )
+    else:
+        trending.caption = "every ranked paper has its arXiv category"
     confirmations = counts_table("Confirmation emails", collected.confirmations)
     tables = [counts_table("Subscribers", collected.subscribers), deliveries, confirmations]
     return [*tables, _report_rates(collected), fetches, trending]

@@ -110,7 +110,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     "--topics",
     metavar="CATS",
     multiple=True,
-    help="arXiv categories, comma list or repeated: cs.LG,cs.CL.",
+    help="arXiv categories in any case (`papermail topics` lists them), comma list or repeated: cs.LG,cs.CL.",
 )
 @click.option(
     "--keywords",

@@ -11,8 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from papermail import readiness, trending
-from papermail.categories import KNOWN_CATEGORIES
+from papermail.categories import UnknownCategory, canonical_category
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
+from papermail.cli.options import BadUsage
 from papermail.cli.output import echo_json, json_option
 
 DEFAULT_LIMIT = 20
@@ -45,12 +46,12 @@ def score(as_json: bool) -> None:
 
 def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
     values = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
-    # The offered categories, plus any the operator fetches besides them.
-    known = KNOWN_CATEGORIES | set(settings_or_exit().arxiv_categories)
-    for value in values:
-        if value not in known:
-            raise click.BadParameter(f"{value!r} is not an arXiv category papermail offers (e.g. cs.LG)")
-    return values
+    # arXiv's categories in any case, plus any the operator fetches besides them.
+    fetched = set(settings_or_exit().arxiv_categories)
+    try:
+        return tuple(dict.fromkeys(v if v in fetched else canonical_category(v) for v in values))
+    except UnknownCategory as exc:
+        raise BadUsage(str(exc)) from None  # worded as `subscribers add` words it
 
 
 @click.command("trending")
@@ -69,7 +70,10 @@ def _categories(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     multiple=True,
     callback=_categories,
     metavar="CATS",
-    help="Only papers in these arXiv categories: a comma list or repeated, e.g. cs.LG,cs.CL.",
+    help=(
+        "Only papers in these arXiv categories (any case; `papermail topics` lists them): "
+        "a comma list or repeated, e.g. cs.LG,cs.CL."
+    ),
 )
 @click.option(
     "--window",

@@ -95,7 +95,8 @@ def load_demo(session: Session, settings: Settings, *, now: datetime, actor: str
         raise DemoRefused(f"the demo loads only into an empty database, and {reason}")
     sample = read_sample()
     records = [_record(paper, now) for paper in sample["papers"]]
-    paper_ids = upsert_papers(session, records, now=now).paper_ids
+    # The sample is re-dated to now on purpose, though its real ids name older months.
+    paper_ids = upsert_papers(session, records, now=now, bound_dates=False).paper_ids
     rows = [
         {
             "paper_id": paper_ids[arxiv_id],

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from papermail.categories import with_archives
 from papermail.db.models import Delivery, Frequency, Paper, Subscriber, TrendScore
 from papermail.digest.personal import RERANK_POOL, TIE_LIMIT, PersonalRanker
 
@@ -136,9 +137,8 @@ def load_ranking(session: Session, run_id: int, *, with_text: bool) -> list[Rank
     )
     ranking = []
     for row in session.execute(query):
-        categories = frozenset(row.categories or ())
-        if row.primary_category:
-            categories |= {row.primary_category}
+        # An archive followed ("astro-ph") matches every category in it.
+        categories = with_archives([*(row.categories or ()), *filter(None, [row.primary_category])])
         text = f"{row.title}\n{row.abstract}" if with_text else ""
         ranking.append(RankedPaper(row.paper_id, categories, text, row.score, text.lower()))
     return ranking

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 
+from papermail.categories import spelled_out
 from papermail.sources.feeds import entry_ref, entry_text, parsed_date, read_feed
 from papermail.sources.http import FetchError, HttpClient
 from papermail.sources.normalise import clean_authors, normalise_categories, normalise_text, parse_arxiv_id
@@ -99,7 +100,8 @@ def _int(value: object) -> int | None:
 
 def backfill_query(categories: Sequence[str], day: date) -> str:
     """The search for everything submitted in ``categories`` on ``day`` (UTC)."""
-    cats = " OR ".join(f"cat:{category}" for category in categories)
+    # The API's cat: matches one category; an archive (astro-ph) is asked for with its categories.
+    cats = " OR ".join(f"cat:{category}" for category in spelled_out(categories))
     stamp = day.strftime("%Y%m%d")
     return f"({cats}) AND submittedDate:[{stamp}0000 TO {stamp}2359]"
 

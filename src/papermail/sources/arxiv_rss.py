@@ -34,7 +34,7 @@ NEW, CROSS = "new", "cross"
 ANNOUNCE_TYPES = frozenset({NEW, CROSS, "replace", "replace-cross", "absonly"})
 FEED_ERROR_PREFIX = "Feed error for query"
 # rss.arxiv.org takes "cat1+cat2+…"; past this many characters of categories a listing is split
-# into several feeds, so no URL grows long whatever the subscribers follow (~60 offered).
+# into several feeds, so no URL grows long whatever the subscribers follow (166 offered).
 MAX_CATEGORY_CHARS = 200
 
 _DESCRIPTION = re.compile(
@@ -141,9 +141,9 @@ def _record(entry: dict, *, legacy: bool, channel_date: datetime | None) -> Pape
         authors=tuple(authors),
         primary_category=primary,
         categories=tuple(categories),
-        # A new paper or a new cross-listing is first published now; a replacement's first version
-        # is older and unknown here, so it is left for the API lookup.
-        published_at=announced if announce in (NEW, CROSS) else None,
+        # A new paper is first published now. A cross-list's or replacement's first version is
+        # older (by days or by years) and unknown here, so it is left for the API lookup.
+        published_at=announced if announce == NEW else None,
         updated_at=announced,
         announced_new=announce == NEW,
     )

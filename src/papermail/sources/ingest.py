@@ -4,7 +4,8 @@ One paper per arXiv id whatever the source. Records merge by these rules:
 - a newer version replaces the metadata; an older one never does;
 - arXiv's own metadata (RSS, API) replaces Hugging Face's copy; Hugging Face only fills gaps and adds
   its flag and GitHub link;
-- ``published_at`` keeps the earliest known first-version date, ``updated_at`` the latest.
+- ``published_at`` keeps the earliest known first-version date, ``updated_at`` the latest; a date
+  after the end of the arXiv id's month cannot be the first version's and is not kept.
 A paper counts as *new* only when it is inserted from a ``new`` announcement (or first seen on the
 API or Hugging Face); rows inserted for a replacement or cross-list count as *updated*.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from papermail.arxiv_ids import bounded_first_version
 from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Paper, SignalSnapshot
 from papermail.sources.records import PaperRecord, SignalRecord
@@ -59,9 +61,13 @@ class _State:
     announced_new: bool = False
 
     @classmethod
-    def of_record(cls, record: PaperRecord) -> _State:
+    def of_record(cls, record: PaperRecord, *, bound_dates: bool = True) -> _State:
         values = {name: getattr(record, name) for name in PAPER_FIELDS}
         values["authors"], values["categories"] = list(record.authors), list(record.categories)
+        if bound_dates:
+            # Whatever the source says, a paper is never younger than its id: it was out by the
+            # id's month's end. A later date belongs to some other event; the API lookup has it.
+            values["published_at"] = bounded_first_version(record.arxiv_id, record.published_at)
         return cls(values, record.from_arxiv, record.announced_new)
 
     @property
@@ -111,11 +117,16 @@ class UpsertResult:
     incomplete: list[str] = field(default_factory=list)  # to look up on the arXiv API
 
 
-def upsert_papers(session: Session, records: Iterable[PaperRecord], *, now: datetime) -> UpsertResult:
-    """Insert new papers and update changed ones, in a few statements for the whole batch."""
+def upsert_papers(
+    session: Session, records: Iterable[PaperRecord], *, now: datetime, bound_dates: bool = True
+) -> UpsertResult:
+    """Insert new papers and update changed ones, in a few statements for the whole batch.
+
+    ``bound_dates=False`` keeps dates later than the id's month: only for the demo, re-dated on purpose.
+    """
     batch: dict[str, _State] = {}
     for record in records:
-        state, incoming = batch.get(record.arxiv_id), _State.of_record(record)
+        state, incoming = batch.get(record.arxiv_id), _State.of_record(record, bound_dates=bound_dates)
         batch[record.arxiv_id] = _merge(state, incoming) if state else incoming
     result = UpsertResult()
     if not batch:

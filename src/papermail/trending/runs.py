@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock
+from papermail.categories import ARCHIVES
 from papermail.db.models import Digest, Paper, ScoringRun, TrendScore
 from papermail.trending.score import ScoredPaper, TrendParams, rank, score_paper_windows
 from papermail.trending.signals import read_paper_series
@@ -203,13 +204,13 @@ def latest_run(session: Session, window: str = DEFAULT_WINDOW) -> ScoringRun | N
 
 
 def in_topics(topics: Iterable[str]) -> sa.ColumnElement[bool]:
-    """Papers listed in any of ``topics`` (arXiv categories, cross-lists included)."""
+    """Papers listed in any of ``topics`` (arXiv categories or archives, cross-lists included)."""
     # ``categories`` is a JSON list of strings. Matching the JSON-encoded name, quotes included, is
-    # exact ("cs.LG" never matches "cs.LGX") and works on SQLite's and PostgreSQL's JSON alike.
+    # exact ("cs.LG" never matches "cs.LGX") and works on SQLite's and PostgreSQL's JSON alike. An
+    # archive ("astro-ph") also matches its categories' names up to their dot ('"astro-ph.').
     as_text = sa.cast(Paper.categories, sa.Text)
-    return sa.or_(
-        sa.false(), *(as_text.like(f"%{_escape_like(json.dumps(t))}%", escape="\\") for t in topics)
-    )
+    patterns = [json.dumps(t) for t in topics] + [f'"{t}.' for t in topics if t in ARCHIVES]
+    return sa.or_(sa.false(), *(as_text.like(f"%{_escape_like(p)}%", escape="\\") for p in patterns))
 
 
 def _escape_like(text: str) -> str:
@@ -234,3 +235,14 @@ def ranked_papers(
     """A run's papers in rank order (the run's own ranks), optionally only in ``topics``."""
     stmt = select_ranked(run_id, topics).limit(limit)
     return [RankedPaper(ts.rank, ts.score, ts.evidence, paper) for ts, paper in session.execute(stmt)]
+
+
+def ranked_without_category(session: Session, run_id: int) -> int:
+    """How many papers of a ranking have no arXiv category yet (first seen on Hugging Face, say)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(TrendScore)
+        .join(Paper, Paper.id == TrendScore.paper_id)
+        .where(TrendScore.run_id == run_id, Paper.primary_category.is_(None))
+    )
+    return session.scalar(query) or 0

@@ -26,6 +26,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from papermail.arxiv_ids import id_month_end, id_month_start
 from papermail.trending.windows import PERIOD_PHRASES, window_hours, window_named
 
 if TYPE_CHECKING:
@@ -285,7 +286,7 @@ def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
         paper_id,
         arxiv_id,
         trend_score(trends, age_hours, params),
-        build_evidence(trends, age_hours, window_hours, age_known=age_known),
+        build_evidence(trends, age_hours, window_hours, age_known=age_known, arxiv_id=arxiv_id),
     )
 
 
@@ -299,7 +300,7 @@ def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> t
     paper_id, arxiv_id, age_hours, age_known, series = paper
     shared = windows[0]
     weights, volume_weight = shared.weights, shared.volume_weight
-    age = format_age(age_hours) if age_known else format_age_bound(age_hours)
+    age = format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
     decay = (age_hours if age_hours > 0 else 0.0) / shared.half_life_hours
     counted = []  # the series that count, with what every window shares
     for metric, total, first_ago, first_value, *at_starts in series:
@@ -336,12 +337,17 @@ def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:
 
 
 def build_evidence(
-    trends: Sequence[MetricTrend], age_hours: float, window_hours: float, *, age_known: bool = True
+    trends: Sequence[MetricTrend],
+    age_hours: float,
+    window_hours: float,
+    *,
+    age_known: bool = True,
+    arxiv_id: str = "",
 ) -> str:
     """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
     per = _per_window(window_hours)
     parts = [part for t in trends if (part := _metric_evidence(t, per))]
-    age = format_age(age_hours) if age_known else format_age_bound(age_hours)
+    age = format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
     return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
 
 
@@ -368,6 +374,27 @@ def _metric_evidence(trend: MetricTrend, per: str) -> str:
 
 # A window as "24h", "1.5h" or, for whole days from two on, "7d".
 format_window = window_named
+
+
+def format_unknown_age(age_hours: float, arxiv_id: str) -> str:
+    """The age of a paper whose date is known only to lie in its id's month, as both bounds allow.
+
+    ``age_hours`` is since the month's start (the oldest it can be); it is at least as old as the
+    time since the month's end: "6 to 36 days old", or "up to 6 days old" while the month lasts.
+    """
+    month_hours = _id_month_hours(arxiv_id)
+    youngest = age_hours - month_hours
+    if not month_hours or youngest < 24:  # without an id month, only the upper bound is known
+        return format_age_bound(age_hours)
+    oldest = format_age(age_hours)
+    if int(youngest // 24) == int(age_hours // 24):
+        return oldest
+    return f"{int(youngest // 24)} to {oldest}"
+
+
+def _id_month_hours(arxiv_id: str) -> float:
+    start, end = id_month_start(arxiv_id), id_month_end(arxiv_id)
+    return (end - start) / HOUR if start and end else 0.0
 
 
 def format_age_bound(age_hours: float) -> str:

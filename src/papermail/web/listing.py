@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail.categories import KNOWN_CATEGORIES
+from papermail.categories import UnknownCategory, canonical_category
 from papermail.db.models import Digest, Frequency, Paper, ScoringRun, TrendScore
 from papermail.delivery.period import frequency_of_key, key_of, validate_period_key
 from papermail.digest.render import PaperCard, paper_card
@@ -77,9 +77,10 @@ def parse_query(
     topics = tuple(sorted(set(args.get("topic", []))))
     if len(topics) > MAX_TOPICS:
         raise BadQuery(f"at most {MAX_TOPICS} topics at once")
-    unknown = [topic for topic in topics if topic not in KNOWN_CATEGORIES | extra_topics]
-    if unknown:
-        raise BadQuery(f"unknown topic {unknown[0]!r}: use an arXiv category such as cs.LG")
+    try:
+        topics = tuple(sorted({t if t in extra_topics else canonical_category(t) for t in topics}))
+    except UnknownCategory as exc:
+        raise BadQuery(exc.for_visitors) from None
     period = _one_period(args.get("period", []))
     if period is not None:
         period_window = window_for(frequency_of_key(period))
