@@ -27,6 +27,7 @@ At 5 votes the ratio is also split by how many of the votes were likes.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import re
 import statistics
@@ -43,14 +44,22 @@ from tests.conftest import shared_fixtures_dir  # noqa: E402
 from tests.digest.builders import seed_texts  # noqa: E402
 
 from papermail.digest.personal import RERANK_POOL  # noqa: E402
-from papermail.digest.relevance import Taste, TextSpace, blend, personal_scores  # noqa: E402
+from papermail.digest.relevance import (  # noqa: E402
+    Comparison,
+    Taste,
+    TextSpace,
+    blend,
+    disliked_more,
+    personal_scores,
+    reasons_for,
+)
 from papermail.sources.arxiv_api import parse_api_feed  # noqa: E402
 from papermail.sources.arxiv_rss import parse_rss  # noqa: E402
 from papermail.sources.huggingface import parse_daily_papers  # noqa: E402
 
 DIGEST_SIZE = 10
 WEEKS = 3
-VOTE_BUDGETS = (0, 1, 2, 5, 10, 20)
+VOTE_BUDGETS = (0, 1, 3, 5, 10, 20)
 MIXES = {"trending only (mix 0)": 0, "blended (mix 2)": 2, "personal only (mix 4)": 4}
 # Word themes: a paper is in the theme if its title or abstract has one of the words.
 WORD_THEMES = {
@@ -67,20 +76,26 @@ class Paper:
     key: int
     title: str
     text: str
+    categories: frozenset[str] = frozenset()
+    authors: frozenset[str] = frozenset()
 
 
 def load_papers(fixtures: Path) -> list[Paper]:
-    """Every recorded real paper, once (by title)."""
-    pairs: list[tuple[str, str]] = []
+    """Every recorded real paper, once (by title), with the categories and authors its source gave."""
+    records = []
     for path in sorted((fixtures / "arxiv-rss").glob("arxiv_*.xml")):
-        pairs += [(r.title, r.abstract) for r in parse_rss(path.read_bytes()).records]
+        records += parse_rss(path.read_bytes()).records
     for path in sorted((fixtures / "arxiv-api").glob("*.xml")):
-        pairs += [(r.title, r.abstract) for r in parse_api_feed(path.read_bytes()).records]
-    hf = parse_daily_papers((fixtures / "huggingface" / "hf_daily_papers.json").read_bytes())
-    pairs += [(r.title, r.abstract) for r in hf.records]
-    pairs += seed_texts(fixtures)
-    unique = {" ".join(t.lower().split()): (t, a) for t, a in pairs if len(a) > 200}
-    return [Paper(n, t, f"{t}\n{a}") for n, (t, a) in enumerate(unique.values())]
+        records += parse_api_feed(path.read_bytes()).records
+    records += parse_daily_papers((fixtures / "huggingface" / "hf_daily_papers.json").read_bytes()).records
+    found = [(r.title, r.abstract, frozenset(r.categories), frozenset(r.authors)) for r in records]
+    found += [(t, a, frozenset(), frozenset()) for t, a in seed_texts(fixtures)]
+    unique: dict[str, tuple[str, str, frozenset[str], frozenset[str]]] = {}
+    for title, abstract, categories, authors in found:
+        key = " ".join(title.lower().split())
+        if len(abstract) > 200 and (key not in unique or categories):
+            unique[key] = (title, abstract, categories, authors)
+    return [Paper(n, t, f"{t}\n{a}", c, w) for n, (t, a, c, w) in enumerate(unique.values())]
 
 
 def themes(papers: list[Paper], clusters: int, seed: int) -> dict[str, set[int]]:
@@ -97,8 +112,33 @@ def themes(papers: list[Paper], clusters: int, seed: int) -> dict[str, set[int]]
     for name, pattern in WORD_THEMES.items():
         words = re.compile(pattern, re.IGNORECASE)
         found[f'words "{name}"'] = {p.key for p in papers if words.search(p.text)}
-    low, high = 0.05 * len(papers), 0.30 * len(papers)
+    return _sized(found, len(papers))
+
+
+def _sized(found: dict[str, set[int]], papers: int) -> dict[str, set[int]]:
+    low, high = 0.05 * papers, 0.30 * papers
     return {name: keys for name, keys in found.items() if low <= len(keys) <= high}
+
+
+def category_interests(papers: list[Paper]) -> dict[str, set[int]]:
+    """Readers of one arXiv category: relevant are the papers their authors filed in it (any listing)."""
+    categories = sorted({c for p in papers for c in p.categories})
+    found = {f"category {c}": {p.key for p in papers if c in p.categories} for c in categories}
+    return _sized(found, len(papers))
+
+
+def author_interests(papers: list[Paper], least: int = 3) -> dict[str, set[int]]:
+    """Readers who are authors of ``least`` papers or more: relevant are theirs and their co-authors'."""
+    written: dict[str, set[int]] = {}
+    for paper in papers:
+        for author in paper.authors:
+            written.setdefault(author, set()).add(paper.key)
+    found = {}
+    for author, keys in sorted(written.items()):
+        if len(keys) >= least:
+            circle = {a for p in papers if p.key in keys for a in p.authors}
+            found[f"author {author}"] = {p.key for p in papers if p.authors & circle}
+    return found
 
 
 @dataclass
@@ -123,6 +163,15 @@ def text_space(papers: list[Paper]) -> TextSpace:
     return TextSpace([p.text for p in papers], [p.key for p in papers])
 
 
+@dataclass
+class Picked:
+    """A digest, and per paper whether personal relevance put it there and named a reason."""
+
+    keys: list[int]
+    personal: list[bool]  # not in the trending-only digest of the same week
+    reasons: list[str]
+
+
 def digest(
     week: list[Paper],
     trend: list[float],
@@ -130,25 +179,42 @@ def digest(
     mix: int,
     by_key: dict[int, Paper],
     space: TextSpace,
-) -> list[int]:
+) -> Picked:
     """The 10 papers papermail picks from a week for this reader, as planning does."""
     pool = list(range(min(RERANK_POOL, len(week))))  # the week is already in trending order
+    trending = [week[n].key for n in pool[:DIGEST_SIZE]]
     if mix == 0 or not reader.votes:
-        return [week[n].key for n in pool[:DIGEST_SIZE]]
-    voted = [key for key, _ in reader.votes]
-    taste = Taste(tuple(voted), tuple(v for _, v in reader.votes), tuple(by_key[k].title for k in voted))
+        return Picked(trending, [False] * len(trending), [""] * len(trending))
+    voted = {key for key, _ in reader.votes}
+    pool = [n for n in pool if week[n].key not in voted]  # not news to the reader
     keys = [week[n].key for n in pool]
-    scores = personal_scores(space, taste, keys)
-    order = blend([trend[n] for n in pool], scores, mix)
-    return [keys[n] for n in order[:DIGEST_SIZE]]
+    taste = Taste(
+        tuple(key for key, _ in reader.votes),
+        tuple(v for _, v in reader.votes),
+        tuple(by_key[k].title for k, _ in reader.votes),
+    )
+    comparison = Comparison.of(space, taste, keys)
+    scores = personal_scores(space, taste, keys, comparison)
+    away = disliked_more(taste, comparison.similarity)
+    order = blend([trend[n] for n in pool], scores, mix, size=DIGEST_SIZE, disliked=away)[:DIGEST_SIZE]
+    chosen = [keys[n] for n in order]
+    reasons = reasons_for(space, taste, chosen, comparison.similarity[order])
+    return Picked(chosen, [key not in trending for key in chosen], reasons)
 
 
 def trending_week(week: list[Paper], rng: random.Random, realistic: bool) -> tuple[list[Paper], list[float]]:
-    """The week's papers in trending order, with their scores (ties kept in the given order)."""
+    """The week's papers in trending order, with their scores in the trending formula's units
+    (doublings of heat; ties kept in the given order)."""
     if realistic:
-        scores = [10 + rng.random() if rng.random() < 0.3 else -float(rng.randrange(5)) for _ in week]
+        # A paper with signals: 1.5 log2(1 + upvotes) less its age; the others by age alone, per day.
+        scores = [
+            1.5 * math.log2(1 + int(rng.lognormvariate(2.5, 1.2))) - rng.uniform(0, 7) * 24 / 36
+            if rng.random() < 0.3
+            else -rng.randrange(7) * 24 / 36
+            for _ in week
+        ]
     else:
-        scores = [rng.random() for _ in week]
+        scores = [rng.uniform(-3, 9) for _ in week]
     ranked = sorted(zip(scores, range(len(week)), week, strict=True), key=lambda item: (-item[0], item[1]))
     return [paper for _, _, paper in ranked], [score for score, _, _ in ranked]
 
@@ -159,12 +225,14 @@ def evaluate(
     """Precision@10 of the third digest per vote budget and mix, one value per (theme, seed) reader.
 
     Also per budget: the votes and likes the blended reader gave (a trending-only reader sees the
-    same first two digests, so gives the very same votes: the comparison is paired).
+    same first two digests, so gives the very same votes: the comparison is paired), and for the
+    blended digest's personal picks (those trending alone would not have chosen): how many carry a
+    reason, and how many of those, and of the others, are relevant.
     """
     by_key = {p.key: p for p in papers}
     space = text_space(papers)
     results: dict[int, dict[str, list[float]]] = {
-        b: {name: [] for name in MIXES} | {"votes": [], "likes": []} for b in VOTE_BUDGETS
+        b: {name: [] for name in MIXES} | {key: [] for key in PICK_COUNTS} for b in VOTE_BUDGETS
     }
     for seed in range(seeds):
         for relevant in interests.values():
@@ -179,13 +247,37 @@ def evaluate(
                     # The first two digests, each ranked with the votes given so far, at the reader's mix
                     # (a trending-only reader votes too: their third digest ignores the votes).
                     for w in range(WEEKS - 1):
-                        reader.read(digest(weeks[w], trends[w], reader, max(mix, 2), by_key, space), budget)
+                        shown = digest(weeks[w], trends[w], reader, max(mix, 2), by_key, space)
+                        reader.read(shown.keys, budget)
                     third = digest(weeks[-1], trends[-1], reader, mix, by_key, space)
-                    results[budget][name].append(sum(key in relevant for key in third) / len(third))
+                    results[budget][name].append(sum(key in relevant for key in third.keys) / DIGEST_SIZE)
                     if mix == MIXES["blended (mix 2)"]:
-                        results[budget]["votes"].append(len(reader.votes))
-                        results[budget]["likes"].append(sum(value > 0 for _, value in reader.votes))
+                        counts = _pick_counts(third, relevant)
+                        counts["votes"] = len(reader.votes)
+                        counts["likes"] = sum(value > 0 for _, value in reader.votes)
+                        for key, value in counts.items():
+                            results[budget][key].append(value)
     return results
+
+
+PICK_COUNTS = ("votes", "likes", "picks", "with reason", "relevant with reason", "relevant without")
+
+
+def _pick_counts(picked: Picked, relevant: set[int]) -> dict[str, int]:
+    mine = [(key, reason) for key, own, reason in zip(*vars(picked).values(), strict=True) if own]
+    return {
+        "picks": len(mine),
+        "with reason": sum(bool(reason) for _, reason in mine),
+        "relevant with reason": sum(bool(reason) and key in relevant for key, reason in mine),
+        "relevant without": sum(not reason and key in relevant for key, reason in mine),
+    }
+
+
+READERS = {
+    "synthetic (k-means clusters and word themes)": "synthetic",
+    "category (the arXiv categories the authors chose)": "category",
+    "author (their papers and their co-authors')": "author",
+}
 
 
 def main() -> None:
@@ -194,23 +286,31 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=200, help="random weeks and trending orders per theme")
     parser.add_argument("--clusters", type=int, default=8, help="k-means clusters among the hidden interests")
+    parser.add_argument("--readers", choices=sorted(READERS.values()), action="append", help="default: all")
     args = parser.parse_args()
     papers = load_papers(shared_fixtures_dir())
-    interests = themes(papers, args.clusters, seed=48)
-    sizes = ", ".join(f"{name} ({len(keys)})" for name, keys in interests.items())
     print(f"{len(papers)} real abstracts in {WEEKS} weeks of ~{len(papers) // WEEKS}")
-    print(f"{len(interests)} hidden interests (papers in each): {sizes}")
-    readers = len(interests) * args.seeds
-    print(f"{readers} readers; precision@{DIGEST_SIZE} of the third digest, mean (median) over readers\n")
-    for realistic in (False, True):
-        print(
-            "trending " + ("realistic: 30 % with signals, the rest tied by day" if realistic else "distinct")
-        )
-        report(evaluate(papers, interests, args.seeds, realistic=realistic))
+    for title, kind in READERS.items():
+        if args.readers and kind not in args.readers:
+            continue
+        if kind == "synthetic":
+            interests = themes(papers, args.clusters, seed=48)
+        elif kind == "category":
+            interests = category_interests(papers)
+        else:
+            interests = author_interests(papers)
+        sizes = ", ".join(f"{name} ({len(keys)})" for name, keys in interests.items())
+        print(f"\n== {title} readers: {len(interests)} interests (papers in each): {sizes}")
+        readers = len(interests) * args.seeds
+        print(f"{readers} readers; precision@{DIGEST_SIZE} of the third digest, mean (median) over readers\n")
+        for realistic in (False, True):
+            model = "realistic: 30 % with signals, the rest by day" if realistic else "distinct"
+            print(f"trending {model}")
+            report(evaluate(papers, interests, args.seeds, realistic=realistic))
 
 
 def report(results: dict[int, dict[str, list[float]]]) -> None:
-    """The table of one trending model, and the verdict at 5 votes with its 95 % interval."""
+    """The table of one trending model, the verdict at 5 votes with its 95 % interval, and the reasons."""
     names = list(MIXES)
     print(f"{'votes given':>12}  " + "  ".join(f"{name:>22}" for name in names) + "   blended / trending")
     for budget in VOTE_BUDGETS:
@@ -235,6 +335,15 @@ def report(results: dict[int, dict[str, list[float]]]) -> None:
                 f"  readers with {label} among their 5 votes: {readers.mean():.0%}, "
                 f"blended {blended[readers].mean() / trending[readers].mean():.2f}x trending only"
             )
+    for budget in (5, 10):
+        row = {key: sum(results[budget][key]) for key in PICK_COUNTS}
+        picks, named = row["picks"], row["with reason"]
+        unnamed = picks - named
+        print(
+            f"  {budget} votes: {picks} personal picks, {named / max(picks, 1):.0%} with a reason; "
+            f"relevant: {row['relevant with reason'] / max(named, 1):.0%} of those with a reason, "
+            f"{row['relevant without'] / max(unnamed, 1):.0%} of those without"
+        )
     print()
 
 

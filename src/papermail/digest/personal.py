@@ -13,7 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import Paper, Subscriber, TrendScore, Vote
-from papermail.digest.relevance import Comparison, Taste, TextSpace, blend, personal_scores, reasons_for
+from papermail.digest.relevance import (
+    Comparison,
+    Taste,
+    TextSpace,
+    blend,
+    disliked_more,
+    personal_scores,
+    reasons_for,
+)
 
 # The TF-IDF vocabulary and weights come from the ranking's leading papers: enough text for stable
 # weights, and the same for every reader and chunk, so a reader's order never depends on batching.
@@ -100,6 +108,8 @@ class PersonalRanker:
         # One product gives both the scores and the reasons (the chosen papers' rows of it).
         comparison = Comparison.of(space, taste, ids)
         scores = personal_scores(space, taste, ids, comparison)
-        positions = blend([score for _, score in pool], scores, mix)[:size]
+        trend = [score for _, score in pool]
+        away = disliked_more(taste, comparison.similarity)
+        positions = blend(trend, scores, mix, size=size, disliked=away)[:size]
         chosen = [ids[n] for n in positions]
         return chosen, reasons_for(space, taste, chosen, comparison.similarity[positions])
