@@ -50,6 +50,8 @@ from papermail.digest.relevance import (  # noqa: E402
     TextSpace,
     blend,
     disliked_more,
+    paper_tags,
+    paper_text,
     personal_scores,
     reasons_for,
 )
@@ -75,7 +77,8 @@ WORD_THEMES = {
 class Paper:
     key: int
     title: str
-    text: str
+    text: str  # as the text space reads it: words, then tags
+    words: str  # title and abstract
     categories: frozenset[str] = frozenset()
     authors: frozenset[str] = frozenset()
 
@@ -95,7 +98,10 @@ def load_papers(fixtures: Path) -> list[Paper]:
         key = " ".join(title.lower().split())
         if len(abstract) > 200 and (key not in unique or categories):
             unique[key] = (title, abstract, categories, authors)
-    return [Paper(n, t, f"{t}\n{a}", c, w) for n, (t, a, c, w) in enumerate(unique.values())]
+    return [
+        Paper(n, t, paper_text(t, a, paper_tags(sorted(c), sorted(w))), f"{t}\n{a}", c, w)
+        for n, (t, a, c, w) in enumerate(unique.values())
+    ]
 
 
 def themes(papers: list[Paper], clusters: int, seed: int) -> dict[str, set[int]]:
@@ -103,7 +109,7 @@ def themes(papers: list[Paper], clusters: int, seed: int) -> dict[str, set[int]]
     from sklearn.cluster import KMeans
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vectors = TfidfVectorizer(stop_words="english", min_df=2).fit_transform([p.text for p in papers])
+    vectors = TfidfVectorizer(stop_words="english", min_df=2).fit_transform([p.words for p in papers])
     labels = KMeans(n_clusters=clusters, n_init=10, random_state=seed).fit_predict(vectors)
     found = {
         f"cluster {c}": {p.key for p, label in zip(papers, labels, strict=True) if label == c}
@@ -111,7 +117,7 @@ def themes(papers: list[Paper], clusters: int, seed: int) -> dict[str, set[int]]
     }
     for name, pattern in WORD_THEMES.items():
         words = re.compile(pattern, re.IGNORECASE)
-        found[f'words "{name}"'] = {p.key for p in papers if words.search(p.text)}
+        found[f'words "{name}"'] = {p.key for p in papers if words.search(p.words)}
     return _sized(found, len(papers))
 
 
@@ -127,8 +133,8 @@ def category_interests(papers: list[Paper]) -> dict[str, set[int]]:
     return _sized(found, len(papers))
 
 
-def author_interests(papers: list[Paper], least: int = 3) -> dict[str, set[int]]:
-    """Readers who are authors of ``least`` papers or more: relevant are theirs and their co-authors'."""
+def author_interests(papers: list[Paper], least: int = 3) -> dict[str, tuple[set[int], set[int]]]:
+    """Readers who are authors of ``least`` papers or more: (their papers, theirs and their co-authors')."""
     written: dict[str, set[int]] = {}
     for paper in papers:
         for author in paper.authors:
@@ -137,8 +143,37 @@ def author_interests(papers: list[Paper], least: int = 3) -> dict[str, set[int]]
     for author, keys in sorted(written.items()):
         if len(keys) >= least:
             circle = {a for p in papers if p.key in keys for a in p.authors}
-            found[f"author {author}"] = {p.key for p in papers if p.authors & circle}
+            found[f"author {author}"] = (keys, {p.key for p in papers if p.authors & circle})
     return found
+
+
+def evaluate_authors(
+    papers: list[Paper], authors: dict[str, tuple[set[int], set[int]]], seeds: int, *, realistic: bool
+) -> dict[int, dict[str, list[float]]]:
+    """Authors as readers: they seed N of their own papers (all but one at most) as likes; the digest
+    is picked from all other papers at once, and relevant are their other papers and co-authors'."""
+    by_key = {p.key: p for p in papers}
+    space = text_space(papers)
+    results: dict[int, dict[str, list[float]]] = {
+        b: {name: [] for name in MIXES} | {key: [] for key in PICK_COUNTS} for b in VOTE_BUDGETS
+    }
+    for seed in range(seeds):
+        for own, circle in authors.values():
+            rng = random.Random(seed)
+            for budget in VOTE_BUDGETS:
+                liked = rng.sample(sorted(own), min(budget, len(own) - 1))
+                reader = Reader(circle, rng, [(key, 1) for key in liked])
+                rest = [p for p in papers if p.key not in liked]
+                week, trend = trending_week(rest, random.Random(seed), realistic)
+                relevant = circle - set(liked)
+                for name, mix in MIXES.items():
+                    picked = digest(week, trend, reader, mix, by_key, space)
+                    results[budget][name].append(sum(key in relevant for key in picked.keys) / DIGEST_SIZE)
+                    if mix == MIXES["blended (mix 2)"]:
+                        counts = _pick_counts(picked, relevant) | {"votes": len(liked), "likes": len(liked)}
+                        for key, value in counts.items():
+                            results[budget][key].append(value)
+    return results
 
 
 @dataclass
@@ -293,20 +328,30 @@ def main() -> None:
     for title, kind in READERS.items():
         if args.readers and kind not in args.readers:
             continue
-        if kind == "synthetic":
-            interests = themes(papers, args.clusters, seed=48)
-        elif kind == "category":
-            interests = category_interests(papers)
+        if kind == "author":
+            authors = author_interests(papers)
+            sizes = ", ".join(
+                f"{name} ({len(own)}, {len(circle)})" for name, (own, circle) in authors.items()
+            )
+            print(f"\n== {title} readers: {len(authors)} authors (their papers, with co-authors'): {sizes}")
+            print(
+                f"{len(authors) * args.seeds} readers; precision@{DIGEST_SIZE}, votes are their own papers\n"
+            )
         else:
-            interests = author_interests(papers)
-        sizes = ", ".join(f"{name} ({len(keys)})" for name, keys in interests.items())
-        print(f"\n== {title} readers: {len(interests)} interests (papers in each): {sizes}")
-        readers = len(interests) * args.seeds
-        print(f"{readers} readers; precision@{DIGEST_SIZE} of the third digest, mean (median) over readers\n")
+            interests = (
+                themes(papers, args.clusters, seed=48) if kind == "synthetic" else category_interests(papers)
+            )
+            sizes = ", ".join(f"{name} ({len(keys)})" for name, keys in interests.items())
+            print(f"\n== {title} readers: {len(interests)} interests (papers in each): {sizes}")
+            readers = len(interests) * args.seeds
+            print(f"{readers} readers; precision@{DIGEST_SIZE} of the third digest, mean (median)\n")
         for realistic in (False, True):
             model = "realistic: 30 % with signals, the rest by day" if realistic else "distinct"
             print(f"trending {model}")
-            report(evaluate(papers, interests, args.seeds, realistic=realistic))
+            if kind == "author":
+                report(evaluate_authors(papers, authors, args.seeds, realistic=realistic))
+            else:
+                report(evaluate(papers, interests, args.seeds, realistic=realistic))
 
 
 def report(results: dict[int, dict[str, list[float]]]) -> None:
@@ -330,7 +375,7 @@ def report(results: dict[int, dict[str, list[float]]]) -> None:
     )
     likes = np.asarray(at_five["likes"])
     for label, readers in (("no like", likes == 0), ("1 like", likes == 1), ("2+ likes", likes >= 2)):
-        if readers.any():
+        if readers.any() and trending[readers].mean():
             print(
                 f"  readers with {label} among their 5 votes: {readers.mean():.0%}, "
                 f"blended {blended[readers].mean() / trending[readers].mean():.2f}x trending only"

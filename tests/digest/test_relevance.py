@@ -34,6 +34,8 @@ THEORY = (
     "gives sample complexity for learning under a convex loss. Variant {n}.",
 )
 TOPICS = {"diffusion": DIFFUSION, "theory": THEORY}
+# One author for all: the shelf's papers differ only by their words.
+SAME_AUTHORS = ("Ada Lovelace",)
 
 
 @pytest.fixture
@@ -42,10 +44,15 @@ def shelf(world):
     papers = []
     for n in range(20):
         title, abstract = THEORY if n % 2 == 0 else DIFFUSION
-        papers.append(world.paper(title=title.format(n=n), abstract=abstract.format(n=n)))
+        papers.append(
+            world.paper(title=title.format(n=n), abstract=abstract.format(n=n), authors=SAME_AUTHORS)
+        )
     vision = [
         world.paper(
-            title=DIFFUSION[0].format(n=f"V{n}"), abstract=DIFFUSION[1].format(n=n), categories=["cs.CV"]
+            title=DIFFUSION[0].format(n=f"V{n}"),
+            abstract=DIFFUSION[1].format(n=n),
+            categories=["cs.CV"],
+            authors=SAME_AUTHORS,
         )
         for n in range(3)
     ]
@@ -67,9 +74,9 @@ def test_blend_extremes():
     assert blend(trend, personal, 4) == [3, 1, 2, 0]
     # Equal trending scores: the personal score decides, whatever the mix above 0.
     assert blend([1.0] * 4, personal, 1) == [3, 1, 2, 0]
-    # A large trending lead needs much evidence: 0.01 of similarity is one trending point at mix 2.
-    assert blend([20.0, 0.0], np.array([0.0, 0.19]), 2) == [0, 1]
-    assert blend([20.0, 0.0], np.array([0.0, 0.21]), 2) == [1, 0]
+    # A large trending lead needs much evidence: at mix 2, 1 / SIMILARITY_WEIGHT is one trending point.
+    assert blend([20.0, 0.0], np.array([0.0, 19.9 / SIMILARITY_WEIGHT]), 2) == [0, 1]
+    assert blend([20.0, 0.0], np.array([0.0, 20.1 / SIMILARITY_WEIGHT]), 2) == [1, 0]
 
 
 def test_short_title_cuts_at_a_word():
@@ -318,9 +325,9 @@ def test_the_worked_example_of_docs_relevance():
         for mix in (1, 2, 3)
     ]
     assert blended == [
-        [9.5, 11.9, 3.6, 6.4, -4.8],
-        [9.5, 25.4, 0.6, 13.2, -17.1],
-        [9.5, 66.0, -8.3, 33.7, -54.0],
+        [9.5, 15.3, 2.9, 8.1, -7.8],
+        [9.5, 35.6, -1.6, 18.4, -26.3],
+        [9.5, 96.5, -15.0, 49.1, -81.6],
     ]
 
     def order(mix: int, size: int | None = None) -> str:

@@ -27,18 +27,20 @@ if TYPE_CHECKING:
 
 MIX_STEPS = 5
 DISLIKE_WEIGHT = 0.5
-# The blend's exchange rate at mix 2: a candidate standing 0.1 of cosine similarity (summed over
-# the votes) above the reader's typical candidate counts as SIMILARITY_WEIGHT / 10 trending points,
+# The blend's exchange rate at mix 2: a candidate standing 0.01 of cosine similarity (summed over
+# the votes) above the reader's typical candidate counts as SIMILARITY_WEIGHT / 100 trending points,
 # i.e. doublings of a paper's heat (docs/trending.md). Mix 1 counts a third of it, mix 3 three times.
-SIMILARITY_WEIGHT = 100.0
+# Chosen on benchmarks/relevance.py: 100 to 200 trade precision at 5 votes against how large a
+# trending lead one vote can overturn (the demo's week's hit, 13.7 points ahead, stays first).
+SIMILARITY_WEIGHT = 150.0
 # At mixes up to this one, the trending leaders of the reader's filtered list stay in the digest
 # unless they are closer to the reader's dislikes than to their likes.
 KEEP_LEADERS = 3
 KEEP_LEADERS_MAX_MIX = 2
-# Below this cosine similarity a liked paper is not named as the reason: the words shared are noise.
-# With IDF at full strength it was 0.12; the square root raised similarities, and 0.16 keeps the same
-# share of pairs above it (8 of the 29,890 pairs of benchmarks/relevance.py's papers).
-REASON_MIN_SIMILARITY = 0.16
+# Below this cosine similarity a liked paper is not named as the reason. On benchmarks/relevance.py's
+# category readers, personal picks above it are relevant about 80 % of the time, those below about
+# 20 %; 0.16 (before tags) named a reason for 1 to 4 % of the picks only.
+REASON_MIN_SIMILARITY = 0.06
 REASON_TITLE_CHARS = 40
 # Up to this many votes, a reader's votes are multiplied as dense columns over the vocabulary
 # (faster; memory grows with votes x vocabulary); beyond it, as sparse rows.
@@ -53,6 +55,12 @@ IDF_POWER = 0.5
 # words on setting and results (field weighting, as in BM25F). Two measured better than one at 5
 # votes (benchmarks/relevance.py, 2,200 readers), and no worse at 10.
 TITLE_COUNT = 2
+# A paper's arXiv categories and authors are tags beside its words. Two papers' cosine similarity is
+# then 1 / (1 + TAG_WEIGHT²) of their words' plus TAG_WEIGHT² / (1 + TAG_WEIGHT²) of their tags'
+# (when both have tags): what the authors chose to file a paper under, and who wrote it, are
+# evidence the words alone miss (benchmarks/relevance.py, category and author readers).
+TAG_WEIGHT = 0.7
+TAGS_MARK = "\x1e"
 
 
 class TextSpace:
@@ -65,23 +73,26 @@ class TextSpace:
         # TfidfVectorizer's two steps, apart, so the IDF can be softened before any vector is made.
         self._counter = CountVectorizer(ngram_range=(1, 2), stop_words="english", dtype=np.float32)
         self._weighting = TfidfTransformer(sublinear_tf=True)
+        self._tagger: CountVectorizer | None = CountVectorizer(
+            analyzer=_tags_of, binary=True, dtype=np.float32
+        )
+        self._tag_weighting = TfidfTransformer()
         self._row_of: dict[int, int] = {}
         self._blocks: list[csr_matrix] = []
         self._matrix: csr_matrix | None = None
+        words = [_words_of(text) for text in fit_texts]
         try:
             # Fitting tokenises every text; the counts serve the fitted papers' vectors too.
-            counts = self._counter.fit_transform(fit_texts)
+            counts = self._counter.fit_transform(words)
             self.ready = True
         except ValueError:  # no texts, or only stop words: nothing to compare papers by
             self.ready = False
             return
-        counts = self._with_titles(counts, fit_texts)
+        counts = self._with_titles(counts, words)
         self._weighting.fit(counts)
         self._weighting.idf_ = self._weighting.idf_**IDF_POWER
-        fitted = self._weighting.transform(counts)
+        fitted = self._joined(self._weighting.transform(counts), self._tag_rows(fit_texts, fit=True))
         if paper_ids:
-            # Fitting leaves each row's words unsorted; transform sorts them (same vectors).
-            fitted.sort_indices()
             self._row_of.update((paper_id, n) for n, paper_id in enumerate(paper_ids))
             self._blocks.append(fitted)
 
@@ -93,9 +104,34 @@ class TextSpace:
         start = len(self._row_of)
         self._row_of.update((paper_id, start + n) for n, paper_id in enumerate(new))
         new_texts = [texts[paper_id] for paper_id in new]
-        counts = self._with_titles(self._counter.transform(new_texts), new_texts)
-        self._blocks.append(self._weighting.transform(counts))
+        words = [_words_of(text) for text in new_texts]
+        counts = self._with_titles(self._counter.transform(words), words)
+        self._blocks.append(self._joined(self._weighting.transform(counts), self._tag_rows(new_texts)))
         self._matrix = None
+
+    def _tag_rows(self, texts: Sequence[str], *, fit: bool = False) -> csr_matrix:
+        """The texts' tags, TF-IDF weighted like the words (no columns if the fitted texts had none)."""
+        from scipy.sparse import csr_matrix
+
+        if fit:
+            try:
+                self._tag_weighting.fit(self._tagger.fit_transform(texts))
+                self._tag_weighting.idf_ = self._tag_weighting.idf_**IDF_POWER
+            except ValueError:  # no paper has tags
+                self._tagger = None
+        if self._tagger is None:
+            return csr_matrix((len(texts), 0), dtype=np.float32)
+        return self._tag_weighting.transform(self._tagger.transform(texts))
+
+    @staticmethod
+    def _joined(words: csr_matrix, tags: csr_matrix) -> csr_matrix:
+        """Each paper's words and tags side by side (tags at ``TAG_WEIGHT``), L2-normalised."""
+        from scipy.sparse import hstack
+        from sklearn.preprocessing import normalize
+
+        joined = hstack([words, tags * np.float32(TAG_WEIGHT)], format="csr", dtype=np.float32)
+        joined.sort_indices()
+        return normalize(joined, copy=False)
 
     def _with_titles(self, counts: csr_matrix, texts: Sequence[str]) -> csr_matrix:
         """``counts`` with each title's words (its text's first line) counted ``TITLE_COUNT`` times."""
@@ -130,6 +166,28 @@ class TextSpace:
 
     def knows(self, paper_id: int) -> bool:
         return paper_id in self._row_of
+
+
+def paper_text(title: str, abstract: str | None, tags: Sequence[str] = ()) -> str:
+    """A paper as :class:`TextSpace` reads it: the title on the first line (its words are counted
+    again), the abstract, then the paper's tags (categories, authors) after ``TAGS_MARK``."""
+    text = f"{title}\n{abstract or ''}"
+    return f"{text}\n{TAGS_MARK}{TAGS_MARK.join(tags)}" if tags else text
+
+
+def paper_tags(categories: Sequence[str] | None, authors: Sequence[str] | None) -> list[str]:
+    """The tags two papers can share: each arXiv category they are listed in, and each author."""
+    return [f"category:{c}" for c in categories or ()] + [
+        "author:" + " ".join(name.lower().split()) for name in authors or ()
+    ]
+
+
+def _words_of(text: str) -> str:
+    return text.partition(TAGS_MARK)[0]
+
+
+def _tags_of(text: str) -> list[str]:
+    return text.split(TAGS_MARK)[1:]
 
 
 @dataclass(frozen=True)
