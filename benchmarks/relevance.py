@@ -44,17 +44,7 @@ from tests.conftest import shared_fixtures_dir  # noqa: E402
 from tests.digest.builders import seed_texts  # noqa: E402
 
 from papermail.digest.personal import RERANK_POOL  # noqa: E402
-from papermail.digest.relevance import (  # noqa: E402
-    Comparison,
-    Taste,
-    TextSpace,
-    blend,
-    disliked_more,
-    paper_tags,
-    paper_text,
-    personal_scores,
-    reasons_for,
-)
+from papermail.digest.relevance import Taste, TextSpace, choose, paper_tags, paper_text  # noqa: E402
 from papermail.sources.arxiv_api import parse_api_feed  # noqa: E402
 from papermail.sources.arxiv_rss import parse_rss  # noqa: E402
 from papermail.sources.huggingface import parse_daily_papers  # noqa: E402
@@ -170,7 +160,12 @@ def evaluate_authors(
                     picked = digest(week, trend, reader, mix, by_key, space)
                     results[budget][name].append(sum(key in relevant for key in picked.keys) / DIGEST_SIZE)
                     if mix == MIXES["blended (mix 2)"]:
-                        counts = _pick_counts(picked, relevant) | {"votes": len(liked), "likes": len(liked)}
+                        counts = _pick_counts(picked, relevant)
+                        counts |= {
+                            "votes": len(liked),
+                            "likes": len(liked),
+                            "picks of likers": counts["picks"],
+                        }
                         for key, value in counts.items():
                             results[budget][key].append(value)
     return results
@@ -228,12 +223,7 @@ def digest(
         tuple(v for _, v in reader.votes),
         tuple(by_key[k].title for k, _ in reader.votes),
     )
-    comparison = Comparison.of(space, taste, keys)
-    scores = personal_scores(space, taste, keys, comparison)
-    away = disliked_more(taste, comparison.similarity)
-    order = blend([trend[n] for n in pool], scores, mix, size=DIGEST_SIZE, disliked=away)[:DIGEST_SIZE]
-    chosen = [keys[n] for n in order]
-    reasons = reasons_for(space, taste, chosen, comparison.similarity[order])
+    chosen, reasons = choose(space, taste, keys, [trend[n] for n in pool], mix, DIGEST_SIZE)
     return Picked(chosen, [key not in trending for key in chosen], reasons)
 
 
@@ -290,12 +280,21 @@ def evaluate(
                         counts = _pick_counts(third, relevant)
                         counts["votes"] = len(reader.votes)
                         counts["likes"] = sum(value > 0 for _, value in reader.votes)
+                        counts["picks of likers"] = counts["picks"] if counts["likes"] else 0
                         for key, value in counts.items():
                             results[budget][key].append(value)
     return results
 
 
-PICK_COUNTS = ("votes", "likes", "picks", "with reason", "relevant with reason", "relevant without")
+PICK_COUNTS = (
+    "votes",
+    "likes",
+    "picks",
+    "picks of likers",
+    "with reason",
+    "relevant with reason",
+    "relevant without",
+)
 
 
 def _pick_counts(picked: Picked, relevant: set[int]) -> dict[str, int]:
@@ -385,7 +384,8 @@ def report(results: dict[int, dict[str, list[float]]]) -> None:
         picks, named = row["picks"], row["with reason"]
         unnamed = picks - named
         print(
-            f"  {budget} votes: {picks} personal picks, {named / max(picks, 1):.0%} with a reason; "
+            f"  {budget} votes: {picks} personal picks, {named / max(picks, 1):.0%} with a reason "
+            f"({named / max(row['picks of likers'], 1):.0%} of those of readers with a like); "
             f"relevant: {row['relevant with reason'] / max(named, 1):.0%} of those with a reason, "
             f"{row['relevant without'] / max(unnamed, 1):.0%} of those without"
         )

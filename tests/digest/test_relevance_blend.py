@@ -6,16 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from papermail.digest.relevance import (
-    KEEP_LEADERS,
-    Comparison,
-    Taste,
-    TextSpace,
-    blend,
-    disliked_more,
-    personal_scores,
-    sure_leaders,
-)
+from papermail.digest import relevance
 
 WORDS = [
     "diffusion",
@@ -69,17 +60,17 @@ def rank(candidates, trend, voted, mix, extra_likes=()):
     """The blended order (candidate positions) and what the blend was given."""
     all_votes = [*voted, *((text, 1) for text in extra_likes)]
     papers = [*candidates, *(text for text, _ in all_votes)]
-    space = TextSpace([f"{text}\n{text}" for text in papers], range(len(papers)))
+    space = relevance.TextSpace([f"{text}\n{text}" for text in papers], range(len(papers)))
     ids = list(range(len(candidates)))
-    taste = Taste(
+    taste = relevance.Taste(
         tuple(range(len(candidates), len(papers))),
         tuple(value for _, value in all_votes),
         tuple(text for text, _ in all_votes),
     )
-    comparison = Comparison.of(space, taste, ids)
-    personal = personal_scores(space, taste, ids, comparison)
-    away = disliked_more(taste, comparison.similarity)
-    return blend(trend, personal, mix, size=SIZE, disliked=away), away
+    comparison = relevance.Comparison.of(space, taste, ids)
+    personal = relevance.personal_scores(space, taste, ids, comparison)
+    away = relevance.disliked_more(taste, comparison.similarity)
+    return relevance.blend(trend, personal, mix, size=SIZE, disliked=away), away
 
 
 @settings(max_examples=150, deadline=None)
@@ -87,8 +78,8 @@ def rank(candidates, trend, voted, mix, extra_likes=()):
 def test_the_sure_trending_leaders_stay_at_the_default_mix(reader):
     candidates, trend, voted = reader
     order, away = rank(candidates, trend, voted, mix=2)
-    leaders = sure_leaders(trend)
-    assert leaders.sum() <= KEEP_LEADERS
+    leaders = relevance.sure_leaders(trend)
+    assert leaders.sum() <= relevance.KEEP_LEADERS
     for n in np.flatnonzero(leaders):
         assert n in order[:SIZE] or away[n]
     assert sorted(order) == list(range(len(candidates)))

@@ -13,17 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import Paper, Subscriber, TrendScore, Vote
-from papermail.digest.relevance import (
-    Comparison,
-    Taste,
-    TextSpace,
-    blend,
-    disliked_more,
-    paper_tags,
-    paper_text,
-    personal_scores,
-    reasons_for,
-)
+from papermail.digest.relevance import Taste, TextSpace, choose, paper_tags, paper_text
 
 # The TF-IDF vocabulary and weights come from the ranking's leading papers: enough text for stable
 # weights, and the same for every reader and chunk, so a reader's order never depends on batching.
@@ -111,13 +101,5 @@ class PersonalRanker:
     ) -> tuple[list[int], list[str]]:
         """The best ``size`` of ``pool`` ((paper id, trending score) in trending order), with reasons."""
         self.add_texts(session, [paper_id for paper_id, _ in pool])
-        space = self._text_space(session)
-        ids = [paper_id for paper_id, _ in pool]
-        # One product gives both the scores and the reasons (the chosen papers' rows of it).
-        comparison = Comparison.of(space, taste, ids)
-        scores = personal_scores(space, taste, ids, comparison)
-        trend = [score for _, score in pool]
-        away = disliked_more(taste, comparison.similarity)
-        positions = blend(trend, scores, mix, size=size, disliked=away)[:size]
-        chosen = [ids[n] for n in positions]
-        return chosen, reasons_for(space, taste, chosen, comparison.similarity[positions])
+        ids, trend = [paper_id for paper_id, _ in pool], [score for _, score in pool]
+        return choose(self._text_space(session), taste, ids, trend, mix, size)

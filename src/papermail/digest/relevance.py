@@ -313,6 +313,25 @@ def _keep_in_head(order: list[int], kept: set[int], size: int) -> list[int]:
     return new_head + rest
 
 
+def choose(
+    space: TextSpace,
+    taste: Taste,
+    candidates: Sequence[int],
+    trend_scores: Sequence[float],
+    mix: int,
+    size: int,
+) -> tuple[list[int], list[str]]:
+    """The reader's best ``size`` of ``candidates`` (in trending order, with their trending scores),
+    and each one's reason."""
+    # One product gives both the scores and the reasons (the chosen papers' rows of it).
+    comparison = Comparison.of(space, taste, candidates)
+    scores = personal_scores(space, taste, candidates, comparison)
+    away = disliked_more(taste, comparison.similarity)
+    positions = blend(trend_scores, scores, mix, size=size, disliked=away)[:size]
+    chosen = [candidates[n] for n in positions]
+    return chosen, reasons_for(space, taste, chosen, comparison.similarity[positions])
+
+
 def reasons_for(
     space: TextSpace, taste: Taste, chosen: Sequence[int], similarity: np.ndarray | None = None
 ) -> list[str]:
