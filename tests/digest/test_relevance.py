@@ -11,6 +11,7 @@ from papermail.digest.relevance import (
     DENSE_VOTES_MAX,
     DISLIKE_WEIGHT,
     SIMILARITY_WEIGHT,
+    TAG_WEIGHT,
     Comparison,
     Taste,
     TextSpace,
@@ -342,3 +343,21 @@ def test_the_worked_example_of_docs_relevance():
         "",
         "",
     ]
+
+
+def test_shared_categories_and_authors_count_beside_the_words():
+    from papermail.digest.relevance import paper_tags, paper_text
+
+    words = ("A Study of Channels", "We study channels and their capacity under noise constraints.")
+    liked = paper_text(*words, paper_tags(["cs.IT"], ["Ada Lovelace"]))
+    same_category = paper_text(*words, paper_tags(["cs.IT"], ["Alan Turing"]))
+    same_author = paper_text(*words, paper_tags(["math.ST"], ["Ada  lovelace"]))
+    neither = paper_text(*words, paper_tags(["math.ST"], ["Alan Turing"]))
+    untagged = paper_text(*words)
+    space = TextSpace([liked, same_category, same_author, neither, untagged], range(5))
+    taste = Taste((0,), (1,), (words[0],))
+    scores = personal_scores(space, taste, [1, 2, 3, 4])
+    assert scores[0] > scores[2] and scores[1] > scores[2]
+    # The same words: without tags, the similarity is the words' share of it.
+    words_share = 1 / np.sqrt(1 + TAG_WEIGHT**2)
+    assert np.isclose(Comparison.of(space, taste, [4]).similarity[0, 0], words_share, atol=1e-6)
