@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import Paper, Subscriber, TrendScore, Vote
-from papermail.digest.relevance import Comparison, Taste, TextSpace, blend, personal_scores, reasons_for
+from papermail.digest.relevance import Taste, TextSpace, choose, paper_tags, paper_text
 
 # The TF-IDF vocabulary and weights come from the ranking's leading papers: enough text for stable
 # weights, and the same for every reader and chunk, so a reader's order never depends on batching.
@@ -24,9 +24,23 @@ TIE_LIMIT = 2000
 _TEXT_CHUNK = 1000
 
 
-def paper_text(title: str, abstract: str | None) -> str:
-    # The title on the first line: TextSpace counts its words again (TITLE_COUNT).
-    return f"{title}\n{abstract or ''}"
+_TEXT_COLUMNS = (
+    Paper.id,
+    Paper.title,
+    Paper.abstract,
+    Paper.primary_category,
+    Paper.categories,
+    Paper.authors,
+)
+
+
+def _texts(rows: Iterable[sa.Row]) -> dict[int, str]:
+    """Each paper's text for the text space, by id: its words and its tags (categories, authors)."""
+    texts = {}
+    for paper_id, title, abstract, primary, categories, authors in rows:
+        listed = list(dict.fromkeys([*([primary] if primary else []), *(categories or ())]))
+        texts[paper_id] = paper_text(title, abstract, paper_tags(listed, authors))
+    return texts
 
 
 class PersonalRanker:
@@ -39,15 +53,13 @@ class PersonalRanker:
     def _text_space(self, session: Session) -> TextSpace:
         if self._space is None:
             query = (
-                sa.select(Paper.id, Paper.title, Paper.abstract)
+                sa.select(*_TEXT_COLUMNS)
                 .join(TrendScore, TrendScore.paper_id == Paper.id)
                 .where(TrendScore.run_id == self.run_id)
                 .order_by(TrendScore.rank)
                 .limit(FIT_PAPERS)
             )
-            texts = {
-                paper_id: paper_text(title, abstract) for paper_id, title, abstract in session.execute(query)
-            }
+            texts = _texts(session.execute(query))
             self._space = TextSpace(list(texts.values()), list(texts))
         return self._space
 
@@ -57,13 +69,7 @@ class PersonalRanker:
         missing = space.missing(sorted(set(paper_ids)))
         for start in range(0, len(missing), _TEXT_CHUNK):
             chunk = missing[start : start + _TEXT_CHUNK]
-            query = sa.select(Paper.id, Paper.title, Paper.abstract).where(Paper.id.in_(chunk))
-            space.add(
-                {
-                    paper_id: paper_text(title, abstract)
-                    for paper_id, title, abstract in session.execute(query)
-                }
-            )
+            space.add(_texts(session.execute(sa.select(*_TEXT_COLUMNS).where(Paper.id.in_(chunk)))))
 
     def tastes(self, session: Session, subscribers: Sequence[Subscriber]) -> dict[int, Taste]:
         """The votes of those who voted and want any personal weight (mix > 0), by subscriber id."""
@@ -95,11 +101,5 @@ class PersonalRanker:
     ) -> tuple[list[int], list[str]]:
         """The best ``size`` of ``pool`` ((paper id, trending score) in trending order), with reasons."""
         self.add_texts(session, [paper_id for paper_id, _ in pool])
-        space = self._text_space(session)
-        ids = [paper_id for paper_id, _ in pool]
-        # One product gives both the scores and the reasons (the chosen papers' rows of it).
-        comparison = Comparison.of(space, taste, ids)
-        scores = personal_scores(space, taste, ids, comparison)
-        positions = blend([score for _, score in pool], scores, mix)[:size]
-        chosen = [ids[n] for n in positions]
-        return chosen, reasons_for(space, taste, chosen, comparison.similarity[positions])
+        ids, trend = [paper_id for paper_id, _ in pool], [score for _, score in pool]
+        return choose(self._text_space(session), taste, ids, trend, mix, size)

@@ -1,4 +1,4 @@
-"""Personal relevance: a TF-IDF text space per ranking, a per-reader score, and the blend by rank.
+"""Personal relevance: a TF-IDF text space per ranking, a per-reader score, and the blend on scores.
 
 Pure functions and small objects over texts and numbers (no database): :mod:`papermail.digest.personal`
 feeds them. The method is written down in ``docs/relevance.md``.
@@ -6,18 +6,18 @@ feeds them. The method is written down in ``docs/relevance.md``.
 * One :class:`TextSpace` per ranking: a TF-IDF model (title twice + abstract, unigrams and
   bigrams, words weighted by the square root of their IDF) fitted once on the ranking's leading
   papers; any paper is turned into a vector with it, once.
-* A reader's taste is their votes (+1 / -1) and seeds (+1). With at least ``MODEL_MIN_VOTES`` votes
-  of both signs, a logistic regression over them scores candidates; otherwise the score is the
-  cosine similarity to the liked papers' centroid minus half that to the disliked ones'.
-* :func:`blend` orders candidates by ``(1 - w) · trending rank + w · personal rank`` with
-  ``w = mix / 4``; papers whose trending scores tie share one rank, so personal decides among them.
+* A reader's taste is their votes (+1 / -1) and seeds (+1). A candidate's personal score sums, over
+  the votes, how much more similar it is to the voted paper than the reader's typical candidate:
+  the more votes, the wider the scores spread.
+* :func:`blend` adds the personal score, weighted by the mix, to the trending score (in its own
+  units, doublings of heat): a large trending lead needs much evidence to overturn. At mixes up to
+  2, the sure trending leaders stay in the digest unless the reader leans away from them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,12 +26,21 @@ if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
 MIX_STEPS = 5
-MODEL_MIN_VOTES = 8
 DISLIKE_WEIGHT = 0.5
-# Below this cosine similarity a liked paper is not named as the reason: the words shared are noise.
-# With IDF at full strength it was 0.12; the square root raised similarities, and 0.16 keeps the same
-# share of pairs above it (8 of the 29,890 pairs of benchmarks/relevance.py's papers).
-REASON_MIN_SIMILARITY = 0.16
+# The blend's exchange rate at mix 2: a candidate standing 0.01 of cosine similarity (summed over
+# the votes) above the reader's typical candidate counts as SIMILARITY_WEIGHT / 100 trending points,
+# i.e. doublings of a paper's heat (docs/trending.md). Mix 1 counts a third of it, mix 3 three times.
+# Chosen on benchmarks/relevance.py: 100 to 200 trade precision at 5 votes against how large a
+# trending lead one vote can overturn (the demo's week's hit, 13.7 points ahead, stays first).
+SIMILARITY_WEIGHT = 150.0
+# At mixes up to this one, the trending leaders of the reader's filtered list stay in the digest
+# unless they are closer to the reader's dislikes than to their likes.
+KEEP_LEADERS = 3
+KEEP_LEADERS_MAX_MIX = 2
+# Below this cosine similarity a liked paper is not named as the reason. On benchmarks/relevance.py's
+# category readers, personal picks above it are relevant about 80 % of the time, those below about
+# 20 %; 0.16 (before tags) named a reason for 1 to 4 % of the picks only.
+REASON_MIN_SIMILARITY = 0.06
 REASON_TITLE_CHARS = 40
 # Up to this many votes, a reader's votes are multiplied as dense columns over the vocabulary
 # (faster; memory grows with votes x vocabulary); beyond it, as sparse rows.
@@ -46,6 +55,12 @@ IDF_POWER = 0.5
 # words on setting and results (field weighting, as in BM25F). Two measured better than one at 5
 # votes (benchmarks/relevance.py, 2,200 readers), and no worse at 10.
 TITLE_COUNT = 2
+# A paper's arXiv categories and authors are tags beside its words. Two papers' cosine similarity is
+# then 1 / (1 + TAG_WEIGHT²) of their words' plus TAG_WEIGHT² / (1 + TAG_WEIGHT²) of their tags'
+# (when both have tags): what the authors chose to file a paper under, and who wrote it, are
+# evidence the words alone miss (benchmarks/relevance.py, category and author readers).
+TAG_WEIGHT = 0.7
+TAGS_MARK = "\x1e"
 
 
 class TextSpace:
@@ -58,23 +73,26 @@ class TextSpace:
         # TfidfVectorizer's two steps, apart, so the IDF can be softened before any vector is made.
         self._counter = CountVectorizer(ngram_range=(1, 2), stop_words="english", dtype=np.float32)
         self._weighting = TfidfTransformer(sublinear_tf=True)
+        self._tagger: CountVectorizer | None = CountVectorizer(
+            analyzer=_tags_of, binary=True, dtype=np.float32
+        )
+        self._tag_weighting = TfidfTransformer()
         self._row_of: dict[int, int] = {}
         self._blocks: list[csr_matrix] = []
         self._matrix: csr_matrix | None = None
+        words = [_words_of(text) for text in fit_texts]
         try:
             # Fitting tokenises every text; the counts serve the fitted papers' vectors too.
-            counts = self._counter.fit_transform(fit_texts)
+            counts = self._counter.fit_transform(words)
             self.ready = True
         except ValueError:  # no texts, or only stop words: nothing to compare papers by
             self.ready = False
             return
-        counts = self._with_titles(counts, fit_texts)
+        counts = self._with_titles(counts, words)
         self._weighting.fit(counts)
         self._weighting.idf_ = self._weighting.idf_**IDF_POWER
-        fitted = self._weighting.transform(counts)
+        fitted = self._joined(self._weighting.transform(counts), self._tag_rows(fit_texts, fit=True))
         if paper_ids:
-            # Fitting leaves each row's words unsorted; transform sorts them (same vectors).
-            fitted.sort_indices()
             self._row_of.update((paper_id, n) for n, paper_id in enumerate(paper_ids))
             self._blocks.append(fitted)
 
@@ -86,9 +104,34 @@ class TextSpace:
         start = len(self._row_of)
         self._row_of.update((paper_id, start + n) for n, paper_id in enumerate(new))
         new_texts = [texts[paper_id] for paper_id in new]
-        counts = self._with_titles(self._counter.transform(new_texts), new_texts)
-        self._blocks.append(self._weighting.transform(counts))
+        words = [_words_of(text) for text in new_texts]
+        counts = self._with_titles(self._counter.transform(words), words)
+        self._blocks.append(self._joined(self._weighting.transform(counts), self._tag_rows(new_texts)))
         self._matrix = None
+
+    def _tag_rows(self, texts: Sequence[str], *, fit: bool = False) -> csr_matrix:
+        """The texts' tags, TF-IDF weighted like the words (no columns if the fitted texts had none)."""
+        from scipy.sparse import csr_matrix
+
+        if fit:
+            try:
+                self._tag_weighting.fit(self._tagger.fit_transform(texts))
+                self._tag_weighting.idf_ = self._tag_weighting.idf_**IDF_POWER
+            except ValueError:  # no paper has tags
+                self._tagger = None
+        if self._tagger is None:
+            return csr_matrix((len(texts), 0), dtype=np.float32)
+        return self._tag_weighting.transform(self._tagger.transform(texts))
+
+    @staticmethod
+    def _joined(words: csr_matrix, tags: csr_matrix) -> csr_matrix:
+        """Each paper's words and tags side by side (tags at ``TAG_WEIGHT``), L2-normalised."""
+        from scipy.sparse import hstack
+        from sklearn.preprocessing import normalize
+
+        joined = hstack([words, tags * np.float32(TAG_WEIGHT)], format="csr", dtype=np.float32)
+        joined.sort_indices()
+        return normalize(joined, copy=False)
 
     def _with_titles(self, counts: csr_matrix, texts: Sequence[str]) -> csr_matrix:
         """``counts`` with each title's words (its text's first line) counted ``TITLE_COUNT`` times."""
@@ -123,6 +166,28 @@ class TextSpace:
 
     def knows(self, paper_id: int) -> bool:
         return paper_id in self._row_of
+
+
+def paper_text(title: str, abstract: str | None, tags: Sequence[str] = ()) -> str:
+    """A paper as :class:`TextSpace` reads it: the title on the first line (its words are counted
+    again), the abstract, then the paper's tags (categories, authors) after ``TAGS_MARK``."""
+    text = f"{title}\n{abstract or ''}"
+    return f"{text}\n{TAGS_MARK}{TAGS_MARK.join(tags)}" if tags else text
+
+
+def paper_tags(categories: Sequence[str] | None, authors: Sequence[str] | None) -> list[str]:
+    """The tags two papers can share: each arXiv category they are listed in, and each author."""
+    return [f"category:{c}" for c in categories or ()] + [
+        "author:" + " ".join(name.lower().split()) for name in authors or ()
+    ]
+
+
+def _words_of(text: str) -> str:
+    return text.partition(TAGS_MARK)[0]
+
+
+def _tags_of(text: str) -> list[str]:
+    return text.split(TAGS_MARK)[1:]
 
 
 @dataclass(frozen=True)
@@ -162,103 +227,109 @@ class Comparison:
 def personal_scores(
     space: TextSpace, taste: Taste, candidates: Sequence[int], comparison: Comparison | None = None
 ) -> np.ndarray:
-    """How close each candidate is to the reader's taste (higher is closer; only the order matters).
+    """The reader's evidence for each candidate: per vote, how much more similar the candidate is to
+    the voted paper than the reader's typical candidate, summed (likes +1, dislikes -½).
 
-    ``comparison``, if given, is :meth:`Comparison.of` the same space, taste and candidates.
+    A sum, not a mean: each vote is evidence, so the scores' spread grows with the votes. Only
+    differences between candidates matter; the typical candidate scores 0. ``comparison``, if
+    given, is :meth:`Comparison.of` the same space, taste and candidates.
     """
     compared = comparison or Comparison.of(space, taste, candidates)
+    similarity = compared.similarity
+    if not similarity.shape[0]:
+        return np.zeros(0, dtype=np.float32)
+    weights = np.where(np.asarray(taste.values) > 0, 1, -DISLIKE_WEIGHT).astype(np.float32)
+    evidence = similarity @ weights
+    return evidence - np.median(evidence)
+
+
+def disliked_more(taste: Taste, similarity: np.ndarray) -> np.ndarray:
+    """Per candidate (a row of :class:`Comparison` ``.similarity``): closer to the reader's dislikes
+    than to their likes, on average."""
     values = np.asarray(taste.values)
     liked, disliked = values > 0, values < 0
-    if len(values) >= MODEL_MIN_VOTES and liked.any() and disliked.any():
-        return _model_scores(compared.votes, values, compared.found)
-    # The centroid's cosine similarity: (candidates x votes) · weights.
-    weights = np.where(liked, 1 / max(liked.sum(), 1), -DISLIKE_WEIGHT / max(disliked.sum(), 1))
-    return compared.similarity @ weights.astype(np.float32)
+    to_liked = similarity[:, liked].mean(axis=1) if liked.any() else np.zeros(similarity.shape[0])
+    to_disliked = similarity[:, disliked].mean(axis=1) if disliked.any() else np.zeros(similarity.shape[0])
+    return to_disliked > to_liked
 
 
-def _model_scores(votes: csr_matrix, values: np.ndarray, found: csr_matrix) -> np.ndarray:
-    from scipy.sparse import csr_matrix
+def blend(
+    trend_scores: Sequence[float],
+    personal: np.ndarray,
+    mix: int,
+    *,
+    size: int | None = None,
+    disliked: np.ndarray | None = None,
+) -> list[int]:
+    """Candidate positions in blended order; ``mix`` 0 keeps the trending order, 4 is personal only.
 
-    # Fitted on the words the voted papers use only: a word none of them has gets weight 0 anyway
-    # (L2 penalty), and the vocabulary of a whole ranking made each fit 20x slower. The columns
-    # renumbered in place: the same matrix as votes[:, used], without scipy's fancy indexing.
-    used, columns = np.unique(votes.indices, return_inverse=True)
-    voted_words = csr_matrix((votes.data, columns, votes.indptr), shape=(votes.shape[0], len(used)))
-    coef, intercept = _logistic_regression(voted_words, values)
-    weights = np.zeros(votes.shape[1], dtype=np.float64)
-    weights[used] = coef
-    return found @ weights + intercept
-
-
-# liblinear's solver for L2-regularised logistic regression in the dual (L2R_LR_DUAL).
-_LIBLINEAR_L2R_LR_DUAL = 7
-_LIBLINEAR_TOL = 1e-4
-_LIBLINEAR_MAX_ITER = 100
-
-
-def _logistic_regression(votes: csr_matrix, values: np.ndarray) -> tuple[np.ndarray, float]:
-    """Weights and intercept of ``LogisticRegression(class_weight="balanced", solver="liblinear",
-    dual=True, random_state=0).fit(votes, values)``, bit for bit, without its per-fit overhead.
-
-    The dual form: a handful of votes against thousands of words. sklearn's checks, label encoding
-    and class weights cost 30x the solve itself (~5 ms a reader); this is the same liblinear call
-    with the same arguments. tests/digest/test_relevance.py holds it equal to the sklearn model.
+    Blended on scores: ``trending score + mix / (4 - mix) · SIMILARITY_WEIGHT · personal score``.
+    With ``size`` (the digest's) and a mix up to ``KEEP_LEADERS_MAX_MIX``, the trending leaders
+    (:func:`sure_leaders`) stay among the first ``size`` unless ``disliked`` (per candidate) says
+    they are closer to the reader's dislikes.
     """
-    from sklearn.svm import _liblinear
-
-    positive = values > 0
-    # "balanced": n_samples / (n_classes * count), classes in sorted order (-1, then +1).
-    class_weight = len(values) / (2 * np.bincount(positive, minlength=2))
-    _liblinear.set_verbosity_wrap(0)
-    raw, _ = _liblinear.train_wrap(
-        votes.astype(np.float64),
-        positive.astype(np.float64),
-        True,  # sparse
-        _LIBLINEAR_L2R_LR_DUAL,
-        _LIBLINEAR_TOL,
-        1.0,  # bias, i.e. intercept_scaling: fit an intercept
-        1.0,  # C
-        class_weight,
-        _LIBLINEAR_MAX_ITER,
-        _liblinear_seed(),
-        0.1,  # epsilon (unused by this solver)
-        np.ones(len(values)),  # sample weights
-    )
-    # A fixed seed: liblinear shuffles the votes with it, and a seed drawn from numpy's global
-    # state changed some readers' orders from one run to the next.
-    return raw[0, :-1], float(raw[0, -1])
-
-
-@cache
-def _liblinear_seed() -> int:
-    """The seed sklearn passes liblinear for ``random_state=0``."""
-    return int(np.random.RandomState(0).randint(np.iinfo("i").max))
-
-
-def shared_ranks(scores: Sequence[float] | np.ndarray, *, higher_first: bool = True) -> np.ndarray:
-    """1-based competition ranks (1, 2, 2, 4): equal scores share the best rank of their group."""
-    values = -np.asarray(scores, dtype=np.float64) if higher_first else np.asarray(scores, dtype=np.float64)
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values), dtype=np.float64)
-    sorted_values = values[order]
-    # A group starts where the value changes; every member gets the group's first position.
-    starts = np.r_[True, sorted_values[1:] != sorted_values[:-1]] if len(values) else np.array([], bool)
-    first = np.maximum.accumulate(np.where(starts, np.arange(len(values)), 0))
-    ranks[order] = first + 1
-    return ranks
-
-
-def blend(trend_scores: Sequence[float], personal: np.ndarray, mix: int) -> list[int]:
-    """Candidate positions in blended order; ``mix`` 0 keeps the trending order, 4 is personal only."""
     if not 0 <= mix < MIX_STEPS:
         raise ValueError(f"mix must be 0..{MIX_STEPS - 1}, not {mix}")
     positions = np.arange(len(trend_scores))
     if mix == 0:
         return positions.tolist()
-    weight = mix / (MIX_STEPS - 1)
-    combined = (1 - weight) * shared_ranks(trend_scores) + weight * shared_ranks(personal)
+    personal = np.asarray(personal, dtype=np.float64)
+    if mix == MIX_STEPS - 1:
+        # Personal only: ties (no similarity at all) keep the trending order.
+        return np.lexsort((positions, -personal)).tolist()
+    trend = np.asarray(trend_scores, dtype=np.float64)
+    combined = trend + mix / (MIX_STEPS - 1 - mix) * SIMILARITY_WEIGHT * personal
     # Ties in the blend go to the personal score, then to the trending order.
-    return np.lexsort((positions, -np.asarray(personal), combined)).tolist()
+    order = np.lexsort((positions, -personal, -combined)).tolist()
+    if size is None or mix > KEEP_LEADERS_MAX_MIX:
+        return order
+    kept = sure_leaders(trend)
+    if disliked is not None:
+        kept &= ~np.asarray(disliked, dtype=bool)
+    # In trending order (the candidates' own), as many as the digest holds.
+    return _keep_in_head(order, set(np.flatnonzero(kept)[:size].tolist()), size)
+
+
+def sure_leaders(trend_scores: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Per candidate: certainly among the first ``KEEP_LEADERS`` of the trending order, i.e. at most
+    ``KEEP_LEADERS`` candidates (itself included) score as high. Papers that tie with many others
+    (a cold start, a day without signals) are no one's sure leader."""
+    trend = np.asarray(trend_scores, dtype=np.float64)
+    at_least = len(trend) - np.searchsorted(np.sort(trend), trend, side="left")
+    return at_least <= KEEP_LEADERS
+
+
+def _keep_in_head(order: list[int], kept: set[int], size: int) -> list[int]:
+    """``order`` with every ``kept`` position among its first ``size``: a kept one found below
+    takes the place of the lowest unkept one above, which moves just below the head."""
+    missing = [n for n in order[size:] if n in kept]
+    if not missing:
+        return order
+    head = order[:size]
+    unkept = [n for n in head if n not in kept]
+    bumped = set(unkept[len(unkept) - len(missing) :])
+    new_head = [n for n in head if n not in bumped] + missing
+    rest = [n for n in head if n in bumped] + [n for n in order[size:] if n not in kept]
+    return new_head + rest
+
+
+def choose(
+    space: TextSpace,
+    taste: Taste,
+    candidates: Sequence[int],
+    trend_scores: Sequence[float],
+    mix: int,
+    size: int,
+) -> tuple[list[int], list[str]]:
+    """The reader's best ``size`` of ``candidates`` (in trending order, with their trending scores),
+    and each one's reason."""
+    # One product gives both the scores and the reasons (the chosen papers' rows of it).
+    comparison = Comparison.of(space, taste, candidates)
+    scores = personal_scores(space, taste, candidates, comparison)
+    away = disliked_more(taste, comparison.similarity)
+    positions = blend(trend_scores, scores, mix, size=size, disliked=away)[:size]
+    chosen = [candidates[n] for n in positions]
+    return chosen, reasons_for(space, taste, chosen, comparison.similarity[positions])
 
 
 def reasons_for(
