@@ -232,13 +232,21 @@ def test_a_paused_period_must_be_resumed_first(run, three_failed, smtp_server, s
     assert resumed.exit_code == 0 and f"resumed {PERIOD}" in resumed.stdout
     assert run("resend", "--period", PERIOD, "--failed").exit_code == 0
     assert smtp_server.count_by_recipient() == dict.fromkeys(READERS, 1)
-    assert "was not paused" in run("digest", "resume", "--period", PERIOD).stdout
+    assert (
+        run("digest", "resume", "--period", PERIOD).stdout
+        == f"· nothing to resume: {PERIOD} is not paused (the circuit breaker pauses a period)\n"
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["nobody@example.org"], 1, "no subscriber nobody@example.org"),
+        (
+            ["nobody@example.org"],
+            1,
+            "no subscriber nobody@example.org; see who is there with `papermail subscribers list`, "
+            "or add them with `papermail subscribers add nobody@example.org`",
+        ),
         ([READERS[0], "--period", "2026-W61"], 2, "period 2026-W61 is not a valid ISO week"),
         ([READERS[0], "--period", "2026-W01"], 1, f"no digest for {READERS[0]} in 2026-W01"),
         (["--failed", "--force"], 2, "--force resends one EMAIL's digest; it can't be used with --failed"),
@@ -290,7 +298,7 @@ def test_plan_now_plans_only_who_is_due(run, cli_settings, seed):
 def test_digest_send_without_a_worker_times_out_clearly(run, sending):
     result = run("digest", "send", "--period", PERIOD, "--wait", "--timeout", "1")
     assert result.exit_code == 1
-    assert f"planned 0 new deliveries; queued {len(READERS)} for the workers" in result.stdout
+    assert f"planned 0 new deliveries ({PERIOD}); queued {len(READERS)} for the workers" in result.stdout
     assert one_line_error(result) == (
         f"still sending after 1s; is a worker running (`papermail worker`)? "
         f"see: papermail digest status --period {PERIOD}"

@@ -105,7 +105,10 @@ def _resend_period(period: str | None, *, dry_run: bool, as_json: bool) -> None:
     with one_line_errors(), cli_session() as session:
         period = period or latest_period_key(session)
         if period is None:
-            unchanged("no digest has been planned yet; nothing to resend")
+            if as_json:
+                echo_json({"period_key": None, "to_resend": 0, "note": "no digest has been planned yet"})
+            else:
+                unchanged("no digest has been planned yet; nothing to resend")
             return
         plan = plan_period_resend(session, period)
     if not dry_run and plan.delivery_ids:
