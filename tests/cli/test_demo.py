@@ -47,6 +47,23 @@ def test_load_redates_ranks_and_answers_json(run, seed):
     assert _count(seed, Paper) == loaded["papers"]
 
 
+def test_every_hugging_face_paper_in_the_sample_has_an_arxiv_category():
+    sample = read_sample()
+    trending = [paper for paper in sample["papers"] if paper["arxiv_id"] in sample["signals"]]
+    assert len(trending) == 30
+    assert all(
+        paper["categories"] and paper["primary_category"] == paper["categories"][0] for paper in trending
+    )
+
+
+def test_the_default_topics_get_the_demos_trending_papers(run):
+    assert run("demo", "load").exit_code == 0
+    assert run("subscribers", "add", "you@example.org", "--confirmed").exit_code == 0
+    shown = json.loads(run("digest", "preview", "you@example.org", "--json").stdout)
+    assert shown["text"].count("\nTrending: +") == 10, shown["text"]
+    assert "no signals yet" not in shown["text"]
+
+
 def test_load_goes_into_a_database_whose_fetches_all_failed(run, seed):
     for _ in range(11):  # an offline `scripts/up` logs a failed run per source and retry
         seed.fetch_run("huggingface", clock.now(), status=FetchStatus.FAILED, problems=["offline"])
