@@ -64,6 +64,12 @@ def _planned_count(session: Session, period_key: str, subscriber_ids: list[int])
     return planned
 
 
+def next_send_at(subscriber: Subscriber, now: datetime) -> datetime:
+    """When ``subscriber``'s next digest is due (UTC): the send time after their most recent one."""
+    schedule = schedule_of(subscriber)
+    return next_period(schedule, latest_period(schedule, now)).send_at
+
+
 def in_words(delta: timedelta) -> str:
     """A rough, human span: "in 2 days", "in 5 hours", "in 12 minutes"."""
     minutes = max(1, round(delta.total_seconds() / 60))
