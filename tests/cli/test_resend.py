@@ -6,6 +6,8 @@ process) to a real SMTP server; resends then go through the command line.
 
 import json
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -20,7 +22,7 @@ from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber
 from papermail.delivery.breaker import pause_digests
 from papermail.delivery.send import send_batch
 from tests.cli.conftest import one_line_error
-from tests.conftest import settings_environ
+from tests.conftest import settings_environ, subprocess_env
 
 PERIOD = "2026-W48"
 READERS = [f"reader{n}@example.org" for n in range(6)]
@@ -177,6 +179,34 @@ def test_a_resend_after_new_votes_keeps_the_papers_and_reasons(run, cli_settings
     assert result.exit_code == 0, result.output
     _, second = smtp_server.received_by(READERS[0])
     assert _content(second.data) == _content(original.data)
+
+
+def test_a_forced_resend_prints_its_words_and_logs_only_with_verbose(sending, smtp_server, tmp_path):
+    drain(sending)
+    environ = subprocess_env(
+        settings_environ(tmp_path, database_url=sending.database_url, mail_url=smtp_server.url)
+    )
+
+    def resend(*flags: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "papermail",
+            *flags,
+            "resend",
+            READERS[0],
+            "--force",
+            "--reason",
+            "lost",
+        ]
+        return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120, check=False)
+
+    quiet = resend()
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.startswith(f"✓ resent the {PERIOD} digest to {READERS[0]} (sent) as <")
+    assert quiet.stderr == ""
+    verbose = resend("--verbose")
+    assert verbose.returncode == 0 and " INFO " in verbose.stderr and " INFO " not in verbose.stdout
 
 
 def test_never_mails_someone_who_left_even_with_force(run, sending, smtp_server, seed):
