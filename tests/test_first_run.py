@@ -169,12 +169,12 @@ def test_up_demo_works_offline(start_up, tmp_path):
 
     ranking = json.loads(papermail("trending", "--json").stdout)
     assert DEMO_TOP_TITLE in [paper["title"] for paper in ranking["papers"]]
-    # The recorded Hugging Face papers carry no arXiv categories: follow them by keyword.
-    added = papermail("subscribers", "add", "me@example.org", "--confirmed", "--keywords", "decoding")
+    # The default topics: the sample's Hugging Face papers carry their arXiv categories.
+    added = papermail("subscribers", "add", "me@example.org", "--confirmed")
     assert added.returncode == 0, added.stderr
     preview = papermail("digest", "preview", "me@example.org")
     assert preview.returncode == 0 and DEMO_TOP_TITLE in preview.stdout, preview.stderr
-    period = preview.stdout.splitlines()[1].strip("(").split(",")[0]
+    period = preview.stdout.split()[0]  # "2026-W49 digest for me@example.org (…)"
     sent = papermail("digest", "send", "--period", period, "--wait", "--timeout", "90")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     outbox = list((tmp_path / "outbox").glob("*.eml"))
