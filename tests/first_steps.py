@@ -175,15 +175,20 @@ class Terminal:
         raise AssertionError("the offline catch-up never settled into failed fetches")
 
     def stop_up(self) -> None:
-        """Ctrl-C, as a person would."""
-        if self.up is not None and self.up.poll() is None:
-            os.killpg(self.up.pid, signal.SIGINT)
-            try:
-                self.up.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.up.pid, signal.SIGKILL)
-                self.up.wait(10)
+        if self.up is not None:
+            ctrl_c(self.up)
         self.up = None
+
+
+def ctrl_c(up: subprocess.Popen, timeout: float = 60) -> None:
+    """Stop a running `up` (its own process group) with Ctrl-C, as a person would; kill it if it hangs."""
+    if up.poll() is None:
+        os.killpg(up.pid, signal.SIGINT)
+        try:
+            up.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait(10)
 
 
 def run_first_steps(root: Path, commands: list[str]) -> tuple[list[Step], str]:

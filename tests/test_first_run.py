@@ -7,8 +7,6 @@ trending papers within a minute and nobody typed a command; with ``--demo`` it w
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import settings_environ, subprocess_env, wait_for
+from tests.first_steps import ctrl_c
 from tests.sources.conftest import (
     API_PATH,
     HF_PATH,
@@ -80,13 +79,7 @@ class Up:
 
     def stop(self) -> None:
         """Ctrl-C, as a person would; up stops its web, worker and beat itself."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        ctrl_c(self.process, timeout=30)
 
 
 @pytest.fixture
