@@ -7,8 +7,6 @@ trending papers within a minute and nobody typed a command; with ``--demo`` it w
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import settings_environ, subprocess_env, wait_for
+from tests.first_steps import ctrl_c
 from tests.sources.conftest import (
     API_PATH,
     HF_PATH,
@@ -80,13 +79,7 @@ class Up:
 
     def stop(self) -> None:
         """Ctrl-C, as a person would; up stops its web, worker and beat itself."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        ctrl_c(self.process, timeout=30)
 
 
 @pytest.fixture
@@ -169,12 +162,12 @@ def test_up_demo_works_offline(start_up, tmp_path):
 
     ranking = json.loads(papermail("trending", "--json").stdout)
     assert DEMO_TOP_TITLE in [paper["title"] for paper in ranking["papers"]]
-    # The recorded Hugging Face papers carry no arXiv categories: follow them by keyword.
-    added = papermail("subscribers", "add", "me@example.org", "--confirmed", "--keywords", "decoding")
+    # The default topics: the sample's Hugging Face papers carry their arXiv categories.
+    added = papermail("subscribers", "add", "me@example.org", "--confirmed")
     assert added.returncode == 0, added.stderr
     preview = papermail("digest", "preview", "me@example.org")
     assert preview.returncode == 0 and DEMO_TOP_TITLE in preview.stdout, preview.stderr
-    period = preview.stdout.splitlines()[1].strip("(").split(",")[0]
+    period = preview.stdout.split()[0]  # "2026-W49 digest for me@example.org (…)"
     sent = papermail("digest", "send", "--period", period, "--wait", "--timeout", "90")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     outbox = list((tmp_path / "outbox").glob("*.eml"))

@@ -30,6 +30,7 @@ SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 ENVIRONMENTS = ("development", "production")
 MAIL_SCHEMES = ("smtp", "smtps", "smtp+starttls", "file", "console", "memory")
 LATE_POLICIES = ("send-late-once", "skip")
+MAX_DIGEST_SIZE = 50
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -202,8 +203,15 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"must be a number, got {raw!r}") from None
+
+
 def _finite_float(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
@@ -217,17 +225,33 @@ def _positive_float(raw: str) -> float:
 
 
 def _non_negative_float(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if not value >= 0:
         raise ValueError("must be zero or a positive number")
     return value
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError("must be a positive whole number")
-    return value
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """A parser of whole numbers from ``low`` (to ``high``), its error naming the range and the text."""
+    if high is not None:
+        wanted = f"a whole number from {low} to {high}"
+    else:
+        wanted = "a positive whole number" if low == 1 else f"{low} or a positive whole number"
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be {wanted}, got {raw!r}") from None
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"must be {wanted}, got {raw!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _whole_number(1)
+_non_negative_int = _whole_number(0)
 
 
 def _weight(raw: str) -> float:
@@ -329,13 +353,6 @@ def _categories(raw: str) -> tuple[str, ...]:
 
 def _key_list(raw: str) -> tuple[str, ...]:
     return tuple(k.strip() for k in raw.split(",") if k.strip())
-
-
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be 0 or a positive whole number")
-    return value
 
 
 def _bool(raw: str) -> bool:
@@ -502,7 +519,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         arxiv_api_url=read.get("ARXIV_API_URL", _http_url, "https://export.arxiv.org/api/query"),
         hf_api_url=read.get("HF_API_URL", _http_url, "https://huggingface.co/api/daily_papers"),
         http_timeout_seconds=read.get("HTTP_TIMEOUT", _positive_float, "20"),
-        digest_size=read.get("DIGEST_SIZE", _positive_int, "10"),
+        digest_size=read.get("DIGEST_SIZE", _whole_number(1, MAX_DIGEST_SIZE), "10"),
         smtp_timeout_seconds=read.get("SMTP_TIMEOUT", _positive_float, "30"),
         celery_queue=read.get("CELERY_QUEUE", _text, "papermail"),
         beat_lease_seconds=read.get("BEAT_LEASE_SECONDS", _positive_float, "60"),

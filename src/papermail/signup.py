@@ -83,6 +83,13 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+def shown_email(email: str) -> str:
+    """An address a page may show to whoever holds its link: ``a…e@example.org``."""
+    local, _, domain = email.rpartition("@")
+    ends = local[:1] + ("…" + local[-1] if len(local) > 2 else "…")
+    return f"{ends}@{domain}"
+
+
 # -- signing up -----------------------------------------------------------------------------------
 
 

@@ -47,12 +47,41 @@ def test_load_redates_ranks_and_answers_json(run, seed):
     assert _count(seed, Paper) == loaded["papers"]
 
 
-def test_load_is_refused_on_a_database_with_real_data(run, seed):
-    seed.fetch_run("huggingface", clock.now(), status=FetchStatus.FAILED, problems=["offline"])
+def test_every_hugging_face_paper_in_the_sample_has_an_arxiv_category():
+    sample = read_sample()
+    trending = [paper for paper in sample["papers"] if paper["arxiv_id"] in sample["signals"]]
+    assert len(trending) == 30
+    assert all(
+        paper["categories"] and paper["primary_category"] == paper["categories"][0] for paper in trending
+    )
+
+
+def test_the_default_topics_get_the_demos_trending_papers(run):
+    assert run("demo", "load").exit_code == 0
+    assert run("subscribers", "add", "you@example.org", "--confirmed").exit_code == 0
+    shown = json.loads(run("digest", "preview", "you@example.org", "--json").stdout)
+    assert shown["text"].count("\nTrending: +") == 10, shown["text"]
+    assert "no signals yet" not in shown["text"]
+
+
+def test_load_goes_into_a_database_whose_fetches_all_failed(run, seed):
+    for _ in range(11):  # an offline `scripts/up` logs a failed run per source and retry
+        seed.fetch_run("huggingface", clock.now(), status=FetchStatus.FAILED, problems=["offline"])
+    result = run("demo", "load")
+    assert result.exit_code == 0, result.output
+    assert _count(seed, Paper) == len(read_sample()["papers"])
+
+
+def test_load_is_refused_on_a_database_with_papers_and_the_refusal_names_the_way_out(run, seed):
+    with session_scope(seed.settings) as session:
+        upsert_papers(session, [PaperRecord("2612.99999", 1, "A real paper")], now=clock.now())
     result = run("demo", "load")
     assert result.exit_code == 1
-    assert one_line_error(result).startswith("the demo loads only into an empty database, and it has 1 fetch")
-    assert _count(seed, Paper) == 0
+    assert one_line_error(result) == (
+        "the demo loads only into a database with no papers, and it already holds 1 paper; see them "
+        "with `papermail trending`, or try the demo in a data directory of its own: "
+        "`PAPERMAIL_DATA_DIR=var-demo scripts/up --demo`"
+    )
 
 
 def test_remove_deletes_exactly_what_was_loaded_and_keeps_what_a_fetch_saw(run, seed):

@@ -91,6 +91,7 @@ JSON_ARGS = {
     ("resend",): ["--failed"],
     ("digest", "send"): ["--period", "2026-W49"],
     ("digest", "plan"): ["--period", "2026-W49"],
+    ("digest", "preview"): ["old@example.org"],
     ("doctor",): ["--worker", "0"],
     ("bounces", "import"): ["bounce.eml"],
     ("bounces", "show"): ["1"],  # the verdict the import recorded
@@ -119,6 +120,28 @@ def test_every_json_option_prints_json(run, offline, monkeypatch, tmp_path):
         assert result.stdout.strip(), (path, result.output)
         json.loads(result.stdout)  # parses, whatever happened
         assert result.exit_code == 0 or path in {("fetch",), ("doctor",)}, (path, result.output)
+
+
+def test_every_json_option_answers_json_on_an_empty_install_errors_included(
+    run, offline, monkeypatch, tmp_path
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "people.csv").write_text("email\nnew@example.org\n")
+    run("db", "upgrade")
+    for path in sorted(_commands(cli)):
+        result = run(*path, *JSON_ARGS.get(path, []), "--json")
+        assert "Traceback" not in result.output, path
+        if result.exit_code == 0:
+            json.loads(result.stdout)
+            continue
+        if path in {("fetch",), ("doctor",)}:  # their report is the answer, failed or not
+            json.loads(result.stdout)
+            continue
+        # A failure is one JSON object on stderr, with the exit code the plain command gives.
+        assert result.stdout.strip() == "", (path, result.output)
+        error = json.loads(result.stderr)
+        assert set(error) == {"error"} and error["error"], path
+        assert run(*path, *JSON_ARGS.get(path, [])).exit_code == result.exit_code, path
 
 
 def test_commands_on_a_database_never_migrated_name_db_upgrade(run, cli_settings, tmp_path):

@@ -73,13 +73,26 @@ def test_digest_send_when_nobody_is_due_says_who_is_and_when(run, seed):
     with freeze_time(SATURDAY):
         result = run("digest", "send")
         assert result.exit_code == 0, result.output
+        # This week's went out: the hint must not offer to send it again.
         assert result.stdout.strip() == (
-            "· nothing to send now: 3 subscribers are due Mon 7 Dec 08:00 UTC (in 2 days); "
-            "--period 2026-W49 sends this week's now"
+            "· nothing to send now: 2026-W49 went out; the next, 2026-W50, is due Mon 7 Dec 08:00 UTC "
+            "(in 2 days) for 3 subscribers"
         )
         as_json = json.loads(run("digest", "send", "--json").stdout)
     assert as_json["planned"] == 0 and as_json["queued"] == 0
-    assert as_json["note"].startswith("nothing to send now: 3 subscribers are due")
+    assert as_json["note"].startswith("nothing to send now: 2026-W49 went out")
+
+
+def test_digest_send_offers_this_weeks_digest_to_who_joined_after_its_send_time(run, seed):
+    seed.scoring_run([("2612.00001", "Sparse attention", "12 upvotes")])
+    with freeze_time(SATURDAY):
+        run("subscribers", "add", "late@example.org", "--confirmed")
+        result = run("digest", "send")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "· nothing to send now: 1 subscriber is due Mon 7 Dec 08:00 UTC (in 2 days); "
+        "--period 2026-W49 sends this week's now"
+    )
 
 
 def test_digest_send_with_nobody_subscribed_says_how_to_subscribe(run, seed):

@@ -51,7 +51,7 @@ def test_add_with_likes_by_id_and_url_and_a_mix(run, seed, arxiv):
     )
     assert added.exit_code == 0, added.output
     assert "fetched 2 from the arXiv API: 1605.08386, 1707.08567" in added.stdout
-    assert "relevance mix 2 → 3" in added.stdout
+    assert "weekly, Mon 08:00 UTC; relevance mix 3\n" in added.stdout
     assert votes_of(seed, "ada@example.org") == {"1605.08386": 1, "1707.08567": 1}
     assert len(seed.scalars(sa.select(Paper.arxiv_id))) == 2
     assert seed.scalar(sa.select(Subscriber.relevance_mix)) == 3
@@ -80,7 +80,9 @@ def test_bad_input_is_one_line(run, seed, arxiv):
     mix = run("subscribers", "add", "ada@example.org", "--mix", "9")
     assert mix.exit_code == 2 and "from 0 (trending only) to 4" in mix.stderr
     nobody = run("subscribers", "like", "bob@example.org", "1605.08386")
-    assert nobody.exit_code == 1 and one_line_error(nobody) == "no subscriber bob@example.org"
+    assert nobody.exit_code == 1 and one_line_error(nobody).startswith(
+        "no subscriber bob@example.org; see who"
+    )
     assert arxiv.requests_to(API_PATH) == []
 
 

@@ -6,6 +6,8 @@ process) to a real SMTP server; resends then go through the command line.
 
 import json
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -20,7 +22,7 @@ from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber
 from papermail.delivery.breaker import pause_digests
 from papermail.delivery.send import send_batch
 from tests.cli.conftest import one_line_error
-from tests.conftest import settings_environ
+from tests.conftest import settings_environ, subprocess_env
 
 PERIOD = "2026-W48"
 READERS = [f"reader{n}@example.org" for n in range(6)]
@@ -179,6 +181,34 @@ def test_a_resend_after_new_votes_keeps_the_papers_and_reasons(run, cli_settings
     assert _content(second.data) == _content(original.data)
 
 
+def test_a_forced_resend_prints_its_words_and_logs_only_with_verbose(sending, smtp_server, tmp_path):
+    drain(sending)
+    environ = subprocess_env(
+        settings_environ(tmp_path, database_url=sending.database_url, mail_url=smtp_server.url)
+    )
+
+    def resend(*flags: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "papermail",
+            *flags,
+            "resend",
+            READERS[0],
+            "--force",
+            "--reason",
+            "lost",
+        ]
+        return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120, check=False)
+
+    quiet = resend()
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.startswith(f"✓ resent the {PERIOD} digest to {READERS[0]} (sent) as <")
+    assert quiet.stderr == ""
+    verbose = resend("--verbose")
+    assert verbose.returncode == 0 and " INFO " in verbose.stderr and " INFO " not in verbose.stdout
+
+
 def test_never_mails_someone_who_left_even_with_force(run, sending, smtp_server, seed):
     smtp_server.script(READERS[2], "data:554")
     drain(sending)
@@ -232,13 +262,21 @@ def test_a_paused_period_must_be_resumed_first(run, three_failed, smtp_server, s
     assert resumed.exit_code == 0 and f"resumed {PERIOD}" in resumed.stdout
     assert run("resend", "--period", PERIOD, "--failed").exit_code == 0
     assert smtp_server.count_by_recipient() == dict.fromkeys(READERS, 1)
-    assert "was not paused" in run("digest", "resume", "--period", PERIOD).stdout
+    assert (
+        run("digest", "resume", "--period", PERIOD).stdout
+        == f"· nothing to resume: {PERIOD} is not paused (the circuit breaker pauses a period)\n"
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["nobody@example.org"], 1, "no subscriber nobody@example.org"),
+        (
+            ["nobody@example.org"],
+            1,
+            "no subscriber nobody@example.org; see who is there with `papermail subscribers list`, "
+            "or add them with `papermail subscribers add nobody@example.org`",
+        ),
         ([READERS[0], "--period", "2026-W61"], 2, "period 2026-W61 is not a valid ISO week"),
         ([READERS[0], "--period", "2026-W01"], 1, f"no digest for {READERS[0]} in 2026-W01"),
         (["--failed", "--force"], 2, "--force resends one EMAIL's digest; it can't be used with --failed"),
@@ -290,7 +328,7 @@ def test_plan_now_plans_only_who_is_due(run, cli_settings, seed):
 def test_digest_send_without_a_worker_times_out_clearly(run, sending):
     result = run("digest", "send", "--period", PERIOD, "--wait", "--timeout", "1")
     assert result.exit_code == 1
-    assert f"planned 0 new deliveries; queued {len(READERS)} for the workers" in result.stdout
+    assert f"planned 0 new deliveries ({PERIOD}); queued {len(READERS)} for the workers" in result.stdout
     assert one_line_error(result) == (
         f"still sending after 1s; is a worker running (`papermail worker`)? "
         f"see: papermail digest status --period {PERIOD}"

@@ -27,7 +27,7 @@ def test_the_defaults_suit_a_weekly_digest(tmp_path):
         ({"send_batch_size": "0"}, "SEND_BATCH_SIZE", "positive whole number"),
         ({"send_rate": "-5"}, "SEND_RATE", "zero or a positive number"),
         ({"late_policy": "never"}, "LATE_POLICY", "send-late-once, skip"),
-        ({"give_up_hours": "soon"}, "GIVE_UP_HOURS", "could not convert"),
+        ({"give_up_hours": "soon"}, "GIVE_UP_HOURS", "must be a number, got 'soon'"),
         ({"smtp_timeout": "30", "send_lease_seconds": "60"}, "SEND_LEASE_SECONDS", "at least 3 times"),
         ({"retry_base_seconds": "600", "retry_max_seconds": "60"}, "RETRY_MAX_SECONDS", "not be less"),
         ({"dkim_key_path": "/nonexistent/dkim.pem"}, "DKIM_KEY_PATH", "cannot read the DKIM private key"),

@@ -58,14 +58,16 @@ def test_a_planned_delivery_previews_its_frozen_content(planned, tmp_path):
         expected = render_deliveries(session, planned.settings, [planned.delivery_id])[planned.delivery_id]
     printed = invoke("ANN@example.org", "--period", "2026-W48")
     assert printed.exit_code == 0, printed.output
-    assert printed.output.startswith(f"Subject: {expected.subject}\n(2026-W48, planned delivery)\n\n")
+    assert printed.output.startswith(
+        f"2026-W48 digest for ann@example.org (planned delivery)\nSubject: {expected.subject}\n\n"
+    )
     assert printed.output.endswith(expected.text)
 
     html_file, eml_file = tmp_path / "digest.html", tmp_path / "digest.eml"
     assert invoke("ann@example.org", "--period", "2026-W48", "--out", str(html_file)).exit_code == 0
     assert html_file.read_text() == expected.html
     written = invoke("ann@example.org", "--out", str(eml_file))  # this week is the default period
-    assert written.output == f"wrote {eml_file} (2026-W48, planned delivery)\n"
+    assert written.output == f"wrote {eml_file}: the 2026-W48 digest for ann@example.org (planned delivery)\n"
     message = parse_message(eml_file.read_bytes())
     assert message["Subject"] == expected.subject
     assert same_html(part_text(message, "html"), expected.html)
@@ -76,7 +78,9 @@ def test_an_unplanned_period_is_chosen_now_and_nothing_is_written(planned):
     deliveries, papers = count(planned.settings, Delivery), count(planned.settings, Paper)
     printed = invoke("ann@example.org", "--period", "2026-W49")
     assert printed.exit_code == 0, printed.output
-    assert "(2026-W49, not planned yet; chosen now from run " in printed.output
+    assert printed.output.startswith(
+        "2026-W49 digest for ann@example.org (not planned yet; chosen now from run "
+    )
     # Ten papers were already planned for this reader in 2026-W48: only the other two remain.
     assert printed.output.count("Abstract: https://arxiv.org/abs/") == 2
     assert (count(planned.settings, Delivery), count(planned.settings, Paper)) == (deliveries, papers)
@@ -91,7 +95,12 @@ def test_an_empty_digest_says_why(planned):
 @pytest.mark.parametrize(
     ("args", "exit_code", "message"),
     [
-        (["nobody@example.org"], 1, "Error: no subscriber nobody@example.org"),
+        (
+            ["nobody@example.org"],
+            1,
+            "Error: no subscriber nobody@example.org; see who is there with `papermail subscribers list`, "
+            "or add them with `papermail subscribers add nobody@example.org`",
+        ),
         (["not an address"], 2, "Invalid value for EMAIL"),
         (["ann@example.org", "--period", "2026-W61"], 2, "period 2026-W61 is not a valid ISO week"),
         (["ann@example.org", "--out", "digest.pdf"], 2, "must end in .html"),

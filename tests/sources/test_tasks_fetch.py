@@ -34,7 +34,7 @@ def test_fetch_settings_have_polite_defaults(tmp_path):
         ("ARXIV_FETCH_CRON", "30 5 * *", "must be a crontab line"),
         ("HF_FETCH_CRON", "99 * * * *", "bad crontab '99 \\* \\* \\* \\*'"),
         ("FETCH_RETRIES", "-1", "must be 0 or a positive whole number"),
-        ("ARXIV_API_DELAY", "soon", "could not convert"),
+        ("ARXIV_API_DELAY", "soon", "must be a number, got 'soon'"),
         ("FETCH_CONTACT", "nobody", "must be an email address"),
     ],
 )

@@ -197,10 +197,23 @@ def test_bad_queries_get_a_400_that_says_why(client, session, path, query, messa
 
 
 @pytest.mark.parametrize("path", FORMATS)
-def test_before_the_first_run_the_answer_names_the_next_command(client, path):
+def test_before_the_first_run_visitors_get_a_plain_answer_without_operator_commands(client, path):
     response = client.get(path)
-    assert response.status_code == 404
-    assert "papermail score" in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-cache"
+    text = response.get_data(as_text=True)
+    assert "papermail fetch" not in text and "papermail score" not in text and "`" not in text
+    if path.endswith(".json"):
+        body = response.get_json()
+        jsonschema.validate(body, SCHEMA)
+        assert body["papers"] == [] and body["run"] is None and body["total"] == 0
+        assert body["reason"].startswith("The ranking is on its way")
+    elif path.endswith(".xml"):
+        feed = feedparser.parse(response.data)
+        assert not feed.bozo and feed.entries == [] and feed.feed.title == "papermail: Trending this week"
+        assert feed.feed.subtitle.startswith("The ranking is on its way")
+    else:
+        assert "The ranking is on its way" in text and "<h1>Trending this week</h1>" in text
 
 
 def test_no_subscriber_data_in_any_format(client, session, people, frozen):

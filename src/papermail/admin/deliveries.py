@@ -30,6 +30,11 @@ def latest_period_key(session: Session) -> str | None:
     return session.scalar(query)
 
 
+def is_planned(session: Session, period_key: str) -> bool:
+    """Whether a digest was ever planned for this period."""
+    return session.scalar(sa.select(Digest.id).where(Digest.period_key == period_key)) is not None
+
+
 def status_counts(session: Session, period_keys: Sequence[str]) -> dict[str, int]:
     """Deliveries of these periods by status, every status listed (zeros included), ledger order."""
     query = (

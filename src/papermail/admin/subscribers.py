@@ -75,11 +75,19 @@ def suppression_reason(session: Session, email: str) -> str | None:
     return session.scalar(sa.select(Suppression.reason).where(Suppression.email_hash == email_hash(email)))
 
 
+def no_subscriber(email: str) -> str:
+    """The refusal for an unknown address, naming the two ways on."""
+    return (
+        f"no subscriber {email}; see who is there with `papermail subscribers list`, "
+        f"or add them with `papermail subscribers add {email}`"
+    )
+
+
 def get_subscriber(session: Session, email: str) -> Subscriber:
-    """The subscriber with this normalised address, or NotFound("no subscriber x@y")."""
+    """The subscriber with this normalised address, or NotFound naming the way on."""
     subscriber = find_by_email(session, email)
     if subscriber is None:
-        raise NotFound(f"no subscriber {email}")
+        raise NotFound(no_subscriber(email))
     return subscriber
 
 
@@ -206,7 +214,7 @@ def remove_subscriber(session: Session, email: str, *, actor: str, reason: str |
     if subscriber is None:
         if suppression_reason(session, email) == "erased":
             return RemoveResult(email, changed=False, status="erased")
-        raise NotFound(f"no subscriber {email}")
+        raise NotFound(no_subscriber(email))
     changed = unsubscribe(session, subscriber, actor=actor, reason=reason)
     return RemoveResult(email, changed=changed, status=subscriber.status.value)
 
@@ -227,7 +235,7 @@ def erase_subscriber(session: Session, email: str, *, actor: str, reason: str | 
     if subscriber is None:
         if suppression_reason(session, email) == "erased":
             return EraseResult(email, already_erased=True)
-        raise NotFound(f"no subscriber {email}")
+        raise NotFound(no_subscriber(email))
     # Suppress first, in the same transaction: if anything below fails, nothing is erased.
     suppress(session, email, "erased")
     scrubbed = _scrub_audit_rows(session, subscriber.id, email)

@@ -28,12 +28,15 @@ from papermail.config import mask_log_handlers
 @click.group(cls=PapermailGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="papermail", prog_name="papermail", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the log (INFO and up) beside the output.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """papermail: the week's trending research papers in your inbox."""
     ctx.ensure_object(dict)["debug"] = debug
+    # A command's output is its own words; the log joins it only when asked for.
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -64,10 +65,42 @@ def _unreachable_database(exc: sa.exc.OperationalError) -> CommandError:
     return CommandError(unreachable_database_message(exc, get_settings().database_url))
 
 
+class JsonError(click.ClickException):
+    """An error of a ``--json`` command: ``{"error": "..."}`` on stderr, with the same exit code."""
+
+    def __init__(self, original: click.ClickException) -> None:
+        super().__init__(original.format_message())
+        self.exit_code = original.exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(json.dumps({"error": self.message}, ensure_ascii=False), err=True)
+
+
+JSON_FLAG = "--json"
+
+
 class PapermailGroup(click.Group):
-    """A group whose unexpected errors become one line (exit 1) unless ``--debug`` is given."""
+    """A group whose unexpected errors become one line (exit 1) unless ``--debug`` is given.
+
+    When the command line asks for ``--json``, that line is a JSON object, so scripts parse every
+    answer, failures included.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        wants_json = JSON_FLAG in args[: args.index("--")] if "--" in args else JSON_FLAG in args
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[JSON_FLAG] = wants_json
+        return ctx
 
     def invoke(self, ctx: click.Context):
+        try:
+            return self._invoke_one_line(ctx)
+        except click.ClickException as exc:
+            if ctx.meta.get(JSON_FLAG):
+                raise JsonError(exc) from None
+            raise
+
+    def _invoke_one_line(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):

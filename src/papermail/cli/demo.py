@@ -12,6 +12,12 @@ from papermail.cli.options import cli_actor
 from papermail.cli.output import changed, echo_json, json_option, unchanged
 from papermail.db import migrate
 
+# The way out of a refusal: the papers here are real, so rank them, or give the demo its own data.
+DEMO_ELSEWHERE = (
+    "see them with `papermail trending`, or try the demo in a data directory of its own: "
+    "`PAPERMAIL_DATA_DIR=var-demo scripts/up --demo`"
+)
+
 
 @click.group("demo")
 def demo_group() -> None:
@@ -25,7 +31,7 @@ def load_into_database() -> demo.LoadResult:
         try:
             return demo.load_demo(session, settings, now=clock.now(), actor=cli_actor())
         except demo.DemoRefused as exc:
-            raise CommandError(f"{exc}; the demo is not needed: run `papermail trending`") from None
+            raise CommandError(f"{exc}; {DEMO_ELSEWHERE}") from None
 
 
 def report_load(result: demo.LoadResult) -> None:

@@ -11,6 +11,7 @@ from papermail.admin.deliveries import (
     IN_FLIGHT_STATUSES,
     UNDELIVERED_STATUSES,
     DeliveryRow,
+    is_planned,
     latest_period_key,
     paused_periods,
     pending_ids,
@@ -19,13 +20,21 @@ from papermail.admin.deliveries import (
     status_counts,
     wait_until_drained,
 )
+from papermail.admin.subscribers import no_subscriber
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
-from papermail.cli.options import BadUsage, cli_actor, one_line_errors, period_option
+from papermail.cli.options import (
+    BadUsage,
+    cli_actor,
+    one_line_errors,
+    period_option,
+    period_option_defaulting,
+)
 from papermail.cli.output import (
     changed,
     counts_table,
     echo_json,
     json_option,
+    plural,
     print_tables,
     progress_bar,
     status_text,
@@ -36,12 +45,17 @@ from papermail.cli.output import (
 from papermail.delivery import plan as planning
 from papermail.delivery.breaker import resume_digest
 from papermail.delivery.upcoming import nobody_due_message
-from papermail.digest.preview import NothingToPreview, current_period_key, preview_digest
+from papermail.digest.preview import NothingToPreview, default_period_key, preview_digest
 from papermail.mail.message import build_message, make_message_id
 from papermail.readiness import nothing_ranked_reason
 from papermail.subscribers import InvalidInput, find_by_email, normalise_email
 
 PREVIEW_SUFFIXES = (".html", ".eml")
+PREVIEW_DEFAULT_PERIOD = (
+    "EMAIL's most recently planned period; before their first, the period `digest send` "
+    "would plan for them now (the one of their last send time)"
+)
+DUE_NOW = "what is due now (each active subscriber's last send time, if not planned yet)"
 IN_FLIGHT = [status.value for status in IN_FLIGHT_STATUSES]
 UNDELIVERED = [status.value for status in UNDELIVERED_STATUSES]
 
@@ -59,7 +73,7 @@ def _out_option(_ctx: click.Context, _param: click.Parameter, value: Path | None
 
 @digest.command()
 @click.argument("email")
-@period_option
+@period_option_defaulting(PREVIEW_DEFAULT_PERIOD)
 @click.option(
     "-o",
     "--out",
@@ -67,7 +81,8 @@ def _out_option(_ctx: click.Context, _param: click.Parameter, value: Path | None
     callback=_out_option,
     help="Write FILE.html (the HTML part) or FILE.eml (the whole message) instead of printing the text.",
 )
-def preview(email: str, period: str | None, out: Path | None) -> None:
+@json_option
+def preview(email: str, period: str | None, out: Path | None, as_json: bool) -> None:
     """Show the digest EMAIL gets for a period, exactly as it would be sent. Sends nothing."""
     settings = settings_or_exit()
     try:
@@ -77,8 +92,8 @@ def preview(email: str, period: str | None, out: Path | None) -> None:
     with cli_session() as session:
         subscriber = find_by_email(session, address)
         if subscriber is None:
-            raise CommandError(f"no subscriber {address}")
-        period_key = period or current_period_key(subscriber, clock.now())
+            raise CommandError(no_subscriber(address))
+        period_key = period or default_period_key(session, subscriber, clock.now())
         try:
             shown = preview_digest(session, settings, subscriber, period_key)
         except NothingToPreview:
@@ -86,26 +101,52 @@ def preview(email: str, period: str | None, out: Path | None) -> None:
         source = (
             "planned delivery" if shown.delivery else f"not planned yet; chosen now from run {shown.run_id}"
         )
+        heading = f"{period_key} digest for {address} ({source})"
         if shown.email is None:
             nothing = f"no digest for {address} in {period_key} ({source}): {shown.skip_reason}"
             if out is not None:
                 raise CommandError(f"{nothing}; wrote nothing to {out}")
-            click.echo(nothing)
+            if as_json:
+                echo_json(_preview_record(address, period_key, shown, None))
+            else:
+                click.echo(nothing)
             return
         if out is None:
-            click.echo(f"Subject: {shown.email.subject}\n({period_key}, {source})\n")
-            click.echo(shown.email.text, nl=False)
+            if as_json:
+                echo_json(_preview_record(address, period_key, shown, shown.email))
+            else:
+                click.echo(f"{heading}\nSubject: {shown.email.subject}\n")
+                click.echo(shown.email.text, nl=False)
             return
-        if out.suffix.lower() == ".html":
-            out.write_text(shown.email.html or "", encoding="utf-8")
-        else:
-            message_id = (shown.delivery and shown.delivery.message_id) or make_message_id(settings.mail_from)
-            out.write_bytes(
-                build_message(
-                    shown.email, mail_from=settings.mail_from, message_id=message_id, date=clock.now()
-                )
-            )
-        click.echo(f"wrote {out} ({period_key}, {source})")
+        _write_preview(settings, shown, out)
+    if as_json:
+        echo_json({**_preview_record(address, period_key, shown, None), "wrote": str(out)})
+    else:
+        click.echo(f"wrote {out}: the {heading}")
+
+
+def _preview_record(address: str, period_key: str, shown, email) -> dict:
+    """What ``preview --json`` prints: the period, where the papers come from, the message parts."""
+    return {
+        "email": address,
+        "period_key": period_key,
+        "planned": shown.delivery is not None,
+        "run_id": shown.run_id,
+        "skip_reason": shown.skip_reason,
+        "subject": email.subject if email else None,
+        "text": email.text if email else None,
+        "html": email.html if email else None,
+    }
+
+
+def _write_preview(settings, shown, out: Path) -> None:
+    if out.suffix.lower() == ".html":
+        out.write_text(shown.email.html or "", encoding="utf-8")
+        return
+    message_id = (shown.delivery and shown.delivery.message_id) or make_message_id(settings.mail_from)
+    out.write_bytes(
+        build_message(shown.email, mail_from=settings.mail_from, message_id=message_id, date=clock.now())
+    )
 
 
 # -- plan, send and status: the admin's view of a period (issue 8) --------------------------------
@@ -132,7 +173,10 @@ def status(period: str | None, as_json: bool) -> None:
     with cli_session() as session:
         period = period or latest_period_key(session)
         if period is None:
-            unchanged("no digest has been planned yet")
+            if as_json:
+                echo_json({"period_key": None, "counts": {}, "note": "no digest has been planned yet"})
+            else:
+                unchanged("no digest has been planned yet; `papermail digest send` plans and sends one")
             return
         summary = period_status(session, period)
     if as_json:
@@ -166,7 +210,7 @@ def _planned(session, settings, period: str | None) -> tuple[list[int], list[str
 
 
 @digest.command()
-@period_option
+@period_option_defaulting(DUE_NOW)
 @json_option
 def plan(period: str | None, as_json: bool) -> None:
     """Plan the digests due now, or with --period P that period for everyone. Safe to run twice."""
@@ -178,7 +222,10 @@ def plan(period: str | None, as_json: bool) -> None:
         echo_json({"planned": len(new_ids), "periods": counts})
         return
     if new_ids:
-        changed(f"planned {len(new_ids)} new deliveries ({', '.join(periods)}); nothing sent yet")
+        changed(
+            f"planned {plural(len(new_ids), 'new delivery', 'new deliveries')} ({', '.join(periods)}); "
+            "nothing sent yet"
+        )
     else:
         unchanged(
             f"nothing new to plan{' in ' + period if period else ' right now'}: it is all planned already"
@@ -187,7 +234,7 @@ def plan(period: str | None, as_json: bool) -> None:
 
 
 @digest.command()
-@period_option
+@period_option_defaulting(DUE_NOW)
 @click.option("--wait", is_flag=True, help="Show progress until the workers have drained the period.")
 @click.option(
     "--timeout", type=float, default=3600, show_default=True, help="With --wait: give up after SECONDS."
@@ -205,7 +252,10 @@ def send(period: str | None, wait: bool, timeout: float, as_json: bool) -> None:
         if not wait or not periods:
             echo_json({"planned": len(new_ids), "queued": len(waiting), "periods": periods, "note": idle})
     elif new_ids or waiting:
-        changed(f"planned {len(new_ids)} new deliveries; queued {len(waiting)} for the workers")
+        changed(
+            f"planned {plural(len(new_ids), 'new delivery', 'new deliveries')} ({', '.join(periods)}); "
+            f"queued {len(waiting)} for the workers"
+        )
     else:
         unchanged(idle or f"nothing to send in {period}: all of it is planned and none of it is waiting")
     if not wait or not periods:
@@ -235,21 +285,24 @@ def send(period: str | None, wait: bool, timeout: float, as_json: bool) -> None:
 
 @digest.command()
 @period_option
-def resume(period: str | None) -> None:
+@json_option
+def resume(period: str | None, as_json: bool) -> None:
     """Resume a period the circuit breaker paused, and queue its waiting deliveries again."""
     settings = settings_or_exit()
     with cli_session() as session:
         period = period or latest_period_key(session)
-        if period is None:
-            unchanged("nothing to resume: no digest has been planned yet")
-            return
-        was_paused = bool(paused_periods(session, [period]))
-        try:
+        paused = bool(period and paused_periods(session, [period]))
+        waiting: list[int] = []
+        if paused:
             waiting = resume_digest(session, period, actor=cli_actor())
-        except LookupError as exc:
-            raise CommandError(str(exc)) from None
-        planning.enqueue_sends(session, waiting, settings=settings)
-    if was_paused:
-        changed(f"resumed {period}; queued {len(waiting)} deliveries for the workers")
+            planning.enqueue_sends(session, waiting, settings=settings)
+        elif period is not None and not is_planned(session, period):
+            raise CommandError(f"no digest planned for period {period}; see: papermail digest status")
+    if as_json:
+        echo_json({"period_key": period, "resumed": paused, "queued": len(waiting)})
+    elif period is None:
+        unchanged("nothing to resume: no digest has been planned yet")
+    elif paused:
+        changed(f"resumed {period}; queued {plural(len(waiting), 'delivery', 'deliveries')} for the workers")
     else:
-        unchanged(f"{period} was not paused; queued its {len(waiting)} waiting deliveries again")
+        unchanged(f"nothing to resume: {period} is not paused (the circuit breaker pauses a period)")

@@ -11,7 +11,7 @@ from papermail import votes
 from papermail.admin import subscribers as admin
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.options import email_argument, one_line_errors
-from papermail.cli.output import changed, unchanged
+from papermail.cli.output import changed
 from papermail.config import Settings
 from papermail.db.models import Subscriber
 
@@ -43,15 +43,12 @@ def apply_likes(
     return f"not recorded: {listed}"
 
 
-def apply_mix(subscriber: Subscriber, mix: int | None) -> None:
-    """Set the mix, printing the change (or that there was none)."""
+def apply_mix(subscriber: Subscriber, mix: int | None) -> str | None:
+    """Set the mix; return the change ("relevance mix 2 → 3") for the caller's one line, or None."""
     if mix is None:
-        return
+        return None
     before = subscriber.relevance_mix
-    if votes.set_mix(subscriber, mix):
-        changed(f"{subscriber.email}: relevance mix {before} → {mix}")
-    else:
-        unchanged(f"{subscriber.email}: relevance mix is already {mix}")
+    return f"relevance mix {before} → {mix}" if votes.set_mix(subscriber, mix) else None
 
 
 @click.command()

@@ -35,12 +35,21 @@ def _checked(parse: Callable[[str], str], errors: type[Exception], template: str
     return callback
 
 
-period_option = click.option(
-    "--period",
-    metavar="P",
-    callback=_checked(validate_period_key, ValueError),
-    help="Period key: an ISO week like 2026-W48 or a date like 2026-11-26. Default: the latest.",
-)
+# "Latest" means one thing everywhere: the period of the most recently planned digest.
+LATEST_PLANNED = "the most recently planned period (the last one `digest plan` or `digest send` planned)"
+
+
+def period_option_defaulting(default: str):
+    """``--period P``, its help naming exactly what the command does without it."""
+    return click.option(
+        "--period",
+        metavar="P",
+        callback=_checked(validate_period_key, ValueError),
+        help=f"Period key: an ISO week like 2026-W48 or a date like 2026-11-26. Default: {default}.",
+    )
+
+
+period_option = period_option_defaulting(LATEST_PLANNED)
 
 
 def email_argument(required: bool = True):

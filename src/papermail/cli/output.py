@@ -115,6 +115,11 @@ def echo_json_array(items: Iterable[Any]) -> None:
     click.echo("\n]")
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 delivery``, ``2 deliveries``: a count with its noun in the right number."""
+    return f"{count:,} {singular if count == 1 else plural_form or singular + 's'}"
+
+
 def changed(message: str) -> None:
     """Report a change the command made (one line on stdout)."""
     console().print(Text("✓ ", style="green") + Text(message))

@@ -7,7 +7,14 @@ import click
 from papermail.admin.deliveries import DeliveryRow, latest_period_key
 from papermail.admin.resend import PeriodResend, decide_resend, plan_period_resend, resend_one, resend_period
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
-from papermail.cli.options import BadUsage, cli_actor, email_argument, one_line_errors, period_option
+from papermail.cli.options import (
+    LATEST_PLANNED,
+    BadUsage,
+    cli_actor,
+    email_argument,
+    one_line_errors,
+    period_option_defaulting,
+)
 from papermail.cli.output import (
     changed,
     counts_table,
@@ -22,7 +29,7 @@ from papermail.db.models import DeliveryStatus
 
 @click.command()
 @email_argument(required=False)
-@period_option
+@period_option_defaulting(f"{LATEST_PLANNED}; with EMAIL, the most recent one planned for that address")
 @click.option("--failed", is_flag=True, help="Resend every undelivered row of the period.")
 @click.option("--force", is_flag=True, help="Resend EMAIL's digest even if it was sent (audited).")
 @click.option("--reason", help="Why; written to the audit log with --force.")
@@ -105,7 +112,10 @@ def _resend_period(period: str | None, *, dry_run: bool, as_json: bool) -> None:
     with one_line_errors(), cli_session() as session:
         period = period or latest_period_key(session)
         if period is None:
-            unchanged("no digest has been planned yet; nothing to resend")
+            if as_json:
+                echo_json({"period_key": None, "to_resend": 0, "note": "no digest has been planned yet"})
+            else:
+                unchanged("no digest has been planned yet; nothing to resend")
             return
         plan = plan_period_resend(session, period)
     if not dry_run and plan.delivery_ids:

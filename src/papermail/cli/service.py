@@ -22,7 +22,7 @@ from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
 from papermail.cli.output import echo_json, json_option
-from papermail.config import setting_sources
+from papermail.config import PREFIX, environment, setting_sources, use_settings
 from papermail.db import migrate
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
@@ -53,6 +53,31 @@ def _die_with_up() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+BASE_URL_VARIABLE = f"{PREFIX}BASE_URL"
+# Hosts that mean "every interface": a browser can't open them, so links name this machine instead.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # noqa: S104 - compared, never bound
+
+
+def url_of_bind(bind: str) -> str:
+    """The http URL a browser on this machine opens for ``host:port``."""
+    host, _, port = bind.rpartition(":")
+    return f"http://{'localhost' if host in WILDCARD_HOSTS else host}:{port}"
+
+
+def links_follow_bind(bind: str) -> str:
+    """Derive PAPERMAIL_BASE_URL from ``--bind`` unless it is set; return the banner line saying which."""
+    chosen = environment().get(BASE_URL_VARIABLE, "")
+    derived = url_of_bind(bind)
+    if not chosen:
+        # In the environment, so the web, worker and beat started from here all build the same links.
+        os.environ[BASE_URL_VARIABLE] = derived
+        use_settings(None)
+        return f"links in emails {derived}  (from --bind; set {BASE_URL_VARIABLE} to choose another)"
+    if chosen.rstrip("/") != derived:
+        return f"links in emails {chosen}  ({BASE_URL_VARIABLE}; not --bind {bind}, which serves {derived})"
+    return f"links in emails {chosen}  ({BASE_URL_VARIABLE})"
+
+
 @click.command()
 @json_option
 def config(as_json: bool) -> None:
@@ -71,9 +96,13 @@ def config(as_json: bool) -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port to listen on.")
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
 def web(bind: str, workers: int) -> None:
-    """Serve the web pages with gunicorn."""
+    """Serve the web pages with gunicorn (links in emails follow --bind unless PAPERMAIL_BASE_URL is set)."""
     settings_or_exit()
     require_free_port(bind)
+    links = links_follow_bind(bind)
+    if UP_PID_VARIABLE not in os.environ:  # `up` printed it already
+        click.echo(f"papermail: {links}")
+    settings_or_exit()  # a derived URL is checked like a given one
     _die_with_up()  # kept across the exec below
     argv = [
         sys.executable,
@@ -184,9 +213,14 @@ def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -
     "--demo", is_flag=True, help="Load the bundled sample first (empty database only); no catch-up."
 )
 def up(bind: str, demo: bool) -> None:
-    """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C."""
-    settings = settings_or_exit()
+    """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C.
+
+    Links in emails point at --bind unless PAPERMAIL_BASE_URL is set.
+    """
+    settings_or_exit()
     require_free_port(bind)
+    links = links_follow_bind(bind)
+    settings = settings_or_exit()
     migrate.upgrade(settings)
     if demo:
         report_load(load_into_database())
@@ -195,7 +229,8 @@ def up(bind: str, demo: bool) -> None:
     click.echo(f"papermail: database {shown['database_url']}")
     click.echo(f"papermail: broker   {shown['broker_url']}")
     click.echo(f"papermail: mail     {shown['mail_url']}")
-    click.echo(f"papermail: open http://{bind}/  (Ctrl-C stops everything)")
+    click.echo(f"papermail: {links}")
+    click.echo(f"papermail: open {url_of_bind(bind)}/  (Ctrl-C stops everything)")
     commands = {
         "web": ["web", "--bind", bind, "--workers", "2"],
         "worker": ["worker", "--concurrency", "2", "--quiet"],
@@ -249,10 +284,13 @@ def _relay(child: subprocess.Popen[bytes], prefix: str) -> None:
 
 
 def _stop(children: Iterable[subprocess.Popen[bytes]], how: signal.Signals) -> None:
-    """Signal every child's process group, wait up to the grace period, then kill what remains."""
+    """Signal every child, wait up to the grace period, then kill what remains of their groups."""
     children = list(children)
     for child in children:
-        _signal_group(child, how)
+        # The child alone: gunicorn and celery stop their own workers (a celery pool process that
+        # got the signal itself would die mid-task and be logged as an error).
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(how)
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     for child in children:
         try:

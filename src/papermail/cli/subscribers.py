@@ -21,6 +21,7 @@ from papermail.cli.output import (
     echo_json,
     echo_json_array,
     json_option,
+    plural,
     print_tables,
     progress_bar,
     status_text,
@@ -50,8 +51,11 @@ subscribers.add_command(likes_module.like)
 
 
 def _schedule(subscriber: Subscriber) -> str:
-    when = "daily" if subscriber.frequency == Frequency.DAILY else WEEKDAYS[subscriber.send_weekday]
-    return f"{when} {subscriber.send_hour:02d}:00 {subscriber.timezone}"
+    """``weekly, Mon 08:00 UTC`` or ``daily at 08:00 Europe/Berlin``."""
+    at = f"{subscriber.send_hour:02d}:00 {subscriber.timezone}"
+    if subscriber.frequency == Frequency.DAILY:
+        return f"daily at {at}"
+    return f"weekly, {WEEKDAYS[subscriber.send_weekday]} {at}"
 
 
 @subscribers.command("list")
@@ -77,7 +81,7 @@ def list_subscribers(status: str | None, as_json: bool) -> None:
         for s in rows:
             email, state, *rest = _list_cells(s)
             grid.add_row(email, status_text(state), *rest)
-        grid.caption = f"{grid.row_count} subscribers"
+        grid.caption = plural(grid.row_count, "subscriber")
         print_tables(grid)
 
 
@@ -119,7 +123,17 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     help="Whole-word keywords, comma list or repeated.",
 )
 @click.option("--frequency", type=click.Choice([f.value for f in Frequency]), help="weekly or daily.")
-@click.option("--timezone", metavar="ZONE", help="IANA timezone for the send time, e.g. Europe/Berlin.")
+@click.option(
+    "--day",
+    type=click.Choice([day.lower() for day in WEEKDAYS], case_sensitive=False),
+    help="Weekday of a weekly digest: mon … sun. New subscribers: mon.",
+)
+@click.option(
+    "--hour", type=click.IntRange(0, 23), metavar="0-23", help="Hour of the send time. New subscribers: 8."
+)
+@click.option(
+    "--timezone", metavar="ZONE", help="IANA timezone for the send time, e.g. Europe/Berlin. New: UTC."
+)
 @click.option(
     "--confirmed", is_flag=True, help="They already agreed: make them active now (no confirmation email)."
 )
@@ -136,6 +150,8 @@ def add(
     topics: tuple[str, ...],
     keywords: tuple[str, ...],
     frequency: str | None,
+    day: str | None,
+    hour: int | None,
     timezone: str | None,
     confirmed: bool,
     likes: tuple[str, ...],
@@ -148,6 +164,8 @@ def add(
         "topics": _split(topics),
         "keywords": _split(keywords),
         "frequency": frequency,
+        "send_weekday": None if day is None else [d.lower() for d in WEEKDAYS].index(day.lower()),
+        "send_hour": hour,
         "timezone": timezone,
     }
     with one_line_errors(), cli_session() as session:
@@ -160,7 +178,8 @@ def add(
             default_topics=settings.arxiv_categories,
         )
         subscriber = result.subscriber
-        apply_mix(subscriber, mix)
+        mix_change = apply_mix(subscriber, mix)
+        changes = [*result.changes, *([mix_change] if mix_change and not result.created else [])]
         problem = (
             apply_likes(session, settings, subscriber, likes, votes.MORE, votes.FROM_SEED) if likes else None
         )
@@ -169,7 +188,7 @@ def add(
                 {
                     "email": email,
                     "created": result.created,
-                    "changes": list(result.changes),
+                    "changes": changes,
                     "status": subscriber.status.value,
                     "topics": subscriber.topics,
                     "keywords": subscriber.keywords,
@@ -179,7 +198,7 @@ def add(
                 }
             )
         else:
-            _report_added(email, result.created, result.changes, subscriber)
+            _report_added(email, result.created, changes, subscriber)
     if problem:  # after the commit: the subscriber and the papers found stay
         raise CommandError(problem)
 
@@ -200,7 +219,10 @@ def _report_added(email: str, created: bool, changes: Sequence[str], subscriber:
 def _describe(subscriber: Subscriber) -> str:
     topics = ", ".join(subscriber.topics) or "none"
     keywords = ", ".join(subscriber.keywords) or "none"
-    return f"topics {topics}; keywords {keywords}; {subscriber.frequency.value}, {_schedule(subscriber)}"
+    mix = (
+        f"; relevance mix {subscriber.relevance_mix}" if subscriber.relevance_mix != votes.DEFAULT_MIX else ""
+    )
+    return f"topics {topics}; keywords {keywords}; {_schedule(subscriber)}{mix}"
 
 
 @subscribers.command()
@@ -319,18 +341,18 @@ def _report_import(name: str, report) -> None:
 @click.option(
     "-o",
     "--out",
-    "--output",
     "output",
     type=click.File("w"),
     default="-",
-    help="Write FILE, not stdout.",
+    metavar="FILE",
+    help="Write the CSV to FILE instead of stdout.",
 )
 def export(status: str | None, output) -> None:
     """Export subscribers as CSV (the format `import` reads)."""
     wanted = SubscriberStatus(status) if status else None
     with cli_session() as session, progress_bar("exporting", _count(session, wanted)) as bar:
         count = subscriber_csv.write_export(session, output, wanted, on_progress=bar.advance)
-    click.echo(f"exported {count} subscribers", err=True)
+    click.echo(f"exported {plural(count, 'subscriber')}", err=True)
 
 
 @subscribers.command()
@@ -341,7 +363,7 @@ def reactivate(email: str, as_json: bool) -> None:
     with cli_session() as session:
         subscriber = find_by_email(session, email)
         if subscriber is None:
-            raise CommandError(f"{email} is not a subscriber")
+            raise CommandError(admin.no_subscriber(email))
         try:
             lifted = reactivate_subscriber(session, subscriber, actor=cli_actor())
         except PermissionError as exc:

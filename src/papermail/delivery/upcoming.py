@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail.db.models import Subscriber, SubscriberStatus
+from papermail.db.models import Delivery, Subscriber, SubscriberStatus
 from papermail.delivery.period import latest_period, next_period, schedule_of
 
 READ_CHUNK = 1000
@@ -17,28 +17,57 @@ READ_CHUNK = 1000
 
 @dataclass(frozen=True)
 class NextDue:
-    """The earliest upcoming send time, how many subscribers it covers, and the period they are in now."""
+    """The earliest upcoming send time, how many subscribers it covers, and the period they are in now.
+
+    ``current_period`` is their most recent period whose send time has passed; ``next_period`` the
+    one due at ``send_at``; ``current_planned`` whether the current one was planned for all of them.
+    """
 
     subscribers: int
     send_at: datetime
     current_period: str
+    next_period: str
+    current_planned: bool
 
 
 def next_due(session: Session, now: datetime) -> NextDue | None:
     """The next send time of any active subscriber, or None when nobody is active."""
     at_times: Counter[datetime] = Counter()
-    current: dict[datetime, Counter[str]] = {}
+    current: dict[datetime, Counter[tuple[str, str]]] = {}
+    ids: dict[datetime, list[int]] = {}
     query = sa.select(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
     for subscriber in session.scalars(query.execution_options(yield_per=READ_CHUNK)):
         schedule = schedule_of(subscriber)
         period = latest_period(schedule, now)
-        send_at = next_period(schedule, period).send_at
-        at_times[send_at] += 1
-        current.setdefault(send_at, Counter())[period.key] += 1
+        upcoming = next_period(schedule, period)
+        at_times[upcoming.send_at] += 1
+        current.setdefault(upcoming.send_at, Counter())[period.key, upcoming.key] += 1
+        ids.setdefault(upcoming.send_at, []).append(subscriber.id)
     if not at_times:
         return None
     earliest = min(at_times)
-    return NextDue(at_times[earliest], earliest, current[earliest].most_common(1)[0][0])
+    period_key, next_key = current[earliest].most_common(1)[0][0]
+    planned = _planned_count(session, period_key, ids[earliest])
+    return NextDue(at_times[earliest], earliest, period_key, next_key, planned == len(ids[earliest]))
+
+
+def _planned_count(session: Session, period_key: str, subscriber_ids: list[int]) -> int:
+    """How many of these subscribers have a delivery in ``period_key``."""
+    planned = 0
+    for start in range(0, len(subscriber_ids), READ_CHUNK):
+        chunk = subscriber_ids[start : start + READ_CHUNK]
+        planned += session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Delivery)
+            .where(Delivery.period_key == period_key, Delivery.subscriber_id.in_(chunk))
+        )
+    return planned
+
+
+def next_send_at(subscriber: Subscriber, now: datetime) -> datetime:
+    """When ``subscriber``'s next digest is due (UTC): the send time after their most recent one."""
+    schedule = schedule_of(subscriber)
+    return next_period(schedule, latest_period(schedule, now)).send_at
 
 
 def in_words(delta: timedelta) -> str:
@@ -59,10 +88,15 @@ def nobody_due_message(session: Session, now: datetime) -> str:
             "nothing to send: there are no active subscribers; add yourself with "
             "`papermail subscribers add you@example.org --confirmed`"
         )
-    which = "this week's" if "-W" in upcoming.current_period else "this period's"
     people = "subscriber is" if upcoming.subscribers == 1 else "subscribers are"
+    due = f"{upcoming.send_at:%a %-d %b %H:%M} UTC ({in_words(upcoming.send_at - now)})"
+    if upcoming.current_planned:
+        return (
+            f"nothing to send now: {upcoming.current_period} went out; the next, {upcoming.next_period}, "
+            f"is due {due} for {upcoming.subscribers:,} {people.split()[0]}"
+        )
+    which = "this week's" if "-W" in upcoming.current_period else "this period's"
     return (
-        f"nothing to send now: {upcoming.subscribers:,} {people} due "
-        f"{upcoming.send_at:%a %-d %b %H:%M} UTC ({in_words(upcoming.send_at - now)}); "
+        f"nothing to send now: {upcoming.subscribers:,} {people} due {due}; "
         f"--period {upcoming.current_period} sends {which} now"
     )

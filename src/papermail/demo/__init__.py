@@ -2,7 +2,8 @@
 
 ``sample.json.gz`` is built by ``scripts/make-demo-sample`` from recorded real arXiv and Hugging
 Face responses (that script's header says where, and exactly what is real and what is made up). It
-loads only into a database without fetched data, and what it loaded is written down in the audit
+loads only into a database without papers (failed fetches leave none, so an offline start does
+not stand in its way), and what it loaded is written down in the audit
 log (the paper ids and the scoring run), so ``remove_demo`` deletes exactly that: papers a real
 fetch has seen since stay, without the sample's history. Its signal snapshots carry the source
 ``demo``, so they are never mistaken for Hugging Face's.
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from papermail import audit, trending
 from papermail.config import Settings
-from papermail.db.bookkeeping import AuditLog, FetchRun
+from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Digest, Paper, ScoringRun, SignalSnapshot, TrendScore
 from papermail.sources.ingest import observation_minute, upsert_papers
 from papermail.sources.records import PaperRecord
@@ -74,13 +75,10 @@ def current_load(session: Session) -> AuditLog | None:
 
 
 def real_data(session: Session) -> str | None:
-    """What makes this database not empty (fetched papers or fetch runs), or None."""
+    """What makes this database not empty (papers, whatever the fetch log says), or None."""
     papers = session.scalar(sa.select(sa.func.count()).select_from(Paper)) or 0
     if papers:
-        return f"it already holds {papers:,} papers"
-    runs = session.scalar(sa.select(sa.func.count()).select_from(FetchRun)) or 0
-    if runs:
-        return f"it has {runs:,} fetch runs in its log"
+        return f"it already holds {papers:,} {'paper' if papers == 1 else 'papers'}"
     return None
 
 
@@ -92,7 +90,7 @@ def load_demo(session: Session, settings: Settings, *, now: datetime, actor: str
         return LoadResult(len(loaded.details["paper_ids"]), 0, run_ids[-1], already=True)
     reason = real_data(session)
     if reason is not None:
-        raise DemoRefused(f"the demo loads only into an empty database, and {reason}")
+        raise DemoRefused(f"the demo loads only into a database with no papers, and {reason}")
     sample = read_sample()
     records = [_record(paper, now) for paper in sample["papers"]]
     # The sample is re-dated to now on purpose, though its real ids name older months.

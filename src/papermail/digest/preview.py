@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.config import Settings
-from papermail.db.models import Delivery, Digest, Frequency, Subscriber
+from papermail.db.models import Delivery, Digest, Subscriber
+from papermail.delivery.period import latest_period, schedule_of
 from papermail.digest.render import DigestRequest, describe_period, render_deliveries, render_digests
 from papermail.digest.select import select_for_subscribers
 from papermail.mail.message import OutgoingEmail
@@ -39,13 +39,15 @@ class Preview:
     run_id: int | None
 
 
-def current_period_key(subscriber: Subscriber, now: datetime) -> str:
-    """This period's key in the subscriber's timezone: ``2026-W48`` weekly, ``2026-11-26`` daily."""
-    local = now.astimezone(ZoneInfo(subscriber.timezone)).date()
-    if subscriber.frequency == Frequency.DAILY:
-        return local.isoformat()
-    year, week, _ = local.isocalendar()
-    return f"{year}-W{week:02d}"
+def default_period_key(session: Session, subscriber: Subscriber, now: datetime) -> str:
+    """Their most recently planned period; before their first, the one of their last send time."""
+    planned = session.scalar(
+        sa.select(Delivery.period_key)
+        .where(Delivery.subscriber_id == subscriber.id)
+        .order_by(Delivery.scheduled_for.desc(), Delivery.id.desc())
+        .limit(1)
+    )
+    return planned or latest_period(schedule_of(subscriber), now).key
 
 
 def latest_run_id(session: Session, window: str = DEFAULT_WINDOW) -> int | None:

@@ -25,15 +25,18 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from papermail import __version__
+from papermail import __version__, clock
+from papermail.delivery.period import key_of
 from papermail.digest.render import describe_period
 from papermail.web.context import WebContext, web_context
 from papermail.web.listing import (
     PAGE_SIZE,
+    WINDOW_FREQUENCIES,
     WINDOWS,
     BadQuery,
     Listing,
     NoRanking,
+    NotRankedYet,
     RunStamp,
     TrendingQuery,
     find_run,
@@ -104,6 +107,8 @@ def _serve(kind: str) -> Response:
         run = _run_for(context, query)
     except BadQuery as exc:
         return _problem(kind, HTTPStatus.BAD_REQUEST, str(exc))
+    except NotRankedYet as exc:
+        return _on_its_way(kind, context, query, str(exc))
     except NoRanking as exc:
         return _problem(kind, HTTPStatus.NOT_FOUND, str(exc))
     etag = _etag(kind, run, query)
@@ -162,6 +167,53 @@ def _problem(kind: str, status: HTTPStatus, message: str) -> Response:
     return Response(body, status=status, mimetype=mimetype)
 
 
+def _on_its_way(kind: str, context: WebContext, query: TrendingQuery, reason: str) -> Response:
+    """Before the first ranking: a page, an empty list or an empty feed, each saying why (never cached)."""
+    now = clock.now()
+    period = key_of(WINDOW_FREQUENCIES[query.window], now.astimezone(UTC).date())
+    base_url = context.settings.base_url
+    if kind == "json":
+        body = json.dumps({**_empty_listing_json(query, period), "reason": reason}, ensure_ascii=False)
+    elif kind == "xml":
+        tag = (
+            f"tag:{urlsplit(base_url).hostname or 'localhost'},{period[:4]}:trending/{query.window}/{period}"
+        )
+        body = render_template(
+            "trending.xml",
+            title=f"papermail: {_title_of(query, live=True, period=period)}",
+            feed_id=f"{tag}/{'+'.join(query.topics) or 'all'}",
+            self_url=_url(base_url, "/trending.xml", query.params(page=1)),
+            page_url=_url(base_url, "/trending", query.params(page=1)),
+            updated=_timestamp(now),
+            subtitle=reason,
+            entries=[],
+        )
+    else:
+        body = render_template("error.html", title=_title_of(query, live=True, period=period), message=reason)
+    response = Response(body, mimetype=MIMETYPES[kind].split(";")[0])
+    response.headers["Content-Type"] = MIMETYPES[kind]
+    response.headers["Cache-Control"] = "no-cache"  # the first ranking may land any minute
+    return response
+
+
+def _empty_listing_json(query: TrendingQuery, period: str) -> dict[str, Any]:
+    return {
+        "version": JSON_VERSION,
+        "window": query.window,
+        "period": period,
+        "live": True,
+        "topics": list(query.topics),
+        "run": None,
+        "page": query.page,
+        "per_page": PAGE_SIZE,
+        "total": 0,
+        "pages": 1,
+        "next": None,
+        "previous": None,
+        "papers": [],
+    }
+
+
 # -- rendering ------------------------------------------------------------------------------------
 
 
@@ -180,11 +232,15 @@ def _url(base_url: str, path: str, params: list[tuple[str, str]]) -> str:
 
 
 def _title(listing: Listing) -> str:
-    topics = f" in {', '.join(listing.query.topics)}" if listing.query.topics else ""
-    if listing.run.live:
-        span = "today" if listing.query.window == "24h" else "this week"
+    return _title_of(listing.query, live=listing.run.live, period=listing.run.period)
+
+
+def _title_of(query: TrendingQuery, *, live: bool, period: str) -> str:
+    topics = f" in {', '.join(query.topics)}" if query.topics else ""
+    if live:
+        span = "today" if query.window == "24h" else "this week"
         return f"Trending {span}{topics}"
-    return f"Trending{topics}, {describe_period(listing.run.period)}"
+    return f"Trending{topics}, {describe_period(period)}"
 
 
 def page_context(listing: Listing) -> dict[str, Any]:

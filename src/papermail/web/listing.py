@@ -44,6 +44,17 @@ class NoRanking(LookupError):
     """There is no ranking to show (yet, or for that period); the message names cause and remedy."""
 
 
+class NotRankedYet(NoRanking):
+    """Nothing was ever ranked: the public answers say the ranking is on its way (a 200, not a 404)."""
+
+
+# For visitors, not operators: the commands that fix it are the CLI's and `doctor`'s to name.
+RANKING_ON_ITS_WAY = (
+    "The ranking is on its way: papermail is still gathering its first papers and signals. "
+    "This list fills in by itself within a few minutes; please come back soon."
+)
+
+
 @dataclass(frozen=True)
 class TrendingQuery:
     """What a visitor asked for, validated and in a canonical order (a cache key)."""
@@ -127,7 +138,7 @@ def find_run(session: Session, query: TrendingQuery) -> RunStamp:
     if query.period is None:
         run = latest_run(session, query.window)
         if run is None or run.finished_at is None:
-            raise NoRanking("nothing has been ranked yet: run `papermail fetch` and then `papermail score`")
+            raise NotRankedYet(RANKING_ON_ITS_WAY)
         live_period = key_of(WINDOW_FREQUENCIES[query.window], run.as_of.astimezone(UTC).date())
         return RunStamp(run.id, run.as_of, run.finished_at, live_period, live=True)
     found = session.execute(

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
-from papermail import signup, signup_requests, tokens
+from papermail import clock, signup, signup_requests, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
+from papermail.delivery.upcoming import next_send_at
 from papermail.digest.browser import delivery_page
 from papermail.digest.render import trending_url
 from papermail.signup_limits import LimiterUnavailable, ip_key
@@ -120,8 +122,11 @@ def subscribe() -> Page:
 
 
 def _confirmed_page(subscriber: Subscriber) -> str:
+    first = next_send_at(subscriber, clock.now()).astimezone(ZoneInfo(subscriber.timezone))
     return render_template(
-        "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber)
+        "confirmed.html",
+        preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber),
+        first_digest=f"{first:%A %-d %B at %H:%M} ({subscriber.timezone})",
     )
 
 
@@ -178,6 +183,7 @@ def preferences(token: str) -> Page:
             fields = PreferenceFields.from_subscriber(subscriber)
         page = render_template(
             "preferences.html",
+            address=signup.shown_email(subscriber.email),
             saved=saved,
             unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
             digests=signup.recent_digests(session, subscriber.id),
