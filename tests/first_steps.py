@@ -17,6 +17,7 @@ writes a run into the README.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -73,6 +74,11 @@ def offline_environment(root: Path) -> dict[str, str]:
 
 def fresh_checkout(root: Path) -> Path:
     """A directory shaped like a fresh clone whose first `scripts/up` already made `.venv/`."""
+    # The shared .venv must already match pyproject.toml: otherwise the copy's `scripts/up` would
+    # reinstall papermail into it from this temporary directory.
+    stamp = (REPO_ROOT / ".venv" / ".papermail-installed").read_text().strip()
+    wanted = hashlib.sha256((REPO_ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    assert stamp == wanted, ".venv is older than pyproject.toml: run scripts/bootstrap first"
     root.mkdir(parents=True, exist_ok=True)
     for name in ("scripts", ".venv", "pyproject.toml"):
         (root / name).symlink_to(REPO_ROOT / name)
