@@ -45,6 +45,7 @@ cli.add_command(service.up)
 cli.add_command(service.worker)
 cli.add_command(service.beat)
 cli.add_command(service.web)
+cli.add_command(service.inbound)
 cli.add_command(trending.score)
 cli.add_command(trending.trending_ranking)
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 import click
 
 from papermail import leases, task_names
+from papermail.bounces.smtp_intake import InboundServer, parse_bind
 from papermail.celery_app import declare_embedded_queue, get_celery
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
@@ -26,8 +27,9 @@ from papermail.config import setting_sources
 from papermail.db import migrate
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
-PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
+PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta", "inbound": "yellow"}
 SHUTDOWN_GRACE_SECONDS = 10
+INBOUND_BIND = "127.0.0.1:2525"
 # What `up` passes on to its children when it is told to stop. SIGHUP means "reload" to gunicorn
 # and celery, but "the terminal is gone, stop" to us, so children get SIGTERM for it.
 FORWARDED_SIGNALS = {
@@ -179,12 +181,36 @@ def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -
 
 
 @click.command()
+@click.option("--bind", help=f"host:port to listen on  [default: PAPERMAIL_INBOUND_BIND or {INBOUND_BIND}]")
+def inbound(bind: str | None) -> None:
+    """Receive bounces and complaints by SMTP, for PAPERMAIL_BOUNCE_ADDRESS and its VERP forms only."""
+    settings = settings_or_exit()
+    if settings.bounce_address is None:
+        raise CommandError("set PAPERMAIL_BOUNCE_ADDRESS first: it is the only address this server takes")
+    bind = bind or settings.inbound_bind or INBOUND_BIND
+    require_free_port(bind)
+    _die_with_up()
+    stopped = threading.Event()
+    for received in FORWARDED_SIGNALS:
+        signal.signal(received, lambda _signum, _frame: stopped.set())
+    server = InboundServer(settings, *parse_bind(bind))
+    server.start()
+    click.echo(f"papermail inbound: taking bounces for {settings.bounce_address} on {bind}", err=True)
+    stopped.wait()
+    server.stop()
+    click.echo("papermail inbound: stopped", err=True)
+
+
+@click.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the web.")
 @click.option(
     "--demo", is_flag=True, help="Load the bundled sample first (empty database only); no catch-up."
 )
 def up(bind: str, demo: bool) -> None:
-    """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C."""
+    """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C.
+
+    With PAPERMAIL_INBOUND_BIND set, the inbound SMTP server for bounces runs too.
+    """
     settings = settings_or_exit()
     require_free_port(bind)
     migrate.upgrade(settings)
@@ -201,6 +227,10 @@ def up(bind: str, demo: bool) -> None:
         "worker": ["worker", "--concurrency", "2", "--quiet"],
         "beat": ["beat", "--quiet", "--no-catch-up" if demo else "--catch-up"],
     }
+    if settings.inbound_bind:
+        require_free_port(settings.inbound_bind)
+        click.echo(f"papermail: bounces by SMTP on {settings.inbound_bind}")
+        commands["inbound"] = ["inbound", "--bind", settings.inbound_bind]
     asked_to_stop: list[signal.Signals] = []
     for received in FORWARDED_SIGNALS:
         # Record the signal and let the loop below stop the children: docker, systemd and
@@ -210,7 +240,7 @@ def up(bind: str, demo: bool) -> None:
     while not asked_to_stop and all(child.poll() is None for child in children.values()):
         time.sleep(0.2)
     if asked_to_stop:
-        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping web, worker and beat")
+        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping {', '.join(children)}")
         exit_code = 0
     else:
         dead = [name for name, child in children.items() if child.poll() is not None]

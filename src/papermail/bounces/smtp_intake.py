@@ -1,0 +1,207 @@
+"""``papermail inbound``: an SMTP server that takes bounce reports, and nothing else.
+
+It accepts a recipient only if it is ``PAPERMAIL_BOUNCE_ADDRESS`` or a VERP form of it whose token
+verifies; anything else gets 550 at RCPT, so it can never be used as a relay. One recipient per
+transaction (a second gets 452, which tells the client to send it separately), so each message is
+stored once with the address it came to. A message is committed to the database before the 250
+is sent; the worker processing it is queued after that commit. If storing fails the client hears
+451 and tries again later: a report is never acknowledged and then lost.
+
+Limits: ``PAPERMAIL_INBOUND_MAX_BYTES`` (SIZE is advertised; a bigger message gets 552 at the end
+of DATA), at most ``PAPERMAIL_INBOUND_MAX_CONNECTIONS`` open connections and
+``PAPERMAIL_INBOUND_CONNECTIONS_PER_IP`` from one address (more get 421 on connect), and at most
+``PAPERMAIL_INBOUND_RATE_PER_IP`` messages per address (more get 450 at MAIL: a flood is slowed
+down, and a real relay simply retries). The counts live in this process: run one inbound server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from papermail.bounces.store import store_inbound_message
+from papermail.bounces.verp import accepts_recipient
+from papermail.config import Rate, Settings
+from papermail.db import session_scope
+
+log = logging.getLogger(__name__)
+
+IDENT = "papermail inbound"
+# Idle clients are dropped after this long, so slow connections can't hold every slot.
+IDLE_TIMEOUT_SECONDS = 60
+REFUSED_RECIPIENT = "550 5.1.1 no such mailbox here: this server only takes bounces for papermail"
+ONE_RECIPIENT = "452 4.5.3 one recipient per message: send the others separately"
+STORE_FAILED = "451 4.3.0 could not store the message: try again later"
+
+
+class IntakeLimits:
+    """Open connections (in total and per IP) and recent messages per IP, for one server process."""
+
+    def __init__(
+        self,
+        max_connections: int,
+        connections_per_ip: int,
+        rate_per_ip: Rate,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_connections, self.connections_per_ip = max_connections, connections_per_ip
+        self.rate_per_ip, self.clock = rate_per_ip, clock
+        self.open_by_ip: dict[str, int] = defaultdict(int)
+        self.recent: dict[str, deque[float]] = defaultdict(deque)
+        self.refused_connections = 0
+        self._lock = threading.Lock()
+
+    def open(self, ip: str) -> str | None:
+        """Count a new connection from ``ip``; the reason to refuse it, if it is one too many."""
+        with self._lock:
+            if sum(self.open_by_ip.values()) >= self.max_connections:
+                reason = "too many connections"
+            elif self.open_by_ip[ip] >= self.connections_per_ip:
+                reason = "too many connections from your address"
+            else:
+                self.open_by_ip[ip] += 1
+                return None
+            self.refused_connections += 1
+            return reason
+
+    def close(self, ip: str) -> None:
+        with self._lock:
+            self.open_by_ip[ip] -= 1
+            if self.open_by_ip[ip] <= 0:
+                del self.open_by_ip[ip]
+
+    def allow_message(self, ip: str) -> bool:
+        """Count a message from ``ip`` unless it already sent its share within the window."""
+        now = self.clock()
+        window = self.rate_per_ip.window.total_seconds()
+        with self._lock:
+            recent = self.recent[ip]
+            while recent and recent[0] <= now - window:
+                recent.popleft()
+            if len(recent) >= self.rate_per_ip.count:
+                return False
+            recent.append(now)
+            return True
+
+
+def store_received(settings: Settings, raw: bytes, sender: str | None, recipient: str) -> int:
+    """Store one received message and commit; its processing is queued once the commit is done."""
+    with session_scope(settings) as session:
+        return store_inbound_message(
+            session,
+            raw,
+            via="smtp",
+            envelope_sender=(sender or "").strip("<>") or None,  # "<>": a report's empty return path
+            envelope_recipient=recipient,
+        )
+
+
+class BounceHandler:
+    """aiosmtpd hooks: who may send to whom, and storing what arrives."""
+
+    def __init__(self, settings: Settings, limits: IntakeLimits) -> None:
+        self.settings, self.limits = settings, limits
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address, options):
+        if not self.limits.allow_message(_peer_ip(session)):
+            return "450 4.7.1 too many messages from your address: try again later"
+        envelope.mail_from, envelope.mail_options = address, list(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address, options):
+        if envelope.rcpt_tos:
+            return ONE_RECIPIENT
+        if not accepts_recipient(self.settings, address):
+            return REFUSED_RECIPIENT
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        loop = asyncio.get_running_loop()
+        try:
+            message_id = await loop.run_in_executor(
+                None, store_received, self.settings, raw, envelope.mail_from, envelope.rcpt_tos[0]
+            )
+        except Exception:
+            log.exception("inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session))
+            return STORE_FAILED
+        return f"250 2.0.0 stored as inbound message {message_id}"
+
+
+def _peer_ip(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
+
+
+class _LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP, refusing a connection over the limits with 421 before the greeting."""
+
+    def __init__(self, handler: BounceHandler, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self.limits = handler.limits
+        self.counted_ip: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        ip = _peer_ip_of(transport)
+        refusal = self.limits.open(ip)
+        if refusal is not None:
+            transport.write(f"421 4.7.0 {refusal}: try again later\r\n".encode())  # type: ignore[attr-defined]
+            transport.close()
+            return
+        self.counted_ip = ip
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.counted_ip is None:  # refused: aiosmtpd never set this connection up
+            return
+        self.limits.close(self.counted_ip)
+        self.counted_ip = None
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        return super().eof_received() if self.counted_ip is not None else False
+
+
+def _peer_ip_of(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
+
+
+class InboundServer(Controller):
+    """The inbound server on its own thread and event loop: ``start()``, then ``stop()``."""
+
+    def __init__(self, settings: Settings, host: str, port: int) -> None:
+        self.settings = settings
+        self.limits = IntakeLimits(
+            settings.inbound_max_connections,
+            settings.inbound_connections_per_ip,
+            settings.inbound_rate_per_ip,
+        )
+        super().__init__(
+            BounceHandler(settings, self.limits),
+            hostname=host,
+            port=port,
+            ready_timeout=10,
+            data_size_limit=settings.inbound_max_bytes,
+            ident=IDENT,
+            timeout=IDLE_TIMEOUT_SECONDS,
+        )
+
+    def factory(self) -> SMTP:
+        return _LimitedSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:2525`` for IPv6) as a host and a port number."""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--bind must be HOST:PORT, e.g. 0.0.0.0:2525, got {bind!r}")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,111 @@
+"""Fixtures for the bounce intake channels: committed databases, a private Redis queue, a live server.
+
+The delivery tests' fixtures are reused: a SendEnv is a fresh committed database (other threads and
+processes see its data), a private Redis queue and the settings pointing at both.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+
+from papermail.bounces.smtp_intake import InboundServer
+from papermail.db.models import InboundMessage
+from tests.delivery.conftest import (  # noqa: F401 - fixtures, used by name
+    SendEnv,
+    _fresh_circuit_breakers,
+    committed_databases,
+    send_env_factory,
+    smtp_server,
+)
+
+BOUNCE_ADDRESS = "bounces@papermail.test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def intake_env(send_env_factory, backend) -> Callable[..., SendEnv]:  # noqa: F811
+    """``intake_env(**settings)``: a SendEnv with the bounce address set, on each backend."""
+
+    def make(**overrides: str) -> SendEnv:
+        return send_env_factory(backend, bounce_address=BOUNCE_ADDRESS, **overrides)
+
+    return make
+
+
+@dataclass
+class LiveInbound:
+    """An inbound server on a free loopback port, for one test."""
+
+    server: InboundServer
+    port: int
+
+
+@pytest.fixture
+def start_inbound() -> Iterator[Callable[[SendEnv], LiveInbound]]:
+    started: list[InboundServer] = []
+
+    def start(env: SendEnv) -> LiveInbound:
+        port = free_port()
+        server = InboundServer(env.settings, "127.0.0.1", port)
+        server.start()
+        started.append(server)
+        return LiveInbound(server, port)
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def stored_messages(env: SendEnv) -> list[InboundMessage]:
+    with env.session() as session:
+        return list(session.scalars(sa.select(InboundMessage).order_by(InboundMessage.id)))
+
+
+def dsn_for(recipient: str, *, status: str = "5.1.1", verp: str | None = None, message_id: str = "") -> bytes:
+    """A minimal RFC 3464 report saying ``recipient`` failed with ``status``."""
+    boundary = uuid.uuid4().hex
+    message_id = message_id or f"<{uuid.uuid4().hex}@relay.test>"
+    returned = f"Return-Path: <{verp}>\r\n" if verp else ""
+    action = "failed" if status.startswith("5") else "delayed"
+    return (
+        f"From: Mail Delivery System <MAILER-DAEMON@relay.test>\r\n"
+        f"To: {verp or BOUNCE_ADDRESS}\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: {message_id}\r\n"
+        f"Auto-Submitted: auto-replied\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n'
+        f"\r\n"
+        f"--{boundary}\r\n"
+        f"Content-Type: text/plain\r\n\r\n"
+        f"Your message could not be delivered to {recipient}.\r\n"
+        f"--{boundary}\r\n"
+        f"Content-Type: message/delivery-status\r\n\r\n"
+        f"Reporting-MTA: dns; relay.test\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} mailbox unavailable\r\n"
+        f"--{boundary}\r\n"
+        f"Content-Type: text/rfc822-headers\r\n\r\n"
+        f"{returned}"
+        f"To: {recipient}\r\n"
+        f"Subject: Your papers this week\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()

@@ -1,0 +1,148 @@
+"""The inbound SMTP server: only our bounce addresses, limits, and stored before the 250."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+
+import pytest
+import redis
+
+from papermail import task_names
+from papermail.bounces.verp import VerpKind, make_token
+from tests.conftest import REDIS_URL
+from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, stored_messages
+
+
+def _client(port: int) -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    client.ehlo("relay.test")
+    return client
+
+
+def _verp(settings, row_id: int = 7) -> str:
+    return f"bounces+{make_token(settings, VerpKind.DELIVERY, row_id)}@papermail.test"
+
+
+def test_a_report_is_stored_and_queued_before_the_250(intake_env, start_inbound):
+    env = intake_env()
+    live = start_inbound(env)
+    verp = _verp(env.settings)
+    with _client(live.port) as client:
+        code, reply = client.mail("")  # DSNs come with an empty envelope sender
+        assert code == 250
+        assert client.rcpt(verp)[0] == 250
+        code, reply = client.data(dsn_for("reader@example.org", verp=verp))
+        # The row is committed by the time the client hears 250: it is read back at once.
+        [stored] = stored_messages(env)
+    assert code == 250 and f"inbound message {stored.id}".encode() in reply
+    assert (stored.via, stored.envelope_sender, stored.envelope_recipient) == ("smtp", None, verp)
+    assert stored.raw.startswith(b"From: Mail Delivery System")
+    assert env.queued_tasks() == 1
+
+
+def test_the_plain_bounce_address_is_accepted_too(intake_env, start_inbound):
+    env = intake_env()
+    live = start_inbound(env)
+    with _client(live.port) as client:
+        client.sendmail("mailer-daemon@relay.test", [BOUNCE_ADDRESS.upper()], dsn_for("x@example.org"))
+    [stored] = stored_messages(env)
+    assert stored.envelope_sender == "mailer-daemon@relay.test"
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "someone@example.org",  # a relay attempt
+        "postmaster@papermail.test",
+        "bounces+d7-aaaaaaaaaaaaaaaa@papermail.test",  # a forged token
+        "bounces@elsewhere.test",
+        "bounces+@papermail.test",
+    ],
+)
+def test_any_other_recipient_is_refused_at_rcpt(intake_env, start_inbound, recipient):
+    env = intake_env()
+    live = start_inbound(env)
+    with _client(live.port) as client:
+        client.mail("")
+        code, reply = client.rcpt(recipient)
+    assert code == 550 and b"only takes bounces" in reply
+    assert stored_messages(env) == []
+
+
+def test_one_recipient_per_message(intake_env, start_inbound):
+    env = intake_env()
+    live = start_inbound(env)
+    with _client(live.port) as client:
+        client.mail("")
+        assert client.rcpt(BOUNCE_ADDRESS)[0] == 250
+        assert client.rcpt(_verp(env.settings))[0] == 452  # "send it separately": nothing is lost
+        assert client.data(dsn_for("a@example.org"))[0] == 250
+    assert len(stored_messages(env)) == 1
+
+
+def test_an_oversized_message_is_refused_at_data(intake_env, start_inbound):
+    env = intake_env(inbound_max_bytes="20000")
+    live = start_inbound(env)
+    big = dsn_for("a@example.org") + b"x" * 70 + b"\r\n"
+    big += (b"y" * 998 + b"\r\n") * 25
+    with _client(live.port) as client:
+        assert b"SIZE 20000" in client.ehlo_resp
+        client.mail("")
+        client.rcpt(BOUNCE_ADDRESS)
+        code, _reply = client.data(big)
+        assert code == 552
+        # A client announcing the size is refused already at MAIL.
+        assert client.mail("", ["SIZE=50000"])[0] == 552
+    assert stored_messages(env) == []
+
+
+def test_a_flood_from_one_address_is_slowed_down(intake_env, start_inbound):
+    env = intake_env(inbound_rate_per_ip="3/m")
+    live = start_inbound(env)
+    replies = []
+    with _client(live.port) as client:
+        for n in range(5):
+            code, _ = client.mail("")
+            replies.append(code)
+            if code == 250:
+                client.rcpt(BOUNCE_ADDRESS)
+                client.data(dsn_for(f"a{n}@example.org"))
+    assert replies == [250, 250, 250, 450, 450]
+    assert len(stored_messages(env)) == 3
+
+
+def test_connections_over_the_limits_get_421(intake_env, start_inbound):
+    env = intake_env(inbound_connections_per_ip="2", inbound_max_connections="5")
+    live = start_inbound(env)
+    first, second = _client(live.port), _client(live.port)
+    with socket.create_connection(("127.0.0.1", live.port), timeout=5) as third:
+        assert third.recv(200).startswith(b"421 4.7.0 too many connections from your address")
+    first.quit()
+    wait_until_free = _client(live.port)  # a slot is free again once one closes
+    assert wait_until_free.noop()[0] == 250
+    for client in (second, wait_until_free):
+        client.quit()
+    assert live.server.limits.refused_connections == 1
+
+
+def test_a_store_failure_is_a_451_and_the_client_keeps_the_report(send_env_factory, start_inbound, tmp_path):
+    never_migrated = f"sqlite:///{tmp_path / 'empty.db'}"
+    env = send_env_factory("sqlite", bounce_address=BOUNCE_ADDRESS, database_url=never_migrated)
+    live = start_inbound(env)
+    with _client(live.port) as client:
+        client.mail("")
+        client.rcpt(BOUNCE_ADDRESS)
+        code, reply = client.data(dsn_for("a@example.org"))
+    assert (code, reply[:9]) == (451, b"4.3.0 cou")
+    assert env.queued_tasks() == 0
+
+
+def test_the_processing_task_is_the_cores(intake_env, start_inbound):
+    env = intake_env()
+    live = start_inbound(env)
+    with _client(live.port) as client:
+        client.sendmail("", [BOUNCE_ADDRESS], dsn_for("a@example.org"))
+    [raw] = redis.Redis.from_url(REDIS_URL).lrange(env.queue, 0, -1)
+    assert json.loads(raw)["headers"]["task"] == task_names.PROCESS_INBOUND_MESSAGE
