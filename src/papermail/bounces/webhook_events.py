@@ -64,8 +64,10 @@ def _verp_token(envelope_sender: Any) -> str | None:
 SES_SENDER_SUBTYPES = {"MessageTooLarge", "ContentRejected", "AttachmentRejected"}
 
 
-def ses_events(message_text: str, sns_message_id: str) -> list[ProviderEvent]:
+def ses_events(message_text: object, sns_message_id: str) -> list[ProviderEvent]:
     """The events in one SES notification (bounce, complaint or delivery)."""
+    if not isinstance(message_text, str):
+        raise WebhookRejected(400, "the SNS Message is not an SES JSON notification")
     try:
         notice = json.loads(message_text)
     except (TypeError, ValueError):
@@ -145,7 +147,7 @@ MAILGUN_REASONS = {"suppress-complaint": V.COMPLAINT, "suppress-unsubscribe": V.
 
 def mailgun_events(event_data: dict[str, Any]) -> list[ProviderEvent]:
     """The event in a Mailgun webhook's ``event-data``."""
-    event = event_data.get("event")
+    event = _get(event_data, "event", where="event-data")
     status_block = _object(event_data, "delivery-status")
     if event == "failed":
         verdict = MAILGUN_REASONS.get(str(event_data.get("reason")))
