@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from papermail import audit, clock, tokens
+from papermail.bounces.verp import VerpKind, verp_sender_for
 from papermail.config import Settings
 from papermail.confirmations import owe_confirmation
 from papermail.db import session_factory
@@ -191,7 +192,10 @@ def send_confirmation(
             session.commit()
             hand_over = partial(rows.hand_over, row)
             with Outbox.from_settings(settings, pacer=send_pacer_for(settings)) as outbox:
-                outcome = outbox.send(email, message_id=row.message_id, hand_over=hand_over)
+                return_path = verp_sender_for(settings, VerpKind.CONFIRMATION, row.id)
+                outcome = outbox.send(
+                    email, message_id=row.message_id, hand_over=hand_over, return_path=return_path
+                )
             rows.record(row, outcome)
             log.info("confirmation %s to %s: %s", row.id, mask_email(row.email), outcome.verdict)
     return report

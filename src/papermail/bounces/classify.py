@@ -17,7 +17,7 @@ status                          verdict   why
 5.2.x (others)                  hard      mailbox disabled
 5.3.x (others), 5.4.7           soft      the receiving system's trouble, or delivery expired
 5.4.6, 5.5.x, 5.6.x, 5.7.x      sender    routing loop, protocol, content, policy, authentication
-5.0.0 and the rest of 5.x.x     by text   then ``hard`` if the text says nothing
+5.x.0 and the rest of 5.x.x     by text   then as above (``hard`` for 5.0.0) if the text says nothing
 ==============================  ========  =====================================================
 """
 
@@ -27,10 +27,11 @@ import re
 
 from papermail.db.models import BounceVerdict
 
-STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Not inside a version number ("Mailman v2.0.13") or an IP address.
+STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?![\w.])")
 
 SENDER_TEXT = re.compile(
-    r"spam|junk mail|block ?list|black ?list|blocked|\blisted (at|on|in|by)\b|reputation|spamhaus|"
+    r"spam|junk mail|block ?list|black ?list|blocked|(?<!not )\blisted (at|on|in|by)\b|reputation|spamhaus|"
     r"\bpolicy\b|policies|\bspf\b|\bdkim\b|\bdmarc\b|authenticat|not authori[sz]ed|"
     r"relay(ing)? (access )?(denied|not permitted)|not permitted to relay|unable to relay|"
     r"content (rejected|filter)|virus|banned|rate limit|too many (connections|messages from)|"
@@ -46,7 +47,7 @@ HARD_TEXT = re.compile(
     r"(host|domain) (unknown|not found)|unknown (host|domain)|unrouteable|not our customer|"
     r"recipient not found|bad destination|undeliverable address|unknown or illegal alias|"
     r"user (not found|doesn't have)|doesn't have an? .{1,40} account|not a valid mailbox|"
-    r"addressee unknown|name service error|mailbox disabled",
+    r"addressee unknown|name service error|mailbox disabled|not listed in",
     re.IGNORECASE,
 )
 SOFT_TEXT = re.compile(
@@ -101,11 +102,13 @@ def classify(status: str | None, diagnostic: str | None, *, default: BounceVerdi
     status = status or find_status(diagnostic)
     if status is None:
         return verdict_from_text(diagnostic) or default
-    klass, subject, _detail = status.split(".")
+    klass, subject, detail = status.split(".")
     if klass == "2":
         return BounceVerdict.NONE
     if klass == "4":
         return BounceVerdict.SOFT
+    if detail == "0":  # "other or undefined": the words say more than the code
+        return verdict_from_text(diagnostic) or _BY_SUBJECT.get(subject, BounceVerdict.HARD)
     if status in _SPECIFIC:
         return _SPECIFIC[status]
     if subject == "4":

@@ -37,10 +37,16 @@ _AUTO_SUBJECT = re.compile(
     r"away from|abwesenheit|absence|r[ée]ponse automatique|autoreply)",
     re.IGNORECASE,
 )
+# Where an MTA starts quoting the returned message: its text explains nothing about the failure.
+_RETURNED_PART = re.compile(
+    r"^(-+ ?(start of |begin )?(returned|original|undelivered|below this line)|"
+    r".*\bcopy of (the|your) (original )?message|received: |return-path: |message-id: )",
+    re.IGNORECASE | re.MULTILINE,
+)
 _BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery (system|subsystem)", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (status|fail|problem|notification)|returned mail|failure notice|"
-    r"mail delivery failed|could not be delivered|non[- ]?delivery|nicht zustellbar|rejected",
+    r"mail delivery failed|could not be delivered|non[- ]?delivery|nicht zustellbar|rejected|mail error",
     re.IGNORECASE,
 )
 
@@ -254,7 +260,9 @@ def _explanation(message: Message) -> str:
         if part.get_content_maintype() == "message":
             break  # the returned message itself says nothing about why it failed
         if part.get_content_type() == "text/plain":
-            return " ".join(_part_text(part)[:TEXT_LIMIT].split())
+            text = _part_text(part)[:TEXT_LIMIT]
+            quoted = _RETURNED_PART.search(text)
+            return " ".join((text[: quoted.start()] if quoted else text).split())
     return ""
 
 

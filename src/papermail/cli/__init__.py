@@ -7,7 +7,19 @@ import sys
 
 import click
 
-from papermail.cli import db, demo, digest, doctor, fetch, resend, service, stats, subscribers, trending
+from papermail.cli import (
+    bounces,
+    db,
+    demo,
+    digest,
+    doctor,
+    fetch,
+    resend,
+    service,
+    stats,
+    subscribers,
+    trending,
+)
 from papermail.cli.base import PapermailGroup
 from papermail.config import mask_log_handlers
 
@@ -32,6 +44,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
+cli.add_command(bounces.bounces)
 cli.add_command(db.db)
 cli.add_command(demo.demo_group)
 cli.add_command(digest.digest)

@@ -10,6 +10,7 @@ from papermail import votes
 from papermail.admin import subscriber_csv
 from papermail.admin import subscribers as admin
 from papermail.admin.stats import subscriber_counts
+from papermail.bounces.policy import reactivate as reactivate_subscriber
 from papermail.cli import likes as likes_module
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.likes import apply_likes, apply_mix
@@ -27,6 +28,7 @@ from papermail.cli.output import (
     unchanged,
 )
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus
+from papermail.subscribers import find_by_email
 
 # Beyond this many rows a table takes rich seconds to lay out; listings print plain columns instead.
 TABLE_ROW_LIMIT = 1000
@@ -329,3 +331,25 @@ def export(status: str | None, output) -> None:
     with cli_session() as session, progress_bar("exporting", _count(session, wanted)) as bar:
         count = subscriber_csv.write_export(session, output, wanted, on_progress=bar.advance)
     click.echo(f"exported {count} subscribers", err=True)
+
+
+@subscribers.command()
+@email_argument()
+@json_option
+def reactivate(email: str, as_json: bool) -> None:
+    """Lift a bounce suppression (never a complaint's), after the address works again."""
+    with cli_session() as session:
+        subscriber = find_by_email(session, email)
+        if subscriber is None:
+            raise CommandError(f"{email} is not a subscriber")
+        try:
+            lifted = reactivate_subscriber(session, subscriber, actor=cli_actor())
+        except PermissionError as exc:
+            raise CommandError(str(exc)) from None
+        status = subscriber.status.value
+    if as_json:
+        echo_json({"email": email, "changed": lifted, "status": status})
+    elif lifted:
+        changed(f"reactivated {email}: the bounce is lifted, status {status}")
+    else:
+        unchanged(f"{email} was not bounced; nothing to do")

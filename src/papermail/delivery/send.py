@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from papermail.bounces.verp import VerpKind, verp_sender_for
 from papermail.config import Settings
 from papermail.db import session_factory
 from papermail.db.models import DeliveryStatus, Digest
@@ -132,7 +133,10 @@ class _BatchSender:
 
     def _send_one(self, outbox: Outbox, rows: ClaimedRows, row: ClaimedRow, email: OutgoingEmail) -> None:
         outcome = outbox.send(
-            email, message_id=row.message_id, hand_over=lambda message_id: rows.hand_over(row, message_id)
+            email,
+            message_id=row.message_id,
+            hand_over=lambda message_id: rows.hand_over(row, message_id),
+            return_path=verp_sender_for(self.settings, VerpKind.DELIVERY, row.id),
         )
         rows.record(row, outcome)
         if outcome.relay_failed:

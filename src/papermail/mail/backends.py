@@ -59,6 +59,9 @@ class Envelope:
 
     sender: str
     recipient: str
+    # The sender is this message's own return path (VERP): the file backend shows it as a
+    # delivering MTA would, in a Return-Path header.
+    verp: bool = False
 
 
 class InvalidMessage(PermanentSendError):
@@ -290,7 +293,10 @@ class FileBackend(_Backend):
         name = f"{clock.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex}.eml"
         tmp = self.directory / f".{name}.tmp"
         # Envelope recipient first, as an mbox-style line, so tests and people can tell who got it.
-        tmp.write_bytes(f"X-Envelope-To: {envelope.recipient}\r\n".encode() + message)
+        head = f"X-Envelope-To: {envelope.recipient}\r\n"
+        if envelope.verp:
+            head += f"Return-Path: <{envelope.sender}>\r\n"
+        tmp.write_bytes(head.encode() + message)
         os.replace(tmp, self.directory / name)
         return f"250 written {name}"
 

@@ -106,8 +106,12 @@ class Outbox:
         *,
         message_id: str | None = None,
         hand_over: Callable[[str], bool] = _always_hand_over,
+        return_path: str | None = None,
     ) -> Outcome:
-        """Build, sign, pace, hand over and send one email; classify what happened."""
+        """Build, sign, pace, hand over and send one email; classify what happened.
+
+        ``return_path`` is the envelope sender when the message has its own (VERP); else the From.
+        """
         message_id = message_id or make_message_id(self.mail_from)
         try:
             message = build_message(email, mail_from=self.mail_from, message_id=message_id, date=clock.now())
@@ -119,7 +123,8 @@ class Outbox:
         if not hand_over(message_id):
             return Outcome(Verdict.NOT_HANDED_OVER, message_id)
         try:
-            reply = self.backend.send(Envelope(self.sender_address, email.to), message)
+            envelope = Envelope(return_path or self.sender_address, email.to, verp=return_path is not None)
+            reply = self.backend.send(envelope, message)
         except InvalidMessage as exc:
             return Outcome(Verdict.INVALID, message_id, exc.reason, exc.code)
         except PermanentSendError as exc:
