@@ -6,10 +6,14 @@ processes see its data), a private Redis queue and the settings pointing at both
 
 from __future__ import annotations
 
+import imaplib
+import os
 import socket
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -109,3 +113,54 @@ def dsn_for(recipient: str, *, status: str = "5.1.1", verp: str | None = None, m
         f"Subject: Your papers this week\r\n"
         f"--{boundary}--\r\n"
     ).encode()
+
+
+# -- the bounce mailbox: scripts/services runs dovecot with IMAPS on 127.0.0.1:10993 ------------------
+
+DOVECOT_DIR = Path(os.environ.get("PAPERMAIL_TEST_DOVECOT_DIR", "/tmp/papermail-test-dovecot"))
+IMAP_PORT = 10993
+IMAP_PASSWORD = "papermail-test"  # dovecot takes any user name with it; each gets its own Maildir
+
+
+@dataclass
+class BounceMailbox:
+    """A fresh mailbox on the test dovecot: its URL, CA file, and a way to put messages in it."""
+
+    user: str
+
+    @property
+    def url(self) -> str:
+        return f"imaps://{self.user}:{IMAP_PASSWORD}@127.0.0.1:{IMAP_PORT}/INBOX"
+
+    @property
+    def ca_file(self) -> str:
+        return str(DOVECOT_DIR / "cert.pem")
+
+    def _connect(self) -> imaplib.IMAP4_SSL:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        imap = imaplib.IMAP4_SSL("127.0.0.1", IMAP_PORT, ssl_context=context, timeout=10)
+        imap.login(self.user, IMAP_PASSWORD)
+        return imap
+
+    def append(self, *messages: bytes) -> None:
+        with self._connect() as imap:
+            for message in messages:
+                status, _ = imap.append("INBOX", None, None, message)
+                assert status == "OK"
+
+    def count(self) -> int:
+        with self._connect() as imap:
+            status, data = imap.select("INBOX")
+            assert status == "OK"
+            return int(data[0])
+
+
+@pytest.fixture
+def mailbox() -> BounceMailbox:
+    try:
+        socket.create_connection(("127.0.0.1", IMAP_PORT), timeout=2).close()
+    except OSError as exc:  # fail loudly: CI must never skip the IMAP tests
+        raise RuntimeError(
+            f"dovecot is not running on 127.0.0.1:{IMAP_PORT}: run scripts/services ({exc})"
+        ) from exc
+    return BounceMailbox(f"bounces-{uuid.uuid4().hex[:12]}")

@@ -8,6 +8,7 @@ import sys
 import click
 
 from papermail.cli import (
+    bounce_fetch,
     bounces,
     db,
     demo,
@@ -45,6 +46,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(bounces.bounces)
+bounces.bounces.add_command(bounce_fetch.fetch_command)
 cli.add_command(db.db)
 cli.add_command(demo.demo_group)
 cli.add_command(digest.digest)

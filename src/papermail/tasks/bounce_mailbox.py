@@ -1,0 +1,52 @@
+"""Polling the bounce mailbox (``PAPERMAIL_BOUNCE_IMAP_URL``) on beat's schedule.
+
+The schedule has an entry only while the mailbox is configured; it is read from the settings when
+beat reads it, never at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from celery import shared_task
+
+from papermail import task_names
+from papermail.bounces.imap_intake import fetch_mailbox
+from papermail.config import get_settings
+from papermail.tasks.fetch import cron_schedule
+
+log = logging.getLogger(__name__)
+
+
+class _MailboxSchedule(Mapping[str, dict[str, Any]]):
+    """``BEAT_SCHEDULE``: a fetch on ``PAPERMAIL_BOUNCE_IMAP_CRON`` when a mailbox is set."""
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        settings = get_settings()
+        if settings.bounce_imap_url is None:
+            return {}
+        schedule = cron_schedule(settings.bounce_imap_cron)
+        return {"fetch-bounce-mailbox": {"task": task_names.FETCH_BOUNCE_MAILBOX, "schedule": schedule}}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._entries()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
+BEAT_SCHEDULE = _MailboxSchedule()
+
+
+@shared_task(name=task_names.FETCH_BOUNCE_MAILBOX)
+def fetch_bounce_mailbox() -> int:
+    """Store the reports waiting in the bounce mailbox; each is then processed by its own task."""
+    result = fetch_mailbox(get_settings())
+    if result.stored:
+        log.info("bounce mailbox %s: stored %d messages", result.mailbox, len(result.stored))
+    return len(result.stored)
