@@ -93,7 +93,7 @@ def _read(raw: bytes) -> Report:
     message = email.message_from_bytes(raw)
     traces = {
         "text": text,
-        "original_message_ids": tuple(dict.fromkeys(m.lower() for m in _MESSAGE_ID.findall(text)[1:])),
+        "original_message_ids": tuple(dict.fromkeys(_MESSAGE_ID.findall(text)[1:])),
         "unsubscribe_urls": tuple(dict.fromkeys(_UNSUBSCRIBE_URL.findall(text))),
     }
     for part in message.walk():

@@ -251,7 +251,7 @@ def _rows_by_message_id(session: Session, message_ids: tuple[str, ...]) -> dict[
     found: dict[int, _Link] = {}
     for model in (Confirmation, Delivery):
         query = sa.select(model.id, model.subscriber_id).where(
-            sa.func.lower(model.message_id).in_(message_ids)
+            model.message_id.in_(message_ids)  # the unique index, not a scan
         )
         for row_id, subscriber_id in session.execute(query):
             subscriber = session.get(Subscriber, subscriber_id)
