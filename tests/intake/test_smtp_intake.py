@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from papermail import task_names
+from papermail.bounces.smtp_intake import GroupStore, Received
 from papermail.bounces.verp import VerpKind, make_token
 from tests.conftest import REDIS_URL
 from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, stored_messages
@@ -146,3 +147,16 @@ def test_the_processing_task_is_the_cores(intake_env, start_inbound):
         client.sendmail("", [BOUNCE_ADDRESS], dsn_for("a@example.org"))
     [raw] = redis.Redis.from_url(REDIS_URL).lrange(env.queue, 0, -1)
     assert json.loads(raw)["headers"]["task"] == task_names.PROCESS_INBOUND_MESSAGE
+
+
+def test_one_bad_message_does_not_fail_the_others_stored_with_it(intake_env):
+    env = intake_env()
+    store = GroupStore(env.settings)
+    good = [Received(dsn_for(f"r{n}@example.org"), None, BOUNCE_ADDRESS) for n in range(5)]
+    bad = Received("not bytes", None, BOUNCE_ADDRESS)  # type: ignore[arg-type]
+    futures = [store.submit(m) for m in [*good[:2], bad, *good[2:]]]
+    store.close()
+    with pytest.raises(TypeError):
+        futures[2].result()
+    ids = [f.result() for f in futures[:2] + futures[3:]]
+    assert sorted(ids) == [m.id for m in stored_messages(env)] and len(ids) == 5

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import sys
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -39,6 +43,7 @@ IDLE_TIMEOUT_SECONDS = 60
 REFUSED_RECIPIENT = "550 5.1.1 no such mailbox here: this server only takes bounces for papermail"
 ONE_RECIPIENT = "452 4.5.3 one recipient per message: send the others separately"
 STORE_FAILED = "451 4.3.0 could not store the message: try again later"
+MAX_GROUP = 200  # messages per transaction at most
 
 
 class IntakeLimits:
@@ -91,16 +96,76 @@ class IntakeLimits:
             return True
 
 
-def store_received(settings: Settings, raw: bytes, sender: str | None, recipient: str) -> int:
-    """Store one received message and commit; its processing is queued once the commit is done."""
+@dataclass(frozen=True)
+class Received:
+    """One message as it came in, waiting to be stored."""
+
+    raw: bytes
+    sender: str | None  # None for the empty return path "<>" of a report
+    recipient: str
+
+
+def store_received(settings: Settings, messages: list[Received]) -> list[int]:
+    """Store messages in one transaction and commit; their processing is queued after the commit."""
     with session_scope(settings) as session:
-        return store_inbound_message(
-            session,
-            raw,
-            via="smtp",
-            envelope_sender=(sender or "").strip("<>") or None,  # "<>": a report's empty return path
-            envelope_recipient=recipient,
-        )
+        return [
+            store_inbound_message(
+                session, m.raw, via="smtp", envelope_sender=m.sender, envelope_recipient=m.recipient
+            )
+            for m in messages
+        ]
+
+
+class GroupStore:
+    """One writer thread storing every message waiting at that moment in one transaction.
+
+    A commit is the expensive part (and SQLite has one writer at a time), so concurrent clients
+    share one: each still hears 250 only after the commit that holds its message. If a group's
+    commit fails, its messages are retried one by one, so one bad message can't fail the others.
+    """
+
+    def __init__(self, settings: Settings, max_group: int = MAX_GROUP) -> None:
+        self.settings, self.max_group = settings, max_group
+        self.waiting: queue.SimpleQueue[tuple[Received, Future[int]] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="inbound-store", daemon=True)
+        self.thread.start()
+
+    def submit(self, message: Received) -> Future[int]:
+        future: Future[int] = Future()
+        self.waiting.put((message, future))
+        return future
+
+    def close(self) -> None:
+        """Store what is waiting, then stop the writer thread."""
+        self.waiting.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while (first := self.waiting.get()) is not None:
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    item = self.waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.waiting.put(None)  # stop after this group
+                    break
+                group.append(item)
+            self._store(group)
+
+    def _store(self, group: list[tuple[Received, Future[int]]]) -> None:
+        try:
+            ids = store_received(self.settings, [message for message, _ in group])
+        except Exception:
+            if len(group) == 1:
+                group[0][1].set_exception(sys.exc_info()[1] or RuntimeError("store failed"))
+                return
+            for item in group:
+                self._store([item])
+            return
+        for (_message, future), message_id in zip(group, ids, strict=True):
+            future.set_result(message_id)
 
 
 class BounceHandler:
@@ -108,6 +173,7 @@ class BounceHandler:
 
     def __init__(self, settings: Settings, limits: IntakeLimits) -> None:
         self.settings, self.limits = settings, limits
+        self.store = GroupStore(settings)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address, options):
         if not self.limits.allow_message(_peer_ip(session)):
@@ -125,10 +191,10 @@ class BounceHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        loop = asyncio.get_running_loop()
+        sender = (envelope.mail_from or "").strip("<>") or None
         try:
-            message_id = await loop.run_in_executor(
-                None, store_received, self.settings, raw, envelope.mail_from, envelope.rcpt_tos[0]
+            message_id = await asyncio.wrap_future(
+                self.store.submit(Received(raw, sender, envelope.rcpt_tos[0]))
             )
         except Exception:
             log.exception("inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session))
@@ -197,6 +263,10 @@ class InboundServer(Controller):
 
     def factory(self) -> SMTP:
         return _LimitedSMTP(self.handler, **self.SMTP_kwargs)
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert)
+        self.handler.store.close()  # a store under way finishes (its client may have gone)
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
