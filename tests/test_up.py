@@ -3,6 +3,7 @@
 import contextlib
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -159,3 +160,28 @@ def test_up_serves_and_stops_cleanly_without_postgres_or_redis(tmp_path):
     assert "Traceback" not in log_text, log_text
     assert (tmp_path / "var" / "papermail.db").exists()
     assert (tmp_path / "var" / "broker.db").exists()
+
+
+@pytest.mark.slow
+def test_up_runs_the_inbound_server_when_its_bind_is_set(tmp_path):
+    inbound_port = _free_port()
+    up, log_path, port = _start_up(
+        tmp_path,
+        database_url=f"sqlite:///{tmp_path}/up.db",
+        bounce_address="bounces@papermail.test",
+        inbound_bind=f"127.0.0.1:{inbound_port}",
+    )
+    try:
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
+        wait_for(lambda: "taking bounces" in log_path.read_text(), timeout=60, message="inbound")
+        with smtplib.SMTP("127.0.0.1", inbound_port, timeout=10) as client:
+            assert client.ehlo()[0] == 250
+            client.mail("")
+            assert client.rcpt("someone@example.org")[0] == 550  # never a relay
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 0
+    finally:
+        _stop_for_good(up)
+    log_text = log_path.read_text()
+    assert "SIGTERM received; stopping web, worker, beat and inbound" in log_text
+    assert "papermail inbound: stopped" in log_text and "Traceback" not in log_text

@@ -8,10 +8,12 @@ import socket
 
 import pytest
 import redis
+from click.testing import CliRunner
 
 from papermail import task_names
 from papermail.bounces.smtp_intake import GroupStore, Received
 from papermail.bounces.verp import VerpKind, make_token
+from papermail.cli import cli
 from tests.conftest import REDIS_URL
 from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, stored_messages
 
@@ -160,3 +162,12 @@ def test_one_bad_message_does_not_fail_the_others_stored_with_it(intake_env):
         futures[2].result()
     ids = [f.result() for f in futures[:2] + futures[3:]]
     assert sorted(ids) == [m.id for m in stored_messages(env)] and len(ids) == 5
+
+
+def test_the_command_needs_the_bounce_address_and_a_free_port(send_env_factory, intake_env, start_inbound):
+    send_env_factory("sqlite")
+    result = CliRunner().invoke(cli, ["inbound", "--bind", "127.0.0.1:2525"])
+    assert result.exit_code == 1 and "set PAPERMAIL_BOUNCE_ADDRESS first" in result.output
+    busy = start_inbound(intake_env())
+    result = CliRunner().invoke(cli, ["inbound", "--bind", f"127.0.0.1:{busy.port}"])
+    assert result.exit_code == 1 and "cannot listen on" in result.output

@@ -240,7 +240,7 @@ def up(bind: str, demo: bool) -> None:
     while not asked_to_stop and all(child.poll() is None for child in children.values()):
         time.sleep(0.2)
     if asked_to_stop:
-        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping {', '.join(children)}")
+        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping {_listed(list(children))}")
         exit_code = 0
     else:
         dead = [name for name, child in children.items() if child.poll() is not None]
@@ -248,6 +248,11 @@ def up(bind: str, demo: bool) -> None:
         exit_code = 1
     _stop(children.values(), FORWARDED_SIGNALS[asked_to_stop[0]] if asked_to_stop else signal.SIGTERM)
     sys.exit(exit_code)
+
+
+def _listed(names: list[str]) -> str:
+    """``a, b and c``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def _request_catch_up() -> None:
