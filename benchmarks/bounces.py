@@ -7,7 +7,7 @@ On SQLite (a temporary file, migrated):
 * **baseline**: ``email.message_from_bytes`` over the corpus (the shared fixtures' real bounces),
   the least any reader of these messages must do;
 * **read**: :func:`papermail.bounces.parse.read_report` alone (ARF, DSN, auto-reply, flufl.bounce);
-* **import**: store + read + policy + record, in one transaction, as ``bounces import`` does,
+* **import**: store + read + policy + record, in transactions of 500, as ``bounces import`` does,
   against 200 subscribers the corpus addresses belong to;
 * **burst**: N (default 10,000) distinct hard-bounce DSNs for N subscribers of a bad list, imported
   in transactions of 500; it checks that every one left an event and every subscriber is bounced.
@@ -38,13 +38,20 @@ from benchmarks import inbound_smtp  # noqa: E402
 from tests.conftest import make_settings, shared_fixtures_dir  # noqa: E402
 
 from papermail import clock  # noqa: E402
-from papermail.bounces import process_inbound_message, store_inbound_message  # noqa: E402
+from papermail.bounces.imports import CHUNK  # noqa: E402
 from papermail.bounces.parse import read_report  # noqa: E402
+from papermail.bounces.process import process_stored_messages  # noqa: E402
+from papermail.bounces.store import store_inbound_messages  # noqa: E402
 from papermail.config import use_settings  # noqa: E402
 from papermail.db import migrate, session_factory  # noqa: E402
-from papermail.db.models import BounceEvent, Subscriber, SubscriberStatus  # noqa: E402
-
-CHUNK = 500
+from papermail.db.bookkeeping import AuditLog  # noqa: E402
+from papermail.db.models import (  # noqa: E402
+    BounceEvent,
+    InboundMessage,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
 
 
 def _dsn(n: int) -> bytes:
@@ -85,13 +92,18 @@ def _add_subscribers(settings, addresses) -> None:
         session.execute(sa.insert(Subscriber), rows)
 
 
+def _empty(settings) -> None:
+    with session_factory(settings).begin() as session:
+        for model in (BounceEvent, InboundMessage, AuditLog, Suppression, Subscriber):
+            session.execute(sa.delete(model))
+
+
 def _import(settings, messages: list[bytes]) -> None:
     factory = session_factory(settings)
     for start in range(0, len(messages), CHUNK):
         with factory.begin() as session:
-            for raw in messages[start : start + CHUNK]:
-                message_id = store_inbound_message(session, raw, via="import", enqueue=False)
-                process_inbound_message(session, message_id, settings=settings)
+            stored = store_inbound_messages(session, messages[start : start + CHUNK], via="import")
+            process_stored_messages(session, stored, settings=settings)
 
 
 def main() -> None:
@@ -105,13 +117,17 @@ def main() -> None:
         baseline = _rate(len(corpus), lambda: [email.message_from_bytes(raw) for raw in corpus], args.repeats)
         read = _rate(len(corpus), lambda: [read_report(raw) for raw in corpus], args.repeats)
         addresses = sorted({r.address for raw in corpus for r in read_report(raw).recipients})[:200]
+        settings = _fresh_settings(tmp, "import")
         import_times = []
-        for run in range(args.repeats):  # each run on a fresh database, set up outside the timing
-            settings = _fresh_settings(tmp, f"import-{run}")
+        # One database, emptied before each run outside the timing; an untimed first run warms the
+        # engine's statement cache, as a long-running worker's is.
+        for run in range(args.repeats + 1):
+            _empty(settings)
             _add_subscribers(settings, addresses)
             start = time.perf_counter()
             _import(settings, corpus)
-            import_times.append(time.perf_counter() - start)
+            if run:
+                import_times.append(time.perf_counter() - start)
         imported = len(corpus) / statistics.median(import_times)
         settings = _fresh_settings(tmp, "burst")
         _add_subscribers(settings, [f"bad{n}@example.net" for n in range(args.burst)])

@@ -7,7 +7,7 @@ Both are idempotent. docs/bounces.md explains verdicts, policy and VERP.
 """
 
 from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
-from papermail.bounces.process import apply_provider_event, process_inbound_message
+from papermail.bounces.process import apply_provider_event, process_inbound_message, process_inbound_messages
 from papermail.bounces.store import MAX_STORED_BYTES, store_inbound_message
 from papermail.bounces.verp import (
     VerpKind,
@@ -30,6 +30,7 @@ __all__ = [
     "apply_provider_event",
     "parse_verp_recipient",
     "process_inbound_message",
+    "process_inbound_messages",
     "store_inbound_message",
     "verp_sender_for",
 ]

@@ -36,7 +36,6 @@ SENDER_TEXT = re.compile(
     r"relay(ing)? (access )?(denied|not permitted)|not permitted to relay|unable to relay|"
     r"content (rejected|filter)|virus|banned|rate limit|too many (connections|messages from)|"
     r"message (size|too (big|large))|size limit|sender (address )?rejected|sender denied",
-    re.IGNORECASE,
 )
 HARD_TEXT = re.compile(
     r"user ?unknown|unknown (user|recipient|local.?part|address)|no such (user|recipient|mailbox|address)|"
@@ -46,16 +45,14 @@ HARD_TEXT = re.compile(
     r"account (has been |is )?(disabled|deactivated|closed|suspended|inactive|expired)|"
     r"(host|domain) (unknown|not found)|unknown (host|domain)|unrouteable|not our customer|"
     r"recipient not found|bad destination|undeliverable address|unknown or illegal alias|"
-    r"user (not found|doesn't have)|doesn't have an? .{1,40} account|not a valid mailbox|"
+    r"user (not found|doesn't have)|doesn't have an? \S+ account|not a valid mailbox|"
     r"addressee unknown|name service error|mailbox disabled|not listed in",
-    re.IGNORECASE,
 )
 SOFT_TEXT = re.compile(
     r"mailbox (is )?full|over ?quota|quota (exceeded|full)|exceed(ed|s)? (the )?(storage|quota)|"
     r"insufficient (storage|space|disk)|out of (storage|space)|mailbox size limit|"
     r"defer|try (again )?later|temporar|greylist|graylist|delayed|will (retry|be retried)|"
     r"still (trying|being retried)|expired|timed? ?out|could not be delivered for \d",
-    re.IGNORECASE,
 )
 
 _SPECIFIC: dict[str, BounceVerdict] = {
@@ -87,6 +84,8 @@ def verdict_from_text(text: str | None) -> BounceVerdict | None:
     """What a diagnostic says in words: sender, hard or soft (in that order), or None."""
     if not text:
         return None
+    # The patterns are lower case: matching lowered text is several times faster than IGNORECASE.
+    text = text.lower()
     for pattern, verdict in (
         (SENDER_TEXT, BounceVerdict.SENDER),
         (HARD_TEXT, BounceVerdict.HARD),

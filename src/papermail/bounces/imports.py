@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import mailbox
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.bounces.outcome import ProcessResult
-from papermail.bounces.process import process_inbound_message
-from papermail.bounces.store import store_inbound_message
+from papermail.bounces.process import process_stored_messages
+from papermail.bounces.store import store_inbound_messages
 from papermail.config import Settings
 from papermail.db.models import BounceEvent, InboundMessage
+
+# Messages stored and processed together: a few queries per chunk instead of several per message.
+CHUNK = 500
+T = TypeVar("T")
 
 
 class UnreadablePath(ValueError):
@@ -89,11 +93,26 @@ def import_paths(session: Session, settings: Settings, paths: list[Path]) -> Imp
         if not path.exists():
             raise UnreadablePath(f"{path}: no such file or directory")
     report = ImportReport()
-    for path in paths:
-        for source, raw in iter_messages(path):
-            message_id = store_inbound_message(session, raw, via="import", enqueue=False)
-            report.messages.append((source, process_inbound_message(session, message_id, settings=settings)))
+    for chunk in _chunks((item for path in paths for item in iter_messages(path)), CHUNK):
+        sources, raws = zip(*chunk, strict=True)
+        stored = store_inbound_messages(session, list(raws), via="import")
+        results = process_stored_messages(session, stored, settings=settings)
+        report.messages.extend(zip(sources, results, strict=True))
+        for message in list(session.identity_map.values()):  # done with their bytes: let memory go
+            if isinstance(message, InboundMessage):
+                session.expunge(message)
     return report
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def list_events(session: Session, limit: int = 50) -> list[BounceEvent]:

@@ -39,8 +39,8 @@ _AUTO_SUBJECT = re.compile(
 )
 # Where an MTA starts quoting the returned message: its text explains nothing about the failure.
 _RETURNED_PART = re.compile(
-    r"^(-+ ?(start of |begin )?(returned|original|undelivered|below this line)|"
-    r".*\bcopy of (the|your) (original )?message|received: |return-path: |message-id: )",
+    r"^-+ ?(start of |begin )?(returned|original|undelivered|below this line)|"
+    r"\bcopy of (the|your) (original )?message|^received: |^return-path: |^message-id: ",
     re.IGNORECASE | re.MULTILINE,
 )
 _BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery (system|subsystem)", re.IGNORECASE)
@@ -226,19 +226,15 @@ def _looks_like_bounce(message: Message) -> bool:
 def _non_standard(message: Message, **traces) -> Report:
     explanation = _explanation(message)
     temporary, permanent = all_failures(message)
-    verdict = verdict_from_text(explanation)
+    # One explanation for every address the detectors found: classified once per kind of failure.
+    status, diagnostic = find_status(explanation), explanation[:1000] or None
     recipients: dict[str, RecipientReport] = {}
     for found, default in ((permanent, BounceVerdict.HARD), (temporary, BounceVerdict.SOFT)):
+        verdict = classify(status, explanation, default=default) if found else default
         for raw_address in sorted(found):
             address = _address(raw_address.decode("utf-8", "replace"))
             if address and address not in recipients:
-                status = find_status(explanation)
-                recipients[address] = RecipientReport(
-                    address,
-                    classify(status, explanation, default=default),
-                    status,
-                    explanation[:1000] or None,
-                )
+                recipients[address] = RecipientReport(address, verdict, status, diagnostic)
     reporting_mta = _address(str(message.get("From") or "")) or None
     if recipients:
         return Report(ReportKind.BOUNCE, tuple(recipients.values()), reporting_mta, **traces)
@@ -247,8 +243,8 @@ def _non_standard(message: Message, **traces) -> Report:
             ReportKind.UNPARSED,
             (),
             reporting_mta,
-            verdict=verdict or BounceVerdict.NONE,
-            diagnostic=explanation[:1000] or None,
+            verdict=verdict_from_text(explanation) or BounceVerdict.NONE,
+            diagnostic=diagnostic,
             **traces,
         )
     return Report(ReportKind.NOT_A_REPORT, **traces)

@@ -13,6 +13,7 @@ that a complaint always wins.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from papermail.db.models import (
     SubscriberStatus,
     Suppression,
 )
-from papermail.subscribers import email_hash, mark_bounced, suppress
+from papermail.subscribers import email_hash
 
 SOFT_SCORE = 0.5
 SCORE_THRESHOLD = 5.0
@@ -49,41 +50,79 @@ def strongest(verdicts: list[BounceVerdict]) -> BounceVerdict:
     return BounceVerdict.NONE
 
 
+class Suppressions:
+    """The suppression list as the reports of one batch see it: read in bulk, added to as they go."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._by_hash: dict[str, Suppression | None] = {}
+
+    def load(self, emails: Iterable[str]) -> None:
+        """Read the entries of these addresses in one query."""
+        hashes = {email_hash(e) for e in emails} - self._by_hash.keys()
+        if not hashes:
+            return
+        self._by_hash.update(dict.fromkeys(hashes))
+        query = sa.select(Suppression).where(Suppression.email_hash.in_(hashes))
+        self._by_hash.update((row.email_hash, row) for row in self.session.scalars(query))
+
+    def get(self, email: str) -> Suppression | None:
+        hashed = email_hash(email)
+        if hashed not in self._by_hash:
+            self.load([email])
+        return self._by_hash[hashed]
+
+    def add(self, email: str, reason: str) -> None:
+        """Suppress the address (the caller knows it isn't yet)."""
+        row = Suppression(email_hash=email_hash(email), reason=reason, created_at=clock.now())
+        self.session.add(row)
+        self._by_hash[row.email_hash] = row
+
+
 def apply_verdict(
     session: Session,
     subscriber: Subscriber | None,
     verdict: BounceVerdict,
     *,
     reason: str,
+    suppressions: Suppressions,
     delivery_id: int | None = None,
 ) -> Action:
     """Change the subscriber as the verdict says; return what was done."""
     if subscriber is None:
         return Action.NOT_A_SUBSCRIBER
     if verdict == BounceVerdict.COMPLAINT:
-        return _complaint(session, subscriber, reason)
+        return _complaint(session, subscriber, reason, suppressions)
     if verdict == BounceVerdict.NONE:
         _reset_score(subscriber)
         return Action.NONE
     if subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
         return Action.NONE
     if verdict == BounceVerdict.HARD:
-        mark_bounced(session, subscriber, reply=reason)
+        _bounce(session, subscriber, reason, suppressions)
         return Action.SUPPRESSED
     if verdict == BounceVerdict.SOFT:
-        return _soft(session, subscriber, reason, delivery_id)
+        return _soft(session, subscriber, reason, delivery_id, suppressions)
     return Action.NONE  # sender: our fault, shown to the operator
 
 
-def _complaint(session: Session, subscriber: Subscriber, reason: str) -> Action:
-    hashed = email_hash(subscriber.email)
-    existing = session.scalar(sa.select(Suppression).where(Suppression.email_hash == hashed))
+def _bounce(session: Session, subscriber: Subscriber, reason: str, suppressions: Suppressions) -> None:
+    """What ``subscribers.mark_bounced`` does, with the batch's view of the suppression list."""
+    subscriber.status = SubscriberStatus.BOUNCED
+    subscriber.hard_bounced_at = clock.now()
+    if suppressions.get(subscriber.email) is None:
+        suppressions.add(subscriber.email, "bounce")
+    audit.record(session, "system", "subscriber.bounce", subscriber_id=subscriber.id, reason=reason[:500])
+
+
+def _complaint(session: Session, subscriber: Subscriber, reason: str, suppressions: Suppressions) -> Action:
+    existing = suppressions.get(subscriber.email)
     if existing is not None and existing.reason == "complaint":
         return Action.NONE
     if existing is not None:
         existing.reason = "complaint"  # a complaint outranks a bounce: reactivate can't lift it now
     else:
-        suppress(session, subscriber.email, "complaint")
+        suppressions.add(subscriber.email, "complaint")
     if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
         subscriber.unsubscribed_at = clock.now()
@@ -91,22 +130,27 @@ def _complaint(session: Session, subscriber: Subscriber, reason: str) -> Action:
     return Action.UNSUBSCRIBED
 
 
-def _soft(session: Session, subscriber: Subscriber, reason: str, delivery_id: int | None) -> Action:
+def _soft(
+    session: Session,
+    subscriber: Subscriber,
+    reason: str,
+    delivery_id: int | None,
+    suppressions: Suppressions,
+) -> Action:
     now = clock.now()
     last = subscriber.last_soft_bounce_at
     if last is not None and now - last < SCORE_ONCE_PER:
         return Action.NONE
-    if (
-        last is None
-        or now - last > SCORE_STALE_AFTER
-        or _delivered_since(session, subscriber, last, delivery_id)
-    ):
+    stale = last is None or now - last > SCORE_STALE_AFTER
+    if stale or _delivered_since(session, subscriber, last, delivery_id):
         subscriber.bounce_score = 0.0
     subscriber.bounce_score += SOFT_SCORE
     subscriber.soft_bounce_count += 1
     subscriber.last_soft_bounce_at = now
     if subscriber.bounce_score >= SCORE_THRESHOLD:
-        mark_bounced(session, subscriber, reply=f"bounce score {subscriber.bounce_score:g}; last: {reason}")
+        _bounce(
+            session, subscriber, f"bounce score {subscriber.bounce_score:g}; last: {reason}", suppressions
+        )
         return Action.SUPPRESSED
     return Action.COUNTED
 

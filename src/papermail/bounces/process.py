@@ -17,12 +17,11 @@ from sqlalchemy.orm import Session
 from papermail import clock, tokens
 from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
 from papermail.bounces.parse import Report, read_report
-from papermail.bounces.policy import apply_verdict, strongest
+from papermail.bounces.policy import Suppressions, apply_verdict, strongest
 from papermail.bounces.verp import VerpTarget, parse_verp_recipient, read_token
 from papermail.config import Settings, get_settings
 from papermail.db.models import BounceEvent, BounceVerdict, Confirmation, Delivery, InboundMessage, Subscriber
 from papermail.delivery.bounce_pause import pause_if_bouncing
-from papermail.subscribers import find_by_email
 
 _KIND_OF_VERDICT = {
     BounceVerdict.COMPLAINT: ReportKind.COMPLAINT,
@@ -48,35 +47,129 @@ class _Source:
     provider: str | None = None
     provider_event_id: str | None = None
     reporting_mta: str | None = None
-    pause_rate: float = 1.0
     outcomes: list[RecipientOutcome] = field(default_factory=list)
+
+
+class _Batch:
+    """What reports processed together share: lookups read in bulk, one flush at the end.
+
+    Each kind of lookup (subscribers by address, rows by returned Message-ID, verdicts already
+    given, suppressions) is one query for the whole batch, not one per report: an import of a
+    mailbox, or a burst of bounces from a bad list, costs a few queries per 500 reports.
+    """
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session, self.settings = session, settings
+        self.suppressions = Suppressions(session)
+        self.subscribers: dict[str, Subscriber | None] = {}
+        self.rows_by_message_id: dict[str, _Link] = {}
+        self.seen: set[tuple[str | None, str]] = set()
+        self.events: list[tuple[RecipientOutcome, BounceEvent]] = []
+        self.hard_bounced_deliveries: set[int] = set()
+
+    def prefetch(self, reports: list[tuple[Report, str | None]]) -> None:
+        """Read what these reports (with their report keys) will look up, one query per kind."""
+        self._load_subscribers({r.address for report, _ in reports for r in report.recipients})
+        self._load_rows({m for report, _ in reports for m in report.original_message_ids})
+        keys = {key for _, key in reports if key}
+        if keys:
+            query = sa.select(BounceEvent.report_key, BounceEvent.address).where(
+                BounceEvent.report_key.in_(keys)
+            )
+            self.seen.update((key, address) for key, address in self.session.execute(query))
+        self.suppressions.load(s.email for s in self.subscribers.values() if s is not None)
+
+    def subscriber(self, address: str) -> Subscriber | None:
+        if address not in self.subscribers:
+            self._load_subscribers({address})
+        return self.subscribers[address]
+
+    def _load_subscribers(self, addresses: set[str]) -> None:
+        wanted = addresses - self.subscribers.keys()
+        if not wanted:
+            return
+        self.subscribers.update(dict.fromkeys(wanted))
+        query = sa.select(Subscriber).where(Subscriber.email.in_(wanted))
+        self.subscribers.update((s.email, s) for s in self.session.scalars(query))
+
+    def _load_rows(self, message_ids: set[str]) -> None:
+        """Deliveries and confirmations whose Message-ID a report returns (through the unique index)."""
+        if not message_ids:
+            return
+        for model in (Confirmation, Delivery):
+            query = sa.select(model.message_id, model.id, model.subscriber_id).where(
+                model.message_id.in_(message_ids)
+            )
+            for message_id, row_id, subscriber_id in self.session.execute(query):
+                subscriber = self.session.get(Subscriber, subscriber_id)
+                if subscriber is not None:
+                    link = _Link(subscriber)
+                    if model is Delivery:
+                        link.delivery_id = row_id
+                    else:
+                        link.confirmation_id = row_id
+                    self.rows_by_message_id[message_id] = link
+
+    def finish(self) -> None:
+        """Write the batch, then pause any send its hard bounces show to be bouncing."""
+        self.session.flush()
+        for outcome, event in self.events:
+            outcome.event_id = event.id
+        if not self.hard_bounced_deliveries:
+            return
+        first_per_digest = (
+            sa.select(sa.func.min(Delivery.id))
+            .where(Delivery.id.in_(self.hard_bounced_deliveries))
+            .group_by(Delivery.digest_id)
+        )
+        for delivery_id in list(self.session.scalars(first_per_digest)):
+            pause_if_bouncing(self.session, delivery_id, self.settings.bounce_pause_rate)
 
 
 def process_inbound_message(
     session: Session, message_id: int, *, settings: Settings | None = None
 ) -> ProcessResult:
     """Read a stored message and act on it; a second run (or a second copy) changes nothing."""
+    return process_inbound_messages(session, [message_id], settings=settings)[0]
+
+
+def process_inbound_messages(
+    session: Session, message_ids: list[int], *, settings: Settings | None = None
+) -> list[ProcessResult]:
+    """:func:`process_inbound_message` for several messages at once, in their order."""
+    query = sa.select(InboundMessage).where(InboundMessage.id.in_(message_ids))
+    stored = {row.id: row for row in session.scalars(query)}
+    missing = [i for i in message_ids if i not in stored]
+    if missing:
+        raise LookupError(f"no inbound message {missing[0]}")
+    return process_stored_messages(session, [stored[i] for i in message_ids], settings=settings)
+
+
+def process_stored_messages(
+    session: Session, messages: list[InboundMessage], *, settings: Settings | None = None
+) -> list[ProcessResult]:
+    """Process messages the caller has just stored in this session (no second read of their bytes)."""
     settings = settings or get_settings()
-    inbound = session.get(InboundMessage, message_id)
-    if inbound is None:
-        raise LookupError(f"no inbound message {message_id}")
-    if inbound.state != "received":
-        return _recorded_result(session, inbound)
-    report = read_report(inbound.raw)
-    source = _Source(
-        inbound.report_key,
-        inbound.id,
-        reporting_mta=report.reporting_mta,
-        pause_rate=settings.bounce_pause_rate,
-    )
-    _apply_report(session, settings, report, inbound.envelope_recipient, source)
-    outcomes = source.outcomes
-    duplicate = bool(outcomes) and all(o.action == Action.ALREADY_SEEN for o in outcomes)
-    inbound.state = "duplicate" if duplicate else "processed"
-    inbound.kind = report.kind.value
-    inbound.processed_at = clock.now()
-    session.flush()
-    return ProcessResult(report.kind, outcomes, inbound.id, report.reporting_mta, duplicate)
+    batch = _Batch(session, settings)
+    fresh = {m.id: read_report(m.raw) for m in messages if m.state == "received"}
+    batch.prefetch([(fresh[m.id], m.report_key) for m in messages if m.id in fresh])
+    results = []
+    with session.no_autoflush:
+        for inbound in messages:
+            if inbound.id not in fresh:
+                results.append(_recorded_result(session, inbound))
+                continue
+            report = fresh[inbound.id]
+            source = _Source(inbound.report_key, inbound.id, reporting_mta=report.reporting_mta)
+            _apply_report(batch, report, inbound.envelope_recipient, source)
+            outcomes = source.outcomes
+            duplicate = bool(outcomes) and all(o.action == Action.ALREADY_SEEN for o in outcomes)
+            inbound.state = "duplicate" if duplicate else "processed"
+            inbound.kind = report.kind.value
+            inbound.processed_at = clock.now()
+            results.append(ProcessResult(report.kind, outcomes, inbound.id, report.reporting_mta, duplicate))
+    batch.finish()
+    return results
 
 
 def apply_provider_event(
@@ -89,43 +182,41 @@ def apply_provider_event(
     """Act on one provider webhook event; the same (provider, event id) again changes nothing."""
     settings = settings or get_settings()
     kind = _KIND_OF_VERDICT.get(event.verdict, ReportKind.BOUNCE)
-    source = _Source(
-        None,
-        inbound_message_id,
-        event.provider[:32],
-        event.event_id[:255],
-        event.reporting_mta,
-        settings.bounce_pause_rate,
+    source = _Source(None, inbound_message_id, event.provider[:32], event.event_id[:255], event.reporting_mta)
+    batch = _Batch(session, settings)
+    seen = sa.select(BounceEvent.id).where(
+        BounceEvent.provider == source.provider, BounceEvent.provider_event_id == source.provider_event_id
     )
+    if session.scalar(seen.limit(1)) is not None:
+        batch.seen.add((source.provider, source.provider_event_id))
     address = event.address.strip().lower()
     links = _links_by_token(session, [read_token(settings, event.verp_token)] if event.verp_token else [])
-    named = _link_for(session, address, links)
-    _act(session, source, address, event.verdict, event.status, event.diagnostic, named)
-    for link in links.values():
-        if named is None or link.subscriber.id != named.subscriber.id:
-            # The provider names an address we don't know, but our token names the subscriber.
-            _act(session, source, link.subscriber.email, event.verdict, event.status, event.diagnostic, link)
-    session.flush()
+    named = _link_for(batch, address, links)
+    with session.no_autoflush:
+        _act(batch, source, address, event.verdict, event.status, event.diagnostic, named)
+        for link in links.values():
+            if named is None or link.subscriber.id != named.subscriber.id:
+                # The provider names an address we don't know, but our token names the subscriber.
+                email = link.subscriber.email
+                _act(batch, source, email, event.verdict, event.status, event.diagnostic, link)
+    batch.finish()
     duplicate = all(o.action == Action.ALREADY_SEEN for o in source.outcomes)
     return ProcessResult(kind, source.outcomes, inbound_message_id, event.reporting_mta, duplicate)
 
 
-def _apply_report(
-    session: Session, settings: Settings, report: Report, envelope_recipient: str | None, source: _Source
-) -> None:
+def _apply_report(batch: _Batch, report: Report, envelope_recipient: str | None, source: _Source) -> None:
+    session, settings = batch.session, batch.settings
     links = _links_by_token(session, _carried_tokens(settings, report, envelope_recipient))
     links.update(_links_by_unsubscribe_url(session, settings, report, links))
-    by_message_id = _rows_by_message_id(session, report.original_message_ids)
+    by_message_id = {
+        link.subscriber.id: link
+        for message_id in report.original_message_ids
+        if (link := batch.rows_by_message_id.get(message_id)) is not None
+    }
     for recipient in report.recipients:
-        link = _link_for(session, recipient.address, links, by_message_id)
+        link = _link_for(batch, recipient.address, links, by_message_id)
         _act(
-            session,
-            source,
-            recipient.address,
-            recipient.verdict,
-            recipient.status,
-            recipient.diagnostic,
-            link,
+            batch, source, recipient.address, recipient.verdict, recipient.status, recipient.diagnostic, link
         )
     verdict = strongest([r.verdict for r in report.recipients]) if report.recipients else report.verdict
     if report.kind not in (ReportKind.BOUNCE, ReportKind.COMPLAINT, ReportKind.UNPARSED):
@@ -134,11 +225,11 @@ def _apply_report(
     for link in links.values():
         if link.subscriber.id not in acted and verdict != BounceVerdict.NONE:
             diagnostic = report.diagnostic or "named by our token in the report"
-            _act(session, source, link.subscriber.email, verdict, None, diagnostic, link)
+            _act(batch, source, link.subscriber.email, verdict, None, diagnostic, link)
 
 
 def _act(
-    session: Session,
+    batch: _Batch,
     source: _Source,
     address: str,
     verdict: BounceVerdict,
@@ -153,12 +244,23 @@ def _act(
         outcome.subscriber_id = link.subscriber.id
         outcome.delivery_id, outcome.confirmation_id = link.delivery_id, link.confirmation_id
     source.outcomes.append(outcome)
-    if _seen(session, source, address):
+    key = (
+        (source.provider, source.provider_event_id)
+        if source.provider_event_id
+        else (source.report_key, address)
+    )
+    if key in batch.seen:
         return
+    batch.seen.add(key)
     reason = f"{verdict.value} {status or ''} {diagnostic or ''}".strip()
     subscriber = link.subscriber if link is not None else None
     outcome.action = apply_verdict(
-        session, subscriber, verdict, reason=reason, delivery_id=outcome.delivery_id
+        batch.session,
+        subscriber,
+        verdict,
+        reason=reason,
+        suppressions=batch.suppressions,
+        delivery_id=outcome.delivery_id,
     )
     event = BounceEvent(
         recorded_at=clock.now(),
@@ -176,26 +278,10 @@ def _act(
         provider_event_id=source.provider_event_id,
         report_key=source.report_key,
     )
-    session.add(event)
-    session.flush()
-    outcome.event_id = event.id
+    batch.session.add(event)
+    batch.events.append((outcome, event))
     if verdict == BounceVerdict.HARD and outcome.delivery_id is not None:
-        pause_if_bouncing(session, outcome.delivery_id, source.pause_rate)
-
-
-def _seen(session: Session, source: _Source, address: str) -> bool:
-    """True if this report (or provider event) already gave a verdict on this address."""
-    if source.provider_event_id is not None:
-        query = sa.select(BounceEvent.id).where(
-            BounceEvent.provider == source.provider, BounceEvent.provider_event_id == source.provider_event_id
-        )
-    elif source.report_key is not None:
-        query = sa.select(BounceEvent.id).where(
-            BounceEvent.report_key == source.report_key, BounceEvent.address == address
-        )
-    else:
-        return False
-    return session.scalar(query.limit(1)) is not None
+        batch.hard_bounced_deliveries.add(outcome.delivery_id)
 
 
 def _carried_tokens(settings: Settings, report: Report, envelope_recipient: str | None) -> list[VerpTarget]:
@@ -244,31 +330,9 @@ def _links_by_unsubscribe_url(
     return links
 
 
-def _rows_by_message_id(session: Session, message_ids: tuple[str, ...]) -> dict[int, _Link]:
-    """Deliveries and confirmations whose Message-ID the report returns, by subscriber id."""
-    if not message_ids:
-        return {}
-    found: dict[int, _Link] = {}
-    for model in (Confirmation, Delivery):
-        query = sa.select(model.id, model.subscriber_id).where(
-            model.message_id.in_(message_ids)  # the unique index, not a scan
-        )
-        for row_id, subscriber_id in session.execute(query):
-            subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is None:
-                continue
-            link = _Link(subscriber)
-            if model is Delivery:
-                link.delivery_id = row_id
-            else:
-                link.confirmation_id = row_id
-            found[subscriber_id] = link
-    return found
-
-
-def _link_for(session: Session, address: str, *sources: dict[int, _Link]) -> _Link | None:
+def _link_for(batch: _Batch, address: str, *sources: dict[int, _Link]) -> _Link | None:
     """The subscriber with this address, linked to the row a token or Message-ID names."""
-    subscriber = find_by_email(session, address)
+    subscriber = batch.subscriber(address)
     if subscriber is None:
         return None
     for links in sources:
