@@ -23,7 +23,7 @@ def test_waiting_reports_are_stored_then_deleted(intake_env, mailbox):
     assert {m.via for m in stored} == {"imap"}
     assert b"Final-Recipient: rfc822; b@example.org" in stored[1].raw
     assert mailbox.count() == 0
-    assert env.queued_tasks() == 3  # one processing task per message, queued after the commit
+    assert env.queued_tasks() == 1  # one processing task for the batch, queued after the commit
     assert fetch_mailbox(env.settings).stored == []
 
 

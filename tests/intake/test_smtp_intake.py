@@ -11,7 +11,8 @@ import redis
 from click.testing import CliRunner
 
 from papermail import task_names
-from papermail.bounces.smtp_intake import GroupStore, Received
+from papermail.bounces.received import Received
+from papermail.bounces.smtp_intake import GroupStore
 from papermail.bounces.verp import VerpKind, make_token
 from papermail.cli import cli
 from tests.conftest import REDIS_URL
@@ -142,13 +143,13 @@ def test_a_store_failure_is_a_451_and_the_client_keeps_the_report(send_env_facto
     assert env.queued_tasks() == 0
 
 
-def test_the_processing_task_is_the_cores(intake_env, start_inbound):
+def test_one_task_processes_what_was_stored_together(intake_env, start_inbound):
     env = intake_env()
     live = start_inbound(env)
     with _client(live.port) as client:
         client.sendmail("", [BOUNCE_ADDRESS], dsn_for("a@example.org"))
     [raw] = redis.Redis.from_url(REDIS_URL).lrange(env.queue, 0, -1)
-    assert json.loads(raw)["headers"]["task"] == task_names.PROCESS_INBOUND_MESSAGE
+    assert json.loads(raw)["headers"]["task"] == task_names.PROCESS_INBOUND_GROUP
 
 
 def test_one_bad_message_does_not_fail_the_others_stored_with_it(intake_env):

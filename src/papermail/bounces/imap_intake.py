@@ -15,7 +15,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from papermail.bounces.store import store_inbound_message
+from papermail.bounces.received import Received, store_group
 from papermail.config import Settings
 from papermail.db import session_scope
 
@@ -100,7 +100,7 @@ def _store_batch(settings: Settings, imap: imaplib.IMAP4_SSL, uids: list[bytes])
     answer = _ok(imap.uid("FETCH", b",".join(uids).decode(), f"({part})"), "FETCH failed")
     messages = [item[1] for item in answer if isinstance(item, tuple) and _LITERAL_SIZE.search(item[0])]
     with session_scope(settings) as session:
-        return [store_inbound_message(session, raw, via="imap") for raw in messages]
+        return store_group(session, [Received(raw) for raw in messages], via="imap")
 
 
 def _delete(imap: imaplib.IMAP4_SSL, uids: list[bytes]) -> None:

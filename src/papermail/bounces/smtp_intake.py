@@ -25,12 +25,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from papermail.bounces.store import store_inbound_message
+from papermail.bounces.received import Received, store_group
 from papermail.bounces.verp import accepts_recipient
 from papermail.config import Rate, Settings
 from papermail.db import session_scope
@@ -96,24 +95,10 @@ class IntakeLimits:
             return True
 
 
-@dataclass(frozen=True)
-class Received:
-    """One message as it came in, waiting to be stored."""
-
-    raw: bytes
-    sender: str | None  # None for the empty return path "<>" of a report
-    recipient: str
-
-
 def store_received(settings: Settings, messages: list[Received]) -> list[int]:
     """Store messages in one transaction and commit; their processing is queued after the commit."""
     with session_scope(settings) as session:
-        return [
-            store_inbound_message(
-                session, m.raw, via="smtp", envelope_sender=m.sender, envelope_recipient=m.recipient
-            )
-            for m in messages
-        ]
+        return store_group(session, messages, via="smtp")
 
 
 class GroupStore:

@@ -1,7 +1,7 @@
-"""Polling the bounce mailbox (``PAPERMAIL_BOUNCE_IMAP_URL``) on beat's schedule.
+"""Intake tasks: polling the bounce mailbox on beat's schedule, and processing received groups.
 
-The schedule has an entry only while the mailbox is configured; it is read from the settings when
-beat reads it, never at import time.
+The schedule has an entry only while the mailbox (``PAPERMAIL_BOUNCE_IMAP_URL``) is configured; it
+is read from the settings when beat reads it, never at import time.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 from celery import shared_task
 
 from papermail import task_names
+from papermail.bounces import process_inbound_messages
 from papermail.bounces.imap_intake import fetch_mailbox
 from papermail.config import get_settings
+from papermail.db import session_scope
 from papermail.tasks.fetch import cron_schedule
 
 log = logging.getLogger(__name__)
@@ -50,3 +52,14 @@ def fetch_bounce_mailbox() -> int:
     if result.stored:
         log.info("bounce mailbox %s: stored %d messages", result.mailbox, len(result.stored))
     return len(result.stored)
+
+
+@shared_task(name=task_names.PROCESS_INBOUND_GROUP)
+def process_inbound_group(message_ids: list[int]) -> int:
+    """Process messages stored together (by SMTP or IMAP) in one transaction; a rerun changes nothing.
+
+    If it fails, the messages stay waiting and the inbound sweep processes them one by one.
+    """
+    settings = get_settings()
+    with session_scope(settings) as session:
+        return len(process_inbound_messages(session, message_ids, settings=settings))
