@@ -32,6 +32,18 @@ GENERIC_SECRET = "generic-webhook-secret"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:papermail-ses"
 
 
+def webhook_settings(sns: SnsSigner, sendgrid: SendGridSigner) -> dict[str, str]:
+    """The settings that switch every webhook on, with the test's keys."""
+    return {
+        "mailgun_signing_key": MAILGUN_KEY,
+        "sendgrid_public_key": sendgrid.public_key,
+        "postmark_webhook_auth": POSTMARK_AUTH,
+        "webhook_secret": GENERIC_SECRET,
+        "ses_topic_arns": TOPIC_ARN,
+        "sns_cert_hosts": f"sns.*.amazonaws.com,{sns.origin}",
+    }
+
+
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 

@@ -80,9 +80,17 @@ def inbound_process(tmp_path) -> Iterator:
         assert process.wait(10) == 0
 
 
+@pytest.fixture
+def relay_env(send_env_factory, smtp_server):
+    """``relay_env(backend, **settings)``: VERP on, digests sent through the relay stand-in."""
+    return lambda backend="postgresql", **extra: send_env_factory(
+        backend, mail_url=smtp_server.url, bounce_address=BOUNCE_ADDRESS, **extra
+    )
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_dsn_by_smtp(send_env_factory, smtp_server, worker_factory, inbound_process, backend):
-    env = send_env_factory(backend, mail_url=smtp_server.url, bounce_address=BOUNCE_ADDRESS)
+def test_a_dsn_by_smtp(relay_env, smtp_server, worker_factory, inbound_process, backend):
+    env = relay_env(backend)
     captured = _send_first_week(env, smtp_server, 3)
     worker_factory(env.environ)
     port = inbound_process(env)
@@ -98,14 +106,8 @@ def test_a_dsn_by_smtp(send_env_factory, smtp_server, worker_factory, inbound_pr
     assert _next_week_readers(env) == {"reader0@example.org", "reader2@example.org"}
 
 
-def test_a_dsn_by_imap(send_env_factory, smtp_server, worker_factory, mailbox):
-    env = send_env_factory(
-        "postgresql",
-        mail_url=smtp_server.url,
-        bounce_address=BOUNCE_ADDRESS,
-        bounce_imap_url=mailbox.url,
-        bounce_imap_ca_file=mailbox.ca_file,
-    )
+def test_a_dsn_by_imap(relay_env, smtp_server, worker_factory, mailbox):
+    env = relay_env(bounce_imap_url=mailbox.url, bounce_imap_ca_file=mailbox.ca_file)
     captured = _send_first_week(env, smtp_server, 2)
     mailbox.append(dsn_for(captured[0].recipient, verp=captured[0].sender))
     worker_factory(env.environ)
@@ -115,19 +117,9 @@ def test_a_dsn_by_imap(send_env_factory, smtp_server, worker_factory, mailbox):
     assert _next_week_readers(env) == {"reader1@example.org"}
 
 
-def test_each_provider_webhook(send_env_factory, smtp_server):
+def test_each_provider_webhook(relay_env, smtp_server):
     sns_signer, sendgrid_signer = p.SnsSigner(), p.SendGridSigner()
-    env = send_env_factory(
-        "postgresql",
-        mail_url=smtp_server.url,
-        bounce_address=BOUNCE_ADDRESS,
-        mailgun_signing_key=p.MAILGUN_KEY,
-        sendgrid_public_key=sendgrid_signer.public_key,
-        postmark_webhook_auth=p.POSTMARK_AUTH,
-        webhook_secret=p.GENERIC_SECRET,
-        ses_topic_arns=p.TOPIC_ARN,
-        sns_cert_hosts=sns_signer.origin,
-    )
+    env = relay_env(**p.webhook_settings(sns_signer, sendgrid_signer))
     captured = _send_first_week(env, smtp_server, 6)
     client = create_app(env.settings, {"TESTING": True, "RATE_LIMITER": DatabaseRateLimiter()}).test_client()
     ses, mailgun, sendgrid, postmark, generic = captured[:5]

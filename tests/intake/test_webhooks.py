@@ -55,12 +55,7 @@ def hook_settings(database, tmp_path, sns_signer, sendgrid_signer) -> Iterator[c
         database_url=database.url,
         broker_url="memory://",
         bounce_address="bounces@papermail.test",
-        mailgun_signing_key=p.MAILGUN_KEY,
-        sendgrid_public_key=sendgrid_signer.public_key,
-        postmark_webhook_auth=p.POSTMARK_AUTH,
-        webhook_secret=p.GENERIC_SECRET,
-        ses_topic_arns=p.TOPIC_ARN,
-        sns_cert_hosts=f"sns.*.amazonaws.com,{sns_signer.origin}",
+        **p.webhook_settings(sns_signer, sendgrid_signer),
     )
     config.use_settings(settings)
     reset_celery()

@@ -17,7 +17,6 @@ from datetime import timedelta
 import click
 
 from papermail import leases, task_names
-from papermail.bounces.smtp_intake import InboundServer, parse_bind
 from papermail.celery_app import declare_embedded_queue, get_celery
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
@@ -184,6 +183,9 @@ def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -
 @click.option("--bind", help=f"host:port to listen on  [default: PAPERMAIL_INBOUND_BIND or {INBOUND_BIND}]")
 def inbound(bind: str | None) -> None:
     """Receive bounces and complaints by SMTP, for PAPERMAIL_BOUNCE_ADDRESS and its VERP forms only."""
+    # Imported here: every other command (and each process `up` starts) would load aiosmtpd for nothing.
+    from papermail.bounces.smtp_intake import InboundServer, parse_bind
+
     settings = settings_or_exit()
     if settings.bounce_address is None:
         raise CommandError("set PAPERMAIL_BOUNCE_ADDRESS first: it is the only address this server takes")

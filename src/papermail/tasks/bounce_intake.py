@@ -7,7 +7,6 @@ is read from the settings when beat reads it, never at import time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import shared_task
@@ -17,12 +16,12 @@ from papermail.bounces import process_inbound_messages
 from papermail.bounces.imap_intake import fetch_mailbox
 from papermail.config import get_settings
 from papermail.db import session_scope
-from papermail.tasks.fetch import cron_schedule
+from papermail.tasks.fetch import SettingsSchedule, cron_schedule
 
 log = logging.getLogger(__name__)
 
 
-class _MailboxSchedule(Mapping[str, dict[str, Any]]):
+class _MailboxSchedule(SettingsSchedule):
     """``BEAT_SCHEDULE``: a fetch on ``PAPERMAIL_BOUNCE_IMAP_CRON`` when a mailbox is set."""
 
     def _entries(self) -> dict[str, dict[str, Any]]:
@@ -31,15 +30,6 @@ class _MailboxSchedule(Mapping[str, dict[str, Any]]):
             return {}
         schedule = cron_schedule(settings.bounce_imap_cron)
         return {"fetch-bounce-mailbox": {"task": task_names.FETCH_BOUNCE_MAILBOX, "schedule": schedule}}
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        return self._entries()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries())
-
-    def __len__(self) -> int:
-        return len(self._entries())
 
 
 BEAT_SCHEDULE = _MailboxSchedule()
