@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from papermail import config
 from papermail.bounces import sns
 from papermail.celery_app import reset_celery
-from papermail.db.models import Subscriber, SubscriberStatus
+from papermail.db.models import BounceEvent, Subscriber, SubscriberStatus
 from papermail.signup_limits import DatabaseRateLimiter
 from papermail.web import create_app
 from tests.conftest import make_settings
@@ -326,3 +327,19 @@ def test_the_default_certificate_allow_list(tmp_path, url, allowed):
 def test_a_bad_sendgrid_key_stops_start_up(tmp_path):
     with pytest.raises(config.ConfigError, match="PAPERMAIL_SENDGRID_PUBLIC_KEY"):
         make_settings(tmp_path, sendgrid_public_key="not a key")
+
+
+def test_a_big_batch_and_long_fields_are_taken(client, session, reader, sendgrid_signer):
+    noise = [p.sendgrid_event(f"x{n}@example.org", "open", useragent="Mozilla/5.0 " * 20) for n in range(200)]
+    long_status = p.sendgrid_event(READER, status="5.1.1 (the mailbox does not exist) " * 5, type="bounce")
+    request = sendgrid(sendgrid_signer, [*noise, long_status])
+    assert len(request[1]) > 50_000  # far above the web forms' 16 KB limit
+    assert post(client, request) == (200, {"events": 1, "actions": ["suppressed"]})
+    session.expire_all()
+    [event] = session.scalars(sa.select(BounceEvent).where(BounceEvent.address == READER))
+    assert event.status == "5.1.1"
+
+
+def test_a_body_over_a_megabyte_is_413(client):
+    status, _ = post(client, ("generic", b"x" * (1024 * 1024 + 1), p.generic_headers()))
+    assert status == 413

@@ -12,6 +12,7 @@ is appended, so each recipient's event is deduplicated on its own.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from papermail.bounces.signatures import WebhookRejected, epoch_time, iso_time
 from papermail.db.models import BounceVerdict as V
 
 MAX_ADDRESS = 320
+_STATUS_CODE = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 _FIELD_TEXT = 2000  # diagnostics longer than this are cut: they are shown, never parsed
 
 
@@ -49,8 +51,14 @@ def _address(raw: Any, where: str) -> str:
     return text
 
 
-def _status_class(status: str | None) -> str:
-    return (status or "")[:1]
+def _status_code(payload: dict[str, Any], name: str) -> str | None:
+    """The enhanced status code (RFC 3463, e.g. ``5.1.1``) in ``payload[name]``, if it holds one."""
+    found = _STATUS_CODE.search(str(payload.get(name) or ""))
+    return found.group(0) if found else None
+
+
+def _status_class(status: object) -> str:
+    return str(status or "")[:1]
 
 
 def _verp_token(envelope_sender: Any) -> str | None:
@@ -93,7 +101,7 @@ def _ses_bounce(bounce: dict[str, Any], token: str | None, message_id: str) -> l
     bounce_type, subtype = bounce.get("bounceType"), bounce.get("bounceSubType")
     events = []
     for recipient in _get(bounce, "bouncedRecipients", list, where="bounce"):
-        status = _optional_text(recipient, "status") if isinstance(recipient, dict) else None
+        status = _status_code(recipient, "status") if isinstance(recipient, dict) else None
         if subtype in SES_SENDER_SUBTYPES or (status or "").startswith("5.7."):
             verdict = V.SENDER
         elif bounce_type == "Permanent":
@@ -131,7 +139,7 @@ def _ses_event(
         event_id=f"{body.get('feedbackId') or message_id}/{address.lower()}",
         address=address,
         verdict=verdict,
-        status=_optional_text(recipient, "status"),
+        status=_status_code(recipient, "status"),
         verp_token=token,
         occurred_at=iso_time(body["timestamp"]) if body.get("timestamp") else None,
         raw=body,
@@ -159,7 +167,7 @@ def mailgun_events(event_data: dict[str, Any]) -> list[ProviderEvent]:
         verdict = V.NONE
     else:
         return []
-    status = _optional_text(status_block, "enhanced-code")
+    status = _status_code(status_block, "enhanced-code")
     if verdict == V.HARD and status and status.startswith("5.7."):
         verdict = V.SENDER
     return [
@@ -211,7 +219,7 @@ def sendgrid_events(events: Any) -> list[ProviderEvent]:
                 event_id=_get(event, "sg_event_id", where="a SendGrid event"),
                 address=_address(_get(event, "email", where="a SendGrid event"), "a SendGrid event"),
                 verdict=verdict,
-                status=_optional_text(event, "status"),
+                status=_status_code(event, "status"),
                 occurred_at=epoch_time(event["timestamp"]) if "timestamp" in event else None,
                 raw=event,
                 diagnostic=_optional_text(event, "reason") or _optional_text(event, "response"),
@@ -309,7 +317,7 @@ def generic_events(payload: Any, check_time: Callable[[datetime], None]) -> list
                 event_id=str(_get(event, "id", (str, int), where="an event"))[:200],
                 address=_address(_get(event, "address", where="an event"), "an event"),
                 verdict=verdict,
-                status=_optional_text(event, "status"),
+                status=_status_code(event, "status"),
                 verp_token=_verp_token(event.get("envelope_sender")),
                 occurred_at=when,
                 raw=event,
