@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import smtplib
 import socket
+from datetime import timedelta
 
 import pytest
 import redis
@@ -12,9 +13,10 @@ from click.testing import CliRunner
 
 from papermail import task_names
 from papermail.bounces.received import Received
-from papermail.bounces.smtp_intake import GroupStore
+from papermail.bounces.smtp_intake import FORGET_IPS_ABOVE, GroupStore, IntakeLimits
 from papermail.bounces.verp import VerpKind, make_token
 from papermail.cli import cli
+from papermail.config import Rate
 from tests.conftest import REDIS_URL
 from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, stored_messages
 
@@ -172,3 +174,14 @@ def test_the_command_needs_the_bounce_address_and_a_free_port(send_env_factory, 
     busy = start_inbound(intake_env())
     result = CliRunner().invoke(cli, ["inbound", "--bind", f"127.0.0.1:{busy.port}"])
     assert result.exit_code == 1 and "cannot listen on" in result.output
+
+
+def test_the_rate_limit_forgets_quiet_addresses():
+    now = [0.0]
+    limits = IntakeLimits(10, 10, Rate(2, timedelta(minutes=1), "2/m"), clock=lambda: now[0])
+    assert [limits.allow_message("10.0.0.1") for _ in range(3)] == [True, True, False]
+    for n in range(FORGET_IPS_ABOVE + 1):
+        limits.allow_message(f"10.1.{n // 256}.{n % 256}")
+    now[0] = 61.0
+    assert limits.allow_message("10.0.0.1")  # its window has passed
+    assert len(limits.recent) == 1

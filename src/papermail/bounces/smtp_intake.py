@@ -42,6 +42,7 @@ IDLE_TIMEOUT_SECONDS = 60
 REFUSED_RECIPIENT = "550 5.1.1 no such mailbox here: this server only takes bounces for papermail"
 ONE_RECIPIENT = "452 4.5.3 one recipient per message: send the others separately"
 STORE_FAILED = "451 4.3.0 could not store the message: try again later"
+FORGET_IPS_ABOVE = 10_000  # addresses remembered for the rate limit before quiet ones are dropped
 MAX_GROUP = 200  # messages per transaction at most
 
 
@@ -86,6 +87,8 @@ class IntakeLimits:
         now = self.clock()
         window = self.rate_per_ip.window.total_seconds()
         with self._lock:
+            if len(self.recent) > FORGET_IPS_ABOVE:  # a flood from many addresses must not grow forever
+                self._forget_quiet(now - window)
             recent = self.recent[ip]
             while recent and recent[0] <= now - window:
                 recent.popleft()
@@ -93,6 +96,10 @@ class IntakeLimits:
                 return False
             recent.append(now)
             return True
+
+    def _forget_quiet(self, since: float) -> None:
+        for ip in [ip for ip, recent in self.recent.items() if not recent or recent[-1] <= since]:
+            del self.recent[ip]
 
 
 def store_received(settings: Settings, messages: list[Received]) -> list[int]:
