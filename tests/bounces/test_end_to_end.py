@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import email
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from papermail import clock
+from papermail import clock, signup
+from papermail.bounces import parse_verp_recipient
 from papermail.cli import cli
-from papermail.db.models import Delivery, Subscriber, SubscriberStatus
+from papermail.db.models import Confirmation, Delivery, Subscriber, SubscriberStatus
 from papermail.delivery.plan import plan
 from papermail.delivery.send import send_batch
 from papermail.mail.backends import FileBackend
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import NoPacing, Outbox
+from papermail.signup_limits import DatabaseRateLimiter
+from papermail.subscribers import parse_preferences
 from tests.delivery.conftest import add_ranking, plan_week
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -130,3 +134,43 @@ def test_the_file_outbox_writes_the_return_path(tmp_path, backend):
         outbox.send(OutgoingEmail("b@example.org", "s", "t"))
     written = sorted(path.read_bytes() for path in tmp_path.glob("*.eml"))
     assert [b"Return-Path: <bounces+d1-x@papermail.test>" in data for data in written] == [True, False]
+
+
+def test_a_complaint_is_never_mailed_again_even_by_resend_force(
+    send_env_factory, smtp_server, backend, tmp_path
+):
+    env = send_env_factory(backend, broker="embedded", mail_url=smtp_server.url)
+    send_batch(env.settings, plan_week(env, 2))
+    arf = (Path(__file__).parent / "samples" / "arf_abuse.eml").read_bytes()
+    (tmp_path / "arf.eml").write_bytes(arf)
+    runner = CliRunner()
+    imported = json.loads(
+        runner.invoke(cli, ["bounces", "import", "--json", str(tmp_path / "arf.eml")]).output
+    )
+    assert imported["messages"][0]["kind"] == "complaint"
+    before = len(smtp_server.messages)
+    forced = runner.invoke(cli, ["resend", "reader0@example.org", "--force"])
+    assert forced.exit_code == 1 and len(smtp_server.messages) == before
+    refused = runner.invoke(cli, ["subscribers", "reactivate", "reader0@example.org"])
+    assert refused.exit_code == 1 and "complaint" in refused.output
+
+
+def test_a_confirmation_leaves_with_its_own_return_path(send_env_factory, smtp_server, backend):
+    env = send_env_factory(
+        backend, broker="embedded", mail_url=smtp_server.url, bounce_address="bounces@papermail.test"
+    )
+    with env.session() as session:
+        signup.request_signup(
+            session,
+            env.settings,
+            email="new@example.org",
+            preferences=parse_preferences(topics=["cs.LG"], keywords=""),
+            limiter=DatabaseRateLimiter(),
+        )
+        session.commit()
+        subscriber_id = session.scalar(sa.select(Subscriber.id).where(Subscriber.email == "new@example.org"))
+        confirmation_id = session.scalar(sa.select(Confirmation.id))
+    signup.send_confirmation(env.settings, subscriber_id)
+    (captured,) = smtp_server.received_by("new@example.org")
+    target = parse_verp_recipient(env.settings, captured.sender)
+    assert target is not None and target.confirmation_id == confirmation_id

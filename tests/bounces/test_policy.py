@@ -20,7 +20,8 @@ from papermail.bounces import (
     verp_sender_for,
 )
 from papermail.bounces.policy import reactivate
-from papermail.db.models import BounceVerdict, Confirmation, Subscriber, SubscriberStatus
+from papermail.db.bookkeeping import AuditLog
+from papermail.db.models import BounceVerdict, Confirmation, Delivery, Digest, Subscriber, SubscriberStatus
 from papermail.subscribers import is_suppressed
 from tests.conftest import make_settings
 from tests.delivery.conftest import add_subscribers
@@ -100,6 +101,9 @@ def test_reactivate_lifts_a_bounce_with_an_audit_line(session, settings):
     assert reactivate(session, subscriber, actor="test")
     assert subscriber.status == SubscriberStatus.ACTIVE and not is_suppressed(session, subscriber.email)
     assert not reactivate(session, subscriber, actor="test")
+    session.flush()
+    audit = sa.select(AuditLog.actor).where(AuditLog.action == "subscriber.reactivate")
+    assert list(session.scalars(audit)) == ["test"]
 
 
 def test_soft_bounces_count_once_a_day_and_bounce_at_five(session, settings):
@@ -185,3 +189,34 @@ def test_provider_events_are_deduplicated_by_their_id(session, settings):
     assert first.kind.value == "complaint" and first.recipients[0].action.value == "unsubscribed"
     second = apply_provider_event(session, event, settings=settings)
     assert second.duplicate and second.recipients[0].action.value == "already-seen"
+
+
+def test_a_provider_event_for_an_unknown_address_acts_on_the_subscriber_its_token_names(
+    session, verp_settings
+):
+    add_subscribers(session, 1)
+    session.add(Digest(period_key="2026-W48", created_at=clock.now()))
+    session.flush()
+    delivery = Delivery(
+        digest_id=session.scalar(sa.select(Digest.id)),
+        subscriber_id=_subscriber(session).id,
+        period_key="2026-W48",
+        scheduled_for=clock.now(),
+        planned_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    session.add(delivery)
+    session.flush()
+    token = verp_sender_for(verp_settings, VerpKind.DELIVERY, delivery.id).partition("+")[2].partition("@")[0]
+    event = ProviderEvent(
+        "mailgun",
+        "m-1",
+        "forwarded@elsewhere.example",
+        BounceVerdict.HARD,
+        "5.1.1\0garbage",
+        verp_token=token,
+    )
+    result = apply_provider_event(session, event, settings=verp_settings)
+    assert [(r.address, r.action.value, r.delivery_id) for r in result.recipients] == [
+        ("reader0@example.org", "suppressed", delivery.id)
+    ]

@@ -92,12 +92,22 @@ JSON_ARGS = {
     ("digest", "send"): ["--period", "2026-W49"],
     ("digest", "plan"): ["--period", "2026-W49"],
     ("doctor",): ["--worker", "0"],
+    ("bounces", "import"): ["bounce.eml"],
+    ("bounces", "show"): ["1"],  # the verdict the import recorded
+    ("subscribers", "reactivate"): ["old@example.org"],
 }
+BOUNCE = (
+    "From: MAILER-DAEMON@mx.example.org\nMIME-Version: 1.0\n"
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+    "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+    "Final-Recipient: rfc822; gone@example.net\nAction: failed\nStatus: 5.1.1\n\n--b--\n"
+)
 
 
 def test_every_json_option_prints_json(run, offline, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "people.csv").write_text("email\nnew@example.org\n")
+    (tmp_path / "bounce.eml").write_text(BOUNCE)
     # `demo remove` last: the others need the sample it removes.
     commands = sorted(_commands(cli), key=lambda path: (path == ("demo", "remove"), path))
     assert ("config",) in commands and ("digest", "send") in commands and ("db", "current") in commands

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from papermail import task_names
 from papermail.admin import health
+from papermail.bounces.rates import bounce_checks
 from papermail.celery_app import get_celery
 from papermail.config import ConfigError, Settings, get_settings, mask_secrets
 from papermail.db import get_engine, migrate, session_scope
@@ -64,6 +65,7 @@ def run_checks(*, worker_timeout: float | None = None) -> list[Check]:
         _add_many(checks, "fetches", lambda: health.check_fetches(settings))
         _add_many(checks, "ranking", lambda: [health.check_ranking(settings)])
         _add_many(checks, "beat", lambda: [health.check_beat(settings)])
+        _add_many(checks, "bounces", lambda: check_bounces(settings))
     broker_ok = _add(checks, "broker", lambda: check_broker(settings))
     if worker_timeout is not None:
         if database_ok and broker_ok:
@@ -95,6 +97,12 @@ def _add_many(checks: list[Check], name: str, run: Callable[[], list[tuple[str, 
         checks.extend(Check(*found) for found in run())
     except Exception as exc:  # a doctor reports what is broken; it doesn't crash on it
         checks.append(Check(name, FAIL, _one_line(exc)))
+
+
+def check_bounces(settings: Settings) -> list[tuple[str, str, str]]:
+    """The last period's bounce and complaint rates, and recent sender faults (docs/bounces.md)."""
+    with session_scope(settings) as session:
+        return bounce_checks(session)
 
 
 def _one_line(exc: BaseException) -> str:

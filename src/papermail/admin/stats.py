@@ -5,7 +5,7 @@ Each part is one or two aggregate queries, whatever the size of the tables.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.admin.deliveries import latest_period_key, status_counts
+from papermail.bounces.rates import PeriodRates, period_rates, recent_period_keys
 from papermail.confirmations import confirmation_counts
 from papermail.db.bookkeeping import FetchProblem, FetchRun
 from papermail.db.models import Delivery, DeliveryStatus, ScoringRun, Subscriber, SubscriberStatus
@@ -73,10 +74,13 @@ class Stats:
     scoring_run_as_of: datetime | None
     trending: list[TrendingPaper]
     nothing_ranked: str | None = None  # why ``trending`` is empty, with the next command
+    # Hard-bounce and complaint rates of the latest periods, newest first (papermail.bounces.rates).
+    report_rates: list[PeriodRates] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["bounces"]["rate"] = self.bounces.rate
+        data["report_rates"] = [rates.as_dict() for rates in self.report_rates]
         return data
 
 
@@ -95,6 +99,7 @@ def collect_stats(session: Session, period_key: str | None = None) -> Stats:
         scoring_run_as_of=run.as_of if run else None,
         trending=top_trending(session, run.id, TOP_TRENDING) if run else [],
         nothing_ranked=nothing_ranked_reason(session, run),
+        report_rates=period_rates(session, recent_period_keys(session)),
     )
 
 

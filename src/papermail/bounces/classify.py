@@ -35,7 +35,8 @@ SENDER_TEXT = re.compile(
     r"\bpolicy\b|policies|\bspf\b|\bdkim\b|\bdmarc\b|authenticat|not authori[sz]ed|"
     r"relay(ing)? (access )?(denied|not permitted)|not permitted to relay|unable to relay|"
     r"content (rejected|filter)|virus|banned|rate limit|too many (connections|messages from)|"
-    r"message (size|too (big|large))|size limit|sender (address )?rejected|sender denied",
+    r"message (size|too (big|large))|size limit|sender (address )?rejected|sender denied|"
+    r"not accepting mail from",
 )
 HARD_TEXT = re.compile(
     r"user ?unknown|unknown (user|recipient|local.?part|address)|no such (user|recipient|mailbox|address)|"
@@ -49,7 +50,7 @@ HARD_TEXT = re.compile(
     r"addressee unknown|name service error|mailbox disabled|not listed in",
 )
 SOFT_TEXT = re.compile(
-    r"mailbox (is )?full|over ?quota|quota (exceeded|full)|exceed(ed|s)? (the )?(storage|quota)|"
+    r"mailbox (is )?full|over ?quota|quota (exceeded|full|violation)|exceed(ed|s)? (the )?(storage|quota)|"
     r"insufficient (storage|space|disk)|out of (storage|space)|mailbox size limit|"
     r"defer|try (again )?later|temporar|greylist|graylist|delayed|will (retry|be retried)|"
     r"still (trying|being retried)|expired|timed? ?out|could not be delivered for \d",

@@ -43,6 +43,7 @@ _RETURNED_PART = re.compile(
     r"\bcopy of (the|your) (original )?message|^received: |^return-path: |^message-id: ",
     re.IGNORECASE | re.MULTILINE,
 )
+_QUOTED_SUBJECT = re.compile(r"^\s*subject:.*$", re.IGNORECASE | re.MULTILINE)
 _BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery (system|subsystem)", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (status|fail|problem|notification)|returned mail|failure notice|"
@@ -93,7 +94,12 @@ def _read(raw: bytes) -> Report:
     message = email.message_from_bytes(raw)
     traces = {
         "text": text,
-        "original_message_ids": tuple(dict.fromkeys(_MESSAGE_ID.findall(text)[1:])),
+        # Every Message-ID in the text but the report's own: the returned message's, wherever it is.
+        "original_message_ids": tuple(
+            dict.fromkeys(
+                m for m in _MESSAGE_ID.findall(text) if m != (message.get("Message-ID") or "").strip()
+            )
+        ),
         "unsubscribe_urls": tuple(dict.fromkeys(_UNSUBSCRIBE_URL.findall(text))),
     }
     for part in message.walk():
@@ -258,7 +264,9 @@ def _explanation(message: Message) -> str:
         if part.get_content_type() == "text/plain":
             text = _part_text(part)[:TEXT_LIMIT]
             quoted = _RETURNED_PART.search(text)
-            return " ".join((text[: quoted.start()] if quoted else text).split())
+            # The returned message's Subject is quoted too, and its words ("Virus alert") explain nothing.
+            own_words = _QUOTED_SUBJECT.sub("", text[: quoted.start()] if quoted else text)
+            return " ".join(own_words.split())
     return ""
 
 

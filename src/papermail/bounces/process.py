@@ -191,14 +191,14 @@ def apply_provider_event(
         batch.seen.add((source.provider, source.provider_event_id))
     address = event.address.strip().lower()
     links = _links_by_token(session, [read_token(settings, event.verp_token)] if event.verp_token else [])
-    named = _link_for(batch, address, links)
+    # One event, one verdict (the provider's id is unique): on the address it names if that is a
+    # subscriber, else on the subscriber our token names (the message was forwarded, or the
+    # provider rewrote the address).
+    link = _link_for(batch, address, links) or next(iter(links.values()), None)
+    if link is not None and link.subscriber.email != address:
+        address = link.subscriber.email
     with session.no_autoflush:
-        _act(batch, source, address, event.verdict, event.status, event.diagnostic, named)
-        for link in links.values():
-            if named is None or link.subscriber.id != named.subscriber.id:
-                # The provider names an address we don't know, but our token names the subscriber.
-                email = link.subscriber.email
-                _act(batch, source, email, event.verdict, event.status, event.diagnostic, link)
+        _act(batch, source, address, event.verdict, event.status, event.diagnostic, link)
     batch.finish()
     duplicate = all(o.action == Action.ALREADY_SEEN for o in source.outcomes)
     return ProcessResult(kind, source.outcomes, inbound_message_id, event.reporting_mta, duplicate)
@@ -238,7 +238,10 @@ def _act(
     link: _Link | None,
 ) -> None:
     """Apply one verdict to one address (once per report or provider event) and record it."""
-    address = address[:320]
+    # PostgreSQL's text can't hold NUL, and a broken report can carry anything.
+    address = address.replace("\0", "")[:320]
+    status = status.replace("\0", "")[:16] if status else None
+    diagnostic = diagnostic.replace("\0", "") if diagnostic else None
     outcome = RecipientOutcome(address, verdict, Action.ALREADY_SEEN, status, diagnostic)
     if link is not None:
         outcome.subscriber_id = link.subscriber.id
@@ -269,7 +272,7 @@ def _act(
         verdict=verdict,
         status=status,
         diagnostic=diagnostic,
-        reporting_mta=(source.reporting_mta or "")[:255] or None,
+        reporting_mta=(source.reporting_mta or "").replace("\0", "")[:255] or None,
         subscriber_id=outcome.subscriber_id,
         delivery_id=outcome.delivery_id,
         confirmation_id=outcome.confirmation_id,

@@ -78,7 +78,7 @@ def _new_message(
 
 
 def _clip(address: str | None) -> str | None:
-    return address[:320] if address else None
+    return address.replace("\0", "")[:320] if address else None
 
 
 def waiting_message_ids(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:

@@ -81,4 +81,24 @@ def _tables(collected: Stats) -> list:
     if not collected.trending:
         trending.caption = collected.nothing_ranked or "the ranking is empty"
     confirmations = counts_table("Confirmation emails", collected.confirmations)
-    return [counts_table("Subscribers", collected.subscribers), deliveries, confirmations, fetches, trending]
+    tables = [counts_table("Subscribers", collected.subscribers), deliveries, confirmations]
+    return [*tables, _report_rates(collected), fetches, trending]
+
+
+def _report_rates(collected: Stats):
+    """Hard bounces and complaints reported per period (including the reports that came later)."""
+    rates = table("period", "handed over", "hard", "soft", "complaints", "hard rate", "complaint rate")
+    rates.title = "Bounces and complaints per period"
+    for row in collected.report_rates:
+        rates.add_row(
+            row.period_key,
+            str(row.handed_over),
+            str(row.hard),
+            str(row.soft),
+            str(row.complaints),
+            "n/a" if row.hard_rate is None else f"{row.hard_rate:.2%}",
+            "n/a" if row.complaint_rate is None else f"{row.complaint_rate:.2%}",
+        )
+    if not collected.report_rates:
+        rates.caption = "no digest planned yet"
+    return rates

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import sqlalchemy as sa
 from celery import shared_task
 from celery.schedules import crontab
 
@@ -30,8 +31,14 @@ BEAT_SCHEDULE: dict = {
 def process_inbound_message(message_id: int) -> str:
     """Read one stored inbound message and act on it (a second run changes nothing)."""
     settings = get_settings()
-    with session_scope(settings) as session:
-        return process_message(session, message_id, settings=settings).kind.value
+    try:
+        with session_scope(settings) as session:
+            return process_message(session, message_id, settings=settings).kind.value
+    except sa.exc.IntegrityError:
+        # Another worker processed the same message (or a copy of its report) at the same moment and
+        # committed first; its verdicts stand and this transaction changed nothing.
+        log.info("inbound message %s was processed concurrently", message_id)
+        return "already-processed"
 
 
 @shared_task(name=task_names.SWEEP_INBOUND_MESSAGES)

@@ -20,6 +20,12 @@ depends_on: str | Sequence[str] | None = None
 _TIME = papermail.db.types.UTCDateTime(timezone=True)
 
 
+def _detaching_foreign_key(column: str, table: str) -> sa.ForeignKeyConstraint:
+    """A verdict outlives its report, subscriber and rows: deleting them only clears the reference."""
+    name = op.f(f"fk_bounce_events_{column}_{table}")
+    return sa.ForeignKeyConstraint([column], [f"{table}.id"], name=name, ondelete="SET NULL")
+
+
 def upgrade() -> None:
     op.create_table(
         "inbound_messages",
@@ -73,30 +79,10 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=32), nullable=True),
         sa.Column("provider_event_id", sa.String(length=255), nullable=True),
         sa.Column("report_key", sa.String(length=255), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["inbound_message_id"],
-            ["inbound_messages.id"],
-            name=op.f("fk_bounce_events_inbound_message_id_inbound_messages"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["subscriber_id"],
-            ["subscribers.id"],
-            name=op.f("fk_bounce_events_subscriber_id_subscribers"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["delivery_id"],
-            ["deliveries.id"],
-            name=op.f("fk_bounce_events_delivery_id_deliveries"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["confirmation_id"],
-            ["confirmations.id"],
-            name=op.f("fk_bounce_events_confirmation_id_confirmations"),
-            ondelete="SET NULL",
-        ),
+        _detaching_foreign_key("inbound_message_id", "inbound_messages"),
+        _detaching_foreign_key("subscriber_id", "subscribers"),
+        _detaching_foreign_key("delivery_id", "deliveries"),
+        _detaching_foreign_key("confirmation_id", "confirmations"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bounce_events")),
         sa.UniqueConstraint(
             "provider", "provider_event_id", name=op.f("uq_bounce_events_provider_provider_event_id")
