@@ -343,3 +343,11 @@ def test_a_big_batch_and_long_fields_are_taken(client, session, reader, sendgrid
 def test_a_body_over_a_megabyte_is_413(client):
     status, _ = post(client, ("generic", b"x" * (1024 * 1024 + 1), p.generic_headers()))
     assert status == 413
+
+
+def test_the_same_event_twice_in_one_batch_acts_once(client, session, reader, sendgrid_signer):
+    event = p.sendgrid_event(READER, status="5.1.1", type="bounce")
+    assert post(client, sendgrid(sendgrid_signer, [event, event])) == (
+        200,
+        {"events": 2, "actions": ["suppressed", "already-seen"]},
+    )

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 
 class WebhookRejected(Exception):
-    """The request is refused; ``status`` is the HTTP status (400, 401, 403, 404 or 409)."""
+    """The request is refused; ``status`` is the HTTP status: 400, 401, 403 or 404 for the request,
+    502 when a server of the provider's (SNS's certificate host) could not be reached."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from flask import Blueprint, request
+from sqlalchemy.orm import Session
 
 from papermail import clock
-from papermail.bounces import apply_provider_event
+from papermail.bounces import ProcessResult, apply_provider_event
 from papermail.bounces.signatures import WebhookRejected
 from papermail.bounces.webhooks import read_webhook
 from papermail.web.context import web_context
@@ -39,6 +41,15 @@ def receive(provider: str) -> tuple[dict[str, object], int]:
     except WebhookRejected as exc:
         log.info("webhook %s refused (%d): %s", provider[:20], exc.status, exc.reason)
         return {"error": exc.reason}, exc.status
-    outcomes = context.transaction(lambda session: [apply_provider_event(session, e) for e in events])
+
+    def apply(session: Session) -> list[ProcessResult]:
+        return [apply_provider_event(session, event) for event in events]
+
+    try:
+        outcomes = context.transaction(apply)
+    except sa.exc.IntegrityError:
+        # The provider's retry of this very request ran beside it and recorded the events first:
+        # once more, they are all already seen.
+        outcomes = context.transaction(apply)
     actions = [recipient.action.value for outcome in outcomes for recipient in outcome.recipients]
     return {"events": len(events), "actions": actions}, 200
