@@ -34,8 +34,8 @@ import sqlalchemy as sa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
-from tests.conftest import make_settings, settings_environ, subprocess_env, wait_for  # noqa: E402
-from tests.intake.conftest import dsn_for, free_port  # noqa: E402
+from tests.conftest import make_settings, settings_environ, subprocess_env  # noqa: E402
+from tests.intake.conftest import dsn_for, free_port, wait_for_smtp  # noqa: E402
 
 from papermail.bounces.verp import VerpKind, verp_sender_for  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402
@@ -119,15 +119,7 @@ def _serve(command: list[str], environ: dict[str, str]) -> tuple[subprocess.Pope
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-    def answers() -> bool:
-        try:
-            smtplib.SMTP("127.0.0.1", port, timeout=2).quit()
-            return True
-        except OSError:
-            return False
-
-    wait_for(answers, timeout=60, message=" ".join(command))
+    wait_for_smtp(port, " ".join(command))
     return server, port
 
 

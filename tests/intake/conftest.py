@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import imaplib
 import os
+import smtplib
 import socket
 import ssl
 import uuid
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 
 from papermail.bounces.smtp_intake import InboundServer
 from papermail.db.models import InboundMessage
+from tests.conftest import wait_for
 from tests.delivery.conftest import (  # noqa: F401 - fixtures, used by name
     SendEnv,
     _fresh_circuit_breakers,
@@ -29,6 +31,19 @@ from tests.delivery.conftest import (  # noqa: F401 - fixtures, used by name
 )
 
 BOUNCE_ADDRESS = "bounces@papermail.test"
+
+
+def wait_for_smtp(port: int, what: str, timeout: float = 60) -> None:
+    """Wait until an SMTP server answers on the loopback ``port``."""
+
+    def answers() -> bool:
+        try:
+            smtplib.SMTP("127.0.0.1", port, timeout=2).quit()
+            return True
+        except OSError:
+            return False
+
+    wait_for(answers, timeout=timeout, message=what)
 
 
 def free_port() -> int:

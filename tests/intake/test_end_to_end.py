@@ -25,7 +25,7 @@ from tests.conftest import subprocess_env, wait_for
 from tests.delivery.conftest import add_ranking, plan_week
 from tests.delivery.smtp_server import Captured
 from tests.intake import providers as p
-from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, free_port
+from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, free_port, wait_for_smtp
 
 pytestmark = pytest.mark.slow
 
@@ -63,15 +63,7 @@ def inbound_process(tmp_path) -> Iterator:
         command = [sys.executable, "-m", "papermail", "inbound", "--bind", f"127.0.0.1:{port}"]
         with (tmp_path / "inbound.log").open("ab") as log:  # the child keeps its own copy open
             started.append(subprocess.Popen(command, env=subprocess_env(env.environ), stdout=log, stderr=log))
-
-        def ready() -> bool:
-            try:
-                smtplib.SMTP("127.0.0.1", port, timeout=2).quit()
-                return True
-            except OSError:
-                return False
-
-        wait_for(ready, timeout=20, message="papermail inbound to listen")
+        wait_for_smtp(port, "papermail inbound to listen")
         return port
 
     yield start
