@@ -12,6 +12,9 @@ On SQLite (a temporary file, migrated):
 * **burst**: N (default 10,000) distinct hard-bounce DSNs for N subscribers of a bad list, imported
   in transactions of 500; it checks that every one left an event and every subscriber is bounced.
 
+Then the inbound SMTP server's rate over loopback against a bare aiosmtpd sink, and a burst of N
+DSNs by SMTP checked for losses (benchmarks/inbound_smtp.py, which also runs on its own).
+
 It prints the median reports/s of R runs (default 3) for each, and the ratios to the baseline.
 Target: import >= 500 reports/s on 2 cores.
 """
@@ -31,6 +34,7 @@ import sqlalchemy as sa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
+from benchmarks import inbound_smtp  # noqa: E402
 from tests.conftest import make_settings, shared_fixtures_dir  # noqa: E402
 
 from papermail import clock  # noqa: E402
@@ -150,6 +154,9 @@ def main() -> None:
     )
     if events != args.burst or bounced != args.burst:
         raise SystemExit("reports were lost")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        figures = inbound_smtp.measure(Path(tmp_name), args.repeats, burst=args.burst)
+    inbound_smtp.report(figures, args.repeats, inbound_smtp.DEFAULT_MESSAGES)
 
 
 if __name__ == "__main__":

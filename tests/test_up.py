@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -202,3 +203,28 @@ def test_a_stop_during_a_send_lets_the_batch_finish(tmp_path, smtp_server):
     counts = json.loads(papermail("digest", "status", "--period", period, "--json").stdout)["counts"]
     assert counts["sent"] == len(readers) and sum(counts.values()) == len(readers), counts
     assert smtp_server.count_by_recipient() == dict.fromkeys(readers, 1)
+
+
+@pytest.mark.slow
+def test_up_runs_the_inbound_server_when_its_bind_is_set(tmp_path):
+    inbound_port = _free_port()
+    up, log_path, port = _start_up(
+        tmp_path,
+        database_url=f"sqlite:///{tmp_path}/up.db",
+        bounce_address="bounces@papermail.test",
+        inbound_bind=f"127.0.0.1:{inbound_port}",
+    )
+    try:
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
+        wait_for(lambda: "taking bounces" in log_path.read_text(), timeout=60, message="inbound")
+        with smtplib.SMTP("127.0.0.1", inbound_port, timeout=10) as client:
+            assert client.ehlo()[0] == 250
+            client.mail("")
+            assert client.rcpt("someone@example.org")[0] == 550  # never a relay
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 0
+    finally:
+        _stop_for_good(up)
+    log_text = log_path.read_text()
+    assert "SIGTERM received; stopping web, worker, beat and inbound" in log_text
+    assert "papermail inbound: stopped" in log_text and "Traceback" not in log_text

@@ -34,6 +34,7 @@ TASK_MODULES = (
     "papermail.tasks.web",
     "papermail.tasks.catchup",
     "papermail.tasks.bounces",
+    "papermail.tasks.bounce_intake",
 )
 
 TASK_TIME_LIMIT = timedelta(minutes=10)

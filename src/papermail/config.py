@@ -100,6 +100,22 @@ class Settings:
     dkim_key_path: Path | None
     dkim_selector: str
     dkim_domain: str | None
+    # -- bounce intake: the inbound SMTP server, provider webhooks and the IMAP mailbox --
+    inbound_bind: str | None
+    inbound_max_bytes: int
+    inbound_max_connections: int
+    inbound_connections_per_ip: int
+    inbound_rate_per_ip: Rate
+    webhook_max_age_seconds: float
+    webhook_secret: str
+    ses_topic_arns: tuple[str, ...]
+    sns_cert_hosts: tuple[str, ...]
+    mailgun_signing_key: str
+    sendgrid_public_key: str
+    postmark_webhook_auth: str
+    bounce_imap_url: str | None
+    bounce_imap_ca_file: Path | None
+    bounce_imap_cron: str
     # -- trending (issue 4): the trendiness formula's parameters, explained in docs/trending.md --
     trend_half_life_hours: float
     trend_volume_weight: float
@@ -127,7 +143,7 @@ class Settings:
         shown: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("secret_key", "old_secret_keys"):
+            if f.name in SECRET_FIELDS:
                 text = "****" if value else "(not set)"
             elif isinstance(value, Rate):
                 text = value.spec
@@ -192,6 +208,13 @@ class Rate:
 
 
 RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SECRET_FIELDS = (
+    "secret_key",
+    "old_secret_keys",
+    "webhook_secret",
+    "mailgun_signing_key",
+    "postmark_webhook_auth",
+)
 
 
 # -- parsers: each takes the raw string and returns the value or raises ValueError ----------------
@@ -465,7 +488,7 @@ class SettingSource:
     source: str  # "environment", ".env", "default" or "generated"
 
 
-SECRET_VARIABLES = ("SECRET_KEY", "OLD_SECRET_KEYS")
+SECRET_VARIABLES = tuple(name.upper() for name in SECRET_FIELDS)
 
 
 def setting_sources() -> list[SettingSource]:
@@ -538,6 +561,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         hf_refresh_max_requests=read.get("HF_REFRESH_MAX_REQUESTS", _non_negative_int, "40"),
         **_web_settings(read),
         **_sending_settings(read),
+        **_bounce_intake_settings(read),
         # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
         trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_float, "36"),
         trend_volume_weight=read.get("TREND_VOLUME_WEIGHT", _fraction, "0.5"),
@@ -628,6 +652,70 @@ def _sending_settings(read: _Reader) -> dict[str, object]:
     if values["retry_max_seconds"] < values["retry_base_seconds"]:  # type: ignore[operator]
         raise ConfigError("RETRY_MAX_SECONDS", "must not be less than PAPERMAIL_RETRY_BASE_SECONDS")
     return values
+
+
+def _host_port(raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    host, _, port = raw.strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be HOST:PORT, e.g. 0.0.0.0:2525, got {raw!r}")
+    return raw.strip()
+
+
+def _imap_url(raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme != "imaps" or not parts.hostname or not parts.username:
+        raise ValueError("must be imaps://user:password@host[:port][/mailbox] (IMAP over TLS)")
+    return _checked_url(raw, ("imaps",))
+
+
+def _optional_file(raw: str) -> Path | None:
+    if not raw.strip():
+        return None
+    path = Path(raw.strip()).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{path} is not a readable file")
+    return path
+
+
+def _bounce_intake_settings(read: _Reader) -> dict[str, object]:
+    """How bounce reports come in: SMTP, provider webhooks, an IMAP mailbox."""
+    return {
+        "inbound_bind": read.get("INBOUND_BIND", _host_port, ""),
+        "inbound_max_bytes": read.get("INBOUND_MAX_BYTES", _positive_int, "1048576"),
+        "inbound_max_connections": read.get("INBOUND_MAX_CONNECTIONS", _positive_int, "100"),
+        "inbound_connections_per_ip": read.get("INBOUND_CONNECTIONS_PER_IP", _positive_int, "10"),
+        "inbound_rate_per_ip": read.get("INBOUND_RATE_PER_IP", _rate, "600/m"),
+        "webhook_max_age_seconds": read.get("WEBHOOK_MAX_AGE", _positive_float, "3600"),
+        "webhook_secret": read.raw("WEBHOOK_SECRET").strip(),
+        "ses_topic_arns": read.get("SES_TOPIC_ARNS", _key_list, ""),
+        "sns_cert_hosts": read.get("SNS_CERT_HOSTS", _key_list, "sns.*.amazonaws.com"),
+        "mailgun_signing_key": read.raw("MAILGUN_SIGNING_KEY").strip(),
+        "sendgrid_public_key": read.get("SENDGRID_PUBLIC_KEY", _public_key, ""),
+        "postmark_webhook_auth": read.get("POSTMARK_WEBHOOK_AUTH", _user_password, ""),
+        "bounce_imap_url": read.get("BOUNCE_IMAP_URL", _imap_url, ""),
+        "bounce_imap_ca_file": read.get("BOUNCE_IMAP_CA_FILE", _optional_file, ""),
+        "bounce_imap_cron": read.get("BOUNCE_IMAP_CRON", _cron, "*/5 * * * *"),
+    }
+
+
+def _public_key(raw: str) -> str:
+    """An ECDSA public key as SendGrid shows it (base64 DER), or PEM; "" when unset."""
+    if not raw.strip():
+        return ""
+    from papermail.bounces.signatures import load_public_key
+
+    load_public_key(raw.strip())  # raises ValueError naming the problem
+    return raw.strip()
+
+
+def _user_password(raw: str) -> str:
+    if raw.strip() and ":" not in raw.strip():
+        raise ValueError("must be USER:PASSWORD (the basic-auth credentials set in Postmark)")
+    return raw.strip()
 
 
 def _development_secret(data_dir: Path) -> str:

@@ -8,6 +8,7 @@ import sys
 import click
 
 from papermail.cli import (
+    bounce_fetch,
     bounces,
     db,
     demo,
@@ -49,6 +50,7 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 
 cli.add_command(bounces.bounces)
+bounces.bounces.add_command(bounce_fetch.fetch_command)
 cli.add_command(db.db)
 cli.add_command(demo.demo_group)
 cli.add_command(digest.digest)
@@ -62,6 +64,7 @@ cli.add_command(service.up)
 cli.add_command(service.worker)
 cli.add_command(service.beat)
 cli.add_command(service.web)
+cli.add_command(service.inbound)
 cli.add_command(trending.score)
 cli.add_command(trending.trending_ranking)
 cli.add_command(topics.topics)

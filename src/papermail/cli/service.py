@@ -26,8 +26,9 @@ from papermail.config import PREFIX, environment, setting_sources, use_settings
 from papermail.db import migrate
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
-PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta"}
+PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta", "inbound": "yellow"}
 SHUTDOWN_GRACE_SECONDS = 10
+INBOUND_BIND = "127.0.0.1:2525"
 # What `up` passes on to its children when it is told to stop. SIGHUP means "reload" to gunicorn
 # and celery, but "the terminal is gone, stop" to us, so children get SIGTERM for it.
 FORWARDED_SIGNALS = {
@@ -208,6 +209,30 @@ def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -
 
 
 @click.command()
+@click.option("--bind", help=f"host:port to listen on  [default: PAPERMAIL_INBOUND_BIND or {INBOUND_BIND}]")
+def inbound(bind: str | None) -> None:
+    """Receive bounces and complaints by SMTP, for PAPERMAIL_BOUNCE_ADDRESS and its VERP forms only."""
+    # Imported here: every other command (and each process `up` starts) would load aiosmtpd for nothing.
+    from papermail.bounces.smtp_intake import InboundServer, parse_bind
+
+    settings = settings_or_exit()
+    if settings.bounce_address is None:
+        raise CommandError("set PAPERMAIL_BOUNCE_ADDRESS first: it is the only address this server takes")
+    bind = bind or settings.inbound_bind or INBOUND_BIND
+    require_free_port(bind)
+    _die_with_up()
+    stopped = threading.Event()
+    for received in FORWARDED_SIGNALS:
+        signal.signal(received, lambda _signum, _frame: stopped.set())
+    server = InboundServer(settings, *parse_bind(bind))
+    server.start()
+    click.echo(f"papermail inbound: taking bounces for {settings.bounce_address} on {bind}", err=True)
+    stopped.wait()
+    server.stop()
+    click.echo("papermail inbound: stopped", err=True)
+
+
+@click.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the web.")
 @click.option(
     "--demo", is_flag=True, help="Load the bundled sample first (empty database only); no catch-up."
@@ -215,9 +240,9 @@ def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -
 def up(bind: str, demo: bool) -> None:
     """Run everything on this machine (migrate, then web, worker and beat) until Ctrl-C.
 
-    Links in emails point at --bind unless PAPERMAIL_BASE_URL is set.
+    Links in emails point at --bind unless PAPERMAIL_BASE_URL is set. With PAPERMAIL_INBOUND_BIND
+    set, the inbound SMTP server for bounces runs too.
     """
-    settings_or_exit()
     require_free_port(bind)
     links = links_follow_bind(bind)
     settings = settings_or_exit()
@@ -236,6 +261,10 @@ def up(bind: str, demo: bool) -> None:
         "worker": ["worker", "--concurrency", "2", "--quiet"],
         "beat": ["beat", "--quiet", "--no-catch-up" if demo else "--catch-up"],
     }
+    if settings.inbound_bind:
+        require_free_port(settings.inbound_bind)
+        click.echo(f"papermail: bounces by SMTP on {settings.inbound_bind}")
+        commands["inbound"] = ["inbound", "--bind", settings.inbound_bind]
     asked_to_stop: list[signal.Signals] = []
     for received in FORWARDED_SIGNALS:
         # Record the signal and let the loop below stop the children: docker, systemd and
@@ -245,7 +274,7 @@ def up(bind: str, demo: bool) -> None:
     while not asked_to_stop and all(child.poll() is None for child in children.values()):
         time.sleep(0.2)
     if asked_to_stop:
-        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping web, worker and beat")
+        click.echo(f"papermail: {asked_to_stop[0].name} received; stopping {_listed(list(children))}")
         exit_code = 0
     else:
         dead = [name for name, child in children.items() if child.poll() is not None]
@@ -253,6 +282,11 @@ def up(bind: str, demo: bool) -> None:
         exit_code = 1
     _stop(children.values(), FORWARDED_SIGNALS[asked_to_stop[0]] if asked_to_stop else signal.SIGTERM)
     sys.exit(exit_code)
+
+
+def _listed(names: list[str]) -> str:
+    """``a, b and c``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def _request_catch_up() -> None:

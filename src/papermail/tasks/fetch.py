@@ -32,8 +32,25 @@ def cron_schedule(line: str) -> crontab:
     )
 
 
-class _FetchSchedule(Mapping[str, dict[str, Any]]):
-    """``BEAT_SCHEDULE``, built from the settings when beat reads it (never at import time)."""
+class SettingsSchedule(Mapping[str, dict[str, Any]]):
+    """A ``BEAT_SCHEDULE`` whose ``_entries`` are built from the settings when beat reads it
+    (never at import time)."""
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._entries()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
+class _FetchSchedule(SettingsSchedule):
+    """The fetch tasks' ``BEAT_SCHEDULE``: arXiv and Hugging Face on their crontabs."""
 
     def _entries(self) -> dict[str, dict[str, Any]]:
         settings = get_settings()
@@ -47,15 +64,6 @@ class _FetchSchedule(Mapping[str, dict[str, Any]]):
                 "schedule": cron_schedule(settings.hf_fetch_cron),
             },
         }
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        return self._entries()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries())
-
-    def __len__(self) -> int:
-        return len(self._entries())
 
 
 BEAT_SCHEDULE = _FetchSchedule()

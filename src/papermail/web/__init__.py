@@ -12,7 +12,7 @@ from papermail.config import Settings, get_settings, mask_log_handlers
 from papermail.db.session import session_factory
 from papermail.resources import templates_dir
 from papermail.signup_limits import limiter_for
-from papermail.web import csrf, feedback, feeds, security, views
+from papermail.web import csrf, feedback, feeds, security, views, webhooks
 from papermail.web.context import PREVIEW_TTL_SECONDS, WebContext
 from papermail.web.logs import describe_exception, redact
 
@@ -68,5 +68,6 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(views.blueprint)
     app.register_blueprint(feeds.blueprint)
     app.register_blueprint(feedback.blueprint)
+    app.register_blueprint(webhooks.blueprint)
     views.register_error_pages(app)
     return app

@@ -1,0 +1,269 @@
+"""``papermail inbound``: an SMTP server that takes bounce reports, and nothing else.
+
+It accepts a recipient only if it is ``PAPERMAIL_BOUNCE_ADDRESS`` or a VERP form of it whose token
+verifies; anything else gets 550 at RCPT, so it can never be used as a relay. One recipient per
+transaction (a second gets 452, which tells the client to send it separately), so each message is
+stored once with the address it came to. A message is committed to the database before the 250
+is sent; the worker processing it is queued after that commit. If storing fails the client hears
+451 and tries again later: a report is never acknowledged and then lost.
+
+Limits: ``PAPERMAIL_INBOUND_MAX_BYTES`` (SIZE is advertised; a bigger message gets 552 at the end
+of DATA), at most ``PAPERMAIL_INBOUND_MAX_CONNECTIONS`` open connections and
+``PAPERMAIL_INBOUND_CONNECTIONS_PER_IP`` from one address (more get 421 on connect), and at most
+``PAPERMAIL_INBOUND_RATE_PER_IP`` messages per address (more get 450 at MAIL: a flood is slowed
+down, and a real relay simply retries). The counts live in this process: run one inbound server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from papermail.bounces.received import Received, store_group
+from papermail.bounces.verp import accepts_recipient
+from papermail.config import Rate, Settings
+from papermail.db import session_scope
+
+log = logging.getLogger(__name__)
+
+IDENT = "papermail inbound"
+# Idle clients are dropped after this long, so slow connections can't hold every slot.
+IDLE_TIMEOUT_SECONDS = 60
+REFUSED_RECIPIENT = "550 5.1.1 no such mailbox here: this server only takes bounces for papermail"
+ONE_RECIPIENT = "452 4.5.3 one recipient per message: send the others separately"
+STORE_FAILED = "451 4.3.0 could not store the message: try again later"
+FORGET_IPS_ABOVE = 10_000  # addresses remembered for the rate limit before quiet ones are dropped
+MAX_GROUP = 200  # messages per transaction at most
+
+
+class IntakeLimits:
+    """Open connections (in total and per IP) and recent messages per IP, for one server process."""
+
+    def __init__(
+        self,
+        max_connections: int,
+        connections_per_ip: int,
+        rate_per_ip: Rate,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_connections, self.connections_per_ip = max_connections, connections_per_ip
+        self.rate_per_ip, self.clock = rate_per_ip, clock
+        self.open_by_ip: dict[str, int] = defaultdict(int)
+        self.recent: dict[str, deque[float]] = defaultdict(deque)
+        self.refused_connections = 0
+        self._lock = threading.Lock()
+
+    def open(self, ip: str) -> str | None:
+        """Count a new connection from ``ip``; the reason to refuse it, if it is one too many."""
+        with self._lock:
+            if sum(self.open_by_ip.values()) >= self.max_connections:
+                reason = "too many connections"
+            elif self.open_by_ip[ip] >= self.connections_per_ip:
+                reason = "too many connections from your address"
+            else:
+                self.open_by_ip[ip] += 1
+                return None
+            self.refused_connections += 1
+            return reason
+
+    def close(self, ip: str) -> None:
+        with self._lock:
+            self.open_by_ip[ip] -= 1
+            if self.open_by_ip[ip] <= 0:
+                del self.open_by_ip[ip]
+
+    def allow_message(self, ip: str) -> bool:
+        """Count a message from ``ip`` unless it already sent its share within the window."""
+        now = self.clock()
+        window = self.rate_per_ip.window.total_seconds()
+        with self._lock:
+            if len(self.recent) > FORGET_IPS_ABOVE:  # a flood from many addresses must not grow forever
+                self._forget_quiet(now - window)
+            recent = self.recent[ip]
+            while recent and recent[0] <= now - window:
+                recent.popleft()
+            if len(recent) >= self.rate_per_ip.count:
+                return False
+            recent.append(now)
+            return True
+
+    def _forget_quiet(self, since: float) -> None:
+        for ip in [ip for ip, recent in self.recent.items() if not recent or recent[-1] <= since]:
+            del self.recent[ip]
+
+
+def store_received(settings: Settings, messages: list[Received]) -> list[int]:
+    """Store messages in one transaction and commit; their processing is queued after the commit."""
+    with session_scope(settings) as session:
+        return store_group(session, messages, via="smtp")
+
+
+class GroupStore:
+    """One writer thread storing every message waiting at that moment in one transaction.
+
+    A commit is the expensive part (and SQLite has one writer at a time), so concurrent clients
+    share one: each still hears 250 only after the commit that holds its message. If a group's
+    commit fails, its messages are retried one by one, so one bad message can't fail the others.
+    """
+
+    def __init__(self, settings: Settings, max_group: int = MAX_GROUP) -> None:
+        self.settings, self.max_group = settings, max_group
+        self.waiting: queue.SimpleQueue[tuple[Received, Future[int]] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="inbound-store", daemon=True)
+        self.thread.start()
+
+    def submit(self, message: Received) -> Future[int]:
+        future: Future[int] = Future()
+        self.waiting.put((message, future))
+        return future
+
+    def close(self) -> None:
+        """Store what is waiting, then stop the writer thread."""
+        self.waiting.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while (first := self.waiting.get()) is not None:
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    item = self.waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.waiting.put(None)  # stop after this group
+                    break
+                group.append(item)
+            self._store(group)
+
+    def _store(self, group: list[tuple[Received, Future[int]]]) -> None:
+        try:
+            ids = store_received(self.settings, [message for message, _ in group])
+        except Exception:
+            if len(group) == 1:
+                group[0][1].set_exception(sys.exc_info()[1] or RuntimeError("store failed"))
+                return
+            for item in group:
+                self._store([item])
+            return
+        for (_message, future), message_id in zip(group, ids, strict=True):
+            future.set_result(message_id)
+
+
+class BounceHandler:
+    """aiosmtpd hooks: who may send to whom, and storing what arrives."""
+
+    def __init__(self, settings: Settings, limits: IntakeLimits) -> None:
+        self.settings, self.limits = settings, limits
+        self.store = GroupStore(settings)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address, options):
+        if not self.limits.allow_message(_peer_ip(session)):
+            return "450 4.7.1 too many messages from your address: try again later"
+        envelope.mail_from, envelope.mail_options = address, list(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address, options):
+        if envelope.rcpt_tos:
+            return ONE_RECIPIENT
+        if not accepts_recipient(self.settings, address):
+            return REFUSED_RECIPIENT
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        sender = (envelope.mail_from or "").strip("<>") or None
+        try:
+            message_id = await asyncio.wrap_future(
+                self.store.submit(Received(raw, sender, envelope.rcpt_tos[0]))
+            )
+        except Exception:
+            log.exception("inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session))
+            return STORE_FAILED
+        return f"250 2.0.0 stored as inbound message {message_id}"
+
+
+def _peer_ip(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
+
+
+class _LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP, refusing a connection over the limits with 421 before the greeting."""
+
+    def __init__(self, handler: BounceHandler, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self.limits = handler.limits
+        self.counted_ip: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        ip = _peer_ip_of(transport)
+        refusal = self.limits.open(ip)
+        if refusal is not None:
+            transport.write(f"421 4.7.0 {refusal}: try again later\r\n".encode())  # type: ignore[attr-defined]
+            transport.close()
+            return
+        self.counted_ip = ip
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.counted_ip is None:  # refused: aiosmtpd never set this connection up
+            return
+        self.limits.close(self.counted_ip)
+        self.counted_ip = None
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        return super().eof_received() if self.counted_ip is not None else False
+
+
+def _peer_ip_of(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
+
+
+class InboundServer(Controller):
+    """The inbound server on its own thread and event loop: ``start()``, then ``stop()``."""
+
+    def __init__(self, settings: Settings, host: str, port: int) -> None:
+        self.settings = settings
+        self.limits = IntakeLimits(
+            settings.inbound_max_connections,
+            settings.inbound_connections_per_ip,
+            settings.inbound_rate_per_ip,
+        )
+        super().__init__(
+            BounceHandler(settings, self.limits),
+            hostname=host,
+            port=port,
+            ready_timeout=10,
+            data_size_limit=settings.inbound_max_bytes,
+            ident=IDENT,
+            timeout=IDLE_TIMEOUT_SECONDS,
+        )
+
+    def factory(self) -> SMTP:
+        return _LimitedSMTP(self.handler, **self.SMTP_kwargs)
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert)
+        self.handler.store.close()  # a store under way finishes (its client may have gone)
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:2525`` for IPv6) as a host and a port number."""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--bind must be HOST:PORT, e.g. 0.0.0.0:2525, got {bind!r}")
+    return host.strip("[]"), int(port)
