@@ -60,12 +60,17 @@ def sessions(session: Session) -> sessionmaker[Session]:
 
 @pytest.fixture
 def make_app(web_settings, sessions) -> Callable[..., Flask]:
-    """``make_app(settings=…, limiter=…)``: an app on the test database."""
+    """``make_app(settings=…, limiter=…, **flask_config)``: an app on the test database."""
 
-    def make(settings: config.Settings | None = None, limiter: Any = None) -> Flask:
+    def make(settings: config.Settings | None = None, limiter: Any = None, **flask_config: Any) -> Flask:
         return create_app(
             settings or web_settings,
-            {"TESTING": True, "SESSION_FACTORY": sessions, "RATE_LIMITER": limiter or DatabaseRateLimiter()},
+            {
+                "TESTING": True,
+                "SESSION_FACTORY": sessions,
+                "RATE_LIMITER": limiter or DatabaseRateLimiter(),
+                **flask_config,
+            },
         )
 
     return make

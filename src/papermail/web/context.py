@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from papermail.config import Settings
 from papermail.signup_limits import RateLimiter
 from papermail.web.logs import describe_error
+from papermail.web.readiness import ReadinessCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,6 +33,7 @@ class WebContext:
     sessions: sessionmaker[Session]
     limiter: RateLimiter
     preview_ttl: float = PREVIEW_TTL_SECONDS
+    readiness: ReadinessCache = field(default_factory=ReadinessCache)
     _cached: dict[str, tuple[float, object]] = field(default_factory=dict)
 
     def cached(self, name: str, compute: Callable[[], T]) -> T:

@@ -18,7 +18,7 @@ from papermail.digest.browser import delivery_page
 from papermail.digest.render import trending_url
 from papermail.signup_limits import LimiterUnavailable, ip_key
 from papermail.web import feedback, readiness
-from papermail.web.context import web_context
+from papermail.web.context import WebContext, web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
     HONEYPOT_FIELD,
@@ -255,14 +255,18 @@ def healthz() -> tuple[dict[str, str], int]:
 def readyz() -> tuple[dict[str, str], int]:
     # /healthz says the process lives (cheap, for restarts); this says whether to send it traffic.
     context = web_context()
+    states = context.readiness.states(lambda: _probe(context))
+    ready = all(state == readiness.OK for state in states.values())
+    code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+    return {"status": "ok" if ready else "error", **states}, code
+
+
+def _probe(context: WebContext) -> dict[str, str]:
     try:
         database = context.read(readiness.database_state)
     except sa.exc.SQLAlchemyError:  # not even a connection
         database = readiness.UNREACHABLE
-    states = {"database": database, "broker": readiness.broker_state(context.settings)}
-    ready = all(state == readiness.OK for state in states.values())
-    code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
-    return {"status": "ok" if ready else "error", **states}, code
+    return {"database": database, "broker": readiness.broker_state(context.settings)}
 
 
 def register_error_pages(app: Flask) -> None:
