@@ -197,6 +197,34 @@ def send_confirmation(
     return report
 
 
+def send_preferences_link(
+    settings: Settings, subscriber_id: int, *, sessions: sessionmaker[Session] | None = None
+) -> str | None:
+    """Mail a subscriber a fresh preferences link; the outcome, or None if they get no mail.
+
+    Asked for from a digest's web page, which shows none itself: only the mailbox gets the key.
+    """
+    with (sessions or session_factory(settings))() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None or subscriber.status not in (
+            SubscriberStatus.ACTIVE,
+            SubscriberStatus.UNSUBSCRIBED,
+        ):
+            return None
+        if is_suppressed(session, subscriber.email):
+            return None
+        email = emails.preferences_link(
+            subscriber.email,
+            link_url=tokens.preferences_link(settings, subscriber.id, subscriber.email),
+            base_url=settings.base_url,
+            postal_address=settings.postal_address,
+        )
+    with Outbox.from_settings(settings, pacer=send_pacer_for(settings)) as outbox:
+        outcome = outbox.send(email)
+    log.info("preferences link to subscriber %s: %s", subscriber_id, outcome.verdict)
+    return str(outcome.verdict)
+
+
 # -- following the links --------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from papermail import clock, tokens
 from papermail.config import Settings
 from papermail.db.inserts import dialect_insert
-from papermail.db.models import Paper, Subscriber, Vote
+from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
 from papermail.sources.arxiv_api import ArxivApi, Pacer
 from papermail.sources.http import HttpClient
 from papermail.sources.ingest import upsert_papers
@@ -160,10 +160,41 @@ class VoteLink:
     arxiv_id: str
     value: int
     title: str
+    counts: bool = True  # False once the reader unsubscribed: the link then records nothing
 
     @property
     def more(self) -> bool:
         return self.value == MORE
+
+
+WAYS = {"more": MORE, "less": LESS}  # the last part of a vote link
+
+
+def vote_at(
+    session: Session, subscriber: Subscriber, paper_ids: Sequence[int], place: int, way: str
+) -> VoteLink | None:
+    """The vote for the paper at ``place`` (from 1) of a delivery's frozen papers; None if none is."""
+    if way not in WAYS or not 1 <= place <= len(paper_ids):
+        return None
+    found = session.execute(
+        sa.select(Paper.arxiv_id, Paper.title).where(Paper.id == paper_ids[place - 1])
+    ).first()
+    if found is None:
+        return None
+    arxiv_id, title = found
+    return VoteLink(subscriber.id, arxiv_id, WAYS[way], " ".join(title.split()), counts=_counts(subscriber))
+
+
+def record_link_vote(session: Session, found: VoteLink) -> bool:
+    """Record what a vote link asks for, unless its reader has unsubscribed; True if recorded."""
+    if not found.counts:
+        return False
+    record_vote(session, found.subscriber_id, found.arxiv_id, found.value, FROM_DIGEST)
+    return True
+
+
+def _counts(subscriber: Subscriber) -> bool:
+    return subscriber.status == SubscriberStatus.ACTIVE
 
 
 def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink | None:
@@ -175,10 +206,12 @@ def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink
     if len(payload) != 3 or not isinstance(payload[1], str) or payload[2] not in (MORE, LESS):
         return None
     subscriber_id, arxiv_id, value = payload
-    if session.get(Subscriber, subscriber_id) is None:
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
         return None
     title = session.scalar(sa.select(Paper.title).where(Paper.arxiv_id == arxiv_id))
-    return VoteLink(int(subscriber_id), arxiv_id, int(value), " ".join((title or arxiv_id).split()))
+    title = " ".join((title or arxiv_id).split())
+    return VoteLink(int(subscriber_id), arxiv_id, int(value), title, counts=_counts(subscriber))
 
 
 # -- looking papers up ----------------------------------------------------------------------------

@@ -84,6 +84,11 @@ def test_every_form_route_but_one_click_unsubscribe_requires_csrf(app, web_setti
         "feedback.vote": signup.tokens.CompactTokens(web_settings, signup.tokens.Purpose.VOTE)
         .link(1, "2401.00001", 1)
         .removeprefix(web_settings.base_url),
+        "feedback.digest_vote": signup.tokens.CompactTokens(web_settings, signup.tokens.Purpose.VIEW)
+        .link(1, 2, "x")
+        .removeprefix(web_settings.base_url)
+        + "/1/more",
+        "web.ask_preferences_link": "/digest/x/preferences-link",
     }
     post_routes = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}
     assert post_routes == set(paths)
@@ -91,6 +96,7 @@ def test_every_form_route_but_one_click_unsubscribe_requires_csrf(app, web_setti
         assert {endpoint for endpoint in paths if csrf.is_exempt(endpoint)} == {
             "web.unsubscribe",
             "feedback.vote",
+            "feedback.digest_vote",
         }
     client = app.test_client(use_cookies=False)
     for endpoint, path in paths.items():

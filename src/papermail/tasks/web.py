@@ -11,6 +11,7 @@ from papermail import signup_requests, task_names, votes
 from papermail.config import get_settings
 from papermail.db import session_scope
 from papermail.signup import send_confirmation as send_confirmation_email
+from papermail.signup import send_preferences_link as send_preferences_link_email
 from papermail.signup_limits import limiter_for
 
 log = logging.getLogger(__name__)
@@ -57,3 +58,9 @@ def look_up_papers(arxiv_ids: list[str]) -> dict[str, str]:
     settings = get_settings()
     with session_scope(settings) as session:
         return votes.look_up_papers(session, settings, arxiv_ids)
+
+
+@shared_task(name=task_names.SEND_PREFERENCES_LINK)
+def send_preferences_link(subscriber_id: int) -> str | None:
+    """Mail a subscriber the fresh preferences link they asked for from a digest's web page."""
+    return send_preferences_link_email(get_settings(), subscriber_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from typing import Any
+
+from flask import Flask, Response, make_response, request
 from flask.sessions import SecureCookieSessionInterface
 
 # Only our own scripts, styles and images; no inline code, no frames, forms post only to us.
@@ -54,3 +56,10 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.after_request(add_security_headers)
+
+
+def noindex(page: Any) -> Response:
+    """``page`` as a response search engines must not list: it belongs to one person's link."""
+    response = make_response(page)
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response

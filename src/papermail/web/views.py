@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -10,12 +11,13 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
-from papermail import signup, signup_requests, tokens
+from papermail import signup, signup_requests, task_names, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
-from papermail.digest.browser import delivery_page
+from papermail.digest.browser import delivery_page, read_delivery_link
 from papermail.digest.render import trending_url
+from papermail.queue import enqueue_after_commit
 from papermail.signup_limits import LimiterUnavailable, ip_key
 from papermail.web import feedback, readiness
 from papermail.web.context import WebContext, web_context
@@ -30,6 +32,7 @@ from papermail.web.forms import (
     timezone_options,
 )
 from papermail.web.preview import top_trending
+from papermail.web.security import noindex
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("web", __name__)
@@ -41,6 +44,7 @@ UNAVAILABLE_MESSAGE = (
     "minute. Links to change your preferences or to unsubscribe keep working."
 )
 RETRY_AFTER_SECONDS = 60
+PREFERENCES_LINKS_PER_DAY = Rate(count=3, window=timedelta(days=1), spec="3/d")
 
 
 class RateLimited(TooManyRequests):
@@ -222,20 +226,35 @@ def digest(token: str) -> Any:
     context = web_context()
     page = context.read(lambda session: delivery_page(session, context.settings, token))
     if page is None:
-        response = make_response(_invalid_link())
-    else:
-        response = make_response(
-            render_template(
-                "digest.html",
-                page=page,
-                preferences_url=_own_link(tokens.Purpose.PREFERENCES, page.subscriber),
-                unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, page.subscriber),
-                trending_url=trending_url("", page.topics),
-            )
+        return noindex(_invalid_link())
+    # No preferences or unsubscribe link here: view links get forwarded and pasted. The owner can
+    # have one mailed to them instead.
+    return noindex(
+        make_response(
+            render_template("digest.html", page=page, token=token, trending_url=trending_url("", page.topics))
         )
-    # One person's digest: search engines must not list it, whoever pasted the link where.
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    )
+
+
+@blueprint.post("/digest/<token>/preferences-link")
+def ask_preferences_link(token: str) -> Any:
+    context = web_context()
+    _check_ip_limit("preferences-link", context.settings.signup_rate_per_ip)
+
+    def work(session: sa.orm.Session) -> bool:
+        link = read_delivery_link(session, context.settings, token)
+        if link is None:
+            return False
+        # However often it is asked for, an address gets a few such mails a day.
+        if context.limiter.allow(
+            session, f"preferences-link:{link.subscriber.id}", PREFERENCES_LINKS_PER_DAY
+        ):
+            enqueue_after_commit(session, task_names.SEND_PREFERENCES_LINK, link.subscriber.id)
+        return True
+
+    if not context.transaction(work):
+        return noindex(_invalid_link())
+    return noindex(render_template("preferences_link_sent.html"))
 
 
 # -- health and errors ----------------------------------------------------------------------------
