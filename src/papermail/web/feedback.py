@@ -118,13 +118,18 @@ def save_interests(session: Session, subscriber: Subscriber, form: MultiDict[str
     except InvalidInput as exc:
         state.error = str(exc)
         return state
-    votes.record_votes(session, subscriber.id, ids, votes.MORE, votes.FROM_SEED)
+    dropped = votes.record_votes(session, subscriber.id, ids, votes.MORE, votes.FROM_SEED)
     votes.set_mix(subscriber, mix)
     unknown = votes.unknown_papers(session, ids)
     if unknown:
         enqueue_after_commit(session, task_names.LOOK_UP_PAPERS, unknown)
     added = f" Added {len(ids)} paper{'' if len(ids) == 1 else 's'}." if ids else ""
-    state.saved, state.likes = f"Saved.{added} Your next digest will use them.", ""
+    kept = (
+        f" You have {votes.MAX_VOTES} votes and seeds, the most kept: {dropped} older ones were dropped."
+        if dropped
+        else ""
+    )
+    state.saved, state.likes = f"Saved.{added}{kept} Your next digest will use them.", ""
     return state
 
 

@@ -44,6 +44,8 @@ UNAVAILABLE_MESSAGE = (
     "minute. Links to change your preferences or to unsubscribe keep working."
 )
 RETRY_AFTER_SECONDS = 60
+# A person changes their preferences a few times; a script posting the seeds box all day is not one.
+PREFERENCES_POSTS_PER_HOUR = Rate(count=30, window=timedelta(hours=1), spec="30/h")
 PREFERENCES_LINKS_PER_DAY = Rate(count=3, window=timedelta(days=1), spec="3/d")
 
 
@@ -168,6 +170,10 @@ def preferences(token: str) -> Page:
         saved = False
         errors = FormErrors()
         interests = None
+        if request.method == "POST" and not context.limiter.allow(
+            session, f"preferences:{subscriber.id}", PREFERENCES_POSTS_PER_HOUR
+        ):
+            raise RateLimited()
         if request.method == "POST" and feedback.is_interests_post(request.form):
             if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
                 interests = feedback.save_interests(session, subscriber, request.form)
