@@ -79,6 +79,7 @@ class Settings:
     unconfirmed_days: float
     signup_rate_per_ip: Rate
     confirmations_per_address: Rate
+    signup_budget: Rate
     proxy_count: int
     record_consent_ip: bool
     # -- sending (issue 6: planning and delivering digests) --
@@ -541,6 +542,7 @@ def _web_settings(read: _Reader) -> dict[str, object]:
         "unconfirmed_days": unconfirmed_days,
         "signup_rate_per_ip": read.get("SIGNUP_RATE_PER_IP", _rate, "10/h"),
         "confirmations_per_address": read.get("CONFIRMATIONS_PER_ADDRESS", _rate, "3/6h"),
+        "signup_budget": read.get("SIGNUP_BUDGET", _rate, "120/m"),
         "proxy_count": read.get("PROXY_COUNT", _non_negative_int, "0"),
         "record_consent_ip": read.get("RECORD_CONSENT_IP", _bool, "false"),
     }

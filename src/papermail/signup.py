@@ -30,7 +30,7 @@ from papermail.mail import emails
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import Outbox
 from papermail.send_pacing import send_pacer_for
-from papermail.signup_limits import RateLimiter, address_key
+from papermail.signup_limits import RateLimiter, mailbox_key
 from papermail.subscribers import (
     InvalidInput,
     Preferences,
@@ -108,7 +108,7 @@ def request_signup(
         return SignupOutcome.SUPPRESSED
     # Pending or unsubscribed: the latest signup's choices wait for the confirmation click.
     apply_preferences(subscriber, preferences)
-    if not limiter.allow(session, address_key("confirm", email), settings.confirmations_per_address):
+    if not limiter.allow(session, mailbox_key("confirm", email), settings.confirmations_per_address):
         log.info("signup: confirmation limit reached for %s", mask_email(email))
         return SignupOutcome.THROTTLED
     subscriber.confirmation_sent_at = now

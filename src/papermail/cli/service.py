@@ -17,7 +17,7 @@ from datetime import timedelta
 import click
 
 from papermail import leases, task_names
-from papermail.celery_app import declare_embedded_queue, get_celery
+from papermail.celery_app import declare_embedded_queue, get_celery, worker_queues
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
@@ -115,7 +115,7 @@ def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
             "--concurrency",
             str(concurrency),
             "--queues",
-            settings.celery_queue,
+            ",".join(worker_queues(settings)),
             "--without-gossip",
             "--without-mingle",
         ]

@@ -9,7 +9,8 @@ from celery import shared_task
 
 from papermail import signup_requests, task_names, votes
 from papermail.config import get_settings
-from papermail.db import session_scope
+from papermail.db import session_scope, writer_session_factory
+from papermail.db.session import with_lock_retries
 from papermail.signup import send_confirmation as send_confirmation_email
 from papermail.signup import send_preferences_link as send_preferences_link_email
 from papermail.signup_limits import limiter_for
@@ -32,8 +33,12 @@ def send_confirmation(subscriber_id: int) -> dict[str, int]:
 def process_signup(request_id: int) -> str | None:
     """Decide what a recorded signup means and owe its confirmation if one is due."""
     settings = get_settings()
-    with session_scope(settings) as session:
-        outcome = signup_requests.process_request(session, settings, request_id, limiter_for(settings))
+    limiter = limiter_for(settings)
+    # Takes the write lock up front, and a lost race is re-run at once rather than by the sweeper.
+    outcome = with_lock_retries(
+        writer_session_factory(settings),
+        lambda session: signup_requests.process_request(session, settings, request_id, limiter),
+    )
     return outcome.value if outcome else None
 
 

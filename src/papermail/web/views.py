@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, make_response, render_template, request, url_for
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
 from papermail import signup, signup_requests, task_names, tokens
 from papermail.categories import CATEGORY_GROUPS
@@ -18,7 +18,7 @@ from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.digest.browser import delivery_page, read_delivery_link
 from papermail.digest.render import trending_url
 from papermail.queue import enqueue_after_commit
-from papermail.signup_limits import LimiterUnavailable, ip_key
+from papermail.signup_limits import SIGNUP_BUDGET_KEY, LimiterUnavailable, ip_key
 from papermail.web import feedback, readiness
 from papermail.web.context import WebContext, web_context
 from papermail.web.csrf import csrf_exempt
@@ -53,6 +53,10 @@ class RateLimited(TooManyRequests):
     description = "Too many requests from your network. Please wait a while and try again."
 
 
+class SignupsBusy(ServiceUnavailable):
+    description = "We are getting more signups than we can take right now. Please try again in a minute."
+
+
 def _form_context(fields: PreferenceFields, errors: FormErrors) -> dict[str, Any]:
     return {
         "fields": fields,
@@ -69,7 +73,33 @@ def _check_ip_limit(kind: str, rate: Rate) -> None:
     key = ip_key(kind, request.remote_addr)
     if not context.transaction(lambda session: context.limiter.allow(session, key, rate)):
         log.info("rate limit %s reached for a client", kind)
-        raise RateLimited()
+        raise RateLimited(retry_after=_retry_after(rate))
+
+
+def _check_signup_budget(session: sa.orm.Session) -> None:
+    # Many networks at once, each within its own limit: past the budget the form says "busy"
+    # rather than queue thousands of signups ahead of the next real person.
+    context = web_context()
+    budget = context.settings.signup_budget
+    if not context.limiter.allow(session, SIGNUP_BUDGET_KEY, budget):
+        log.warning("signup budget %s spent: answering 503", budget.spec)
+        raise SignupsBusy(retry_after=_retry_after(budget))
+
+
+def _preferences_post_allowed(session: sa.orm.Session, subscriber_id: int) -> bool:
+    try:
+        return web_context().limiter.allow(
+            session, f"preferences:{subscriber_id}", PREFERENCES_POSTS_PER_HOUR
+        )
+    except LimiterUnavailable as exc:
+        # Unlike signups (which could mail-bomb anyone), changing one's own preferences may go on.
+        log.warning("%s: preferences change allowed unchecked", exc)
+        return True
+
+
+def _retry_after(rate: Rate) -> int:
+    """Seconds to tell a refused client: the window, at least a minute, at most an hour."""
+    return int(min(max(rate.window.total_seconds(), 60), 3600))
 
 
 def _own_link(purpose: tokens.Purpose, subscriber: Subscriber) -> str:
@@ -116,9 +146,14 @@ def subscribe() -> Page:
     email, preferences, errors = fields.parse()
     if errors:
         return _home(fields, errors, guess_timezone=False), HTTPStatus.BAD_REQUEST
-    # Only recorded here, the same for every address: a worker decides what it means, so neither
-    # the page nor the time it takes tells who is subscribed.
-    context.transaction(lambda session: signup_requests.record_request(session, email, preferences))
+
+    def record(session: sa.orm.Session) -> None:
+        _check_signup_budget(session)  # in the same transaction: one commit per signup
+        # Only recorded here, the same for every address: a worker decides what it means, so
+        # neither the page nor the time it takes tells who is subscribed.
+        signup_requests.record_request(session, email, preferences)
+
+    context.transaction(record)
     return render_template("check_inbox.html")
 
 
@@ -170,10 +205,8 @@ def preferences(token: str) -> Page:
         saved = False
         errors = FormErrors()
         interests = None
-        if request.method == "POST" and not context.limiter.allow(
-            session, f"preferences:{subscriber.id}", PREFERENCES_POSTS_PER_HOUR
-        ):
-            raise RateLimited()
+        if request.method == "POST" and not _preferences_post_allowed(session, subscriber.id):
+            raise RateLimited(retry_after=_retry_after(PREFERENCES_POSTS_PER_HOUR))
         if request.method == "POST" and feedback.is_interests_post(request.form):
             if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
                 interests = feedback.save_interests(session, subscriber, request.form)
@@ -307,9 +340,14 @@ def register_error_pages(app: Flask) -> None:
         return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Page:
+    def http_error(exc: HTTPException) -> tuple[str, int, dict[str, str]]:
         # Flask wraps unhandled errors in InternalServerError (and logs them via log_exception).
         code = exc.code or HTTPStatus.INTERNAL_SERVER_ERROR
-        message = SERVER_ERROR_MESSAGE if code >= HTTPStatus.INTERNAL_SERVER_ERROR else exc.description
+        busy = isinstance(exc, SignupsBusy)  # our own 503, with its own words
+        message = (
+            SERVER_ERROR_MESSAGE if code >= HTTPStatus.INTERNAL_SERVER_ERROR and not busy else exc.description
+        )
         page = render_template("error.html", title=HTTPStatus(code).phrase, message=message, code=code)
-        return page, code
+        # Retry-After (429, 503) tells clients and crawlers when to come back.
+        headers = {k: v for k, v in exc.get_headers() if k == "Retry-After"}
+        return page, code, headers
