@@ -12,6 +12,7 @@ import math
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -25,6 +26,8 @@ from dotenv import dotenv_values
 
 PREFIX = "PAPERMAIL_"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
+MIN_SECRET_BYTES, MIN_SECRET_BITS = 32, 128
+MAKE_SECRET_HINT = "make one with `papermail secret`"  # noqa: S105 - advice, not a secret
 ENVIRONMENTS = ("development", "production")
 MAIL_SCHEMES = ("smtp", "smtps", "smtp+starttls", "file", "console", "memory")
 LATE_POLICIES = ("send-late-once", "skip")
@@ -474,8 +477,15 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
     secret_key = read.raw("SECRET_KEY")
     if not secret_key:
         if env == "production":
-            raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
+            raise ConfigError("SECRET_KEY", f"is required when PAPERMAIL_ENV=production; {MAKE_SECRET_HINT}")
         secret_key = (make_secret or _development_secret)(data_dir)
+    old_secret_keys = read.get("OLD_SECRET_KEYS", _key_list, "")
+    if env == "production":
+        for name, keys in (("SECRET_KEY", [secret_key]), ("OLD_SECRET_KEYS", old_secret_keys)):
+            if any(not is_strong_secret(key) for key in keys):
+                raise ConfigError(
+                    name, f"is too weak for production: {MIN_SECRET_BYTES}+ random bytes; {MAKE_SECRET_HINT}"
+                )
     mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
     if read.raw("TREND_WINDOW_HOURS", listed=False):
         # A silent no-op would mislead: each digest now ranks over its own period.
@@ -491,7 +501,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         base_url=read.get("BASE_URL", _base_url, "http://localhost:8000"),
         mail_from=mail_from,
         secret_key=secret_key,
-        old_secret_keys=read.get("OLD_SECRET_KEYS", _key_list, ""),
+        old_secret_keys=old_secret_keys,
         postal_address=read.get("POSTAL_ADDRESS", str, "(set PAPERMAIL_POSTAL_ADDRESS)"),
         arxiv_categories=read.get("ARXIV_CATEGORIES", _categories, "cs.AI,cs.CL,cs.CV,cs.LG"),
         arxiv_rss_url=read.get("ARXIV_RSS_URL", _http_url, "https://rss.arxiv.org/rss/"),
@@ -582,13 +592,34 @@ def _sending_settings(read: _Reader) -> dict[str, object]:
     return values
 
 
+def make_secret() -> str:
+    """A new random secret key (64 URL-safe characters, 384 bits)."""
+    return secrets.token_urlsafe(48)
+
+
+def is_strong_secret(key: str) -> bool:
+    """At least 32 bytes and, by the spread of its characters and no repeats, 128 bits of entropy.
+
+    A guessable key lets anyone forge every link (a short wordlist found ``changeme`` from one
+    unsubscribe token in a millisecond); padding a word to 32 bytes doesn't make it random.
+    """
+    data = key.encode()
+    if len(data) < MIN_SECRET_BYTES:
+        return False
+    counts = Counter(data).values()
+    per_byte = -sum(n / len(data) * math.log2(n / len(data)) for n in counts)
+    # A repeated part adds nothing: count the bytes that start a 4-byte run not seen before.
+    fresh = len({data[i : i + 4] for i in range(len(data) - 3)}) + 3
+    return per_byte * fresh >= MIN_SECRET_BITS
+
+
 def _development_secret(data_dir: Path) -> str:
     """Read, or create once, a random secret kept in the data directory (development only)."""
     path = data_dir / SECRET_FILE_NAME
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
+    key = make_secret()
     # O_EXCL: if two processes start at once, exactly one writes and the other reads its key.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

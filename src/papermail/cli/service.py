@@ -22,7 +22,7 @@ from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
 from papermail.cli.output import echo_json, json_option
-from papermail.config import setting_sources
+from papermail.config import make_secret, setting_sources
 from papermail.db import migrate
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
@@ -51,6 +51,12 @@ def _die_with_up() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != int(parent):  # `up` died before the request took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+@click.command()
+def secret() -> None:
+    """Print a new random secret key for PAPERMAIL_SECRET_KEY (64 characters, 384 bits)."""
+    click.echo(make_secret())
 
 
 @click.command()
