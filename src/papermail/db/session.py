@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail.config import Settings, get_settings
+from papermail.config import Settings, get_settings, mask_secrets
 
 # SQLite is shared by the web, worker and beat processes: WAL lets readers run beside one writer,
 # and the busy timeout makes a second writer wait instead of failing with "database is locked".
@@ -134,5 +134,4 @@ def unreachable_database_message(exc: sa.exc.OperationalError, database_url: str
     """One line: "database at <url> is not reachable: <reason>" (the password hidden)."""
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     reason = reason.removeprefix("connection failed: ")
-    url = make_url(database_url).render_as_string(hide_password=True)
-    return f"database at {url} is not reachable: {reason}"
+    return f"database at {mask_secrets(database_url)} is not reachable: {mask_secrets(reason, database_url)}"
