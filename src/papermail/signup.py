@@ -254,6 +254,10 @@ def check_confirm_token(
         return ConfirmCheck(ConfirmState.INVALID)
     if subscriber.status == SubscriberStatus.ACTIVE:
         return ConfirmCheck(ConfirmState.ALREADY_ACTIVE, subscriber)
+    # Only the latest email's link works: a newer signup replaced the request this one was for.
+    latest = subscriber.confirmation_sent_at
+    if latest is None or issued_ms < _stamp(latest):
+        return ConfirmCheck(ConfirmState.INVALID)
     # A link works once: a confirmation at or after the request it was mailed for used it up.
     used = subscriber.confirmed_at is not None and _stamp(subscriber.confirmed_at) >= issued_ms
     waiting = subscriber.status in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)

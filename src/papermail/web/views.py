@@ -160,9 +160,14 @@ def subscribe() -> Page:
 # -- confirming -----------------------------------------------------------------------------------
 
 
-def _confirmed_page(subscriber: Subscriber) -> str:
-    return render_template(
-        "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber)
+def _confirmed_page(check: signup.ConfirmCheck) -> Any:
+    # Only the click that confirms gets a preferences link: a used link may sit in a forwarded mail.
+    if check.state == signup.ConfirmState.ALREADY_ACTIVE or check.subscriber is None:
+        return noindex(render_template("confirmed.html", preferences_url=None))
+    return noindex(
+        render_template(
+            "confirmed.html", preferences_url=_own_link(tokens.Purpose.PREFERENCES, check.subscriber)
+        )
     )
 
 
@@ -174,7 +179,7 @@ def confirm_page(token: str) -> Page:
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
     if check.state == signup.ConfirmState.ALREADY_ACTIVE:
-        return _confirmed_page(check.subscriber)
+        return _confirmed_page(check)
     return render_template("confirm.html")
 
 
@@ -187,7 +192,7 @@ def confirm(token: str) -> Page:
     )
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
-    return _confirmed_page(check.subscriber)
+    return _confirmed_page(check)
 
 
 # -- preferences ----------------------------------------------------------------------------------
