@@ -220,3 +220,29 @@ def test_a_vote_after_unsubscribing_records_nothing(client, session, sent):
     old_style = tokens.CompactTokens(client.application.extensions["papermail"].settings, tokens.Purpose.VOTE)
     client.post(old_style.link(reader.id, chosen[0].arxiv_id, 1).removeprefix("https://papermail.test"))
     assert votes_of(session, reader.id) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "GET /%64igest/{token} HTTP/1.1",
+        "GET /digest//{token} HTTP/1.1",
+        "GET /DIGEST/{token} HTTP/1.1",
+        "GET /%2Fdigest%2F{token} HTTP/1.1",
+        "https://papermail.test/vote/{token}/3/more",
+    ],
+)
+def test_the_access_log_never_shows_a_token_however_the_path_is_spelled(line):
+    token = "WzEsMiwiYWJjIl0.axYv1A.Zx7-U8dL5ZIBBWkOfqfudJ7H5q0"
+    redacted = redact(line.format(token=token))
+    assert token not in redacted and "WzEs" not in redacted and "…" in redacted
+
+
+def test_a_redirect_goes_to_the_base_url_whatever_host_was_asked_for(client, sent):
+    _reader, _delivery, _chosen, email = sent
+    token = view_path(email).rsplit("/", 1)[1]
+    answer = client.get(f"/digest//{token}", headers={"Host": "evil.example"})
+    assert answer.status_code == 308
+    assert answer.headers["Location"] == f"https://papermail.test/digest/{token}"
+    assert token not in redact(answer.headers["Location"])
+    assert client.get(f"/%64igest/{token}").status_code == 200
