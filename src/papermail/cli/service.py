@@ -81,7 +81,13 @@ def web(bind: str, workers: int) -> None:
     settings_or_exit()
     require_free_port(bind)
     _die_with_up()  # kept across the exec below
-    argv = [
+    argv = gunicorn_argv(bind, workers)
+    os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn
+
+
+def gunicorn_argv(bind: str, workers: int) -> list[str]:
+    """The command line ``papermail web`` runs gunicorn with."""
+    return [
         sys.executable,
         "-m",
         "gunicorn",
@@ -99,8 +105,9 @@ def web(bind: str, workers: int) -> None:
         # Link tokens in URLs are secrets: the access log shows "/unsubscribe/…" instead.
         "--logger-class",
         "papermail.web.logs.RedactingLogger",
+        # Its control socket sits in $HOME/.gunicorn, shared by every instance of the user.
+        "--no-control-socket",
     ]
-    os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn
 
 
 @click.command()

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, make_response, render_template, request, url_for
+from flask import Blueprint, Flask, Response, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
 from papermail import signup, signup_requests, task_names, tokens
@@ -199,7 +199,7 @@ def confirm(token: str) -> Page:
 
 
 @blueprint.route("/preferences/<token>", methods=["GET", "POST"])
-def preferences(token: str) -> Page:
+def preferences(token: str) -> Response:
     context = web_context()
     settings = context.settings
 
@@ -235,31 +235,31 @@ def preferences(token: str) -> Page:
         )
         return (page, HTTPStatus.BAD_REQUEST) if errors or (interests and interests.error) else page
 
-    return context.transaction(work)
+    return noindex(context.transaction(work))
 
 
 # -- unsubscribing --------------------------------------------------------------------------------
 
 
 @blueprint.get("/unsubscribe/<token>")
-def unsubscribe_page(token: str) -> Page:
+def unsubscribe_page(token: str) -> Response:
     # GET only shows the button (RFC 8058 and link scanners); nothing changes.
     if not signup.is_valid_link(web_context().settings, tokens.Purpose.UNSUBSCRIBE, token):
-        return _invalid_link()
-    return render_template("unsubscribe.html")
+        return noindex(_invalid_link())
+    return noindex(render_template("unsubscribe.html"))
 
 
 @blueprint.post("/unsubscribe/<token>")
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie and no token; the link is the key.
-def unsubscribe(token: str) -> Page:
+def unsubscribe(token: str) -> Response:
     context = web_context()
     how = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page"
     if not context.transaction(
         lambda session: signup.unsubscribe_by_link(session, context.settings, token, how=how)
     ):
-        return _invalid_link()
+        return noindex(_invalid_link())
     # 200 with a page, never a redirect: one-click clients don't follow them.
-    return render_template("unsubscribed.html")
+    return noindex(render_template("unsubscribed.html"))
 
 
 # -- a digest in the browser ---------------------------------------------------------------------
