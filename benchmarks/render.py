@@ -1,6 +1,11 @@
 """Render benchmark: 10-paper digests for many subscribers, all in, against the naive way.
 
     /work/main/.venv/bin/python benchmarks/render.py [--quick] [--subscribers N]
+    /work/main/.venv/bin/python benchmarks/render.py --against /tmp/old-checkout [--rounds 5]
+
+``--against`` compares the fast path side by side with another checkout (``git worktree add
+/tmp/old-checkout 4c53e28``): each round runs both trees' benchmark as a fresh process, one after
+the other, and the medians of their per-digest medians are compared (target: within 1.1x).
 
 The fast path is what a send worker does for a batch of delivery ids: ``render_deliveries`` (a few
 queries for the batch, one Jinja render per part from the template compiled once) and then
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,8 +77,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a small run for a CI smoke test")
     parser.add_argument("--subscribers", type=int, help="digests for the fast path (default 3000)")
     parser.add_argument("--baseline", type=int, help="digests for the naive baseline (default 200)")
+    parser.add_argument("--against", type=Path, help="another checkout to compare the fast path with")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the --against comparison")
     args = parser.parse_args()
     subscribers = args.subscribers or (300 if args.quick else 3000)
+    if args.against:
+        return compare_with(args.against, subscribers, args.rounds)
     baseline_count = min(subscribers, args.baseline or (30 if args.quick else 200))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,6 +121,39 @@ def main() -> int:
     met = fast_ms < 2.0 and ratio >= 10
     print(f"  targets    < 2 ms per digest and >= 10x the baseline: {'met' if met else 'MISSED'}")
     return 0 if met else 1
+
+
+FAST_PATH = re.compile(r"fast path\s+median ([\d.]+) ms/digest")
+MAX_SLOWDOWN = 1.1
+
+
+def compare_with(other: Path, subscribers: int, rounds: int) -> int:
+    """This tree's fast path against ``other``'s, alternating fresh processes; 0 if within 1.1x."""
+    trees = {"this": REPO_ROOT, "other": other.resolve()}
+    medians: dict[str, list[float]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            command = [
+                sys.executable,
+                str(tree / "benchmarks" / "render.py"),
+                "--subscribers",
+                str(subscribers),
+            ]
+            out = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=False).stdout
+            found = FAST_PATH.search(out)
+            if found is None:
+                print(f"no fast-path median in the output of {tree}:\n{out}", file=sys.stderr)
+                return 2
+            medians[name].append(float(found[1]))
+    this, that = statistics.median(medians["this"]), statistics.median(medians["other"])
+    print(f"render side by side: {subscribers} digests, {rounds} alternating rounds, CPU ms per digest")
+    for name, tree in trees.items():
+        rounds_ms = ", ".join(f"{m:.3f}" for m in medians[name])
+        print(f"  {name:5} {tree}: median {statistics.median(medians[name]):.3f} ({rounds_ms})")
+    ratio = this / that
+    verdict = "met" if ratio <= MAX_SLOWDOWN else "MISSED"
+    print(f"  ratio this/other {ratio:.2f}x (target <= {MAX_SLOWDOWN}x): {verdict}")
+    return 0 if ratio <= MAX_SLOWDOWN else 1
 
 
 def seed(settings: config.Settings, subscribers: int) -> list[int]:

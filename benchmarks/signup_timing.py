@@ -132,9 +132,12 @@ def make_settings(workdir: Path, postgres: bool) -> tuple[config.Settings, Calla
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     settings = config.load_settings(environ)
-    # The per-IP limit would stop the run; every outcome passes the same check anyway.
+    # The per-IP limit and the global budget would stop the run; every outcome passes the same
+    # checks anyway.
     return replace(
-        settings, signup_rate_per_ip=Rate(10**9, settings.signup_rate_per_ip.window, "1e9/h")
+        settings,
+        signup_rate_per_ip=Rate(10**9, settings.signup_rate_per_ip.window, "1e9/h"),
+        signup_budget=Rate(10**9, settings.signup_budget.window, "1e9/m"),
     ), cleanup
 
 

@@ -12,6 +12,9 @@ Reliability settings, and why:
   healthy long task would be delivered twice. Delivery retries are scheduled in the database
   (``next_attempt_at``) and picked up by the sweeper, so Celery countdowns stay short.
 * UTC everywhere: beat crontabs and stored times never depend on the host's timezone.
+* Signups have a queue of their own (``<queue>-signups``), consumed by every worker beside the main
+  one: workers take from both in turn, so a flood of signups never queues ahead of a confirmation
+  or a digest.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from celery import Celery
 
+from papermail import task_names
 from papermail.config import Settings, get_settings
 
 TASK_MODULES = (
@@ -50,6 +54,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_transport_options(settings.broker_url),
         "task_default_queue": settings.celery_queue,
+        "task_routes": {task_names.PROCESS_SIGNUP: {"queue": signup_queue(settings)}},
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
@@ -65,6 +70,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": beat_schedule(),
         "include": list(TASK_MODULES),
     }
+
+
+def signup_queue(settings: Settings) -> str:
+    """The queue signup processing goes to, apart from confirmations and digests."""
+    return f"{settings.celery_queue}-signups"
+
+
+def worker_queues(settings: Settings) -> list[str]:
+    """Every queue a worker consumes."""
+    return [settings.celery_queue, signup_queue(settings)]
 
 
 def broker_transport_options(broker_url: str) -> dict[str, Any]:
@@ -119,7 +134,8 @@ def declare_embedded_queue(settings: Settings) -> None:
     for attempt in range(2):
         try:
             with app.connection_for_write() as connection:
-                app.amqp.queues[settings.celery_queue](connection.default_channel).declare()
+                for name in worker_queues(settings):
+                    app.amqp.queues[name](connection.default_channel).declare()
             return
         except sa.exc.IntegrityError:  # another process created it just now: declaring again finds it
             if attempt:

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -27,6 +28,8 @@ from papermail.categories import canonical_categories
 
 PREFIX = "PAPERMAIL_"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
+MIN_SECRET_BYTES, MIN_SECRET_BITS = 32, 128
+MAKE_SECRET_HINT = "make one with `papermail secret`"  # noqa: S105 - advice, not a secret
 ENVIRONMENTS = ("development", "production")
 MAIL_SCHEMES = ("smtp", "smtps", "smtp+starttls", "file", "console", "memory")
 LATE_POLICIES = ("send-late-once", "skip")
@@ -82,6 +85,7 @@ class Settings:
     unconfirmed_days: float
     signup_rate_per_ip: Rate
     confirmations_per_address: Rate
+    signup_budget: Rate
     proxy_count: int
     record_consent_ip: bool
     # -- sending (issue 6: planning and delivering digests) --
@@ -157,22 +161,63 @@ class Settings:
         return shown
 
 
-# The password of any "scheme://user:password@host" in a text; greedy up to the last "@" of the
-# word, as urlsplit reads it, so a password holding a stray "@" is hidden whole.
-_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:)(?!\*+@)[^\s'\"]*@")
+# A URL in a text: its scheme, then everything up to white space or a quote.
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s'\"<>]+)")
+# A query parameter named like a secret (``password``, ``api_key``, ``access_token``, ``sig`` …).
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;][^=&;#\s]*(?:passw|pass\b|pwd|token|key|secret|signature|sig\b)[^=&;#\s]*=)[^&;#\s]*"
+)
+MASK = "****"
+MIN_MASKED_PIECE = 3  # shorter pieces of a secret would mask common text, and reveal little
+_MASKED_PARAM = rf"\1{MASK}"
 
 
 def mask_secrets(text: str, *urls: str) -> str:
-    """``text`` with the password of every URL in it (and of each of ``urls``) replaced by ``****``."""
+    """``text`` with every URL's userinfo and secret-named query parameters replaced by ``****``.
+
+    The userinfo runs to the last ``@`` before the query, as a URL parser reads it, so a password
+    holding a stray ``@`` is hidden whole; ``urls`` (values as given, which may hold characters a
+    URL should have escaped, even spaces) are masked wherever they occur first.
+    """
     for url in urls:
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
-        if password:
-            # The whole URL as given (it may hold characters the pattern below stops at).
-            text = text.replace(url, url.replace(f":{password}@", ":****@"))
-    return _URL_PASSWORD.sub(r"\1****@", text)
+        if url:
+            text = text.replace(url, _mask_url(url))
+            # A driver that split the URL its own way may quote any piece of a secret.
+            for piece in sorted(_secret_pieces(url), key=len, reverse=True):
+                text = text.replace(piece, MASK)
+    return _URL.sub(lambda m: _mask_url(m[0]), text)
+
+
+def _secret_pieces(url: str) -> set[str]:
+    """The password of ``url``, its parts between ``@``s, and its secret-named parameters' values."""
+    head, _mark, query = _split_query(url.partition("://")[2])
+    password = head.rpartition("@")[0].partition(":")[2]
+    values = [m[0].partition("=")[2] for m in _SECRET_PARAM.finditer("?" + query)]
+    return {p for p in (password, *password.split("@"), *values) if len(p) >= MIN_MASKED_PIECE}
+
+
+def _mask_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    head, mark, query = _split_query(rest)
+    userinfo, at, host = head.rpartition("@")
+    if (
+        at
+        and userinfo != MASK
+        and not userinfo.endswith(f":{MASK}")
+        and (":" in userinfo or "/" not in userinfo)
+    ):
+        user, colon, _password = userinfo.partition(":")
+        head = f"{user}:{MASK}@{host}" if colon else f"{MASK}@{host}"
+    query = _SECRET_PARAM.sub(_MASKED_PARAM, mark + query)[len(mark) :]
+    return f"{scheme}://{head}{mark}{query}"
+
+
+def _split_query(rest: str) -> tuple[str, str, str]:
+    """``rest`` before its query or fragment, the ``?``/``#`` mark, and what follows it."""
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
+    return (rest, "", "") if cut < 0 else (rest[:cut], rest[cut], rest[cut + 1 :])
 
 
 class SecretMaskingFilter(logging.Filter):
@@ -518,8 +563,15 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
     secret_key = read.raw("SECRET_KEY")
     if not secret_key:
         if env == "production":
-            raise ConfigError("SECRET_KEY", "is required when PAPERMAIL_ENV=production")
+            raise ConfigError("SECRET_KEY", f"is required when PAPERMAIL_ENV=production; {MAKE_SECRET_HINT}")
         secret_key = (make_secret or _development_secret)(data_dir)
+    old_secret_keys = read.get("OLD_SECRET_KEYS", _key_list, "")
+    if env == "production":
+        for name, keys in (("SECRET_KEY", [secret_key]), ("OLD_SECRET_KEYS", old_secret_keys)):
+            if any(not is_strong_secret(key) for key in keys):
+                raise ConfigError(
+                    name, f"is too weak for production: {MIN_SECRET_BYTES}+ random bytes; {MAKE_SECRET_HINT}"
+                )
     mail_from = read.get("FROM", _address, "papermail <papermail@localhost>")
     if read.raw("TREND_WINDOW_HOURS", listed=False):
         # A silent no-op would mislead: each digest now ranks over its own period.
@@ -535,7 +587,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         base_url=read.get("BASE_URL", _base_url, "http://localhost:8000"),
         mail_from=mail_from,
         secret_key=secret_key,
-        old_secret_keys=read.get("OLD_SECRET_KEYS", _key_list, ""),
+        old_secret_keys=old_secret_keys,
         postal_address=read.get("POSTAL_ADDRESS", str, "(set PAPERMAIL_POSTAL_ADDRESS)"),
         arxiv_categories=read.get("ARXIV_CATEGORIES", _categories, "cs.AI,cs.CL,cs.CV,cs.LG"),
         arxiv_rss_url=read.get("ARXIV_RSS_URL", _http_url, "https://rss.arxiv.org/rss/"),
@@ -588,6 +640,7 @@ def _web_settings(read: _Reader) -> dict[str, object]:
         "unconfirmed_days": unconfirmed_days,
         "signup_rate_per_ip": read.get("SIGNUP_RATE_PER_IP", _rate, "10/h"),
         "confirmations_per_address": read.get("CONFIRMATIONS_PER_ADDRESS", _rate, "3/6h"),
+        "signup_budget": read.get("SIGNUP_BUDGET", _rate, "120/m"),
         "proxy_count": read.get("PROXY_COUNT", _non_negative_int, "0"),
         "record_consent_ip": read.get("RECORD_CONSENT_IP", _bool, "false"),
     }
@@ -718,13 +771,34 @@ def _user_password(raw: str) -> str:
     return raw.strip()
 
 
+def make_secret() -> str:
+    """A new random secret key (64 URL-safe characters, 384 bits)."""
+    return secrets.token_urlsafe(48)
+
+
+def is_strong_secret(key: str) -> bool:
+    """At least 32 bytes and, by the spread of its characters and no repeats, 128 bits of entropy.
+
+    A guessable key lets anyone forge every link (a short wordlist found ``changeme`` from one
+    unsubscribe token in a millisecond); padding a word to 32 bytes doesn't make it random.
+    """
+    data = key.encode()
+    if len(data) < MIN_SECRET_BYTES:
+        return False
+    counts = Counter(data).values()
+    per_byte = -sum(n / len(data) * math.log2(n / len(data)) for n in counts)
+    # A repeated part adds nothing: count the bytes that start a 4-byte run not seen before.
+    fresh = len({data[i : i + 4] for i in range(len(data) - 3)}) + 3
+    return per_byte * fresh >= MIN_SECRET_BITS
+
+
 def _development_secret(data_dir: Path) -> str:
     """Read, or create once, a random secret kept in the data directory (development only)."""
     path = data_dir / SECRET_FILE_NAME
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
+    key = make_secret()
     # O_EXCL: if two processes start at once, exactly one writes and the other reads its key.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -48,9 +48,11 @@ class RedisSendPacer:
         self._reserve = self.client.register_script(_RESERVE_SLOT)
 
     def wait_turn(self) -> None:
-        wait = float(self._reserve(keys=[self.key], args=[f"{self.interval:.6f}"]))
-        if wait > 0:
-            time.sleep(wait)
+        _sleep_for(self.reserve())
+
+    def reserve(self) -> float:
+        """Take the next free slot; the seconds until it."""
+        return float(self._reserve(keys=[self.key], args=[f"{self.interval:.6f}"]))
 
 
 class DatabaseSendPacer:
@@ -61,6 +63,10 @@ class DatabaseSendPacer:
         self.key, self.interval = key, timedelta(seconds=1.0 / rate)
 
     def wait_turn(self) -> None:
+        _sleep_for(self.reserve())
+
+    def reserve(self) -> float:
+        """Take the next free slot; the seconds until it."""
         with self.factory.begin() as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_ID)))
@@ -77,9 +83,12 @@ class DatabaseSendPacer:
             last = session.scalar(sa.select(sa.func.max(RateLimitHit.at)).where(RateLimitHit.key == self.key))
             slot = max(now, last + self.interval) if last else now
             session.add(RateLimitHit(key=self.key, at=slot))
-        wait = (slot - clock.now()).total_seconds()
-        if wait > 0:
-            time.sleep(wait)
+        return (slot - clock.now()).total_seconds()
+
+
+def _sleep_for(wait: float) -> None:
+    if wait > 0:
+        time.sleep(wait)
 
 
 def send_pacer_for(settings: Settings) -> SendPacer:

@@ -31,7 +31,7 @@ from papermail.mail import emails
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import Outbox
 from papermail.send_pacing import send_pacer_for
-from papermail.signup_limits import RateLimiter, address_key
+from papermail.signup_limits import RateLimiter, mailbox_key
 from papermail.subscribers import (
     InvalidInput,
     Preferences,
@@ -116,7 +116,7 @@ def request_signup(
         return SignupOutcome.SUPPRESSED
     # Pending or unsubscribed: the latest signup's choices wait for the confirmation click.
     apply_preferences(subscriber, preferences)
-    if not limiter.allow(session, address_key("confirm", email), settings.confirmations_per_address):
+    if not limiter.allow(session, mailbox_key("confirm", email), settings.confirmations_per_address):
         log.info("signup: confirmation limit reached for %s", mask_email(email))
         return SignupOutcome.THROTTLED
     subscriber.confirmation_sent_at = now
@@ -208,6 +208,34 @@ def send_confirmation(
     return report
 
 
+def send_preferences_link(
+    settings: Settings, subscriber_id: int, *, sessions: sessionmaker[Session] | None = None
+) -> str | None:
+    """Mail a subscriber a fresh preferences link; the outcome, or None if they get no mail.
+
+    Asked for from a digest's web page, which shows none itself: only the mailbox gets the key.
+    """
+    with (sessions or session_factory(settings))() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None or subscriber.status not in (
+            SubscriberStatus.ACTIVE,
+            SubscriberStatus.UNSUBSCRIBED,
+        ):
+            return None
+        if is_suppressed(session, subscriber.email):
+            return None
+        email = emails.preferences_link(
+            subscriber.email,
+            link_url=tokens.preferences_link(settings, subscriber.id, subscriber.email),
+            base_url=settings.base_url,
+            postal_address=settings.postal_address,
+        )
+    with Outbox.from_settings(settings, pacer=send_pacer_for(settings)) as outbox:
+        outcome = outbox.send(email)
+    log.info("preferences link to subscriber %s: %s", subscriber_id, outcome.verdict)
+    return str(outcome.verdict)
+
+
 # -- following the links --------------------------------------------------------------------------
 
 
@@ -237,6 +265,10 @@ def check_confirm_token(
         return ConfirmCheck(ConfirmState.INVALID)
     if subscriber.status == SubscriberStatus.ACTIVE:
         return ConfirmCheck(ConfirmState.ALREADY_ACTIVE, subscriber)
+    # Only the latest email's link works: a newer signup replaced the request this one was for.
+    latest = subscriber.confirmation_sent_at
+    if latest is None or issued_ms < _stamp(latest):
+        return ConfirmCheck(ConfirmState.INVALID)
     # A link works once: a confirmation at or after the request it was mailed for used it up.
     used = subscriber.confirmed_at is not None and _stamp(subscriber.confirmed_at) >= issued_ms
     waiting = subscriber.status in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)

@@ -8,6 +8,7 @@ With a Redis broker the counters live in Redis (one atomic script per check); ot
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +23,9 @@ from papermail.db.bookkeeping import RateLimitHit
 from papermail.subscribers import email_hash
 
 REDIS_KEY_PREFIX = "papermail:ratelimit:"
+# An IPv6 subscriber gets a whole /64 (2^64 addresses): limiting each address would limit nothing.
+IPV6_PREFIX = 64
+SIGNUP_BUDGET_KEY = "signup:everyone"
 REDIS_TIMEOUT_SECONDS = 2.0
 
 # KEYS[1] the window's sorted set; ARGV: now (ms), window (ms), limit, a unique member.
@@ -52,9 +56,36 @@ def address_key(kind: str, email: str) -> str:
     return f"{kind}:{email_hash(email)[:32]}"
 
 
+def mailbox_key(kind: str, email: str) -> str:
+    """:func:`address_key` of the mailbox: ``ada+1@`` and ``ada+2@`` reach one inbox, so count as one."""
+    local, at, domain = email.rpartition("@")
+    return address_key(kind, f"{local.split('+', 1)[0]}{at}{domain}")
+
+
 def ip_key(kind: str, ip: str | None) -> str:
-    """A limit key for a client IP address."""
-    return f"{kind}:ip:{ip or 'unknown'}"
+    """A limit key for a client: its IPv4 address, or its IPv6 /64 (one subscriber's whole network)."""
+    return f"{kind}:ip:{client_network(ip)}"
+
+
+def client_network(ip: str | None) -> str:
+    """``203.0.113.9`` for ``203.0.113.009`` or ``::ffff:203.0.113.9``; ``2001:db8:1:2::/64`` for IPv6."""
+    if not ip:
+        return "unknown"
+    text = ip.strip()
+    if "." in text and ":" not in text:
+        # ipaddress refuses leading zeros; they are decimal to every server that accepts them.
+        parts = text.split(".")
+        if len(parts) == 4 and all(part.isdigit() for part in parts):
+            text = ".".join(str(int(part)) for part in parts)
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 class RedisRateLimiter:

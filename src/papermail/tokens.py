@@ -26,17 +26,20 @@ class Purpose(enum.StrEnum):
     CONFIRM = "confirm"
     PREFERENCES = "preferences"
     UNSUBSCRIBE = "unsubscribe"
-    VIEW = "view"  # one delivery as a web page; carries [subscriber_id, delivery_id]
-    VOTE = "vote"  # carries [subscriber id, arXiv id, +1 or -1]
+    # One delivery: its web page and its votes. Carries [subscriber id, delivery id, address tag]
+    # (compact); links from before carry [subscriber id, delivery id] (serializer).
+    VIEW = "view"
+    VOTE = "vote"  # the links from before one token per delivery: [subscriber id, arXiv id, +1 or -1]
 
 
 # CAN-SPAM wants unsubscribe to work for 30 days after a send; RFC 8058 one-click links sit in
-# archives for years, so they never expire (None). Preference links live a year and, bound to the
-# address, die at once when it is erased or changed.
+# archives for years, so they never expire (None). Preference, view and vote links live a year and,
+# bound to the address, die at once when it is erased or changed.
 MAX_AGE: dict[Purpose, timedelta | None] = {
     Purpose.CONFIRM: timedelta(hours=72),
     Purpose.PREFERENCES: timedelta(days=365),
     Purpose.UNSUBSCRIBE: None,
+    Purpose.VIEW: timedelta(days=365),
     Purpose.VOTE: timedelta(days=365),
 }
 # How much of the address hash a link carries: enough that a link made for one address never
@@ -50,8 +53,6 @@ PATHS = {
     Purpose.VIEW: "digest",
     Purpose.VOTE: "vote",
 }
-# A digest stays readable in a browser exactly as long as its unsubscribe link works.
-MAX_AGE[Purpose.VIEW] = MAX_AGE[Purpose.UNSUBSCRIBE]
 
 
 class BadToken(Exception):
@@ -102,6 +103,10 @@ class _CompactSigner(TimestampSigner):
         return stamped + self.sep + _base64(mac.digest())
 
 
+# json.dumps builds a new encoder on every call with these separators, which cost more than the HMAC.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 class _Serializer(URLSafeTimedSerializer):
     """URLSafeTimedSerializer keeping one _CompactSigner per salt (itsdangerous builds one per token)."""
 
@@ -110,6 +115,13 @@ class _Serializer(URLSafeTimedSerializer):
     def __init__(self, secret_keys: list[str], salt: str) -> None:
         super().__init__(secret_keys, salt=salt)
         self._signers: dict[str | bytes | None, TimestampSigner] = {}
+
+    def dump_payload(self, obj: object) -> bytes:
+        """URLSafeSerializer's payload without its zlib attempt, which never shortens a few ids.
+
+        When zlib doesn't win, itsdangerous sends the plain JSON: the same bytes as here.
+        """
+        return _base64(_COMPACT_JSON.encode(obj).encode())
 
     def make_signer(self, salt: str | bytes | None = None) -> TimestampSigner:
         signer = self._signers.get(salt)
@@ -172,10 +184,6 @@ def preferences_link(settings: Settings, subscriber_id: int, email: str) -> str:
     return link(settings, Purpose.PREFERENCES, subscriber_id, address_tag(email))
 
 
-# json.dumps builds a new encoder on every call with these separators, which cost more than the HMAC.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
-
-
 class CompactTokens:
     """Signed tokens for links minted by the thousand (a vote link per paper in every digest).
 
@@ -195,6 +203,11 @@ class CompactTokens:
         """A token carrying the subscriber id and ``extra``."""
         payload = _base64(_COMPACT_JSON.encode([subscriber_id, *extra]).encode())
         return self._signer.sign(payload).decode("ascii")
+
+    @property
+    def link_prefix(self) -> str:
+        """The signed page's URL up to its token."""
+        return self._link_prefix
 
     def link(self, subscriber_id: int, *extra: int | str) -> str:
         """The absolute URL of the signed page, e.g. ``…/vote/<token>``."""

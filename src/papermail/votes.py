@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from papermail import clock, tokens
 from papermail.config import Settings
 from papermail.db.inserts import dialect_insert
-from papermail.db.models import Paper, Subscriber, Vote
-from papermail.sources.arxiv_api import ArxivApi, Pacer
+from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
+from papermail.sources.api_pacing import arxiv_pacer_for
+from papermail.sources.arxiv_api import ArxivApi
 from papermail.sources.http import HttpClient
 from papermail.sources.ingest import upsert_papers
 from papermail.sources.normalise import parse_arxiv_id
@@ -28,6 +29,11 @@ from papermail.subscribers import InvalidInput
 MORE, LESS = 1, -1
 FROM_DIGEST, FROM_SEED = "digest", "seed"
 MAX_SEEDS = 50
+# Votes and seeds a reader keeps in all; the oldest beyond it are dropped. Thousands only slow their
+# preferences page and the planning of their digest, and say no more about their interests.
+MAX_VOTES = 500
+# Seed ids not on papermail yet that one look-up task asks arXiv for, whoever named them.
+LOOK_UP_BATCH = 200
 MIX_STEPS = 5  # 0 = trending only … 4 = my interests only
 DEFAULT_MIX = 2
 _SPLIT = re.compile(r"[\s,]+")
@@ -92,10 +98,20 @@ def record_vote(session: Session, subscriber_id: int, arxiv_id: str, value: int,
 
 def record_votes(
     session: Session, subscriber_id: int, arxiv_ids: Sequence[str], value: int, source: str
-) -> None:
-    """:func:`record_vote` for each id."""
+) -> int:
+    """:func:`record_vote` for each id; then only the newest :data:`MAX_VOTES` are kept."""
     for arxiv_id in arxiv_ids:
         record_vote(session, subscriber_id, arxiv_id, value, source)
+    return trim_votes(session, subscriber_id)
+
+
+def trim_votes(session: Session, subscriber_id: int) -> int:
+    """Drop the subscriber's oldest votes and seeds beyond :data:`MAX_VOTES`; how many went."""
+    mine = Vote.subscriber_id == subscriber_id
+    if (session.scalar(sa.select(sa.func.count()).select_from(Vote).where(mine)) or 0) <= MAX_VOTES:
+        return 0
+    newest = sa.select(Vote.id).where(mine).order_by(Vote.updated_at.desc(), Vote.id.desc()).limit(MAX_VOTES)
+    return session.execute(sa.delete(Vote).where(mine, Vote.id.not_in(newest))).rowcount
 
 
 def remove_vote(session: Session, subscriber_id: int, arxiv_id: str) -> bool:
@@ -160,10 +176,41 @@ class VoteLink:
     arxiv_id: str
     value: int
     title: str
+    counts: bool = True  # False once the reader unsubscribed: the link then records nothing
 
     @property
     def more(self) -> bool:
         return self.value == MORE
+
+
+WAYS = {"more": MORE, "less": LESS}  # the last part of a vote link
+
+
+def vote_at(
+    session: Session, subscriber: Subscriber, paper_ids: Sequence[int], place: int, way: str
+) -> VoteLink | None:
+    """The vote for the paper at ``place`` (from 1) of a delivery's frozen papers; None if none is."""
+    if way not in WAYS or not 1 <= place <= len(paper_ids):
+        return None
+    found = session.execute(
+        sa.select(Paper.arxiv_id, Paper.title).where(Paper.id == paper_ids[place - 1])
+    ).first()
+    if found is None:
+        return None
+    arxiv_id, title = found
+    return VoteLink(subscriber.id, arxiv_id, WAYS[way], " ".join(title.split()), counts=_counts(subscriber))
+
+
+def record_link_vote(session: Session, found: VoteLink) -> bool:
+    """Record what a vote link asks for, unless its reader has unsubscribed; True if recorded."""
+    if not found.counts:
+        return False
+    record_votes(session, found.subscriber_id, [found.arxiv_id], found.value, FROM_DIGEST)
+    return True
+
+
+def _counts(subscriber: Subscriber) -> bool:
+    return subscriber.status == SubscriberStatus.ACTIVE
 
 
 def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink | None:
@@ -175,10 +222,12 @@ def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink
     if len(payload) != 3 or not isinstance(payload[1], str) or payload[2] not in (MORE, LESS):
         return None
     subscriber_id, arxiv_id, value = payload
-    if session.get(Subscriber, subscriber_id) is None:
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
         return None
     title = session.scalar(sa.select(Paper.title).where(Paper.arxiv_id == arxiv_id))
-    return VoteLink(int(subscriber_id), arxiv_id, int(value), " ".join((title or arxiv_id).split()))
+    title = " ".join((title or arxiv_id).split())
+    return VoteLink(int(subscriber_id), arxiv_id, int(value), title, counts=_counts(subscriber))
 
 
 # -- looking papers up ----------------------------------------------------------------------------
@@ -189,17 +238,20 @@ def look_up_papers(
 ) -> dict[str, str]:
     """Fetch papers papermail doesn't have from the arXiv API (paced) and store them.
 
-    Returns the ids that could not be had, each with the reason in a few words.
+    Seeds other readers named that are still unknown go in the same batched ``id_list`` calls, so
+    a burst of look-up tasks makes one or two calls, not one each. Returns the asked-for ids that
+    could not be had, each with the reason in a few words.
     """
-    wanted = unknown_papers(session, list(arxiv_ids))
-    if not wanted:
+    asked = unknown_papers(session, list(arxiv_ids))
+    if not asked:
         return {}
+    wanted = list(dict.fromkeys([*asked, *unknown_voted_papers(session, LOOK_UP_BATCH)]))
     client = http or HttpClient.from_settings(settings)
-    api = ArxivApi(client, settings.arxiv_api_url, Pacer(settings.arxiv_delay_seconds))
+    api = ArxivApi(client, settings.arxiv_api_url, arxiv_pacer_for(settings))
     found: set[str] = set()
     failure = None
     try:
-        # At most 50 seeds: one paced call, so the transaction waits on the network only briefly.
+        # A couple of paced calls at most, so the transaction waits on the network only briefly.
         for page in api.lookup(wanted):
             upsert_papers(session, page.records, now=clock.now())
             found.update(record.arxiv_id for record in page.records)
@@ -207,7 +259,14 @@ def look_up_papers(
     finally:
         if http is None:
             client.close()
-    return {arxiv_id: failure or "not on arXiv" for arxiv_id in wanted if arxiv_id not in found}
+    return {arxiv_id: failure or "not on arXiv" for arxiv_id in asked if arxiv_id not in found}
+
+
+def unknown_voted_papers(session: Session, limit: int) -> list[str]:
+    """Ids some reader voted on or seeded that papermail has no paper row for, oldest first."""
+    missing = ~sa.exists().where(Paper.arxiv_id == Vote.arxiv_id)
+    query = sa.select(Vote.arxiv_id).where(missing).group_by(Vote.arxiv_id).order_by(sa.func.min(Vote.id))
+    return list(session.scalars(query.limit(limit)))
 
 
 @dataclass(frozen=True)

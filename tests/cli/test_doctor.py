@@ -155,7 +155,7 @@ def test_every_unreachable_service_is_reported_in_one_run(run, cli_settings):
     assert code == 1
     assert checks["database"]["status"] == "fail"
     assert checks["database"]["detail"].startswith(
-        "database at postgresql+psycopg://nobody:***@127.0.0.1:1/none is not reachable: "
+        "database at postgresql+psycopg://nobody:****@127.0.0.1:1/none is not reachable: "
     )
     assert "refused" in checks["database"]["detail"].lower()
     assert "migrations" not in checks

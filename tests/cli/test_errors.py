@@ -24,7 +24,7 @@ def test_an_unreachable_database_is_one_line(run, unreachable_database, command)
     assert result.exit_code == 1
     message = one_line_error(result)
     assert message.startswith(
-        "database at postgresql+psycopg://nobody:***@127.0.0.1:1/none is not reachable: "
+        "database at postgresql+psycopg://nobody:****@127.0.0.1:1/none is not reachable: "
     )
     assert "connection refused" in message.lower()
 

@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from papermail import clock, config, signup, signup_requests, task_names, tokens
-from papermail.celery_app import get_celery, reset_celery
+from papermail.celery_app import get_celery, reset_celery, worker_queues
 from papermail.db.bookkeeping import SignupRequest
 from papermail.db.models import Paper, ScoringRun, Subscriber, SubscriberStatus, TrendScore
 from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter
@@ -60,12 +60,17 @@ def sessions(session: Session) -> sessionmaker[Session]:
 
 @pytest.fixture
 def make_app(web_settings, sessions) -> Callable[..., Flask]:
-    """``make_app(settings=…, limiter=…)``: an app on the test database."""
+    """``make_app(settings=…, limiter=…, **flask_config)``: an app on the test database."""
 
-    def make(settings: config.Settings | None = None, limiter: Any = None) -> Flask:
+    def make(settings: config.Settings | None = None, limiter: Any = None, **flask_config: Any) -> Flask:
         return create_app(
             settings or web_settings,
-            {"TESTING": True, "SESSION_FACTORY": sessions, "RATE_LIMITER": limiter or DatabaseRateLimiter()},
+            {
+                "TESTING": True,
+                "SESSION_FACTORY": sessions,
+                "RATE_LIMITER": limiter or DatabaseRateLimiter(),
+                **flask_config,
+            },
         )
 
     return make
@@ -98,14 +103,15 @@ def enqueued(web_settings) -> Callable[[], list[tuple[str, list[Any]]]]:
         """The tasks queued since the last call; ``process_signup`` (every signup's) only if asked."""
         found = []
         with get_celery().connection_for_read() as connection:
-            queue = connection.SimpleQueue(web_settings.celery_queue, no_ack=True)
-            while True:
-                try:
-                    message = queue.get_nowait()
-                except queue.Empty:
-                    break
-                found.append((message.headers["task"], message.payload[0]))
-            queue.close()
+            for name in worker_queues(web_settings):
+                queue = connection.SimpleQueue(name, no_ack=True)
+                while True:
+                    try:
+                        message = queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    found.append((message.headers["task"], message.payload[0]))
+                queue.close()
         return [task for task in found if everything or task[0] != task_names.PROCESS_SIGNUP]
 
     drain()  # start empty, whatever an earlier test left

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -55,8 +57,11 @@ def test_more_like_this_from_a_digest(browser, live_site):
     [(arxiv_id, value, source)] = votes_of(live_site.settings, reader_id)
     assert (value, source) == (1, "digest")
 
-    # The preferences page lists it, with a button that forgets it.
-    page.get_by_role("link", name="your preferences").click()
+    # The vote page mints no preferences link: it offers to mail one. The email's own link opens them.
+    expect(page.get_by_role("button", name="Email me a link to my preferences")).to_be_visible()
+    assert "/preferences/" not in page.content()
+    # The preferences page lists the vote, with a button that forgets it.
+    page.goto(re.search(r"Change topics or schedule: (\S+)", digest.text)[1])
     expect(page.locator("#interests")).to_contain_text(SAMPLE_TITLES[1])
     page.get_by_role("button", name=f"Remove {arxiv_id}").click()
     expect(page.locator("#interests")).to_contain_text(f"Forgot {arxiv_id}.")

@@ -78,6 +78,27 @@ def test_a_used_link_cannot_resubscribe_after_unsubscribing(client, web_settings
     assert people.get("ada@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
+def test_a_superseded_link_is_refused_and_a_used_one_mints_no_key(
+    client, web_settings, people, session, pending
+):
+    with freeze_time(clock.now() - timedelta(minutes=5)):
+        pending.confirmation_sent_at = clock.now()
+        first = confirm_path(web_settings, pending)
+    # A second signup mails a newer link: it replaces the first, as the README says.
+    pending.confirmation_sent_at = clock.now()
+    session.flush()
+    latest = confirm_path(web_settings, pending)
+    assert client.get(first).status_code == 400
+    assert press_without_page(client, first).status_code == 400
+    assert people.get("ada@example.org").status == SubscriberStatus.PENDING
+    assert "You're subscribed" in press(client, latest).get_data(as_text=True)
+    # Opened or pressed again (a forwarded mail, a scanner): no key to the account on the page.
+    for used in (client.get(latest), press_without_page(client, latest)):
+        page = used.get_data(as_text=True)
+        assert used.status_code == 200 and "Already confirmed" in page
+        assert "/preferences/" not in page
+
+
 def press_without_page(client, path: str):
     return client.post(path, data={"csrf_token": csrf_token(client)})
 

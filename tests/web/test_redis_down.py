@@ -133,7 +133,7 @@ def test_with_redis_down_signup_and_confirm_are_503_and_links_keep_working(
 def test_readyz_reports_database_and_broker_apart_and_healthz_stays_cheap(
     make_app, web_settings, own_redis, sessions
 ):
-    app = make_app(settings=replace(web_settings, broker_url=own_redis.url))
+    app = make_app(settings=replace(web_settings, broker_url=own_redis.url), READINESS_TTL=0)
     client = app.test_client()
     ready = client.get("/readyz")
     assert (ready.status_code, ready.json) == (200, {"status": "ok", "database": "ok", "broker": "ok"})

@@ -86,6 +86,11 @@ def test_every_form_route_but_one_click_unsubscribe_requires_csrf(app, web_setti
         .removeprefix(web_settings.base_url),
         # Exempt: providers authenticate by signature or secret (here unconfigured: 404).
         "webhooks.receive": "/webhooks/generic",
+        "feedback.digest_vote": signup.tokens.CompactTokens(web_settings, signup.tokens.Purpose.VIEW)
+        .link(1, 2, "x")
+        .removeprefix(web_settings.base_url)
+        + "/1/more",
+        "web.ask_preferences_link": "/digest/x/preferences-link",
     }
     post_routes = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}
     assert post_routes == set(paths)
@@ -94,6 +99,7 @@ def test_every_form_route_but_one_click_unsubscribe_requires_csrf(app, web_setti
             "web.unsubscribe",
             "feedback.vote",
             "webhooks.receive",
+            "feedback.digest_vote",
         }
     client = app.test_client(use_cookies=False)
     for endpoint, path in paths.items():

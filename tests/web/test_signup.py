@@ -243,10 +243,11 @@ def test_every_outcome_does_the_same_work_on_the_request_path(client, people, se
         after = _table_counts(session)
         assert response.status_code == 200
         changes[email] = ({t: after[t] - before[t] for t in after}, [name for name, _ in enqueued(True)])
-    # The per-IP limit's hit and the request row: the same rows and the same task for everyone.
+    # The per-IP limit's and the global budget's hits and the request row: the same rows and the
+    # same task for everyone.
     assert len({repr(change) for change in changes.values()}) == 1, changes
     assert changes["new@example.org"] == (
-        {"subscribers": 0, "signup_requests": 1, "audit_log": 0, "rate_limit_hits": 1, "suppressions": 0},
+        {"subscribers": 0, "signup_requests": 1, "audit_log": 0, "rate_limit_hits": 2, "suppressions": 0},
         [task_names.PROCESS_SIGNUP],
     )
     assert people.get("new@example.org") is None  # decided later, by a worker

@@ -153,6 +153,16 @@ def test_conditional_requests_get_304_until_a_new_run(client, session, frozen, p
     assert client.get(path, headers={"If-Modified-Since": last_modified}).status_code == 200
 
 
+@pytest.mark.parametrize("path", FORMATS)
+def test_a_weak_etag_matches_and_a_star_matches_only_a_page_that_exists(client, session, frozen, path):
+    add_run(session, titles(3))
+    etag = client.get(path).headers["ETag"]
+    assert client.get(path, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": "*"}).status_code == 304
+    missing = path + ("&" if "?" in path else "?") + "page=99"
+    assert client.get(missing, headers={"If-None-Match": "*"}).status_code == 404
+
+
 def test_a_past_period_shows_its_pinned_ranking_after_newer_runs(client, session, frozen):
     pinned = add_run(session, titles(4, prefix="Pinned"))
     session.add(Digest(period_key="2026-W49", scoring_run_id=pinned.id, created_at=WEDNESDAY))

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import timedelta
+from email import message_from_bytes, policy
 
 import pytest
 from freezegun import freeze_time
 
-from papermail import clock, tokens
+from papermail import clock, config, signup, task_names, tokens
 from papermail.admin.subscribers import erase_subscriber
 from papermail.db.models import DeliveryStatus
 from papermail.digest.render import render_deliveries
+from papermail.mail.backends import MEMORY_OUTBOX
+from papermail.subscribers import unsubscribe
+from papermail.votes import votes_of
 from papermail.web.logs import redact
 from tests.digest.builders import World, seed_texts
+from tests.web.conftest import csrf_token
 
 VIEW_LINK = re.compile(r'<a href="(https://papermail\.test/digest/[^"]+)">View in browser</a>')
 TITLE = re.compile(r'class="paper-title" href="([^"]+)">([^<]+)</a>')
@@ -60,7 +66,7 @@ def test_the_page_shows_exactly_the_delivered_papers_with_their_evidence(client,
 
 
 def test_the_page_is_noindex_untracked_and_has_the_emails_own_links(client, web_settings, sent):
-    reader, _delivery, _chosen, email = sent
+    _reader, _delivery, _chosen, email = sent
     response = client.get(view_path(email))
     page = response.get_data(as_text=True)
     assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
@@ -68,15 +74,8 @@ def test_the_page_is_noindex_untracked_and_has_the_emails_own_links(client, web_
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
     assert "<img" not in page and "utm_" not in page
-    # The same unsubscribe and preferences pages as the email's links, for the same subscriber.
-    for purpose, name in [
-        (tokens.Purpose.UNSUBSCRIBE, "Unsubscribe"),
-        (tokens.Purpose.PREFERENCES, "Change topics"),
-    ]:
-        path = html.unescape(re.search(rf'<a href="(/{tokens.PATHS[purpose]}/[^"]+)">{name}', page)[1])
-        token = path.rsplit("/", 1)[1]
-        assert tokens.read_token(web_settings, purpose, token)[0] == reader.id
-        assert client.get(path).status_code == 200
+    # View links get forwarded: the page is no key to the account.
+    assert "/preferences/" not in page and "/unsubscribe/" not in page
     assert 'href="/trending?topic=cs.CL&amp;topic=cs.LG"' in page
 
 
@@ -103,6 +102,10 @@ def test_a_tampered_or_foreign_token_is_refused(client, web_settings, world, sen
         "tampered": f"/digest/{tampered}",
         "unsubscribe token": f"/digest/{token_for(tokens.Purpose.UNSUBSCRIBE, reader.id)}",
         "someone else's id": f"/digest/{token_for(tokens.Purpose.VIEW, other.id, delivery.id)}",
+        "another address": "/digest/"
+        + tokens.CompactTokens(web_settings, tokens.Purpose.VIEW).make(
+            reader.id, delivery.id, tokens.address_tag("eve@example.org")
+        ),
         "no delivery": f"/digest/{token_for(tokens.Purpose.VIEW, reader.id)}",
         "view token as unsubscribe": f"/unsubscribe/{token}",
     }
@@ -112,15 +115,15 @@ def test_a_tampered_or_foreign_token_is_refused(client, web_settings, world, sen
         assert "ann@example.org" not in response.get_data(as_text=True)
 
 
-def test_the_link_lives_as_long_as_the_unsubscribe_link(client, web_settings, sent):
+def test_the_link_lives_a_year_and_dies_with_the_address(client, session, sent):
     reader, _delivery, _chosen, email = sent
     path = view_path(email)
-    unsubscribe = tokens.make_token(web_settings, tokens.Purpose.UNSUBSCRIBE, reader.id)
-    assert tokens.MAX_AGE[tokens.Purpose.VIEW] == tokens.MAX_AGE[tokens.Purpose.UNSUBSCRIBE]
-    for days in (364, 366, 3650):
+    for days, code in ((364, 200), (366, 400)):
         with freeze_time(clock.now() + timedelta(days=days)):
-            both = (client.get(path).status_code, client.get(f"/unsubscribe/{unsubscribe}").status_code)
-            assert both in ((200, 200), (400, 400)), f"after {days} days: {both}"
+            assert client.get(path).status_code == code, f"after {days} days"
+    reader.email = "ann.new@example.org"
+    session.flush()
+    assert client.get(path).status_code == 400
 
 
 def test_the_page_is_gone_once_the_subscriber_is_erased(client, session, sent):
@@ -136,3 +139,110 @@ def test_the_page_is_gone_once_the_subscriber_is_erased(client, session, sent):
 
 def test_the_access_log_never_shows_a_view_token():
     assert redact("GET /digest/WzEsMl0.abc.def HTTP/1.1") == "GET /digest/… HTTP/1.1"
+
+
+VOTE_LINK = re.compile(r'href="https://papermail\.test(/vote/([^"/]+)/(\d+)/(more|less))"')
+
+
+def test_one_token_signs_the_view_link_and_every_vote_by_place(client, session, world, sent):
+    reader, _delivery, chosen, email = sent
+    links = VOTE_LINK.findall(email.html)
+    assert len(links) == 2 * len(chosen)
+    assert {token for _path, token, _n, _way in links} == {view_path(email).rsplit("/", 1)[1]}
+    assert [(n, way) for _p, _t, n, way in links[:4]] == [
+        ("1", "more"),
+        ("1", "less"),
+        ("2", "more"),
+        ("2", "less"),
+    ]
+    third_less = links[5][0]
+    assert chosen[2].title.split()[0] in client.get(third_less).get_data(as_text=True)
+    assert client.post(third_less).status_code == 200
+    assert [(v.arxiv_id, v.value) for v in votes_of(session, reader.id)] == [(chosen[2].arxiv_id, -1)]
+    token = links[0][1]
+    # The place is checked against the delivery's frozen papers; the way is one of two.
+    for bad in (f"/vote/{token}/0/more", f"/vote/{token}/6/more", f"/vote/{token}/1/maybe"):
+        assert client.post(bad).status_code == 400, bad
+
+
+def test_the_page_has_the_emails_vote_buttons(client, session, sent):
+    reader, _delivery, chosen, email = sent
+    page = client.get(view_path(email)).get_data(as_text=True)
+    actions = [html.unescape(a) for a in re.findall(r'<form method="post" action="(/vote/[^"]+)"', page)]
+    assert [a.rsplit("/", 2)[1:] for a in actions[:2]] == [["1", "more"], ["1", "less"]]
+    assert len(actions) == 2 * len(chosen)
+    assert client.post(actions[2]).status_code == 200  # the second paper, More like this
+    assert [(v.arxiv_id, v.value) for v in votes_of(session, reader.id)] == [(chosen[1].arxiv_id, 1)]
+
+
+def test_pages_of_forwarded_links_mint_no_keys_and_mail_the_owner_one(
+    make_app, session, sessions, web_settings, sent, enqueued
+):
+    reader, _delivery, _chosen, email = sent
+    client = make_app().test_client()
+    path = view_path(email)
+    voted = client.post(VOTE_LINK.search(email.html)[1]).get_data(as_text=True)
+    for page in (client.get(path).get_data(as_text=True), voted):
+        assert "/preferences/" not in page and "/unsubscribe/" not in page
+    asked = [
+        client.post(f"{path}/preferences-link", data={"csrf_token": csrf_token(client, path)}).status_code
+        for _ in range(5)
+    ]
+    assert asked == [200] * 5
+    # However often it is asked for, the owner gets three such mails a day.
+    assert enqueued() == [(task_names.SEND_PREFERENCES_LINK, [reader.id])] * 3
+    MEMORY_OUTBOX.clear()
+    assert signup.send_preferences_link(web_settings, reader.id, sessions=sessions) == "sent"
+    [(envelope, message)] = MEMORY_OUTBOX
+    assert envelope.recipient == reader.email
+    text = message_from_bytes(message, policy=policy.default).get_body(("plain",)).get_content()
+    link = re.search(r"https://papermail\.test(/preferences/\S+)", text)[1]
+    assert client.get(link).status_code == 200
+
+
+def test_asking_for_a_preferences_link_is_rate_limited_per_network(make_app, web_settings, sent):
+    _reader, _delivery, _chosen, email = sent
+    client = make_app(replace(web_settings, signup_rate_per_ip=config._rate("2/h"))).test_client()
+    path = view_path(email)
+    token = csrf_token(client, path)
+    codes = [
+        client.post(f"{path}/preferences-link", data={"csrf_token": token}).status_code for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+
+
+def test_a_vote_after_unsubscribing_records_nothing(client, session, sent):
+    reader, _delivery, chosen, email = sent
+    unsubscribe(session, reader, actor="test")
+    session.flush()
+    answer = client.post(VOTE_LINK.search(email.html)[1])
+    assert answer.status_code == 200 and "Nothing recorded" in answer.get_data(as_text=True)
+    old_style = tokens.CompactTokens(client.application.extensions["papermail"].settings, tokens.Purpose.VOTE)
+    client.post(old_style.link(reader.id, chosen[0].arxiv_id, 1).removeprefix("https://papermail.test"))
+    assert votes_of(session, reader.id) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "GET /%64igest/{token} HTTP/1.1",
+        "GET /digest//{token} HTTP/1.1",
+        "GET /DIGEST/{token} HTTP/1.1",
+        "GET /%2Fdigest%2F{token} HTTP/1.1",
+        "https://papermail.test/vote/{token}/3/more",
+    ],
+)
+def test_the_access_log_never_shows_a_token_however_the_path_is_spelled(line):
+    token = "WzEsMiwiYWJjIl0.axYv1A.Zx7-U8dL5ZIBBWkOfqfudJ7H5q0"
+    redacted = redact(line.format(token=token))
+    assert token not in redacted and "WzEs" not in redacted and "…" in redacted
+
+
+def test_a_redirect_goes_to_the_base_url_whatever_host_was_asked_for(client, sent):
+    _reader, _delivery, _chosen, email = sent
+    token = view_path(email).rsplit("/", 1)[1]
+    answer = client.get(f"/digest//{token}", headers={"Host": "evil.example"})
+    assert answer.status_code == 308
+    assert answer.headers["Location"] == f"https://papermail.test/digest/{token}"
+    assert token not in redact(answer.headers["Location"])
+    assert client.get(f"/%64igest/{token}").status_code == 200

@@ -199,3 +199,30 @@ def test_fast_vote_tokens_verify_with_rotated_keys_and_sign_with_the_newest(web_
     assert json.loads(base64_decode(plain_signer(new_key).unsign(fresh))) == [7, "2401.00001", -1]
     with pytest.raises(tokens.BadToken):
         vote_tokens(web_settings).read(fresh)  # a server that never had the new key
+
+
+def test_a_reader_keeps_at_most_500_votes_and_seeds_the_newest(client, web_settings, people, session):
+    ada = people.add("ada@example.org")
+    path = preferences_path(web_settings, ada)
+    token = csrf_token(client, path)
+    for box in range(11):  # 550 distinct seeds, 50 at a time
+        likes = "\n".join(f"23{box + 1:02d}.{n:05d}" for n in range(votes.MAX_SEEDS))
+        page = client.post(path, data={"csrf_token": token, "form": "interests", "likes": likes, "mix": "2"})
+        assert page.status_code == 200
+    assert "50 older ones were dropped" in page.get_data(as_text=True)
+    kept = _votes(session, ada.id)
+    assert len(kept) == votes.MAX_VOTES
+    assert "2311.00049" in kept and "2301.00049" not in kept  # the oldest box went
+
+
+def test_preference_posts_are_rate_limited_per_subscriber(client, web_settings, people):
+    ada = people.add("ada@example.org")
+    path = preferences_path(web_settings, ada)
+    token = csrf_token(client, path)
+    codes = [
+        client.post(
+            path, data={"csrf_token": token, "form": "interests", "likes": "", "mix": "2"}
+        ).status_code
+        for _ in range(31)
+    ]
+    assert codes == [200] * 30 + [429]

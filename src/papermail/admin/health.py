@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import sqlalchemy as sa
@@ -42,9 +43,19 @@ def source_urls(settings: Settings) -> dict[str, tuple[str, str]]:
     """Each source's cheapest request, with the variable that sets its address."""
     return {
         "arXiv listing": (arxiv_rss.rss_url(settings), "PAPERMAIL_ARXIV_RSS_URL"),
-        "arXiv API": (f"{settings.arxiv_api_url}?id_list=&max_results=0", "PAPERMAIL_ARXIV_API_URL"),
-        "Hugging Face": (f"{settings.hf_api_url}?limit=1", "PAPERMAIL_HF_API_URL"),
+        "arXiv API": (
+            with_query(settings.arxiv_api_url, id_list="", max_results="0"),
+            "PAPERMAIL_ARXIV_API_URL",
+        ),
+        "Hugging Face": (with_query(settings.hf_api_url, limit="1"), "PAPERMAIL_HF_API_URL"),
     }
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to the query it may already have (``?key=…`` stays)."""
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
+    return urlunsplit(parts._replace(query=query))
 
 
 def check_sources(settings: Settings) -> list[tuple[str, str, str]]:

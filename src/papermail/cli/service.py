@@ -17,12 +17,12 @@ from datetime import timedelta
 import click
 
 from papermail import leases, task_names
-from papermail.celery_app import declare_embedded_queue, get_celery
+from papermail.celery_app import declare_embedded_queue, get_celery, worker_queues
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
 from papermail.cli.output import echo_json, json_option
-from papermail.config import PREFIX, environment, setting_sources, use_settings
+from papermail.config import PREFIX, environment, make_secret, setting_sources, use_settings
 from papermail.db import migrate
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
@@ -80,6 +80,12 @@ def links_follow_bind(bind: str) -> str:
 
 
 @click.command()
+def secret() -> None:
+    """Print a new random secret key for PAPERMAIL_SECRET_KEY (64 characters, 384 bits)."""
+    click.echo(make_secret())
+
+
+@click.command()
 @json_option
 def config(as_json: bool) -> None:
     """Show each PAPERMAIL_* setting in effect and where it came from (environment, .env, default)."""
@@ -105,7 +111,13 @@ def web(bind: str, workers: int) -> None:
         click.echo(f"papermail: {links}")
     settings_or_exit()  # a derived URL is checked like a given one
     _die_with_up()  # kept across the exec below
-    argv = [
+    argv = gunicorn_argv(bind, workers)
+    os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn
+
+
+def gunicorn_argv(bind: str, workers: int) -> list[str]:
+    """The command line ``papermail web`` runs gunicorn with."""
+    return [
         sys.executable,
         "-m",
         "gunicorn",
@@ -123,8 +135,9 @@ def web(bind: str, workers: int) -> None:
         # Link tokens in URLs are secrets: the access log shows "/unsubscribe/…" instead.
         "--logger-class",
         "papermail.web.logs.RedactingLogger",
+        # Its control socket sits in $HOME/.gunicorn, shared by every instance of the user.
+        "--no-control-socket",
     ]
-    os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn
 
 
 @click.command()
@@ -145,7 +158,7 @@ def worker(concurrency: int, loglevel: str, quiet: bool) -> None:
             "--concurrency",
             str(concurrency),
             "--queues",
-            settings.celery_queue,
+            ",".join(worker_queues(settings)),
             "--without-gossip",
             "--without-mingle",
         ]

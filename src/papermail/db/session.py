@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail.config import Settings, get_settings
+from papermail.config import Settings, get_settings, mask_secrets
 
 # SQLite is shared by the web, worker and beat processes: WAL lets readers run beside one writer,
 # and the busy timeout makes a second writer wait instead of failing with "database is locked".
@@ -41,6 +44,9 @@ def _sqlite_begin(conn) -> None:
 
 
 _engines: dict[str, sa.Engine] = {}
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+LOCK_RETRY_SECONDS = 0.05  # the first pause of with_lock_retries; doubled each time
+T = TypeVar("T")
 
 
 def get_engine(url: str) -> sa.Engine:
@@ -93,6 +99,30 @@ def writer_session_factory(settings: Settings | None = None) -> sessionmaker[Ses
     return _writer_sessionmaker((settings or get_settings()).database_url)
 
 
+def is_lock_conflict(exc: sa.exc.OperationalError) -> bool:
+    """True for a transaction that lost a race (SQLite's lock, a PostgreSQL deadlock): run it again."""
+    message = str(exc.orig).lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in message or "busy" in message
+
+
+def with_lock_retries(factory: sessionmaker[Session], work: Callable[[Session], T], attempts: int = 5) -> T:
+    """``work`` in a committed transaction, re-run after a short, growing, jittered pause if it lost a race.
+
+    A burst of writers on SQLite otherwise fails a share of them with "database is locked" and
+    leaves their work to a sweeper minutes later.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with factory.begin() as session:
+                return work(session)
+        except sa.exc.OperationalError as exc:
+            if attempt == attempts or not is_lock_conflict(exc):
+                raise
+            time.sleep(LOCK_RETRY_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def session_scope(settings: Settings | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
@@ -104,5 +134,4 @@ def unreachable_database_message(exc: sa.exc.OperationalError, database_url: str
     """One line: "database at <url> is not reachable: <reason>" (the password hidden)."""
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     reason = reason.removeprefix("connection failed: ")
-    url = make_url(database_url).render_as_string(hide_password=True)
-    return f"database at {url} is not reachable: {reason}"
+    return f"database at {mask_secrets(database_url)} is not reachable: {mask_secrets(reason, database_url)}"

@@ -1,7 +1,9 @@
 """A delivered digest as a web page ("View in browser"): exactly the papers that were mailed.
 
-The link is signed for one subscriber and one delivery (its own token purpose, as long-lived as the
-unsubscribe link). The page reads the delivery's frozen ``paper_ids`` with the evidence of the run
+The link is signed for one subscriber, one delivery and the address it went to, for a year; the
+same token signs the page's and the email's vote buttons. The page hands out no preferences or
+unsubscribe link (view links get forwarded); it offers to email the owner one.
+The page reads the delivery's frozen ``paper_ids`` with the evidence of the run
 its digest pinned, the same way :mod:`papermail.digest.render` does for the email, so the two show
 the same papers in the same order with the same "why" lines. Once the subscriber is erased their
 deliveries are gone, and so is the page.
@@ -28,46 +30,75 @@ from papermail.digest.render import (
 
 
 @dataclass(frozen=True)
+class DeliveryLink:
+    """The delivery a view or vote link was made for, and its subscriber."""
+
+    delivery: Delivery
+    subscriber: Subscriber
+    run_id: int | None
+    token: str | None  # the link's compact token, which also signs votes; None for a link from before
+
+
+@dataclass(frozen=True)
 class DeliveryPage:
     """What the browser view of one delivery shows."""
 
-    subscriber: Subscriber  # its id and address sign the page's preferences and unsubscribe links
+    link: DeliveryLink
     period_label: str
     lead: str
     topics: tuple[str, ...]
     papers: list[PaperCard]
+    places: list[int]  # each paper's place in the delivery, as vote links name it
+
+    @property
+    def subscriber(self) -> Subscriber:
+        return self.link.subscriber
 
 
-def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryPage | None:
-    """The delivery a view link was made for, or None if the link is bad or the delivery is gone."""
+def read_delivery_link(session: Session, settings: Settings, token: str) -> DeliveryLink | None:
+    """The delivery of a view link (or a vote link's token); None if bad, expired, or not theirs.
+
+    A link names the address it was mailed to, and dies when the address changes or is erased.
+    Links from before that carry no address keep working for the year they were signed for.
+    """
     try:
-        payload = tokens.read_token(settings, tokens.Purpose.VIEW, token)
-    except tokens.BadToken:
+        subscriber_id, delivery_id, *tag = tokens.CompactTokens(settings, tokens.Purpose.VIEW).read(token)
+        compact = token
+    except (tokens.BadToken, ValueError):
+        try:
+            subscriber_id, delivery_id = tokens.read_token(settings, tokens.Purpose.VIEW, token)
+        except (tokens.BadToken, ValueError):
+            return None
+        compact, tag = None, []
+    if not isinstance(delivery_id, int) or (compact and len(tag) != 1):
         return None
-    if len(payload) != 2 or not isinstance(payload[1], int):
-        return None
-    subscriber_id, delivery_id = payload
     found = session.execute(
         sa.select(Delivery, Subscriber, Digest.scoring_run_id)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .join(Digest, Digest.id == Delivery.digest_id)
         .where(Delivery.id == delivery_id, Delivery.subscriber_id == subscriber_id)
     ).first()
-    if found is None:
+    if found is None or (compact and tag != [tokens.address_tag(found[1].email)]):
         return None
-    delivery, subscriber, run_id = found
+    return DeliveryLink(found[0], found[1], found[2], compact)
+
+
+def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryPage | None:
+    """The delivery a view link was made for, or None if the link is bad or the delivery is gone."""
+    link = read_delivery_link(session, settings, token)
+    if link is None:
+        return None
+    delivery, subscriber, run_id = link.delivery, link.subscriber, link.run_id
     request = DigestRequest.of_delivery(delivery, subscriber, run_id)
     cards = load_cards(session, [request])
     # The same "why" lines as the email, personal reasons included.
-    papers = [
-        with_reason(cards[(run_id, pid)], request.reason(pid))
-        for pid in delivery.paper_ids
-        if (run_id, pid) in cards
-    ]
+    shown = [(n, pid) for n, pid in enumerate(delivery.paper_ids, 1) if (run_id, pid) in cards]
+    papers = [with_reason(cards[(run_id, pid)], request.reason(pid)) for _, pid in shown]
     return DeliveryPage(
-        subscriber=subscriber,
+        link=link,
         period_label=describe_period(delivery.period_key),
         lead=digest_lead(subscriber, len(papers)),
         topics=tuple(sorted(subscriber.topics)),
         papers=papers,
+        places=[n for n, _ in shown],
     )

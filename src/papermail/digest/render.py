@@ -26,8 +26,8 @@ from papermail.config import Settings
 from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, TrendScore
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
-from papermail.mail.templates import EmailTemplates, get_templates
-from papermail.tokens import CompactTokens, Purpose, link, preferences_link
+from papermail.mail.templates import EmailTemplates, RenderedEmail, get_templates
+from papermail.tokens import CompactTokens, Purpose, address_tag, link, preferences_link
 
 TEMPLATE_NAME = "weekly-digest"
 ABSTRACT_WORDS = 60
@@ -41,10 +41,11 @@ _MONTHS = (
 )  # fmt: skip
 # Only web links become hrefs: a javascript: or data: URL from a feed is not escaped by autoescape.
 _WEB_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
-# Cards are rendered once per batch with these stand-ins, then each digest puts its own signed
-# "More/Less like this" links in (a string replace, far cheaper than a render per reader).
-MORE_SLOT = "https://vote.papermail.invalid/more"
-LESS_SLOT = "https://vote.papermail.invalid/less"
+# Cards are rendered once per batch with this stand-in for "<vote page>/<token>" in their
+# "More/Less like this" links (``<slot>/3/more``); each digest then puts its one signed token in
+# with a single string replace over the whole email, far cheaper than a render per reader.
+VOTE_SLOT = "https://vote.papermail.invalid/t"
+MORE_WAY, LESS_WAY = "more", "less"  # the last part of a vote link
 
 
 def describe_period(period_key: str) -> str:
@@ -94,6 +95,10 @@ class DigestRequest:
             return ""
         return dict(zip(self.paper_ids, self.reasons, strict=False)).get(paper_id, "")
 
+    def place(self, paper_id: int) -> int:
+        """The paper's place in the digest's frozen papers, from 1, as its vote links name it."""
+        return list(self.paper_ids).index(paper_id) + 1
+
     @classmethod
     def of_delivery(cls, delivery: Delivery, subscriber: Subscriber, run_id: int | None) -> DigestRequest:
         """The request that renders a planned delivery exactly as it was frozen."""
@@ -133,7 +138,7 @@ def render_digests(
     cards = load_cards(session, requests)
     templates = get_templates()
     rendered_cards = RenderedCards(templates)
-    vote_tokens = CompactTokens(settings, Purpose.VOTE)
+    links = DigestLinks(settings)
     list_id = f"papermail digest <digest.{sender_domain(settings.mail_from)}>"
     emails: dict[int, OutgoingEmail] = {}
     for request in requests:
@@ -141,11 +146,16 @@ def render_digests(
         if not placed:
             continue
         papers = [with_reason(cards[key], request.reason(key[1])) for key in placed]
-        votes = [vote_links(vote_tokens, request.subscriber.id, paper.arxiv_id) for paper in papers]
-        html_cards, text_cards = rendered_cards.get(placed, papers, votes)
+        places = [request.place(key[1]) for key in placed]
+        token = links.token(request)
+        # A preview has no delivery to sign: its links name each paper, as they did before.
+        previews = None if token else links.per_paper(request, papers)
+        html_cards, text_cards = rendered_cards.get(placed, papers, places, previews)
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
-        context = digest_context(request, papers, settings, unsubscribe_url, html_cards, text_cards)
-        rendered = templates.render(TEMPLATE_NAME, context)
+        context = digest_context(
+            request, papers, settings, unsubscribe_url, html_cards, text_cards, view_url=links.view_url(token)
+        )
+        rendered = links.sign(templates.render(TEMPLATE_NAME, context), token)
         emails[request.key] = OutgoingEmail(
             to=request.subscriber.email,
             subject=rendered.subject,
@@ -170,39 +180,92 @@ class RenderedCards:
     def __init__(self, templates: EmailTemplates) -> None:
         self._html = templates.partial(TEMPLATE_NAME, "card.html")
         self._text = templates.partial(TEMPLATE_NAME, "card.txt")
-        self._done: dict[tuple[int | None, int, int, str], tuple[str, str]] = {}
+        self._done: dict[tuple[int | None, int, int, str, int], tuple[str, str]] = {}
 
     def get(
         self,
         keys: Sequence[tuple[int | None, int]],
         papers: Sequence[PaperCard],
-        votes: Sequence[tuple[str, str]],
+        places: Sequence[int],
+        previews: Sequence[tuple[str, str]] | None = None,
     ) -> tuple[list[Markup], list[str]]:
         """The HTML and text cards of ``papers`` (identified by ``keys``), numbered from 1.
 
-        ``votes`` holds each paper's (more, less) links for this reader.
+        Their vote links name each paper's place in the delivery under :data:`VOTE_SLOT`; a
+        preview's ``previews`` (more, less) links replace them instead.
         """
         html_cards, text_cards = [], []
-        for n, ((run_id, paper_id), paper, (more, less)) in enumerate(
-            zip(keys, papers, votes, strict=True), 1
-        ):
-            key = (run_id, paper_id, n, paper.evidence)
+        for n, ((run_id, paper_id), paper, place) in enumerate(zip(keys, papers, places, strict=True), 1):
+            key = (run_id, paper_id, n, paper.evidence, place)
             if key not in self._done:
-                slots = {"more_url": MORE_SLOT, "less_url": LESS_SLOT}
+                slots = {
+                    "more_url": vote_path(VOTE_SLOT, place, MORE_WAY),
+                    "less_url": vote_path(VOTE_SLOT, place, LESS_WAY),
+                }
                 self._done[key] = (
                     self._html.render(p=paper, n=n, **slots),
                     self._text.render(p=paper, n=n, **slots),
                 )
             html, text = self._done[key]
-            # The card template autoescapes everything it inserts, and the links are escaped here.
-            html = html.replace(MORE_SLOT, escape(more)).replace(LESS_SLOT, escape(less))
-            html_cards.append(Markup(html))  # noqa: S704
-            text_cards.append(text.replace(MORE_SLOT, more).replace(LESS_SLOT, less))
+            if previews is not None:
+                html, text = _put_links(html, text, place, previews[n - 1])
+            html_cards.append(Markup(html))  # noqa: S704 - rendered by the autoescaping card template
+            text_cards.append(text)
         return html_cards, text_cards
 
 
+def _put_links(html: str, text: str, place: int, links: tuple[str, str]) -> tuple[str, str]:
+    # The card template autoescapes everything it inserts, and the links are escaped here.
+    for way, url in zip((MORE_WAY, LESS_WAY), links, strict=True):
+        slot = vote_path(VOTE_SLOT, place, way)
+        html, text = html.replace(slot, escape(url)), text.replace(slot, url)
+    return html, text
+
+
+def vote_path(prefix: str, place: int, way: str) -> str:
+    """A vote link: the delivery's token (or a stand-in for it), the paper's place, the way."""
+    return f"{prefix}/{place}/{way}"
+
+
+class DigestLinks:
+    """A digest's view link and its papers' vote links: one signed token for the whole delivery.
+
+    The token names the subscriber, the delivery and the address it was mailed to; a vote link adds
+    the paper's place in the delivery's frozen ``paper_ids`` and the way, e.g. ``/vote/<t>/3/more``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._view = CompactTokens(settings, Purpose.VIEW)
+        self._per_paper = CompactTokens(settings, Purpose.VOTE)
+
+    def token(self, request: DigestRequest) -> str | None:
+        """The delivery's signed token; None for a preview (no delivery yet)."""
+        if request.delivery_id is None:
+            return None
+        subscriber = request.subscriber
+        return self._view.make(subscriber.id, request.delivery_id, address_tag(subscriber.email))
+
+    def view_url(self, token: str | None) -> str | None:
+        return self._view.link_prefix + token if token else None
+
+    def sign(self, rendered: RenderedEmail, token: str | None) -> RenderedEmail:
+        """The email with the delivery's token in its vote links (URL-safe: nothing to escape)."""
+        if token is None:
+            return rendered
+        signed = self._per_paper.link_prefix + token
+        return replace(
+            rendered,
+            html=rendered.html.replace(VOTE_SLOT, signed),
+            text=rendered.text.replace(VOTE_SLOT, signed),
+        )
+
+    def per_paper(self, request: DigestRequest, papers: Sequence[PaperCard]) -> list[tuple[str, str]]:
+        """A preview's links: each paper's vote signed on its own, as links were before."""
+        return [vote_links(self._per_paper, request.subscriber.id, paper.arxiv_id) for paper in papers]
+
+
 def vote_links(vote_tokens: CompactTokens, subscriber_id: int, arxiv_id: str) -> tuple[str, str]:
-    """This reader's signed "More like this" and "Less like this" links for one paper."""
+    """A preview's signed "More like this" and "Less like this" links for one paper."""
     return vote_tokens.link(subscriber_id, arxiv_id, 1), vote_tokens.link(subscriber_id, arxiv_id, -1)
 
 
@@ -220,6 +283,8 @@ def digest_context(
     unsubscribe_url: str,
     html_cards: Sequence[Markup],
     text_cards: Sequence[str],
+    *,
+    view_url: str | None = None,
 ) -> dict[str, object]:
     """The template context of one digest: the frame's values plus the papers' rendered cards."""
     subscriber = request.subscriber
@@ -233,9 +298,7 @@ def digest_context(
         else papers[0].title,
         "period_label": period_label,
         "lead": lead,
-        "view_url": (
-            link(settings, Purpose.VIEW, subscriber.id, request.delivery_id) if request.delivery_id else None
-        ),
+        "view_url": view_url,
         "trending_url": trending_url(settings.base_url, subscriber.topics),
         "papers": papers,
         "html_cards": html_cards,

@@ -54,3 +54,14 @@ def confirm_subscription(
         "footer_reason": CONFIRM_FOOTER,
         "postal_address": postal_address,
     }
+
+
+@email_kind("preferences-link")
+def preferences_link(*, link_url: str, base_url: str, postal_address: str) -> dict[str, Any]:
+    """A fresh preferences link, asked for from a digest's web page (which shows none itself)."""
+    return {
+        "link_url": link_url,
+        "base_url": base_url,
+        "footer_reason": "You received this email because someone asked for a link to your preferences.",
+        "postal_address": postal_address,
+    }

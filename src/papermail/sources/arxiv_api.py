@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
+from typing import Protocol
 
 from papermail.categories import spelled_out
 from papermail.sources.feeds import entry_ref, entry_text, parsed_date, read_feed
@@ -21,6 +22,12 @@ ID_BATCH_SIZE = 100  # ids per lookup call: a short URL, one page of answers
 SEARCH_PAGE_SIZE = 200
 BACKFILL_MAX_RESULTS = 5000  # a busy day in four big categories is ~1,500 submissions
 _ERROR_ID_MARK = "arxiv.org/api/errors"
+
+
+class Waits(Protocol):
+    """Anything that paces calls: :class:`Pacer` in one process, ``api_pacing.SharedPacer`` across all."""
+
+    def wait(self) -> object: ...
 
 
 class Pacer:
@@ -109,7 +116,7 @@ def backfill_query(categories: Sequence[str], day: date) -> str:
 class ArxivApi:
     """Calls to the arXiv API through a retrying client, one at a time, paced."""
 
-    def __init__(self, client: HttpClient, url: str, pacer: Pacer) -> None:
+    def __init__(self, client: HttpClient, url: str, pacer: Waits) -> None:
         self.client, self.url, self.pacer = client, url, pacer
 
     def lookup(self, arxiv_ids: Sequence[str]) -> Iterator[ParsedFeed]:

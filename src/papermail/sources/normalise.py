@@ -19,9 +19,47 @@ from urllib.parse import urlsplit
 
 # New style (2007+): YYMM.NNNN or YYMM.NNNNN, then an optional version.
 _NEW_STYLE_ID = re.compile(r"(?<![\w.])(\d{2}(?:0[1-9]|1[0-2])\.\d{4,5})(?:v(\d+))?(?!\w|\.\d)")
-# Old style: archive[.SUBJECT-CLASS]/YYMMNNN, e.g. cond-mat/0412498 or math.GT/0309136v2.
+# Old style: archive[.SUBJECT-CLASS]/YYMMNNN, e.g. cond-mat/0412498 or math.GT/0309136v2. Only the
+# archives arXiv had before 2007: any other word (``passwd/0101001``) is no paper.
+OLD_STYLE_ARCHIVES = [
+    "acc-phys",
+    "adap-org",
+    "alg-geom",
+    "ao-sci",
+    "astro-ph",
+    "atom-ph",
+    "bayes-an",
+    "chao-dyn",
+    "chem-ph",
+    "cmp-lg",
+    "comp-gas",
+    "cond-mat",
+    "cs",
+    "dg-ga",
+    "funct-an",
+    "gr-qc",
+    "hep-ex",
+    "hep-lat",
+    "hep-ph",
+    "hep-th",
+    "math",
+    "math-ph",
+    "mtrl-th",
+    "nlin",
+    "nucl-ex",
+    "nucl-th",
+    "patt-sol",
+    "physics",
+    "plasm-ph",
+    "q-alg",
+    "q-bio",
+    "quant-ph",
+    "solv-int",
+    "supr-con",
+]
 _OLD_STYLE_ID = re.compile(
-    r"(?<![\w.-])([a-z]+(?:-[a-z]+)?)(?:\.[A-Za-z]{2})?/(\d{2}(?:0[1-9]|1[0-2])\d{3})(?:v(\d+))?(?!\w|\.\d)",
+    rf"(?<![\w.-])({'|'.join(sorted(OLD_STYLE_ARCHIVES, key=len, reverse=True))})(?:\.[A-Za-z]{{2}})?"
+    r"/(\d{2}(?:0[1-9]|1[0-2])\d{3})(?:v(\d+))?(?!\w|\.\d)",
     re.IGNORECASE,
 )
 

@@ -23,7 +23,8 @@ from papermail.db.bookkeeping import FetchRun
 from papermail.db.models import FetchStatus
 from papermail.queue import enqueue_after_commit
 from papermail.sources import arxiv_rss, huggingface
-from papermail.sources.arxiv_api import ID_BATCH_SIZE, ArxivApi, Pacer, backfill_query
+from papermail.sources.api_pacing import arxiv_pacer_for
+from papermail.sources.arxiv_api import ID_BATCH_SIZE, ArxivApi, Waits, backfill_query
 from papermail.sources.fetch_runs import (
     FetchAlreadyRunning,
     RunCounts,
@@ -85,7 +86,7 @@ def run_fetch(
     *,
     day: date | None = None,
     http: HttpClient | None = None,
-    pacer: Pacer | None = None,
+    pacer: Waits | None = None,
     progress: Progress | None = None,
 ) -> FetchSummary:
     """Fetch ``source`` now (``day`` backfills one day); skip if another fetch of it is running.
@@ -100,7 +101,7 @@ def run_fetch(
         log.info("%s", exc)
         return FetchSummary(source, SKIPPED, problems=[str(exc)], problem_count=1)
     client = http or HttpClient.from_settings(settings)
-    api = ArxivApi(client, settings.arxiv_api_url, pacer or Pacer(settings.arxiv_delay_seconds))
+    api = ArxivApi(client, settings.arxiv_api_url, pacer or arxiv_pacer_for(settings))
     job = _Job(session, run, client, api, progress or _no_progress)
     try:
         if source == ARXIV:

@@ -9,8 +9,10 @@ from celery import shared_task
 
 from papermail import signup_requests, task_names, votes
 from papermail.config import get_settings
-from papermail.db import session_scope
+from papermail.db import session_scope, writer_session_factory
+from papermail.db.session import with_lock_retries
 from papermail.signup import send_confirmation as send_confirmation_email
+from papermail.signup import send_preferences_link as send_preferences_link_email
 from papermail.signup_limits import limiter_for
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,12 @@ def send_confirmation(subscriber_id: int) -> dict[str, int]:
 def process_signup(request_id: int) -> str | None:
     """Decide what a recorded signup means and owe its confirmation if one is due."""
     settings = get_settings()
-    with session_scope(settings) as session:
-        outcome = signup_requests.process_request(session, settings, request_id, limiter_for(settings))
+    limiter = limiter_for(settings)
+    # Takes the write lock up front, and a lost race is re-run at once rather than by the sweeper.
+    outcome = with_lock_retries(
+        writer_session_factory(settings),
+        lambda session: signup_requests.process_request(session, settings, request_id, limiter),
+    )
     return outcome.value if outcome else None
 
 
@@ -57,3 +63,9 @@ def look_up_papers(arxiv_ids: list[str]) -> dict[str, str]:
     settings = get_settings()
     with session_scope(settings) as session:
         return votes.look_up_papers(session, settings, arxiv_ids)
+
+
+@shared_task(name=task_names.SEND_PREFERENCES_LINK)
+def send_preferences_link(subscriber_id: int) -> str | None:
+    """Mail a subscriber the fresh preferences link they asked for from a digest's web page."""
+    return send_preferences_link_email(get_settings(), subscriber_id)

@@ -15,6 +15,7 @@ from papermail.signup_limits import limiter_for
 from papermail.web import csrf, feedback, feeds, security, views, webhooks
 from papermail.web.context import PREVIEW_TTL_SECONDS, WebContext
 from papermail.web.logs import describe_exception, redact
+from papermail.web.readiness import READINESS_TTL_SECONDS, ReadinessCache
 
 # Every form we serve fits in a few kilobytes; anything bigger is not a person filling a form.
 MAX_REQUEST_BYTES = 16 * 1024
@@ -31,8 +32,8 @@ class PapermailFlask(Flask):
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app for ``settings`` (default: from the environment).
 
-    ``test_config`` may set ``SESSION_FACTORY`` (a sessionmaker), ``RATE_LIMITER`` and
-    ``PREVIEW_TTL`` (seconds) besides Flask's own keys; by default they come from ``settings``.
+    ``test_config`` may set ``SESSION_FACTORY`` (a sessionmaker), ``RATE_LIMITER``, ``PREVIEW_TTL``
+    and ``READINESS_TTL`` (seconds) besides Flask's own keys; by default they come from ``settings``.
     """
     settings = settings or get_settings()
     web_dir = templates_dir() / "web"
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         sessions=app.config.get("SESSION_FACTORY") or session_factory(settings),
         limiter=app.config.get("RATE_LIMITER") or limiter_for(settings),
         preview_ttl=app.config.get("PREVIEW_TTL", PREVIEW_TTL_SECONDS),
+        readiness=ReadinessCache(ttl=app.config.get("READINESS_TTL", READINESS_TTL_SECONDS)),
     )
     if settings.proxy_count:
         # Behind N trusted proxies: the client address and https come from their headers.

@@ -13,8 +13,10 @@ from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from papermail.config import Settings
+from papermail.db.session import is_lock_conflict
 from papermail.signup_limits import RateLimiter
 from papermail.web.logs import describe_error
+from papermail.web.readiness import ReadinessCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,7 +25,6 @@ T = TypeVar("T")
 PREVIEW_TTL_SECONDS = 60.0
 # A transaction that lost a race (SQLite's writer lock, a PostgreSQL deadlock) is simply re-run.
 TRANSACTION_ATTEMPTS = 3
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 
 
 @dataclass
@@ -32,6 +33,7 @@ class WebContext:
     sessions: sessionmaker[Session]
     limiter: RateLimiter
     preview_ttl: float = PREVIEW_TTL_SECONDS
+    readiness: ReadinessCache = field(default_factory=ReadinessCache)
     _cached: dict[str, tuple[float, object]] = field(default_factory=dict)
 
     def cached(self, name: str, compute: Callable[[], T]) -> T:
@@ -54,7 +56,7 @@ class WebContext:
             try:
                 return self._commit(work)
             except sa.exc.OperationalError as exc:
-                if attempt == TRANSACTION_ATTEMPTS or not _is_retryable(exc):
+                if attempt == TRANSACTION_ATTEMPTS or not is_lock_conflict(exc):
                     raise
                 log.info("transaction conflict (attempt %d), retrying: %s", attempt, describe_error(exc))
         raise AssertionError("unreachable")
@@ -77,12 +79,6 @@ def _take_sqlite_write_lock(session: Session) -> None:
     # One that starts with a write waits for its turn instead. A no-op UPDATE takes the lock.
     if session.get_bind().dialect.name == "sqlite":
         session.execute(sa.text("UPDATE rate_limit_hits SET id = id WHERE 0"))
-
-
-def _is_retryable(exc: sa.exc.OperationalError) -> bool:
-    message = str(exc.orig).lower()
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in message or "busy" in message
 
 
 def web_context() -> WebContext:

@@ -7,6 +7,7 @@ POST needs no CSRF token, like one-click unsubscribe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -15,12 +16,14 @@ from flask import Blueprint, render_template, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from papermail import task_names, tokens, votes
+from papermail import task_names, votes
 from papermail.db.models import Subscriber
+from papermail.digest.browser import read_delivery_link
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import InvalidInput
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
+from papermail.web.security import noindex
 
 blueprint = Blueprint("feedback", __name__)
 MIX_LABELS = ("Trending only", "Mostly trending", "Balanced", "Mostly my interests", "My interests only")
@@ -35,35 +38,50 @@ def _invalid_link() -> tuple[str, int]:
 def vote_page(token: str) -> Any:
     context = web_context()
     found = context.read(lambda session: votes.read_vote_link(session, context.settings, token))
-    if found is None:
-        return _invalid_link()
-    return render_template("vote.html", vote=found)
+    return noindex(render_template("vote.html", vote=found) if found else _invalid_link())
 
 
 @blueprint.post("/vote/<token>")
 @csrf_exempt  # the signed link is the key; mail clients and scanners never POST it
 def vote(token: str) -> Any:
     context = web_context()
+    return _recorded(lambda session: votes.read_vote_link(session, context.settings, token), None)
 
-    def work(session: Session) -> tuple[votes.VoteLink, str] | None:
-        found = votes.read_vote_link(session, context.settings, token)
-        if found is None:
-            return None
-        votes.record_vote(session, found.subscriber_id, found.arxiv_id, found.value, votes.FROM_DIGEST)
-        # The preferences link is bound to the reader's current address, like the digest's own.
-        subscriber = session.get(Subscriber, found.subscriber_id)
-        tag = tokens.address_tag(subscriber.email) if subscriber else ""
-        return found, tokens.make_token(
-            context.settings, tokens.Purpose.PREFERENCES, found.subscriber_id, tag
-        )
 
-    done = context.transaction(work)
+@blueprint.get("/vote/<token>/<int:place>/<way>")
+def digest_vote_page(token: str, place: int, way: str) -> Any:
+    context = web_context()
+    found = context.read(lambda session: _digest_vote(session, token, place, way))
+    return noindex(render_template("vote.html", vote=found) if found else _invalid_link())
+
+
+@blueprint.post("/vote/<token>/<int:place>/<way>")
+@csrf_exempt  # as above
+def digest_vote(token: str, place: int, way: str) -> Any:
+    return _recorded(lambda session: _digest_vote(session, token, place, way), token)
+
+
+def _digest_vote(session: Session, token: str, place: int, way: str) -> votes.VoteLink | None:
+    # One token per delivery: the place names a paper of its frozen list, checked here.
+    link = read_delivery_link(session, web_context().settings, token)
+    if link is None or link.token is None:
+        return None
+    return votes.vote_at(session, link.subscriber, link.delivery.paper_ids, place, way)
+
+
+def _recorded(find: Callable[[Session], votes.VoteLink | None], token: str | None) -> Any:
+    """Record the vote a link stands for and say so; the page mints no preferences link."""
+
+    def work(session: Session) -> tuple[votes.VoteLink, bool] | None:
+        found = find(session)
+        return (found, votes.record_link_vote(session, found)) if found else None
+
+    done = web_context().transaction(work)
     if done is None:
-        return _invalid_link()
-    found, preferences = done
-    return render_template(
-        "voted.html", vote=found, preferences_url=url_for("web.preferences", token=preferences) + "#interests"
-    )
+        return noindex(_invalid_link())
+    found, recorded = done
+    ask_url = url_for("web.ask_preferences_link", token=token) if token else None
+    return noindex(render_template("voted.html", vote=found, recorded=recorded, ask_url=ask_url))
 
 
 # -- the interests part of the preferences page -----------------------------------------------------
@@ -100,13 +118,18 @@ def save_interests(session: Session, subscriber: Subscriber, form: MultiDict[str
     except InvalidInput as exc:
         state.error = str(exc)
         return state
-    votes.record_votes(session, subscriber.id, ids, votes.MORE, votes.FROM_SEED)
+    dropped = votes.record_votes(session, subscriber.id, ids, votes.MORE, votes.FROM_SEED)
     votes.set_mix(subscriber, mix)
     unknown = votes.unknown_papers(session, ids)
     if unknown:
         enqueue_after_commit(session, task_names.LOOK_UP_PAPERS, unknown)
     added = f" Added {len(ids)} paper{'' if len(ids) == 1 else 's'}." if ids else ""
-    state.saved, state.likes = f"Saved.{added} Your next digest will use them.", ""
+    kept = (
+        f" You have {votes.MAX_VOTES} votes and seeds, the most kept: {dropped} older ones were dropped."
+        if dropped
+        else ""
+    )
+    state.saved, state.likes = f"Saved.{added}{kept} Your next digest will use them.", ""
     return state
 
 

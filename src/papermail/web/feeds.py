@@ -117,13 +117,18 @@ def _serve(kind: str) -> Response:
     response.set_etag(etag)
     response.last_modified = last_modified
     response.headers["Cache-Control"] = CACHE_CONTROL
-    if _not_modified(etag, last_modified):
+    # "*" matches any page that exists: whether this one does (?page=99) shows only on rendering.
+    any_version = bool(request.if_none_match and request.if_none_match.star_tag)
+    if not any_version and _not_modified(etag, last_modified):
         response.status_code = HTTPStatus.NOT_MODIFIED
         return response
     try:
         body = _bodies().get((kind, run.run_id, query), lambda: _render(kind, context, query, run))
     except NoRanking as exc:
         return _problem(kind, HTTPStatus.NOT_FOUND, str(exc))
+    if any_version:
+        response.status_code = HTTPStatus.NOT_MODIFIED
+        return response
     response.set_data(body)
     response.headers["Content-Type"] = MIMETYPES[kind]
     return response
@@ -148,7 +153,8 @@ def _etag(kind: str, run: RunStamp, query: TrendingQuery) -> str:
 
 def _not_modified(etag: str, last_modified: datetime) -> bool:
     if request.if_none_match:
-        return request.if_none_match.contains(etag)
+        # RFC 9110 §13.1.2: If-None-Match compares weakly (a W/"…" copy of ours matches).
+        return request.if_none_match.contains_weak(etag)
     since = request.if_modified_since
     return since is not None and since >= last_modified
 

@@ -6,6 +6,7 @@ import re
 import traceback
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from gunicorn.glogging import Logger
@@ -13,13 +14,26 @@ from gunicorn.glogging import Logger
 from papermail.config import mask_log_handlers
 
 # /confirm/<token>, /preferences/<token>, /unsubscribe/<token>, /digest/<token>, /vote/<token>:
-# the token is a password.
-_TOKEN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|digest|vote)/)[^\s/?]+")
+# the token is a password. Matched on the path as the app routes it: percent-decoded, runs of
+# slashes merged, in any case (``/%64igest//<token>`` is served as ``/digest/<token>``).
+_TOKEN_PATH = re.compile(r"(?i)(/(?:confirm|preferences|unsubscribe|digest|vote)/)[^\s/?]+")
+_SLASHES = re.compile(r"/{2,}")
+_WORD = re.compile(r"\S+")
 
 
 def redact(text: str) -> str:
-    """Replace link tokens in a request line or path with ``…``."""
-    return _TOKEN_PATH.sub(r"\1…", text)
+    """Replace link tokens in a request line, path or URL with ``…``."""
+    return _WORD.sub(lambda word: _redact_word(word[0]), text)
+
+
+def _redact_word(word: str) -> str:
+    if "/" not in word and "%" not in word:
+        return word
+    routed = _SLASHES.sub("/", unquote(word).replace("://", ":\0"))
+    if not _TOKEN_PATH.search(routed):
+        return word
+    # Shown as routed, so no encoding of the token survives either.
+    return _TOKEN_PATH.sub(r"\1…", routed).replace(":\0", "://")
 
 
 class RedactingLogger(Logger):

@@ -1,8 +1,20 @@
-"""Readiness: can this web process do its job right now? The database and the broker, each apart."""
+"""Readiness: can this web process do its job right now? The database and the broker, each apart.
+
+Load balancers ask every few seconds, from every instance, and anyone on the internet may ask too:
+the answer is kept for ``READINESS_TTL_SECONDS`` per process, one probe runs at a time, and a probe
+that takes longer than ``PROBE_TIMEOUT_SECONDS`` counts as "unreachable" (it finishes in the
+background; callers meanwhile get the last answer).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import sqlalchemy as sa
 from kombu import Connection
@@ -14,7 +26,10 @@ from papermail.config import Settings, mask_secrets
 log = logging.getLogger(__name__)
 # A probe runs every few seconds; a service that takes longer than this to answer is not ready.
 PROBE_TIMEOUT_SECONDS = 2.0
+READINESS_TTL_SECONDS = 5.0
 OK, UNREACHABLE = "ok", "unreachable"
+States = dict[str, str]
+NOT_READY: States = {"database": UNREACHABLE, "broker": UNREACHABLE}
 
 
 def database_state(session: Session) -> str:
@@ -33,8 +48,69 @@ def broker_state(settings: Settings) -> str:
     try:
         with Connection(url, transport_options=broker_transport_options(url)) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=PROBE_TIMEOUT_SECONDS)
-            connection.default_channel.queue_declare(settings.celery_queue, durable=True, auto_delete=False)
+            channel = connection.default_channel
+            try:
+                channel.queue_declare(settings.celery_queue, durable=True, auto_delete=False)
+            finally:
+                _release_session(channel)
     except Exception as exc:  # any transport's failure means the same thing: not ready
         log.warning("readyz: broker unreachable: %s: %s", type(exc).__name__, mask_secrets(str(exc), url))
         return UNREACHABLE
     return OK
+
+
+def _release_session(channel: Any) -> None:
+    # kombu's SQLAlchemy channel keeps its ORM session (and so a pooled connection) until garbage
+    # collection, not until the channel closes: without this, a few dozen probes empty the pool.
+    session = getattr(channel, "_session", None)
+    if session is not None:
+        session.close()
+
+
+class ReadinessCache:
+    """The last readiness answer of this process, refreshed by at most one probe at a time."""
+
+    def __init__(self, ttl: float = READINESS_TTL_SECONDS, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
+        self.ttl = ttl
+        self.timeout = timeout
+        self._answer: States | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+        self._running: Future[States] | None = None
+
+    def states(self, probe: Callable[[], States]) -> States:
+        """The cached answer while fresh; otherwise ``probe()``'s, waiting at most ``timeout``."""
+        with self._lock:
+            if self._answer is not None and time.monotonic() < self._expires:
+                return self._answer
+            if self._running is None:
+                self._running = _start(probe)
+            running = self._running
+        try:
+            answer = running.result(timeout=self.timeout)
+        except FutureTimeout:
+            # Still running: not ready now; the first caller after it ends takes its answer.
+            log.warning("readyz: probe took longer than %.1f s", self.timeout)
+            return dict(NOT_READY)
+        except Exception as exc:
+            log.warning("readyz: probe failed: %s", type(exc).__name__)
+            answer = dict(NOT_READY)
+        with self._lock:
+            if self._running is running:
+                self._running = None
+                self._answer, self._expires = answer, time.monotonic() + self.ttl
+        return answer
+
+
+def _start(probe: Callable[[], States]) -> Future[States]:
+    # A daemon thread: a probe stuck on a dead host must not keep the process from exiting.
+    future: Future[States] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(probe())
+        except BaseException as exc:  # handed to the caller, who answers "not ready"
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="readyz", daemon=True).start()
+    return future

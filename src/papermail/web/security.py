@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Flask, Response, current_app, make_response, request
 from flask.sessions import SecureCookieSessionInterface
 
 # Only our own scripts, styles and images; no inline code, no frames, forms post only to us.
@@ -54,3 +57,22 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.after_request(add_security_headers)
+    app.after_request(redirect_to_own_site)
+
+
+def redirect_to_own_site(response: Response) -> Response:
+    """``after_request`` hook: a redirect Werkzeug built (``//`` merged, a trailing slash) goes to
+    ``PAPERMAIL_BASE_URL``, never to whatever host the request named."""
+    location = response.headers.get("Location")
+    if location and urlsplit(location).netloc:
+        parts = urlsplit(location)
+        base = current_app.config["PAPERMAIL_SETTINGS"].base_url
+        response.headers["Location"] = base + urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+    return response
+
+
+def noindex(page: Any) -> Response:
+    """``page`` as a response search engines must not list: it belongs to one person's link."""
+    response = make_response(page)
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, make_response, render_template, request, url_for
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from flask import Blueprint, Flask, Response, make_response, render_template, request, url_for
+from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
-from papermail import clock, signup, signup_requests, tokens
+from papermail import clock, signup, signup_requests, task_names, tokens
 from papermail.categories import CATEGORY_GROUPS
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.delivery.upcoming import next_send_at
-from papermail.digest.browser import delivery_page
+from papermail.digest.browser import delivery_page, read_delivery_link
 from papermail.digest.render import trending_url
-from papermail.signup_limits import LimiterUnavailable, ip_key
+from papermail.queue import enqueue_after_commit
+from papermail.signup_limits import SIGNUP_BUDGET_KEY, LimiterUnavailable, ip_key
 from papermail.web import feedback, readiness
-from papermail.web.context import web_context
+from papermail.web.context import WebContext, web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
     HONEYPOT_FIELD,
@@ -32,6 +34,7 @@ from papermail.web.forms import (
     timezone_options,
 )
 from papermail.web.preview import top_trending
+from papermail.web.security import noindex
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("web", __name__)
@@ -43,10 +46,17 @@ UNAVAILABLE_MESSAGE = (
     "minute. Links to change your preferences or to unsubscribe keep working."
 )
 RETRY_AFTER_SECONDS = 60
+# A person changes their preferences a few times; a script posting the seeds box all day is not one.
+PREFERENCES_POSTS_PER_HOUR = Rate(count=30, window=timedelta(hours=1), spec="30/h")
+PREFERENCES_LINKS_PER_DAY = Rate(count=3, window=timedelta(days=1), spec="3/d")
 
 
 class RateLimited(TooManyRequests):
     description = "Too many requests from your network. Please wait a while and try again."
+
+
+class SignupsBusy(ServiceUnavailable):
+    description = "We are getting more signups than we can take right now. Please try again in a minute."
 
 
 def _form_context(fields: PreferenceFields, errors: FormErrors) -> dict[str, Any]:
@@ -65,7 +75,33 @@ def _check_ip_limit(kind: str, rate: Rate) -> None:
     key = ip_key(kind, request.remote_addr)
     if not context.transaction(lambda session: context.limiter.allow(session, key, rate)):
         log.info("rate limit %s reached for a client", kind)
-        raise RateLimited()
+        raise RateLimited(retry_after=_retry_after(rate))
+
+
+def _check_signup_budget(session: sa.orm.Session) -> None:
+    # Many networks at once, each within its own limit: past the budget the form says "busy"
+    # rather than queue thousands of signups ahead of the next real person.
+    context = web_context()
+    budget = context.settings.signup_budget
+    if not context.limiter.allow(session, SIGNUP_BUDGET_KEY, budget):
+        log.warning("signup budget %s spent: answering 503", budget.spec)
+        raise SignupsBusy(retry_after=_retry_after(budget))
+
+
+def _preferences_post_allowed(session: sa.orm.Session, subscriber_id: int) -> bool:
+    try:
+        return web_context().limiter.allow(
+            session, f"preferences:{subscriber_id}", PREFERENCES_POSTS_PER_HOUR
+        )
+    except LimiterUnavailable as exc:
+        # Unlike signups (which could mail-bomb anyone), changing one's own preferences may go on.
+        log.warning("%s: preferences change allowed unchecked", exc)
+        return True
+
+
+def _retry_after(rate: Rate) -> int:
+    """Seconds to tell a refused client: the window, at least a minute, at most an hour."""
+    return int(min(max(rate.window.total_seconds(), 60), 3600))
 
 
 def _own_link(purpose: tokens.Purpose, subscriber: Subscriber) -> str:
@@ -112,21 +148,32 @@ def subscribe() -> Page:
     email, preferences, errors = fields.parse()
     if errors:
         return _home(fields, errors, guess_timezone=False), HTTPStatus.BAD_REQUEST
-    # Only recorded here, the same for every address: a worker decides what it means, so neither
-    # the page nor the time it takes tells who is subscribed.
-    context.transaction(lambda session: signup_requests.record_request(session, email, preferences))
+
+    def record(session: sa.orm.Session) -> None:
+        _check_signup_budget(session)  # in the same transaction: one commit per signup
+        # Only recorded here, the same for every address: a worker decides what it means, so
+        # neither the page nor the time it takes tells who is subscribed.
+        signup_requests.record_request(session, email, preferences)
+
+    context.transaction(record)
     return render_template("check_inbox.html")
 
 
 # -- confirming -----------------------------------------------------------------------------------
 
 
-def _confirmed_page(subscriber: Subscriber) -> str:
+def _confirmed_page(check: signup.ConfirmCheck) -> Any:
+    # Only the click that confirms gets a preferences link: a used link may sit in a forwarded mail.
+    if check.state == signup.ConfirmState.ALREADY_ACTIVE or check.subscriber is None:
+        return noindex(render_template("confirmed.html", preferences_url=None))
+    subscriber = check.subscriber
     first = next_send_at(subscriber, clock.now()).astimezone(ZoneInfo(subscriber.timezone))
-    return render_template(
-        "confirmed.html",
-        preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber),
-        first_digest=f"{first:%A %-d %B at %H:%M} ({subscriber.timezone})",
+    return noindex(
+        render_template(
+            "confirmed.html",
+            preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber),
+            first_digest=f"{first:%A %-d %B at %H:%M} ({subscriber.timezone})",
+        )
     )
 
 
@@ -138,7 +185,7 @@ def confirm_page(token: str) -> Page:
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
     if check.state == signup.ConfirmState.ALREADY_ACTIVE:
-        return _confirmed_page(check.subscriber)
+        return _confirmed_page(check)
     return render_template("confirm.html")
 
 
@@ -151,14 +198,14 @@ def confirm(token: str) -> Page:
     )
     if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
-    return _confirmed_page(check.subscriber)
+    return _confirmed_page(check)
 
 
 # -- preferences ----------------------------------------------------------------------------------
 
 
 @blueprint.route("/preferences/<token>", methods=["GET", "POST"])
-def preferences(token: str) -> Page:
+def preferences(token: str) -> Response:
     context = web_context()
     settings = context.settings
 
@@ -169,6 +216,8 @@ def preferences(token: str) -> Page:
         saved = False
         errors = FormErrors()
         interests = None
+        if request.method == "POST" and not _preferences_post_allowed(session, subscriber.id):
+            raise RateLimited(retry_after=_retry_after(PREFERENCES_POSTS_PER_HOUR))
         if request.method == "POST" and feedback.is_interests_post(request.form):
             if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
                 interests = feedback.save_interests(session, subscriber, request.form)
@@ -193,31 +242,31 @@ def preferences(token: str) -> Page:
         )
         return (page, HTTPStatus.BAD_REQUEST) if errors or (interests and interests.error) else page
 
-    return context.transaction(work)
+    return noindex(context.transaction(work))
 
 
 # -- unsubscribing --------------------------------------------------------------------------------
 
 
 @blueprint.get("/unsubscribe/<token>")
-def unsubscribe_page(token: str) -> Page:
+def unsubscribe_page(token: str) -> Response:
     # GET only shows the button (RFC 8058 and link scanners); nothing changes.
     if not signup.is_valid_link(web_context().settings, tokens.Purpose.UNSUBSCRIBE, token):
-        return _invalid_link()
-    return render_template("unsubscribe.html")
+        return noindex(_invalid_link())
+    return noindex(render_template("unsubscribe.html"))
 
 
 @blueprint.post("/unsubscribe/<token>")
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie and no token; the link is the key.
-def unsubscribe(token: str) -> Page:
+def unsubscribe(token: str) -> Response:
     context = web_context()
     how = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page"
     if not context.transaction(
         lambda session: signup.unsubscribe_by_link(session, context.settings, token, how=how)
     ):
-        return _invalid_link()
+        return noindex(_invalid_link())
     # 200 with a page, never a redirect: one-click clients don't follow them.
-    return render_template("unsubscribed.html")
+    return noindex(render_template("unsubscribed.html"))
 
 
 # -- a digest in the browser ---------------------------------------------------------------------
@@ -228,20 +277,35 @@ def digest(token: str) -> Any:
     context = web_context()
     page = context.read(lambda session: delivery_page(session, context.settings, token))
     if page is None:
-        response = make_response(_invalid_link())
-    else:
-        response = make_response(
-            render_template(
-                "digest.html",
-                page=page,
-                preferences_url=_own_link(tokens.Purpose.PREFERENCES, page.subscriber),
-                unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, page.subscriber),
-                trending_url=trending_url("", page.topics),
-            )
+        return noindex(_invalid_link())
+    # No preferences or unsubscribe link here: view links get forwarded and pasted. The owner can
+    # have one mailed to them instead.
+    return noindex(
+        make_response(
+            render_template("digest.html", page=page, token=token, trending_url=trending_url("", page.topics))
         )
-    # One person's digest: search engines must not list it, whoever pasted the link where.
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    )
+
+
+@blueprint.post("/digest/<token>/preferences-link")
+def ask_preferences_link(token: str) -> Any:
+    context = web_context()
+    _check_ip_limit("preferences-link", context.settings.signup_rate_per_ip)
+
+    def work(session: sa.orm.Session) -> bool:
+        link = read_delivery_link(session, context.settings, token)
+        if link is None:
+            return False
+        # However often it is asked for, an address gets a few such mails a day.
+        if context.limiter.allow(
+            session, f"preferences-link:{link.subscriber.id}", PREFERENCES_LINKS_PER_DAY
+        ):
+            enqueue_after_commit(session, task_names.SEND_PREFERENCES_LINK, link.subscriber.id)
+        return True
+
+    if not context.transaction(work):
+        return noindex(_invalid_link())
+    return noindex(render_template("preferences_link_sent.html"))
 
 
 # -- health and errors ----------------------------------------------------------------------------
@@ -261,14 +325,18 @@ def healthz() -> tuple[dict[str, str], int]:
 def readyz() -> tuple[dict[str, str], int]:
     # /healthz says the process lives (cheap, for restarts); this says whether to send it traffic.
     context = web_context()
+    states = context.readiness.states(lambda: _probe(context))
+    ready = all(state == readiness.OK for state in states.values())
+    code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+    return {"status": "ok" if ready else "error", **states}, code
+
+
+def _probe(context: WebContext) -> dict[str, str]:
     try:
         database = context.read(readiness.database_state)
     except sa.exc.SQLAlchemyError:  # not even a connection
         database = readiness.UNREACHABLE
-    states = {"database": database, "broker": readiness.broker_state(context.settings)}
-    ready = all(state == readiness.OK for state in states.values())
-    code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
-    return {"status": "ok" if ready else "error", **states}, code
+    return {"database": database, "broker": readiness.broker_state(context.settings)}
 
 
 def register_error_pages(app: Flask) -> None:
@@ -284,9 +352,14 @@ def register_error_pages(app: Flask) -> None:
         return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Page:
+    def http_error(exc: HTTPException) -> tuple[str, int, dict[str, str]]:
         # Flask wraps unhandled errors in InternalServerError (and logs them via log_exception).
         code = exc.code or HTTPStatus.INTERNAL_SERVER_ERROR
-        message = SERVER_ERROR_MESSAGE if code >= HTTPStatus.INTERNAL_SERVER_ERROR else exc.description
+        busy = isinstance(exc, SignupsBusy)  # our own 503, with its own words
+        message = (
+            SERVER_ERROR_MESSAGE if code >= HTTPStatus.INTERNAL_SERVER_ERROR and not busy else exc.description
+        )
         page = render_template("error.html", title=HTTPStatus(code).phrase, message=message, code=code)
-        return page, code
+        # Retry-After (429, 503) tells clients and crawlers when to come back.
+        headers = {k: v for k, v in exc.get_headers() if k == "Retry-After"}
+        return page, code, headers
