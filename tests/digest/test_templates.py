@@ -29,7 +29,7 @@ class SampleCard:
     authors = "Ada Lovelace, Grace Hopper, Alan Turing et al."
     abstract = "We study things. " * 20
     category = "cs.LG · Machine Learning"
-    evidence = "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old"
+    evidence = "+42 upvotes / 24h · +55★ / 24h · 2 days old"
 
 
 def digest_sample() -> dict[str, object]:

@@ -246,7 +246,7 @@ def test_worked_example_from_the_docs():
         "D": 7.905771,
     }
     assert [s.arxiv_id for s in rank(scored.values())] == ["A", "D", "C", "B"]
-    assert scored["A"].evidence == "+42 upvotes today · 310★ (+55 today) · 2 days old"
+    assert scored["A"].evidence == "+42 upvotes today · +55★ today · 2 days old"
     assert scored["B"].evidence == "400 upvotes · 40 comments · 9 days old"
     assert scored["C"].evidence == "no signals yet · 3 hours old"
     assert scored["D"].evidence == "+52 upvotes today · 1 day old"

@@ -36,15 +36,60 @@ HOUR = timedelta(hours=1)
 # float paths are a tie (broken by arXiv id) rather than an accident of the last bit.
 SCORE_DECIMALS = 6
 
-# Metrics are handled, and shown in the evidence line, in this order (any others follow by name).
-# The evidence counts with their nouns (singular, plural), and stars as "310★".
-DISPLAY_ORDER = ("upvotes", "github_stars", "comments")
-METRIC_NOUNS = {"upvotes": ("upvote", "upvotes"), "comments": ("comment", "comments")}
+# Metrics are handled in this order (any others follow by name); the evidence line shows the three
+# that added most to the score, ties in this order.
+DISPLAY_ORDER = (
+    "upvotes",
+    "github_stars",
+    "hn_points",
+    "hn_comments",
+    "bluesky_likes",
+    "bluesky_reposts",
+    "citations",
+    "comments",
+)
 STAR_METRIC = "github_stars"
+# Each metric in a reader's words: (one, many, where). Hugging Face's own counters need no "where":
+# its upvotes are what the ranking started from.
+METRIC_NOUNS = {
+    "upvotes": ("upvote", "upvotes", ""),
+    "comments": ("comment", "comments", ""),
+    "hn_points": ("point", "points", " on Hacker News"),
+    "hn_comments": ("comment", "comments", " on Hacker News"),
+    "bluesky_likes": ("like", "likes", " on Bluesky"),
+    "bluesky_reposts": ("repost", "reposts", " on Bluesky"),
+    "citations": ("citation", "citations", ""),
+}
+# The community counters are shown as totals ("250 points on Hacker News"): a story's or a post's
+# count is what a reader recognises, and most of it is recent anyway.
+TOTAL_METRICS = frozenset({"hn_points", "hn_comments", "bluesky_likes", "bluesky_reposts", "citations"})
+MAX_EVIDENCE_PARTS = 3
+# The weights' settings, by metric (PAPERMAIL_TREND_WEIGHT_<METRIC>; docs/trending.md gives reasons).
+WEIGHT_SETTINGS = {
+    "upvotes": "trend_weight_upvotes",
+    "github_stars": "trend_weight_github_stars",
+    "comments": "trend_weight_comments",
+    "hn_points": "trend_weight_hn_points",
+    "hn_comments": "trend_weight_hn_comments",
+    "bluesky_likes": "trend_weight_bluesky_likes",
+    "bluesky_reposts": "trend_weight_bluesky_reposts",
+    "citations": "trend_weight_citations",
+}
 
 
 def _default_weights() -> Mapping[str, float]:
-    return MappingProxyType({"upvotes": 1.0, "github_stars": 0.5, "comments": 0.5})
+    return MappingProxyType(
+        {
+            "upvotes": 1.0,
+            "github_stars": 0.5,
+            "comments": 0.5,
+            "hn_points": 0.5,
+            "hn_comments": 0.25,
+            "bluesky_likes": 0.4,
+            "bluesky_reposts": 0.4,
+            "citations": 0.5,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -65,11 +110,7 @@ class TrendParams:
             half_life_hours=settings.trend_half_life_hours,
             volume_weight=settings.trend_volume_weight,
             weights=MappingProxyType(
-                {
-                    "upvotes": settings.trend_weight_upvotes,
-                    "github_stars": settings.trend_weight_github_stars,
-                    "comments": settings.trend_weight_comments,
-                }
+                {metric: getattr(settings, setting) for metric, setting in WEIGHT_SETTINGS.items()}
             ),
             max_age_days=settings.trend_max_age_days,
         )
@@ -285,7 +326,14 @@ def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
         paper_id,
         arxiv_id,
         trend_score(trends, age_hours, params),
-        build_evidence(trends, age_hours, window_hours, age_known=age_known),
+        build_evidence(
+            trends,
+            age_hours,
+            window_hours,
+            age_known=age_known,
+            weights=weights,
+            volume_weight=params.volume_weight,
+        ),
     )
 
 
@@ -317,10 +365,11 @@ def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> t
         for metric, total, weight, volume, first_ago, first_value, at_starts in counted:
             gain = window_gain(total, at_starts[window], first_ago, first_value, age_hours, window_hours)
             # The same float operations in the same order as trend_score: bit-identical scores.
-            activity += weight * (log2(1 + gain) + volume)
+            added = weight * (log2(1 + gain) + volume)
+            activity += added
             if part := _metric_evidence((metric, total, gain), per):
-                parts.append(part)
-        evidence = " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
+                parts.append((added, part))
+        evidence = _evidence_line(parts, age)
         scored.append(ScoredPaper(paper_id, arxiv_id, round(activity - decay, SCORE_DECIMALS), evidence))
     return tuple(scored)
 
@@ -332,17 +381,47 @@ def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:
     return sorted(by_id, key=attrgetter("score"), reverse=True)
 
 
-# -- evidence: "+266 upvotes this week · 310★ (+55 this week) · 6 days old" -----------------------
+# -- evidence: "+340★ this week · 250 points on Hacker News · 57 likes on Bluesky · 4 days old" ------
 
 
 def build_evidence(
-    trends: Sequence[MetricTrend], age_hours: float, window_hours: float, *, age_known: bool = True
+    trends: Sequence[MetricTrend],
+    age_hours: float,
+    window_hours: float,
+    *,
+    age_known: bool = True,
+    weights: Mapping[str, float] | None = None,
+    volume_weight: float = 0.5,
 ) -> str:
-    """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
+    """The "why this paper" line shown in the ranking and in digests.
+
+    At most three metrics, those that added most to the score first (with ``weights``; without,
+    in the order given), then the age.
+    """
     per = _per_window(window_hours)
-    parts = [part for t in trends if (part := _metric_evidence(t, per))]
+    parts = []
+    for trend in trends:
+        if part := _metric_evidence(trend, per):
+            metric, total, gain = trend
+            added = (weights or {}).get(metric, 0.0) * (
+                log2(1 + gain) + volume_weight * log2(1 + max(total, 0))
+            )
+            parts.append((added, part))
     age = format_age(age_hours) if age_known else format_age_bound(age_hours)
-    return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
+    return _evidence_line(parts, age)
+
+
+def _evidence_line(parts: list[tuple[float, str]], age: str) -> str:
+    """The parts that added most (ties in metric order) and the age, joined by " · "."""
+    if not parts:
+        return f"no signals yet · {age}"
+    if len(parts) > 1:
+        parts.sort(key=_added, reverse=True)  # stable: ties keep the metric order
+    return " · ".join((*(part for _, part in parts[:MAX_EVIDENCE_PARTS]), age))
+
+
+def _added(part: tuple[float, str]) -> float:
+    return part[0]
 
 
 @cache
@@ -357,12 +436,12 @@ def _metric_evidence(trend: MetricTrend, per: str) -> str:
     if metric == STAR_METRIC:
         if total <= 0:
             return ""
-        return f"{total:,}★ (+{gain:,} {per})" if gain else f"{total:,}★"
-    one, many = METRIC_NOUNS.get(metric, (metric, metric))
-    if gain:
+        return f"+{gain:,}★ {per}" if gain else f"{total:,}★"
+    one, many, where = METRIC_NOUNS.get(metric, (metric, metric, ""))
+    if gain and metric not in TOTAL_METRICS:
         return f"+{gain:,} {one if gain == 1 else many} {per}"
     if total > 0:
-        return f"{total:,} {one if total == 1 else many}"
+        return f"{total:,} {one if total == 1 else many}{where}"
     return ""
 
 
