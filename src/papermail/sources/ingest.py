@@ -207,7 +207,7 @@ def paper_ids_of(session: Session, arxiv_ids: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(sorted(set(arxiv_ids))):
         rows = session.execute(sa.select(Paper.arxiv_id, Paper.id).where(Paper.arxiv_id.in_(chunk)))
-        found.update(rows.tuples())
+        found.update(dict(rows.all()))
     return found
 
 
