@@ -22,8 +22,8 @@ from papermail.digest.render import (
     PaperCard,
     describe_period,
     digest_lead,
+    for_reader,
     load_cards,
-    with_reason,
 )
 
 
@@ -60,9 +60,7 @@ def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryP
     cards = load_cards(session, [request])
     # The same "why" lines as the email, personal reasons included.
     papers = [
-        with_reason(cards[(run_id, pid)], request.reason(pid))
-        for pid in delivery.paper_ids
-        if (run_id, pid) in cards
+        for_reader(cards[(run_id, pid)], request, pid) for pid in delivery.paper_ids if (run_id, pid) in cards
     ]
     return DeliveryPage(
         subscriber=subscriber,

@@ -31,6 +31,7 @@ from papermail.tokens import CompactTokens, Purpose, link, preferences_link
 
 TEMPLATE_NAME = "weekly-digest"
 ABSTRACT_WORDS = 60
+TLDR_WORDS = 45  # S2's TL;DRs are one sentence (about 20 words); a longer one is cut, as abstracts are
 AUTHORS_SHOWN = 3
 SUBJECT_TITLE_CHARS = 72
 _WEEK_KEY = re.compile(r"(\d{4})-W(\d{2})\Z")
@@ -73,6 +74,8 @@ class PaperCard:
     category: str
     evidence: str
     arxiv_id: str = ""
+    tldr: str = ""  # Semantic Scholar's one-sentence summary, shown above the abstract
+    tldr_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def render_digests(
         placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
         if not placed:
             continue
-        papers = [with_reason(cards[key], request.reason(key[1])) for key in placed]
+        papers = [for_reader(cards[key], request, key[1]) for key in placed]
         votes = [vote_links(vote_tokens, request.subscriber.id, paper.arxiv_id) for paper in papers]
         html_cards, text_cards = rendered_cards.get(placed, papers, votes)
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
@@ -170,7 +173,7 @@ class RenderedCards:
     def __init__(self, templates: EmailTemplates) -> None:
         self._html = templates.partial(TEMPLATE_NAME, "card.html")
         self._text = templates.partial(TEMPLATE_NAME, "card.txt")
-        self._done: dict[tuple[int | None, int, int, str], tuple[str, str]] = {}
+        self._done: dict[tuple[int | None, int, int, str, bool], tuple[str, str]] = {}
 
     def get(
         self,
@@ -186,7 +189,7 @@ class RenderedCards:
         for n, ((run_id, paper_id), paper, (more, less)) in enumerate(
             zip(keys, papers, votes, strict=True), 1
         ):
-            key = (run_id, paper_id, n, paper.evidence)
+            key = (run_id, paper_id, n, paper.evidence, bool(paper.tldr))
             if key not in self._done:
                 slots = {"more_url": MORE_SLOT, "less_url": LESS_SLOT}
                 self._done[key] = (
@@ -204,6 +207,12 @@ class RenderedCards:
 def vote_links(vote_tokens: CompactTokens, subscriber_id: int, arxiv_id: str) -> tuple[str, str]:
     """This reader's signed "More like this" and "Less like this" links for one paper."""
     return vote_tokens.link(subscriber_id, arxiv_id, 1), vote_tokens.link(subscriber_id, arxiv_id, -1)
+
+
+def for_reader(card: PaperCard, request: DigestRequest, paper_id: int) -> PaperCard:
+    """The card as this reader sees it: with their personal reason, and a TL;DR if they want one."""
+    card = with_reason(card, request.reason(paper_id))
+    return card if request.subscriber.show_tldr or not card.tldr else replace(card, tldr="")
 
 
 def with_reason(card: PaperCard, reason: str) -> PaperCard:
@@ -309,6 +318,8 @@ def paper_card(paper: Paper, evidence: str) -> PaperCard:
         category=f"{category} · {name}" if name != category else category,
         evidence=" ".join(evidence.split()),
         arxiv_id=paper.arxiv_id,
+        tldr=shorten_abstract(paper.tldr, TLDR_WORDS) if paper.tldr else "",
+        tldr_url=paper.tldr_url if paper.tldr else "",
     )
 
 
