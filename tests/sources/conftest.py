@@ -242,6 +242,11 @@ def point_at(settings: config.Settings, server: FeedServer, **overrides) -> conf
         "arxiv_categories": ("cs.AI",),
         "arxiv_api_url": server.url(API_PATH),
         "hf_api_url": server.url(HF_PATH),
+        # The community sources (tests/sources/signal_apis.py has their stand-ins, on these paths).
+        "github_api_url": server.url("/github"),
+        "hn_api_url": server.url("/hn/api/v1"),
+        "bluesky_api_url": server.url("/bsky/xrpc"),
+        "s2_api_url": server.url("/s2"),
         "http_timeout_seconds": TEST_TIMEOUT_SECONDS,
         "fetch_retries": 2,
         "fetch_contact": "ops@papermail.test",

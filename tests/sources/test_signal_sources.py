@@ -382,3 +382,14 @@ def test_a_failing_source_fails_alone(session, apis, fetch, broken, failure):
     # And the ranking goes on with what the others found.
     runs = trending.score_windows(session, config.get_settings())
     assert all(run.paper_count == 1 for run in runs)
+
+
+def test_beat_fetches_each_configured_source_on_its_own_schedule(signal_settings):
+    from papermail.tasks.fetch import BEAT_SCHEDULE
+
+    assert {"fetch-github", "fetch-hackernews", "fetch-bluesky", "fetch-semanticscholar"} <= set(
+        BEAT_SCHEDULE
+    )
+    assert BEAT_SCHEDULE["fetch-github"]["task"] == "papermail.fetch_github"
+    config.use_settings(replace(signal_settings, bluesky_handle=None, bluesky_app_password=None))
+    assert "fetch-bluesky" not in set(BEAT_SCHEDULE)  # off until configured
