@@ -603,7 +603,7 @@ def _signal_settings(read: _Reader) -> dict[str, object]:
         "s2_api_url": read.get("S2_API_URL", _base_url, "https://api.semanticscholar.org"),
         "s2_api_key": read.get("S2_API_KEY", _optional_text, ""),
         "s2_fetch_cron": read.get("S2_FETCH_CRON", _cron, "50 6 * * *"),
-        "s2_max_requests": read.get("S2_MAX_REQUESTS", _non_negative_int, "20"),
+        "s2_max_requests": read.get("S2_MAX_REQUESTS", _non_negative_int, "120"),
     }
 
 
