@@ -481,15 +481,25 @@ def report_signals(results: list[dict], papers: int, snapshots: int) -> None:
         "stars for half), signals = this code on five metrics a paper\n"
     )
     for r in results:
-        today = statistics.median(m["seconds"] for m in r["today"])
-        signals = statistics.median(m["seconds"] for m in r["signals"])
-        ratio = signals / today
-        verdict = "met" if ratio <= SIGNALS_TARGET_RATIO else "MISSED"
-        spread = ", ".join(f"{m['seconds']:.2f}" for m in r["signals"])
-        print(
-            f"{r['backend']:<11} today {today:.2f} s, five metrics {signals:.2f} s ({spread}): {ratio:.2f}x "
-            f"(target {SIGNALS_TARGET_RATIO}x: {verdict}; load avg {r['load']:.1f})"
-        )
+        for measure, unit in (
+            ("seconds", "wall s"),
+            ("cpu_seconds", "CPU s"),
+            ("server_cpu_seconds", "server CPU s"),
+        ):
+            if r["backend"] == "sqlite" and measure == "server_cpu_seconds":
+                continue  # SQLite runs inside the process: its work is in the CPU seconds
+            today = statistics.median(m[measure] for m in r["today"])
+            signals = statistics.median(m[measure] for m in r["signals"])
+            ratio = signals / today
+            verdict = "met" if ratio <= SIGNALS_TARGET_RATIO else "MISSED"
+            runs = ", ".join(
+                f"{a[measure]:.2f}/{b[measure]:.2f}" for a, b in zip(r["today"], r["signals"], strict=True)
+            )
+            print(
+                f"{r['backend']:<11} {unit:<13} today {today:.2f}, five metrics {signals:.2f}: {ratio:.2f}x "
+                f"(target {SIGNALS_TARGET_RATIO}x: {verdict}) runs today/five: {runs}"
+            )
+        print(f"{'':<11} load average {r['load']:.1f} (the machine is shared)")
 
 
 def log(message: str) -> None:

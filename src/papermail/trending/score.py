@@ -367,9 +367,8 @@ def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> t
             # The same float operations in the same order as trend_score: bit-identical scores.
             added = weight * (log2(1 + gain) + volume)
             activity += added
-            if part := _metric_evidence((metric, total, gain), per):
-                parts.append((added, part))
-        evidence = _evidence_line(parts, age)
+            parts.append((added, metric, total, gain))  # worded only if among the first three
+        evidence = _evidence_line(parts, per, age)
         scored.append(ScoredPaper(paper_id, arxiv_id, round(activity - decay, SCORE_DECIMALS), evidence))
     return tuple(scored)
 
@@ -398,29 +397,38 @@ def build_evidence(
     At most three metrics, those that added most to the score first (with ``weights``; without,
     in the order given), then the age.
     """
-    per = _per_window(window_hours)
-    parts = []
-    for trend in trends:
-        if part := _metric_evidence(trend, per):
-            metric, total, gain = trend
-            added = (weights or {}).get(metric, 0.0) * (
-                log2(1 + gain) + volume_weight * log2(1 + max(total, 0))
-            )
-            parts.append((added, part))
+    weights = weights or {}
+    parts = [
+        (
+            weights.get(metric, 0.0) * (log2(1 + gain) + volume_weight * log2(1 + max(total, 0))),
+            metric,
+            total,
+            gain,
+        )
+        for metric, total, gain in trends
+    ]
     age = format_age(age_hours) if age_known else format_age_bound(age_hours)
-    return _evidence_line(parts, age)
+    return _evidence_line(parts, _per_window(window_hours), age)
 
 
-def _evidence_line(parts: list[tuple[float, str]], age: str) -> str:
-    """The parts that added most (ties in metric order) and the age, joined by " · "."""
-    if not parts:
-        return f"no signals yet · {age}"
+def _evidence_line(parts: list[tuple[float, str, int, float]], per: str, age: str) -> str:
+    """The metrics that added most (ties in metric order), worded, and the age, joined by " · ".
+
+    ``parts`` holds (what the metric added to the score, metric, total, gain); a metric with
+    nothing to show (no stars yet, say) gives its place to the next.
+    """
     if len(parts) > 1:
         parts.sort(key=_added, reverse=True)  # stable: ties keep the metric order
-    return " · ".join((*(part for _, part in parts[:MAX_EVIDENCE_PARTS]), age))
+    shown = []
+    for _, metric, total, gain in parts:
+        if text := _metric_evidence(metric, total, gain, per):
+            shown.append(text)
+            if len(shown) == MAX_EVIDENCE_PARTS:
+                break
+    return " · ".join((*shown, age)) if shown else f"no signals yet · {age}"
 
 
-def _added(part: tuple[float, str]) -> float:
+def _added(part: tuple[float, str, int, float]) -> float:
     return part[0]
 
 
@@ -430,8 +438,7 @@ def _per_window(window_hours: float) -> str:
     return PERIOD_PHRASES.get(name := window_named(window_hours)) or f"in {name}"
 
 
-def _metric_evidence(trend: MetricTrend, per: str) -> str:
-    metric, total, gain = trend
+def _metric_evidence(metric: str, total: int, gain: float, per: str) -> str:
     gain = int(gain + 0.5)  # rounded half up; gains are never negative
     if metric == STAR_METRIC:
         if total <= 0:
