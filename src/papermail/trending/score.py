@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from math import log2
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -363,7 +363,12 @@ def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> t
         window_hours, per = params.window_hours, _per_window(params.window_hours)
         activity, parts = 0.0, []
         for metric, total, weight, volume, first_ago, first_value, at_starts in counted:
-            gain = window_gain(total, at_starts[window], first_ago, first_value, age_hours, window_hours)
+            if (at_start := at_starts[window]) is not None:  # window_gain's common case, inlined
+                gain = total - (at_start if at_start > 0 else 0)
+                if gain < 0:
+                    gain = 0.0
+            else:
+                gain = window_gain(total, None, first_ago, first_value, age_hours, window_hours)
             # The same float operations in the same order as trend_score: bit-identical scores.
             added = weight * (log2(1 + gain) + volume)
             activity += added
@@ -418,18 +423,21 @@ def _evidence_line(parts: list[tuple[float, str, int, float]], per: str, age: st
     nothing to show (no stars yet, say) gives its place to the next.
     """
     if len(parts) > 1:
-        parts.sort(key=_added, reverse=True)  # stable: ties keep the metric order
-    shown = []
+        parts.sort(key=_ADDED, reverse=True)  # stable: ties keep the metric order
+    shown, room = [], MAX_EVIDENCE_PARTS
     for _, metric, total, gain in parts:
         if text := _metric_evidence(metric, total, gain, per):
             shown.append(text)
-            if len(shown) == MAX_EVIDENCE_PARTS:
+            room -= 1
+            if not room:
                 break
-    return " · ".join((*shown, age)) if shown else f"no signals yet · {age}"
+    if not shown:
+        return f"no signals yet · {age}"
+    shown.append(age)
+    return " · ".join(shown)
 
 
-def _added(part: tuple[float, str, int, float]) -> float:
-    return part[0]
+_ADDED = itemgetter(0)  # what a metric added to the score
 
 
 @cache
