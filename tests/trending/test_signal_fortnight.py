@@ -18,7 +18,7 @@ from freezegun import freeze_time
 
 from papermail import trending
 from papermail.db.bookkeeping import FetchRun
-from papermail.db.models import Delivery, FetchStatus, Frequency, Paper, Subscriber, TrendScore
+from papermail.db.models import FetchStatus, Frequency, Paper
 from papermail.delivery.plan import plan
 from papermail.sources.arxiv_api import Pacer
 from papermail.sources.http import HttpClient
@@ -165,17 +165,7 @@ def _run(session, settings, apis: SignalApis) -> None:
 
 def _digest(session) -> list[tuple[str, str]]:
     """(title, evidence) of the robotics reader's weekly digest, in order."""
-    delivery = session.scalars(
-        sa.select(Delivery).join(Subscriber).where(Subscriber.email == "robots@example.org")
-    ).one()
-    run_id = trending.latest_run(session, trending.WEEKLY).id
-    rows = session.execute(
-        sa.select(Paper.id, Paper.title, TrendScore.evidence)
-        .join(TrendScore, TrendScore.paper_id == Paper.id)
-        .where(TrendScore.run_id == run_id, Paper.id.in_(delivery.paper_ids))
-    ).all()
-    by_id = {paper_id: (title, evidence) for paper_id, title, evidence in rows}
-    return [by_id[paper_id] for paper_id in delivery.paper_ids]
+    return fortnight.digest_top(session, fortnight.WEEKLY_PERIOD, 10, email="robots@example.org")
 
 
 def test_a_robotics_paper_with_stars_and_a_hacker_news_story_tops_the_weekly_digest(session, simulated):

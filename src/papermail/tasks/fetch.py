@@ -18,16 +18,8 @@ from celery.schedules import crontab
 from papermail import task_names
 from papermail.config import get_settings
 from papermail.db import writer_session_factory
-from papermail.sources.runner import (
-    ARXIV,
-    BLUESKY,
-    GITHUB,
-    HACKERNEWS,
-    HUGGINGFACE,
-    SEMANTIC_SCHOLAR,
-    run_fetch,
-    source_off_reason,
-)
+from papermail.sources import runner
+from papermail.sources.runner import ARXIV, HUGGINGFACE, run_fetch, source_off_reason
 
 
 def cron_schedule(line: str) -> crontab:
@@ -44,10 +36,10 @@ def cron_schedule(line: str) -> crontab:
 
 # (source, task, the setting holding its crontab line)
 SIGNAL_SCHEDULES = (
-    (GITHUB, task_names.FETCH_GITHUB, "github_fetch_cron"),
-    (HACKERNEWS, task_names.FETCH_HACKERNEWS, "hn_fetch_cron"),
-    (BLUESKY, task_names.FETCH_BLUESKY, "bluesky_fetch_cron"),
-    (SEMANTIC_SCHOLAR, task_names.FETCH_SEMANTIC_SCHOLAR, "s2_fetch_cron"),
+    (runner.GITHUB, task_names.FETCH_GITHUB, "github_fetch_cron"),
+    (runner.HACKERNEWS, task_names.FETCH_HACKERNEWS, "hn_fetch_cron"),
+    (runner.BLUESKY, task_names.FETCH_BLUESKY, "bluesky_fetch_cron"),
+    (runner.SEMANTIC_SCHOLAR, task_names.FETCH_SEMANTIC_SCHOLAR, "s2_fetch_cron"),
 )
 
 
@@ -107,22 +99,22 @@ def fetch_huggingface(day: str | None = None) -> dict[str, Any]:
 @shared_task(name=task_names.FETCH_GITHUB)
 def fetch_github() -> dict[str, Any]:
     """Snapshot the GitHub stars of recent papers' repositories."""
-    return _fetch(GITHUB, None)
+    return _fetch(runner.GITHUB, None)
 
 
 @shared_task(name=task_names.FETCH_HACKERNEWS)
 def fetch_hackernews() -> dict[str, Any]:
     """Snapshot the points and comments of Hacker News stories linking recent papers."""
-    return _fetch(HACKERNEWS, None)
+    return _fetch(runner.HACKERNEWS, None)
 
 
 @shared_task(name=task_names.FETCH_BLUESKY)
 def fetch_bluesky() -> dict[str, Any]:
     """Snapshot the likes, reposts and quotes of Bluesky posts linking recent papers."""
-    return _fetch(BLUESKY, None)
+    return _fetch(runner.BLUESKY, None)
 
 
 @shared_task(name=task_names.FETCH_SEMANTIC_SCHOLAR)
 def fetch_semantic_scholar() -> dict[str, Any]:
     """Snapshot recent papers' citations on Semantic Scholar, and store their TL;DRs."""
-    return _fetch(SEMANTIC_SCHOLAR, None)
+    return _fetch(runner.SEMANTIC_SCHOLAR, None)
