@@ -393,3 +393,25 @@ def test_beat_fetches_each_configured_source_on_its_own_schedule(signal_settings
     assert BEAT_SCHEDULE["fetch-github"]["task"] == "papermail.fetch_github"
     config.use_settings(replace(signal_settings, bluesky_handle=None, bluesky_app_password=None))
     assert "fetch-bluesky" not in set(BEAT_SCHEDULE)  # off until configured
+
+
+def test_the_sources_credentials_are_never_shown(tmp_path, monkeypatch):
+    from tests.conftest import make_settings
+
+    secrets = {"github_token": "ghp_secret1", "bluesky_app_password": "app-pw-2", "s2_api_key": "s2-key-3"}
+    settings = make_settings(tmp_path, bluesky_handle="reader.bsky.social", **secrets)
+    shown = settings.masked()
+    for name, secret in secrets.items():
+        assert shown[name] == "****" and secret not in repr(settings)
+    assert make_settings(tmp_path).masked()["github_token"] == "(not set)"
+    for variable, secret in (("GITHUB_TOKEN", "ghp_secret1"), ("S2_API_KEY", "s2-key-3")):
+        monkeypatch.setenv(f"PAPERMAIL_{variable}", secret)
+    listed = {s.variable: s.value for s in config.setting_sources()}
+    assert listed["PAPERMAIL_GITHUB_TOKEN"] == "****" and listed["PAPERMAIL_S2_API_KEY"] == "****"
+
+
+def test_bluesky_needs_both_a_handle_and_an_app_password(tmp_path):
+    from tests.conftest import make_settings
+
+    with pytest.raises(config.ConfigError, match=r"^PAPERMAIL_BLUESKY_APP_PASSWORD: must be set too"):
+        make_settings(tmp_path, bluesky_handle="reader.bsky.social")
