@@ -415,3 +415,11 @@ def test_bluesky_needs_both_a_handle_and_an_app_password(tmp_path):
 
     with pytest.raises(config.ConfigError, match=r"^PAPERMAIL_BLUESKY_APP_PASSWORD: must be set too"):
         make_settings(tmp_path, bluesky_handle="reader.bsky.social")
+
+
+def test_the_arxiv_api_reads_the_repository_from_the_authors_comment(api_fixtures):
+    from papermail.sources.arxiv_api import parse_api_feed
+
+    recorded = (api_fixtures / "q_testing_s40_m10_96dd32eb854c.xml").read_bytes()
+    linked = {r.arxiv_id: r.github_url for r in parse_api_feed(recorded).records if r.github_url}
+    assert list(linked.values()) == ["https://github.com/ydecastro/super-resolution-testing"]

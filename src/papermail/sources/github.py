@@ -1,8 +1,10 @@
 """GitHub stars of the code recent papers link: ``GET /repos/{owner}/{repo}``, one snapshot per run.
 
-A paper's repository is Hugging Face's ``githubRepo`` (stored as ``Paper.github_url``) or the first
-``github.com/<owner>/<repo>`` URL in its abstract. GitHub is withdrawing per-star timestamps from
-its public API, so the velocity comes from our own snapshots of ``stargazers_count``.
+A paper's repository is Hugging Face's ``githubRepo`` or the first repository URL in the authors'
+comment as the arXiv API gives it (either stored as ``Paper.github_url``), else the first
+``github.com/<owner>/<repo>`` URL in its abstract (arXiv's RSS listing carries no comments).
+GitHub is withdrawing per-star timestamps from its public API, so the velocity comes from our own
+snapshots of ``stargazers_count``.
 
 Requests are conditional (GitHub's ETag): a 304 costs no rate limit, and means the count is the
 one we saw last. Without ``PAPERMAIL_GITHUB_TOKEN`` GitHub allows 60 requests an hour, so the

@@ -50,6 +50,12 @@ def arxiv_id_in_url(url: object) -> str | None:
         return None
 
 
+def github_url_in(text: object) -> str | None:
+    """``https://github.com/owner/repo`` of the first repository URL in ``text``, if any."""
+    name = github_repository(text) if isinstance(text, str) else None
+    return f"https://github.com/{name}" if name else None
+
+
 def github_repository(*texts: str | None) -> str | None:
     """``owner/repo`` of the first github.com repository URL in ``texts`` (searched in order)."""
     for text in texts:
