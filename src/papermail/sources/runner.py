@@ -178,12 +178,13 @@ class Job:
         self.session, self.run, self.http, self.api, self.report = session, run, http, api, progress
         self.counts = RunCounts()
         self.problems: list[Problem] = []
-        self._attempts_before = http.attempts  # a client may serve several runs (tests, the CLI)
+        # A client may serve several runs (tests, the command line); a stand-in may not count at all.
+        self._attempts_before = getattr(http, "attempts", 0)
 
     @property
     def requests_sent(self) -> int:
         """Requests this run sent so far, retries included."""
-        return self.http.attempts - self._attempts_before
+        return getattr(self.http, "attempts", 0) - self._attempts_before
 
     def fetched_before(self, url: str, params: Mapping[str, str | int] | None = None) -> bool:
         """True if a 200 for this URL left validators for a conditional GET."""
