@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scoring.py             # SQLite and PostgreSQL, ~3 minutes
     .venv/bin/python benchmarks/scoring.py --quick     # 10,000 papers / 200,000 snapshots
+    .venv/bin/python benchmarks/scoring.py --signals   # 5 metrics a paper against today's code and data
 
 A full rescoring ranks every window digests need (24h and 7d, ``score_windows``: one read of the
 signals, a run per window). Beside it, in the same process kind and on the same data, it times the
@@ -17,6 +18,13 @@ the same
 run on the same database, is the naive loop (one query per paper, aggregated in Python) over
 ``--naive-papers`` papers, extrapolated per paper to the full set and reported as a ratio. The load
 average is printed beside each result: the machine is shared, and a busy neighbour shows there.
+
+With ``--signals`` it measures what the community sources cost instead: today's figure (the code
+of ``--baseline-commit``, exported with ``git archive``, ranking both windows of today's data: upvotes,
+comments and, for half the papers, GitHub stars) side by side with this code ranking both windows of
+the same number of papers and snapshots spread over five metrics per paper (upvotes, GitHub stars,
+Hacker News points, Bluesky likes, citations). Runs alternate between the two, each in a fresh
+process, and the ratio of the medians is printed against its target (1.3x).
 
 PostgreSQL runs in its own database on 127.0.0.1:5432 (user postgres, trust auth), created and
 dropped here; SQLite in a temporary directory.
@@ -45,7 +53,8 @@ import psycopg
 import sqlalchemy as sa
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "src"))
+# A child measuring the baseline code imports papermail from its exported copy instead.
+sys.path.insert(0, os.environ.get("PAPERMAIL_BENCH_SRC") or str(REPO_ROOT / "src"))
 
 from papermail import config  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
@@ -65,12 +74,17 @@ FIRST_MINUTE = AS_OF - timedelta(minutes=SPAN_MINUTES)
 KEEP_RUNS = 2  # the benchmark only needs the run it just wrote; keeps the tables small
 TARGET_SECONDS = {"postgresql": 2.0, "sqlite": 10.0}  # both windows
 TARGET_SIZE = (100_000, 2_000_000)  # papers, snapshots
+SIGNAL_METRICS = ("upvotes", "github_stars", "hn_points", "bluesky_likes", "citations")
+SIGNALS_TARGET_RATIO = 1.3
+BASELINE_COMMIT = "8ea764d"  # the code before the community sources
 
 
 # -- the data -------------------------------------------------------------------------------------
 
 
-def generate(papers: int, snapshots: int) -> tuple[list[tuple], list[list[tuple]]]:
+def generate(
+    papers: int, snapshots: int, metrics: tuple[str, ...] | None = None
+) -> tuple[list[tuple], list[list[tuple]]]:
     """Deterministic papers, and snapshot rows as two halves: every other observation of each series.
 
     Snapshot times are whole minutes (as the fetcher stores them), given as minutes after
@@ -89,12 +103,15 @@ def generate(papers: int, snapshots: int) -> tuple[list[tuple], list[list[tuple]
         born = FIRST_MINUTE + timedelta(minutes=born_minute)
         paper_rows.append((paper_id, f"2611.{paper_id:06d}", f"Benchmark paper {paper_id}", cats, born))
         if signals:
-            for index, row in enumerate(_series(rng, paper_id, int(born_minute) + 1, per_paper)):
+            series = _series(rng, paper_id, int(born_minute) + 1, per_paper, metrics)
+            for index, row in enumerate(series):
                 halves[index % 2].append(row)
     return paper_rows, list(halves)
 
 
-def _series(rng: random.Random, paper_id: int, first_minute: int, count: int) -> list[tuple]:
+def _series(
+    rng: random.Random, paper_id: int, first_minute: int, count: int, metrics: tuple[str, ...] | None = None
+) -> list[tuple]:
     has_code = rng.random() < 0.5
     upvotes, comments = count * 4 // 10, count * 3 // 10
     stars = count - upvotes - comments
@@ -102,6 +119,10 @@ def _series(rng: random.Random, paper_id: int, first_minute: int, count: int) ->
     split = {"upvotes": upvotes + (0 if has_code else stars), "comments": comments}
     if has_code:
         split["github_stars"] = stars
+    if metrics:  # the same observations, spread evenly over every metric
+        split = {
+            metric: count // len(metrics) + (n < count % len(metrics)) for n, metric in enumerate(metrics)
+        }
     rows = []
     for metric, n in split.items():
         value = int(rng.random() * 6)
@@ -244,6 +265,7 @@ def measure_bulk(url: str, mode: str) -> dict:
         "server_cpu_seconds": process_cpu_seconds(server_pid) - server_cpu,
         "papers": summary.paper_count,
         "rss_growth_mb": peak_rss_mb() - baseline,
+        "src": str(Path(config.__file__).resolve().parents[1]),  # which code ran
     }
 
 
@@ -303,8 +325,11 @@ def measure_naive(url: str, papers: int) -> dict:
     return {"seconds": time.perf_counter() - started, "papers": len(chosen)}
 
 
-def run_child(*args: str) -> dict:
-    child = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+def run_child(*args: str, src: str | None = None) -> dict:
+    env = {**os.environ, "PAPERMAIL_BENCH_SRC": src} if src else None
+    child = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env
+    )
     if child.returncode != 0:
         raise SystemExit(f"measurement {' '.join(args)} failed:\n{child.stderr}")
     return json.loads(child.stdout.strip().splitlines()[-1])
@@ -342,11 +367,11 @@ def bench_backend(backend: str, args: argparse.Namespace, data: tuple[list, list
         drop()
 
 
-def create_database(backend: str):
+def create_database(backend: str, suffix: str = ""):
     if backend == "sqlite":
         tmp = tempfile.TemporaryDirectory(prefix="papermail-bench-")
         return f"sqlite:///{tmp.name}/bench.db", tmp.cleanup
-    name = f"papermail_bench_{os.getpid()}"
+    name = f"papermail_bench_{os.getpid()}{suffix}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
 
@@ -412,6 +437,71 @@ def report(results: list[dict], papers: int, snapshots: int) -> None:
         print(f"target {r['backend']}: {bulk:.2f} s < {target:.0f} s: {'met' if bulk < target else 'MISSED'}")
 
 
+# -- --signals: five metrics a paper against today's code and data --------------------------------
+
+
+@contextmanager
+def exported_source(commit: str) -> Iterator[str]:
+    """The package's ``src`` at ``commit``, exported into a temporary directory (no checkout)."""
+    with tempfile.TemporaryDirectory(prefix="papermail-baseline-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", commit, "src"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        yield str(Path(tmp) / "src")
+
+
+def bench_signals(backend: str, args: argparse.Namespace, today: tuple, signals: tuple, src: str) -> dict:
+    """Both windows: the baseline code on today's data, this code on five metrics a paper, alternating."""
+    made = [create_database(backend, suffix) for suffix in ("_today", "_signals")]
+    try:
+        urls = [url for url, _drop in made]
+        for url, (paper_rows, halves) in zip(urls, (today, signals), strict=True):
+            migrate.upgrade(child_settings(url))
+            load_papers(url, paper_rows)
+            for half in halves:
+                load_snapshots(url, half)
+        log(f"{backend}: loaded both databases")
+        baseline, measured = [], []
+        for _ in range(args.repeat):
+            baseline.append(run_child("bulk", urls[0], "windows", src=src))
+            measured.append(run_child("bulk", urls[1], "windows"))
+            today_s, signals_s = baseline[-1]["seconds"], measured[-1]["seconds"]
+            log(f"{backend}: today {today_s:.2f} s ({baseline[-1]['src']}), five metrics {signals_s:.2f} s")
+        return {"backend": backend, "today": baseline, "signals": measured, "load": os.getloadavg()[0]}
+    finally:
+        for _url, drop in made:
+            drop()
+
+
+def report_signals(results: list[dict], papers: int, snapshots: int) -> None:
+    print(
+        f"\nboth windows (24h and 7d) of {papers:,} papers and {snapshots:,} snapshots, each run a fresh "
+        f"process, alternating; today = the code of {BASELINE_COMMIT} on today's data (upvotes, comments, "
+        "stars for half), signals = this code on five metrics a paper\n"
+    )
+    for r in results:
+        for measure, unit in (
+            ("seconds", "wall s"),
+            ("cpu_seconds", "CPU s"),
+            ("server_cpu_seconds", "server CPU s"),
+        ):
+            if r["backend"] == "sqlite" and measure == "server_cpu_seconds":
+                continue  # SQLite runs inside the process: its work is in the CPU seconds
+            today = statistics.median(m[measure] for m in r["today"])
+            signals = statistics.median(m[measure] for m in r["signals"])
+            ratio = signals / today
+            verdict = "met" if ratio <= SIGNALS_TARGET_RATIO else "MISSED"
+            runs = ", ".join(
+                f"{a[measure]:.2f}/{b[measure]:.2f}" for a, b in zip(r["today"], r["signals"], strict=True)
+            )
+            print(
+                f"{r['backend']:<11} {unit:<13} today {today:.2f}, five metrics {signals:.2f}: {ratio:.2f}x "
+                f"(target {SIGNALS_TARGET_RATIO}x: {verdict}) runs today/five: {runs}"
+            )
+        print(f"{'':<11} load average {r['load']:.1f} (the machine is shared)")
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -427,6 +517,8 @@ def main() -> None:
     parser.add_argument("--repeat-half", type=int, default=1, help="timed runs with half of them")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="10,000 papers, 200,000 snapshots, 1 run each")
+    parser.add_argument("--signals", action="store_true", help="five metrics a paper against today's code")
+    parser.add_argument("--baseline-commit", default=BASELINE_COMMIT, help="today's code, for --signals")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -444,6 +536,13 @@ def main() -> None:
         f"generated {len(data[0]):,} papers, {snapshots:,} snapshots in {time.perf_counter() - started:.1f} s"
     )
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    if args.signals:
+        signals = generate(args.papers, args.snapshots, SIGNAL_METRICS)
+        with exported_source(args.baseline_commit) as src:
+            results = [bench_signals(b, args, data, signals, src) for b in backends]
+        report_signals(results, args.papers, snapshots)
+        log(f"total {time.perf_counter() - started:.0f} s")
+        return
     results = [bench_backend(b, args, data) for b in backends]
     report(results, args.papers, args.snapshots)
     log(f"total {time.perf_counter() - started:.0f} s")

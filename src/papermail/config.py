@@ -80,6 +80,23 @@ class Settings:
     backfill_days: int  # on start with stale data: arXiv days fetched in the background (issue 15)
     hf_refresh_days: int
     hf_refresh_max_requests: int
+    # -- community signals: GitHub stars, Hacker News, Bluesky, Semantic Scholar (README: sources) --
+    github_api_url: str
+    github_token: str | None
+    github_fetch_cron: str
+    github_max_requests: int
+    hn_api_url: str
+    hn_fetch_cron: str
+    hn_max_requests: int
+    bluesky_api_url: str
+    bluesky_handle: str | None
+    bluesky_app_password: str | None
+    bluesky_fetch_cron: str
+    bluesky_max_requests: int
+    s2_api_url: str
+    s2_api_key: str | None
+    s2_fetch_cron: str
+    s2_max_requests: int
     # web (issue 7): signup, confirmation and rate limits
     confirm_hours: float
     unconfirmed_days: float
@@ -126,6 +143,11 @@ class Settings:
     trend_weight_upvotes: float
     trend_weight_github_stars: float
     trend_weight_comments: float
+    trend_weight_hn_points: float
+    trend_weight_hn_comments: float
+    trend_weight_bluesky_likes: float
+    trend_weight_bluesky_reposts: float
+    trend_weight_citations: float
     trend_max_age_days: float
     trend_keep_runs: int
     # -- bounces (issue 21): VERP return paths and the hard-bounce pause; docs/bounces.md --
@@ -259,6 +281,9 @@ SECRET_FIELDS = (
     "webhook_secret",
     "mailgun_signing_key",
     "postmark_webhook_auth",
+    "github_token",
+    "bluesky_app_password",
+    "s2_api_key",
 )
 
 
@@ -611,6 +636,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         # fetch re-reads the listings of that many days, within a request budget.
         hf_refresh_days=read.get("HF_REFRESH_DAYS", _non_negative_int, "14"),
         hf_refresh_max_requests=read.get("HF_REFRESH_MAX_REQUESTS", _non_negative_int, "40"),
+        **_signal_settings(read),
         **_web_settings(read),
         **_sending_settings(read),
         **_bounce_intake_settings(read),
@@ -620,10 +646,58 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         trend_weight_upvotes=read.get("TREND_WEIGHT_UPVOTES", _weight, "1"),
         trend_weight_github_stars=read.get("TREND_WEIGHT_GITHUB_STARS", _weight, "0.5"),
         trend_weight_comments=read.get("TREND_WEIGHT_COMMENTS", _weight, "0.5"),
+        trend_weight_hn_points=read.get("TREND_WEIGHT_HN_POINTS", _weight, "0.5"),
+        trend_weight_hn_comments=read.get("TREND_WEIGHT_HN_COMMENTS", _weight, "0.25"),
+        trend_weight_bluesky_likes=read.get("TREND_WEIGHT_BLUESKY_LIKES", _weight, "0.4"),
+        trend_weight_bluesky_reposts=read.get("TREND_WEIGHT_BLUESKY_REPOSTS", _weight, "0.4"),
+        trend_weight_citations=read.get("TREND_WEIGHT_CITATIONS", _weight, "0.5"),
         trend_max_age_days=read.get("TREND_MAX_AGE_DAYS", _positive_float, "30"),
         trend_keep_runs=read.get("TREND_KEEP_RUNS", _positive_int, "24"),
         **_bounce_settings(read),
     )
+
+
+def _optional_text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+# Without a token GitHub allows 60 requests an hour per address: an hourly run stays under it.
+GITHUB_ANONYMOUS_REQUESTS_PER_HOUR = 60
+
+
+def _signal_settings(read: _Reader) -> dict[str, object]:
+    """The community sources' addresses, credentials, schedules and request budgets per run."""
+    github_token = read.get("GITHUB_TOKEN", _optional_text, "")
+    github_max = read.get("GITHUB_MAX_REQUESTS", _non_negative_int, "1000" if github_token else "50")
+    if not github_token and github_max > GITHUB_ANONYMOUS_REQUESTS_PER_HOUR:
+        raise ConfigError(
+            "GITHUB_MAX_REQUESTS",
+            f"must be at most {GITHUB_ANONYMOUS_REQUESTS_PER_HOUR} without PAPERMAIL_GITHUB_TOKEN "
+            "(GitHub's hourly limit for anonymous requests)",
+        )
+    handle = read.get("BLUESKY_HANDLE", _optional_text, "")
+    password = read.get("BLUESKY_APP_PASSWORD", _optional_text, "")
+    if bool(handle) != bool(password):
+        missing = "BLUESKY_APP_PASSWORD" if handle else "BLUESKY_HANDLE"
+        raise ConfigError(missing, "must be set too: Bluesky's search needs a handle and an app password")
+    return {
+        "github_api_url": read.get("GITHUB_API_URL", _base_url, "https://api.github.com"),
+        "github_token": github_token,
+        "github_fetch_cron": read.get("GITHUB_FETCH_CRON", _cron, "40 * * * *"),
+        "github_max_requests": github_max,
+        "hn_api_url": read.get("HN_API_URL", _base_url, "https://hn.algolia.com/api/v1"),
+        "hn_fetch_cron": read.get("HN_FETCH_CRON", _cron, "25 */3 * * *"),
+        "hn_max_requests": read.get("HN_MAX_REQUESTS", _non_negative_int, "20"),
+        "bluesky_api_url": read.get("BLUESKY_API_URL", _base_url, "https://bsky.social/xrpc"),
+        "bluesky_handle": handle,
+        "bluesky_app_password": password,
+        "bluesky_fetch_cron": read.get("BLUESKY_FETCH_CRON", _cron, "35 */3 * * *"),
+        "bluesky_max_requests": read.get("BLUESKY_MAX_REQUESTS", _non_negative_int, "30"),
+        "s2_api_url": read.get("S2_API_URL", _base_url, "https://api.semanticscholar.org"),
+        "s2_api_key": read.get("S2_API_KEY", _optional_text, ""),
+        "s2_fetch_cron": read.get("S2_FETCH_CRON", _cron, "50 6 * * *"),
+        "s2_max_requests": read.get("S2_MAX_REQUESTS", _non_negative_int, "120"),
+    }
 
 
 def _web_settings(read: _Reader) -> dict[str, object]:

@@ -342,6 +342,13 @@ def change_preferences(session: Session, subscriber: Subscriber, preferences: Pr
     audit.record(session, "web", "subscriber.preferences", subscriber_id=subscriber.id)
 
 
+def change_tldr_choice(session: Session, subscriber: Subscriber, show_tldr: bool) -> None:
+    """Show or hide Semantic Scholar's TL;DR in the reader's digests (and their browser copies)."""
+    if subscriber.show_tldr != show_tldr:
+        subscriber.show_tldr = show_tldr
+        audit.record(session, "web", "subscriber.tldr", subscriber_id=subscriber.id, show_tldr=show_tldr)
+
+
 @dataclass(frozen=True)
 class SentDigest:
     """A digest a subscriber received, for the preferences page."""

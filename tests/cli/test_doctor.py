@@ -41,10 +41,22 @@ def sources(feed_server, shared_fixtures, cli_settings):
     feed_server.route(RSS_PATH + "+".join(cli_settings.arxiv_categories), listing)
     feed_server.route(HF_PATH, serve_file(shared_fixtures / "huggingface" / "hf_daily_papers.json"))
     feed_server.route(API_PATH, arxiv_api(shared_fixtures / "arxiv-api"))
+    signals = shared_fixtures / "signals"
+    feed_server.route(
+        "/github/rate_limit", serve_file(signals / "github" / "repo_PyGithub_PyGithub_200.json")
+    )
+    hn_answer = signals / "hn_algolia" / "search_story_apple_page0.json"
+    feed_server.route("/hn/search", serve_file(hn_answer))
+    s2_answer = signals / "semantic_scholar" / "paper_get_arxiv_2312.07559_via_doi_200.json"
+    feed_server.route("/s2/graph/v1/paper/ARXIV:1706.03762", serve_file(s2_answer))
     _stand_in.update(
         arxiv_rss_url=feed_server.url(RSS_PATH),
         arxiv_api_url=feed_server.url(API_PATH),
         hf_api_url=feed_server.url(HF_PATH),
+        github_api_url=feed_server.url("/github"),
+        hn_api_url=feed_server.url("/hn"),
+        bluesky_api_url=feed_server.url("/bsky"),
+        s2_api_url=feed_server.url("/s2"),
     )
     _use(cli_settings)
     yield
@@ -70,8 +82,15 @@ def test_a_healthy_development_setup_passes_with_warnings(run, cli_settings, log
         "source arXiv listing": "ok",
         "source arXiv API": "ok",
         "source Hugging Face": "ok",
+        "source GitHub": "ok",
+        "source Hacker News": "ok",
+        "source Bluesky": "ok",
+        "source Semantic Scholar": "ok",
         "fetch arxiv": "warn",
         "fetch huggingface": "warn",
+        "fetch github": "warn",
+        "fetch hackernews": "warn",
+        "fetch semanticscholar": "warn",
         "ranking": "warn",
         "beat": "warn",
         "broker": "ok",
@@ -86,11 +105,12 @@ def test_a_healthy_development_setup_passes_with_warnings(run, cli_settings, log
         "https://papermail.test: papermail.test is not a public domain; set PAPERMAIL_BASE_URL"
     )
     assert checks["fetch arxiv"]["detail"] == "never fetched: run `papermail fetch`"
+    assert checks["source Bluesky"]["detail"].startswith("off: set PAPERMAIL_BLUESKY_HANDLE")
     assert checks["ranking"]["detail"].startswith(
         "no papers yet: nothing has been fetched; run `papermail fetch`"
     )
     table = run("doctor", "--worker", "0")
-    assert table.exit_code == 0 and "0 failed, 6 warnings, 9 ok" in table.stdout
+    assert table.exit_code == 0 and "0 failed, 9 warnings, 13 ok" in table.stdout
 
 
 def test_production_needs_real_addresses_and_smtp(run, cli_settings):
@@ -124,6 +144,8 @@ def test_a_real_production_setup_passes(run, cli_settings, smtp_server, sources,
     )
     seed.fetch_run("arxiv", clock.now() - timedelta(hours=2))
     seed.fetch_run("huggingface", clock.now() - timedelta(minutes=20))
+    for source in ("github", "hackernews", "semanticscholar"):
+        seed.fetch_run(source, clock.now() - timedelta(hours=1))
     seed.scoring_run([("2612.00001", "Sparse attention", "12 upvotes")])
     with session_scope(cli_settings) as session:  # a running beat holds the schedule
         leases.acquire(session, leases.BEAT, "host:1:beat", timedelta(minutes=2))

@@ -13,6 +13,7 @@ from freezegun import freeze_time
 from papermail import clock, tokens
 from papermail.db.models import Digest, TrendScore
 from papermail.digest.render import (
+    TLDR_WORDS,
     describe_period,
     render_deliveries,
     shorten_abstract,
@@ -211,7 +212,10 @@ def test_ten_paper_digest_fits_the_size_budget_with_long_abstracts(session, sett
         )
         for title, abstract in longest
     ]
-    run = world.run(papers, evidence=["+1,234 upvotes / 24h · 12,345★ (+1,055 / 24h) · 2 days old"] * 10)
+    for paper, (_title, abstract) in zip(papers, longest, strict=True):
+        paper.tldr = abstract  # a TL;DR far longer than Semantic Scholar's one sentence: it is cut
+    evidence = "+1,234 upvotes this week · +1,055★ this week · 2,500 points on Hacker News · 2 days old"
+    run = world.run(papers, evidence=[evidence] * 10)
     reader = world.subscriber(
         topics=["cs.CL", "cs.AI", "cs.LG", "cs.CV", "stat.ML"], keywords=["agents", "RL"]
     )
@@ -220,6 +224,7 @@ def test_ten_paper_digest_fits_the_size_budget_with_long_abstracts(session, sett
     raw = build_message(
         email, mail_from=settings.mail_from, message_id="<x@papermail.test>", date=clock.now()
     )
+    assert shorten_abstract(longest[0][1], TLDR_WORDS) in email.text
     html_size, message_size = len(email.html.encode()), len(raw)
     assert html_size < 60_000, html_size
     assert message_size < 100_000, message_size

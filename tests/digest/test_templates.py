@@ -29,7 +29,9 @@ class SampleCard:
     authors = "Ada Lovelace, Grace Hopper, Alan Turing et al."
     abstract = "We study things. " * 20
     category = "cs.LG · Machine Learning"
-    evidence = "+42 upvotes / 24h · 310★ (+55 / 24h) · 2 days old"
+    evidence = "+42 upvotes / 24h · +55★ / 24h · 2 days old"
+    tldr = "Things, studied <carefully> & well."  # Semantic Scholar's summary, escaped like the rest
+    tldr_url = "https://www.semanticscholar.org/arxiv/2611.00001?a=1&b=2"
 
 
 def digest_sample() -> dict[str, object]:
@@ -118,6 +120,8 @@ def test_digest_hrefs_are_escaped_and_filled():
     assert 'href="https://arxiv.org/abs/2611.00001?a=1&amp;b=2"' in html
     assert 'href="https://papermail.test/preferences/tok?x=1&amp;y=2"' in html
     assert "&lt;b&gt;Bold&lt;/b&gt; claims &amp; results" in html
+    assert "<strong>TL;DR</strong> Things, studied &lt;carefully&gt; &amp; well." in html
+    assert 'href="https://www.semanticscholar.org/arxiv/2611.00001?a=1&amp;b=2"' in html
 
 
 def test_emails_are_self_contained_and_readable_with_images_off(email_name):

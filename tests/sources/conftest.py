@@ -33,6 +33,8 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
+    method: str = "GET"
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -58,20 +60,29 @@ class FeedServer:
 
     def __init__(self) -> None:
         self.routes: dict[str, Responder] = {}
+        self.prefixes: dict[str, Responder] = {}
         self.requests: list[Request] = []
         self.released = threading.Event()  # lets hanging responders go when the test ends
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.do_GET()
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
                 request = Request(
                     parts.path,
                     dict(parse_qsl(parts.query, keep_blank_values=True)),
                     {k.lower(): v for k, v in self.headers.items()},
+                    self.command,
+                    self.rfile.read(length) if length else b"",
                 )
                 server.requests.append(request)
-                responder = server.routes.get(parts.path)
+                responder = server.routes.get(parts.path) or next(
+                    (r for prefix, r in server.prefixes.items() if parts.path.startswith(prefix)), None
+                )
                 reply = responder(request) if responder else Reply(404, b"no route")
                 if server.released.is_set():
                     return
@@ -94,6 +105,10 @@ class FeedServer:
 
     def route(self, path: str, responder: Responder) -> None:
         self.routes[path] = responder
+
+    def route_prefix(self, prefix: str, responder: Responder) -> None:
+        """Answer every path that starts with ``prefix``."""
+        self.prefixes[prefix] = responder
 
     def requests_to(self, path: str) -> list[Request]:
         return [request for request in self.requests if request.path == path]
@@ -227,6 +242,11 @@ def point_at(settings: config.Settings, server: FeedServer, **overrides) -> conf
         "arxiv_categories": ("cs.AI",),
         "arxiv_api_url": server.url(API_PATH),
         "hf_api_url": server.url(HF_PATH),
+        # The community sources (tests/sources/signal_apis.py has their stand-ins, on these paths).
+        "github_api_url": server.url("/github"),
+        "hn_api_url": server.url("/hn/api/v1"),
+        "bluesky_api_url": server.url("/bsky/xrpc"),
+        "s2_api_url": server.url("/s2"),
         "http_timeout_seconds": TEST_TIMEOUT_SECONDS,
         "fetch_retries": 2,
         "fetch_contact": "ops@papermail.test",

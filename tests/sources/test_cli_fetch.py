@@ -9,6 +9,7 @@ from papermail import config
 from papermail.celery_app import reset_celery
 from papermail.cli import cli
 from tests.sources.conftest import API_PATH, HF_PATH, RSS_PATH, arxiv_api, point_at, serve_file, status
+from tests.sources.signal_apis import SignalApis
 
 LISTING_PATH = RSS_PATH + "cs.AI"
 
@@ -24,6 +25,7 @@ def cli_settings(database, settings, feed_server, shared_fixtures):
     feed_server.route(LISTING_PATH, serve_file(shared_fixtures / "arxiv-rss" / "arxiv_cs_ai.xml"))
     feed_server.route(HF_PATH, serve_file(shared_fixtures / "huggingface" / "hf_daily_papers.json"))
     feed_server.route(API_PATH, arxiv_api(shared_fixtures / "arxiv-api"))
+    SignalApis(feed_server)  # GitHub, Hacker News and Semantic Scholar, with nothing to say yet
     return pointed
 
 

@@ -17,7 +17,7 @@ from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
 from papermail.config import Settings
-from papermail.db.models import Delivery, Digest, Frequency, Paper, TrendScore
+from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, TrendScore
 from papermail.delivery.plan import plan
 from papermail.sources.arxiv_api import Pacer
 from papermail.sources.http import HttpClient
@@ -105,9 +105,14 @@ def run_fortnight(session: Session, settings: Settings, score: Callable[[Session
         session.commit()
 
 
-def digest_top(session: Session, period_key: str, size: int = 5) -> list[tuple[str, str]]:
-    """(title, evidence) of the first ``size`` papers of the period's digest, as planned."""
-    delivery = session.scalars(sa.select(Delivery).where(Delivery.period_key == period_key)).one()
+def digest_top(
+    session: Session, period_key: str, size: int = 5, *, email: str | None = None
+) -> list[tuple[str, str]]:
+    """(title, evidence) of the first ``size`` papers of the period's digest (``email``'s), as planned."""
+    query = sa.select(Delivery).where(Delivery.period_key == period_key)
+    if email:
+        query = query.join(Subscriber).where(Subscriber.email == email)
+    delivery = session.scalars(query).one()
     run_id = session.scalar(sa.select(Digest.scoring_run_id).where(Digest.id == delivery.digest_id))
     rows = session.execute(
         sa.select(Paper.id, Paper.title, TrendScore.evidence)

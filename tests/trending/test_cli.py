@@ -73,6 +73,8 @@ def test_trending_json_with_topic_and_limit(papers):
             "primary_category": "cs.CL",
             "categories": ["cs.CL", "cs.LG"],
             "url": "https://arxiv.org/abs/2611.00001",
+            "signals": {"upvotes": 60},  # each source's numbers, as of the run
+            "tldr": None,
         }
     ]
 

@@ -125,7 +125,7 @@ def test_a_run_ranks_every_paper_in_the_horizon(session, four_papers):
     assert (run.as_of, run.paper_count, run.params) == (NOW, 4, PARAMS.as_json())
     assert run.finished_at is not None
     assert ranking(session, run.id) == [
-        ("2611.00001", 11.976615, "+42 upvotes today · 310★ (+55 today) · 2 days old"),
+        ("2611.00001", 11.976615, "+42 upvotes today · +55★ today · 2 days old"),
         ("2611.00003", -0.083333, "no signals yet · 3 hours old"),
         ("2611.00002", -1.676271, "400 upvotes · 9 days old"),
         # Date unknown: aged from the start of its id's month (Nov 2026), never as new.
@@ -166,7 +166,7 @@ def test_every_window_is_scored_as_of_one_time(session, four_papers, committed_s
     assert ranking(session, weekly.id)[0] == (
         "2611.00001",
         13.717795,
-        "+60 upvotes this week · 310★ (+310 this week) · 2 days old",
+        "+60 upvotes this week · +310★ this week · 2 days old",
     )
 
 

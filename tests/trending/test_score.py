@@ -246,7 +246,7 @@ def test_worked_example_from_the_docs():
         "D": 7.905771,
     }
     assert [s.arxiv_id for s in rank(scored.values())] == ["A", "D", "C", "B"]
-    assert scored["A"].evidence == "+42 upvotes today · 310★ (+55 today) · 2 days old"
+    assert scored["A"].evidence == "+42 upvotes today · +55★ today · 2 days old"
     assert scored["B"].evidence == "400 upvotes · 40 comments · 9 days old"
     assert scored["C"].evidence == "no signals yet · 3 hours old"
     assert scored["D"].evidence == "+52 upvotes today · 1 day old"
@@ -289,3 +289,21 @@ def test_format_age(age_hours, expected):
 )
 def test_format_window(hours, expected):
     assert format_window(hours) == expected
+
+
+def test_robotics_example_from_the_docs():
+    """docs/trending.md: stars and a Hacker News story, no Hugging Face listing, weekly window."""
+    week = TrendParams(window_hours=168)
+    observed = {
+        "github_stars": [(ago(98), 40), (ago(2), 340)],
+        "hn_points": [(ago(80), 180), (ago(2), 250)],
+        "hn_comments": [(ago(80), 50), (ago(2), 80)],
+        "bluesky_likes": [(ago(70), 30), (ago(2), 57)],
+    }
+    robot = score_paper(paper_signals(1, "2611.50001", ago(104), observed, NOW, week), week)
+    assert robot.score == 15.292222
+    assert robot.evidence == "+340★ this week · 250 points on Hacker News · 57 likes on Bluesky · 4 days old"
+    bluesky = {"bluesky_likes": [(ago(30), 30)], "bluesky_reposts": [(ago(30), 2)]}
+    runner_up = score_paper(paper_signals(2, "2611.50004", ago(56), bluesky, NOW, week), week)
+    assert runner_up.score == 2.36794
+    assert runner_up.evidence == "30 likes on Bluesky · 2 reposts on Bluesky · 2 days old"

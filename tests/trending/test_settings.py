@@ -16,7 +16,16 @@ def test_defaults_are_the_documented_parameters(tmp_path):
         "window_hours": 24.0,
         "half_life_hours": 36.0,
         "volume_weight": 0.5,
-        "weights": {"comments": 0.5, "github_stars": 0.5, "upvotes": 1.0},
+        "weights": {
+            "bluesky_likes": 0.4,
+            "bluesky_reposts": 0.4,
+            "citations": 0.5,
+            "comments": 0.5,
+            "github_stars": 0.5,
+            "hn_comments": 0.25,
+            "hn_points": 0.5,
+            "upvotes": 1.0,
+        },
         "max_age_days": 30.0,
     }
 
@@ -38,13 +47,23 @@ def test_settings_become_parameters(tmp_path):
         0,
         14,
     )
-    assert dict(params.weights) == {"upvotes": 2, "github_stars": 0, "comments": 0.25}
-    assert params.metrics == ("upvotes", "comments")  # weighted, in display order
+    assert dict(params.weights) == {
+        "upvotes": 2,
+        "github_stars": 0,
+        "comments": 0.25,
+        "hn_points": 0.5,
+        "hn_comments": 0.25,
+        "bluesky_likes": 0.4,
+        "bluesky_reposts": 0.4,
+        "citations": 0.5,
+    }
+    assert params.metrics[:3] == ("upvotes", "hn_points", "hn_comments")  # weighted, in display order
+    assert "github_stars" not in params.metrics and params.metrics[-1] == "comments"
 
 
 def test_metrics_are_in_display_order_then_by_name():
     params = TrendParams(weights={"forks": 1, "comments": 1, "citations": 2, "upvotes": 1, "github_stars": 0})
-    assert params.metrics == ("upvotes", "comments", "citations", "forks")
+    assert params.metrics == ("upvotes", "citations", "comments", "forks")
 
 
 @pytest.mark.parametrize(

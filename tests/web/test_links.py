@@ -373,3 +373,18 @@ def test_unsubscribe_links_never_expire_even_for_an_erased_address(
         erased = client.post(gone_path, data={"List-Unsubscribe": "One-Click"})
     assert people.get("ada@example.org").status == SubscriberStatus.UNSUBSCRIBED
     assert erased.status_code == 200 and "You're unsubscribed" in erased.get_data(as_text=True)
+
+
+def test_a_reader_can_turn_tldrs_off_and_on(client, web_settings, people, active):
+    path = preferences_path(web_settings, active)
+    page = client.get(path).get_data(as_text=True)
+    assert 'name="show_tldr" value="on" checked' in page
+    response = client.post(path, data={"csrf_token": csrf_token(client, path), "form": "tldr"})
+    assert response.status_code == 200
+    assert "leave out TL;DRs" in response.get_data(as_text=True)
+    assert people.get("ada@example.org").show_tldr is False
+    form = {"csrf_token": csrf_token(client, path), "form": "tldr", "show_tldr": "on"}
+    assert "will show TL;DRs" in client.post(path, data=form).get_data(as_text=True)
+    subscriber = people.get("ada@example.org")
+    assert subscriber.show_tldr is True
+    assert subscriber.topics == ["cs.LG"]  # the other preferences are left as they were

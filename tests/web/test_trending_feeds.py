@@ -274,3 +274,33 @@ def test_a_hot_page_costs_no_query_until_the_ttl_passes(web_settings, sessions, 
     client.get("/trending?topic=cs.CV")  # a query not seen yet reads its page (the run is known)
     selects = [sql for sql in statements if sql.startswith("SELECT")]
     assert len(selects) == 2, statements  # the count and the page
+
+
+def test_each_sources_numbers_and_the_tldr_are_in_the_json_and_on_the_page(client, session, frozen):
+    from papermail.db.models import SignalSnapshot
+
+    run = add_run(session, titles(2))
+    paper = session.get(Paper, session.scalars(run_papers(run.id)).first())
+    paper.tldr = "A robot learns to grasp from three demonstrations."
+    for source, metric, value, hours_ago in (
+        ("github", "github_stars", 300, 30),
+        ("github", "github_stars", 340, 1),
+        ("hackernews", "hn_points", 250, 2),
+        ("bluesky", "bluesky_likes", 57, 2),
+        ("semanticscholar", "citations", 0, 2),  # zeros are left out
+        ("hackernews", "hn_points", 999, -1),  # after the run: not in it
+    ):
+        at = WEDNESDAY - timedelta(hours=hours_ago)
+        session.add(
+            SignalSnapshot(paper_id=paper.id, source=source, metric=metric, value=value, observed_at=at)
+        )
+    session.flush()
+    data = client.get("/trending.json").get_json()
+    jsonschema.validate(data, SCHEMA, format_checker=jsonschema.FormatChecker())
+    first, second = data["papers"]
+    assert first["signals"] == {"github_stars": 340, "hn_points": 250, "bluesky_likes": 57}
+    assert first["tldr"] == paper.tldr
+    assert first["tldr_url"] == f"https://www.semanticscholar.org/arxiv/{paper.arxiv_id}"
+    assert (second["signals"], second["tldr"], second["tldr_url"]) == ({}, None, None)
+    page = client.get("/trending").get_data(as_text=True)
+    assert f"<strong>TL;DR</strong> {paper.tldr}" in page

@@ -21,6 +21,7 @@ from papermail.db.models import FetchStatus
 from papermail.readiness import last_fetches, nothing_ranked_reason
 from papermail.sources import arxiv_rss
 from papermail.sources.http import user_agent
+from papermail.sources.runner import SOURCES, source_off_reason
 from papermail.trending import latest_run
 from papermail.trending.runs import ranked_without_category
 
@@ -48,6 +49,17 @@ def source_urls(settings: Settings) -> dict[str, tuple[str, str]]:
             "PAPERMAIL_ARXIV_API_URL",
         ),
         "Hugging Face": (with_query(settings.hf_api_url, limit="1"), "PAPERMAIL_HF_API_URL"),
+        # GitHub's /rate_limit costs none of the limit, and says how much of it is left.
+        "GitHub": (f"{settings.github_api_url}/rate_limit", "PAPERMAIL_GITHUB_API_URL"),
+        "Hacker News": (
+            with_query(f"{settings.hn_api_url}/search", query="arxiv.org", hitsPerPage="0"),
+            "PAPERMAIL_HN_API_URL",
+        ),
+        "Bluesky": (f"{settings.bluesky_api_url}/_health", "PAPERMAIL_BLUESKY_API_URL"),
+        "Semantic Scholar": (
+            with_query(f"{settings.s2_api_url}/graph/v1/paper/ARXIV:1706.03762", fields="title"),
+            "PAPERMAIL_S2_API_URL",
+        ),
     }
 
 
@@ -64,6 +76,9 @@ def check_sources(settings: Settings) -> list[tuple[str, str, str]]:
     headers = {"User-Agent": user_agent(settings)}
     with httpx.Client(timeout=REACH_TIMEOUT_SECONDS, headers=headers, follow_redirects=True) as client:
         for name, (url, variable) in source_urls(settings).items():
+            if name == "Bluesky" and (off := source_off_reason(settings, "bluesky")):
+                results.append((f"source {name}", "ok", off))
+                continue
             started = time.monotonic()
             try:
                 response = client.get(url)
@@ -96,7 +111,9 @@ def check_fetches(settings: Settings) -> list[tuple[str, str, str]]:
             ).all()
         )
     results = []
-    for source in ("arxiv", "huggingface"):
+    for source in SOURCES:
+        if source_off_reason(settings, source):
+            continue  # its "source" line says it is off, and how to turn it on
         fetch = fetches.get(source)
         if fetch is None:
             results.append((f"fetch {source}", "warn", "never fetched: run `papermail fetch`"))

@@ -20,11 +20,31 @@ from papermail.db import writer_session_factory
 from papermail.db.bookkeeping import FetchRun
 from papermail.db.models import FetchStatus
 from papermail.sources.fetch_runs import recent_runs
-from papermail.sources.runner import ARXIV, HUGGINGFACE, SOURCES, FetchSummary, run_fetch
+from papermail.sources.runner import (
+    ARXIV,
+    BLUESKY,
+    GITHUB,
+    HACKERNEWS,
+    HUGGINGFACE,
+    SEMANTIC_SCHOLAR,
+    SOURCES,
+    FetchSummary,
+    run_fetch,
+    source_off_reason,
+)
 from papermail.sources.runner import Progress as ReportProgress
 
-SOURCE_CHOICES = {"arxiv": SOURCES[:1], "hf": SOURCES[1:], "all": SOURCES}
-SOURCE_NAMES = {"arxiv": ARXIV, "hf": HUGGINGFACE, "all": None}
+# The command line's short names for the sources, and "all".
+SOURCE_NAMES = {
+    "arxiv": ARXIV,
+    "hf": HUGGINGFACE,
+    "github": GITHUB,
+    "hn": HACKERNEWS,
+    "bluesky": BLUESKY,
+    "s2": SEMANTIC_SCHOLAR,
+    "all": None,
+}
+SOURCE_CHOICES = {name: (source,) if source else SOURCES for name, source in SOURCE_NAMES.items()}
 COUNT_COLUMNS = ("new papers", "updated", "signals added", "rejected", "errors")
 
 
@@ -64,7 +84,8 @@ def _say(console: Console, line: str) -> None:
     "--date",
     "day",
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Backfill one day (YYYY-MM-DD): arXiv submissions from the API, that day's Hugging Face list.",
+    help="Backfill one day (YYYY-MM-DD): arXiv submissions from the API, that day's Hugging Face list"
+    " (the community sources have no backfill: they always read their last 14 to 60 days).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
@@ -76,6 +97,12 @@ def fetch(ctx: click.Context, source: str, day: datetime | None, as_json: bool) 
     require_schema(settings)
     console = _console()
     names = SOURCE_CHOICES[source]
+    if source == "all":  # an unconfigured source is off, not failing; `doctor` says how to turn it on
+        names = tuple(name for name in names if not source_off_reason(settings, name))
+    if day:  # the community sources always read their recent days: nothing to backfill
+        names = tuple(name for name in names if name in (ARXIV, HUGGINGFACE))
+        if not names:
+            raise CommandError("--date backfills arXiv and Hugging Face only")
     with (
         _progress(console, enabled=console.is_terminal and not as_json) as report,
         ThreadPoolExecutor(max_workers=len(names)) as pool,

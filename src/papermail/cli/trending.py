@@ -15,6 +15,7 @@ from papermail.categories import UnknownCategory, canonical_category
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.options import BadUsage
 from papermail.cli.output import echo_json, json_option
+from papermail.trending.totals import metric_totals
 
 DEFAULT_LIMIT = 20
 WINDOW_NAMES = {trending.DAILY: "last 24 hours", trending.WEEKLY: "last 7 days"}
@@ -91,8 +92,9 @@ def trending_ranking(limit: int, topics: tuple[str, ...], window: str, as_json: 
             reason = readiness.nothing_ranked_reason(session)
             raise CommandError(reason or f"no {window} ranking yet: run `papermail score` first")
         papers = trending.ranked_papers(session, run.id, topics=topics, limit=limit)
+        totals = metric_totals(session, [p.paper.id for p in papers], run.as_of)
     if as_json:
-        click.echo(json.dumps(_as_json(run, topics, papers), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(_as_json(run, topics, papers, totals), indent=2, ensure_ascii=False))
         return
     where = f" in {', '.join(topics)}" if topics else ""
     heading = (
@@ -115,7 +117,9 @@ def trending_ranking(limit: int, topics: tuple[str, ...], window: str, as_json: 
     Console(soft_wrap=False).print(table)
 
 
-def _as_json(run, topics: tuple[str, ...], papers: list[trending.RankedPaper]) -> dict:
+def _as_json(
+    run, topics: tuple[str, ...], papers: list[trending.RankedPaper], totals: dict[int, dict[str, int]]
+) -> dict:
     return {
         "run": {"id": run.id, "window": run.window, "as_of": run.as_of.isoformat(), "params": run.params},
         "topics": list(topics),
@@ -129,6 +133,8 @@ def _as_json(run, topics: tuple[str, ...], papers: list[trending.RankedPaper]) -
                 "primary_category": p.paper.primary_category,
                 "categories": p.paper.categories,
                 "url": p.paper.abs_url,
+                "signals": totals.get(p.paper.id, {}),
+                "tldr": p.paper.tldr,
             }
             for p in papers
         ],

@@ -119,6 +119,8 @@ class Paper(Base):
     updated_at: Mapped[datetime | None]
     github_url: Mapped[str | None] = mapped_column(sa.String(300))
     on_huggingface: Mapped[bool] = mapped_column(default=False)
+    # Semantic Scholar's machine-written one-sentence summary, when it has one.
+    tldr: Mapped[str | None] = mapped_column(sa.Text)
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 
@@ -131,6 +133,11 @@ class Paper(Base):
     @property
     def pdf_url(self) -> str:
         return f"https://arxiv.org/pdf/{self.arxiv_id}"
+
+    @property
+    def tldr_url(self) -> str:
+        """Where the TL;DR comes from: the paper's page on Semantic Scholar."""
+        return f"https://www.semanticscholar.org/arxiv/{self.arxiv_id}"
 
     @property
     def hf_url(self) -> str | None:
@@ -189,7 +196,7 @@ class TrendScore(Base):
     paper_id: Mapped[int] = mapped_column(primary_key=True)
     rank: Mapped[int]
     score: Mapped[float]
-    # Human-readable "why this paper", e.g. "+42 upvotes today · 310★ (+55 today) · 2 days old".
+    # Human-readable "why this paper", e.g. "+42 upvotes today · +55★ today · 2 days old".
     evidence: Mapped[str] = mapped_column(sa.Text, default="")
 
     __table_args__ = (sa.UniqueConstraint("run_id", "rank"),)
@@ -224,6 +231,8 @@ class Subscriber(Base):
     last_soft_bounce_at: Mapped[datetime | None]
     # 0 = trending order only … 4 = personal order only (docs/relevance.md); 2 blends them evenly.
     relevance_mix: Mapped[int] = mapped_column(sa.SmallInteger, default=2, server_default="2")
+    # Semantic Scholar's TL;DR above each abstract; a reader may prefer the abstract alone.
+    show_tldr: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="subscriber", passive_deletes=True)
     votes: Mapped[list[Vote]] = relationship(

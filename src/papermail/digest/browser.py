@@ -24,8 +24,8 @@ from papermail.digest.render import (
     PaperCard,
     describe_period,
     digest_lead,
+    for_reader,
     load_cards,
-    with_reason,
 )
 
 
@@ -93,7 +93,7 @@ def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryP
     cards = load_cards(session, [request])
     # The same "why" lines as the email, personal reasons included.
     shown = [(n, pid) for n, pid in enumerate(delivery.paper_ids, 1) if (run_id, pid) in cards]
-    papers = [with_reason(cards[(run_id, pid)], request.reason(pid)) for _, pid in shown]
+    papers = [for_reader(cards[(run_id, pid)], request, pid) for _, pid in shown]
     return DeliveryPage(
         link=link,
         period_label=describe_period(delivery.period_key),

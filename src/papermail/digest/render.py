@@ -31,6 +31,7 @@ from papermail.tokens import CompactTokens, Purpose, address_tag, link, preferen
 
 TEMPLATE_NAME = "weekly-digest"
 ABSTRACT_WORDS = 60
+TLDR_WORDS = 45  # S2's TL;DRs are one sentence (about 20 words); a longer one is cut, as abstracts are
 AUTHORS_SHOWN = 3
 SUBJECT_TITLE_CHARS = 72
 _WEEK_KEY = re.compile(r"(\d{4})-W(\d{2})\Z")
@@ -74,6 +75,8 @@ class PaperCard:
     category: str
     evidence: str
     arxiv_id: str = ""
+    tldr: str = ""  # Semantic Scholar's one-sentence summary, shown above the abstract
+    tldr_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ def render_digests(
         placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
         if not placed:
             continue
-        papers = [with_reason(cards[key], request.reason(key[1])) for key in placed]
+        papers = [for_reader(cards[key], request, key[1]) for key in placed]
         places = [request.place(key[1]) for key in placed]
         token = links.token(request)
         # A preview has no delivery to sign: its links name each paper, as they did before.
@@ -180,7 +183,7 @@ class RenderedCards:
     def __init__(self, templates: EmailTemplates) -> None:
         self._html = templates.partial(TEMPLATE_NAME, "card.html")
         self._text = templates.partial(TEMPLATE_NAME, "card.txt")
-        self._done: dict[tuple[int | None, int, int, str, int], tuple[str, str]] = {}
+        self._done: dict[tuple[int | None, int, int, str, int, bool], tuple[str, str]] = {}
 
     def get(
         self,
@@ -196,7 +199,7 @@ class RenderedCards:
         """
         html_cards, text_cards = [], []
         for n, ((run_id, paper_id), paper, place) in enumerate(zip(keys, papers, places, strict=True), 1):
-            key = (run_id, paper_id, n, paper.evidence, place)
+            key = (run_id, paper_id, n, paper.evidence, place, bool(paper.tldr))
             if key not in self._done:
                 slots = {
                     "more_url": vote_path(VOTE_SLOT, place, MORE_WAY),
@@ -267,6 +270,12 @@ class DigestLinks:
 def vote_links(vote_tokens: CompactTokens, subscriber_id: int, arxiv_id: str) -> tuple[str, str]:
     """A preview's signed "More like this" and "Less like this" links for one paper."""
     return vote_tokens.link(subscriber_id, arxiv_id, 1), vote_tokens.link(subscriber_id, arxiv_id, -1)
+
+
+def for_reader(card: PaperCard, request: DigestRequest, paper_id: int) -> PaperCard:
+    """The card as this reader sees it: with their personal reason, and a TL;DR if they want one."""
+    card = with_reason(card, request.reason(paper_id))
+    return card if request.subscriber.show_tldr or not card.tldr else replace(card, tldr="")
 
 
 def with_reason(card: PaperCard, reason: str) -> PaperCard:
@@ -372,6 +381,8 @@ def paper_card(paper: Paper, evidence: str) -> PaperCard:
         category=f"{category} · {name}" if name != category else category,
         evidence=" ".join(evidence.split()),
         arxiv_id=paper.arxiv_id,
+        tldr=shorten_abstract(paper.tldr, TLDR_WORDS) if paper.tldr else "",
+        tldr_url=paper.tldr_url if paper.tldr else "",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from papermail.categories import spelled_out
 from papermail.sources.feeds import entry_ref, entry_text, parsed_date, read_feed
 from papermail.sources.http import FetchError, HttpClient
+from papermail.sources.links import github_url_in
 from papermail.sources.normalise import clean_authors, normalise_categories, normalise_text, parse_arxiv_id
 from papermail.sources.records import PaperRecord, ParsedFeed, Problem
 
@@ -95,6 +96,8 @@ def _record(entry: dict) -> PaperRecord:
         categories=tuple(categories),
         published_at=parsed_date(entry, "published_parsed"),
         updated_at=parsed_date(entry, "updated_parsed"),
+        # "Code: https://github.com/…" in the authors' comment: the repository GitHub stars track.
+        github_url=github_url_in(entry.get("arxiv_comment")),
     )
 
 

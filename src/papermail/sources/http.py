@@ -32,9 +32,18 @@ JITTER = 0.25  # up to +25% on each backoff
 class FetchError(Exception):
     """A URL could not be fetched; ``str()`` is one line saying why. ``body`` is any answer we got."""
 
-    def __init__(self, url: str, reason: str, *, status: int | None = None, body: bytes = b"") -> None:
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{reason} ({url})")
         self.url, self.reason, self.status, self.body = url, reason, status, body
+        self.headers = {name.lower(): value for name, value in (headers or {}).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,7 @@ class HttpClient:
     ) -> None:
         self.timeout_seconds, self.retries, self.backoff_seconds = timeout_seconds, retries, backoff_seconds
         self.sleep, self.max_wait_seconds = sleep, max_wait_seconds
+        self.attempts = 0  # requests sent, retries included: what a request budget counts
         self._client = httpx.Client(
             timeout=timeout_seconds,
             headers={"User-Agent": user_agent},
@@ -112,19 +122,37 @@ class HttpClient:
         params: Mapping[str, str | int] | None = None,
         validators: Validators | None = None,
         before_attempt: Callable[[], None] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Fetched:
         """GET ``url``; retry what is transient; raise FetchError with the reason when it gives up.
 
         ``before_attempt`` runs before every attempt, retries included (the arXiv API's pacing).
         """
+        return self.request(
+            "GET", url, params=params, validators=validators, before_attempt=before_attempt, headers=headers
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        validators: Validators | None = None,
+        before_attempt: Callable[[], None] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: object = None,
+    ) -> Fetched:
+        """Like :meth:`get`, for any method; ``json`` is sent as the body. Every attempt is counted."""
         full_url = str(httpx.URL(url, params=params))
-        headers = _conditional_headers(validators)
+        headers = {**_conditional_headers(validators), **(headers or {})}
         reason, status, body = "", None, b""
         for attempt in range(self.retries + 1):
             if before_attempt:
                 before_attempt()
+            self.attempts += 1
             try:
-                response = self._client.get(full_url, headers=headers)
+                response = self._client.request(method, full_url, headers=headers, json=json)
             except httpx.TimeoutException:
                 reason, wait = f"timed out after {self.timeout_seconds:g} s", self._backoff(attempt)
             except httpx.HTTPError as exc:  # refused, reset, DNS, TLS, a broken stream...
@@ -141,7 +169,7 @@ class HttpClient:
                     return Fetched(full_url, status, body, _validators(response, validators))
                 reason = f"HTTP {status} {response.reason_phrase}".strip()
                 if status not in RETRYABLE_STATUSES and status < 500:
-                    raise FetchError(full_url, reason, status=status, body=body)
+                    raise FetchError(full_url, reason, status=status, body=body, headers=response.headers)
                 wait = max(self._backoff(attempt), _retry_after_seconds(response) or 0.0)
             if attempt == self.retries:
                 break

@@ -213,8 +213,22 @@ def observation_minute(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
 
 
+def paper_ids_of(session: Session, arxiv_ids: Iterable[str]) -> dict[str, int]:
+    """The row id of each of ``arxiv_ids`` that is a paper we know."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(arxiv_ids))):
+        rows = session.execute(sa.select(Paper.arxiv_id, Paper.id).where(Paper.arxiv_id.in_(chunk)))
+        found.update(dict(rows.all()))
+    return found
+
+
 def append_signals(
-    session: Session, signals: Iterable[SignalRecord], paper_ids: dict[str, int], *, observed_at: datetime
+    session: Session,
+    signals: Iterable[SignalRecord],
+    paper_ids: dict[str, int],
+    *,
+    observed_at: datetime,
+    source: str = HUGGINGFACE,
 ) -> int:
     """Append snapshots (ignoring ones already recorded this minute); return how many were added."""
     rows: dict[tuple[int, str], dict[str, Any]] = {}
@@ -223,7 +237,7 @@ def append_signals(
         if paper_id is not None:
             rows[(paper_id, signal.metric)] = {
                 "paper_id": paper_id,
-                "source": HUGGINGFACE,
+                "source": source,
                 "metric": signal.metric,
                 "value": signal.value,
                 "observed_at": observation_minute(observed_at),

@@ -34,13 +34,16 @@ from papermail.sources.fetch_runs import (
     start_run,
 )
 from papermail.sources.http import Fetched, FetchError, HttpClient, load_validators, store_validators
-from papermail.sources.ingest import append_signals, incomplete_papers, upsert_papers
-from papermail.sources.records import FetchTotals, ParsedFeed, Problem, totals_of
+from papermail.sources.ingest import append_signals, incomplete_papers, paper_ids_of, upsert_papers
+from papermail.sources.records import FetchTotals, ParsedFeed, Problem, SignalRecord, totals_of
 
 log = logging.getLogger(__name__)
 
 ARXIV, HUGGINGFACE = "arxiv", "huggingface"
-SOURCES = (ARXIV, HUGGINGFACE)
+# The community sources: popularity signals only, for papers arXiv or Hugging Face brought in.
+GITHUB, HACKERNEWS, BLUESKY, SEMANTIC_SCHOLAR = "github", "hackernews", "bluesky", "semanticscholar"
+SIGNAL_SOURCES = (GITHUB, HACKERNEWS, BLUESKY, SEMANTIC_SCHOLAR)
+SOURCES = (ARXIV, HUGGINGFACE, *SIGNAL_SOURCES)
 SKIPPED = "skipped"
 MAX_PROBLEMS_SHOWN = 10
 # Papers an earlier lookup could not complete are retried while they are still being seen, a
@@ -95,6 +98,8 @@ def run_fetch(
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    if off := source_off_reason(settings, source):
+        return FetchSummary(source, SKIPPED, problems=[off], problem_count=1)
     try:
         run = start_run(session, source)
     except FetchAlreadyRunning as exc:
@@ -102,12 +107,14 @@ def run_fetch(
         return FetchSummary(source, SKIPPED, problems=[str(exc)], problem_count=1)
     client = http or HttpClient.from_settings(settings)
     api = ArxivApi(client, settings.arxiv_api_url, pacer or arxiv_pacer_for(settings))
-    job = _Job(session, run, client, api, progress or _no_progress)
+    job = Job(session, run, client, api, progress or _no_progress)
     try:
         if source == ARXIV:
             _fetch_arxiv(job, settings, day)
-        else:
+        elif source == HUGGINGFACE:
             _fetch_huggingface(job, settings, day)
+        else:
+            signal_fetchers()[source](job, settings)
         finish_run(session, run, job.counts)
         if run.status != FetchStatus.FAILED:
             # The trending feature ranks again after every fetch.
@@ -134,6 +141,25 @@ def run_fetch(
     )
 
 
+def signal_fetchers() -> dict[str, Callable[[Job, Settings], None]]:
+    """Each community source's fetch (imported here: those modules use this one's Job)."""
+    from papermail.sources import bluesky, github, hackernews, semantic_scholar
+
+    return {
+        GITHUB: github.fetch,
+        HACKERNEWS: hackernews.fetch,
+        BLUESKY: bluesky.fetch,
+        SEMANTIC_SCHOLAR: semantic_scholar.fetch,
+    }
+
+
+def source_off_reason(settings: Settings, source: str) -> str | None:
+    """Why ``source`` is not fetched with these settings, or None when it is."""
+    if source == BLUESKY and not settings.bluesky_handle:
+        return "off: set PAPERMAIL_BLUESKY_HANDLE and PAPERMAIL_BLUESKY_APP_PASSWORD to follow Bluesky"
+    return None
+
+
 def _one_line(run: FetchRun) -> str:
     return (
         f"{run.status}, {run.new_papers} new, {run.updated_papers} updated, {run.signals_added} signals, "
@@ -146,13 +172,20 @@ def _describe(problem: Problem) -> str:
     return f"{problem.kind} {where}: {problem.reason}" if where else f"{problem.kind}: {problem.reason}"
 
 
-class _Job:
+class Job:
     """The state of one run: its session, clients, counts and the problems seen so far."""
 
     def __init__(self, session: Session, run: FetchRun, http: HttpClient, api: ArxivApi, progress: Progress):
         self.session, self.run, self.http, self.api, self.report = session, run, http, api, progress
         self.counts = RunCounts()
         self.problems: list[Problem] = []
+        # A client may serve several runs (tests, the command line); a stand-in may not count at all.
+        self._attempts_before = getattr(http, "attempts", 0)
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests this run sent so far, retries included."""
+        return getattr(self.http, "attempts", 0) - self._attempts_before
 
     def fetched_before(self, url: str, params: Mapping[str, str | int] | None = None) -> bool:
         """True if a 200 for this URL left validators for a conditional GET."""
@@ -188,9 +221,7 @@ class _Job:
         result = upsert_papers(self.session, parsed.records, now=now)
         self.counts.add_upsert(result)
         if parsed.signals:
-            self.counts.signals_added += append_signals(
-                self.session, parsed.signals, result.paper_ids, observed_at=now
-            )
+            self.add_signals(parsed.signals, result.paper_ids)
         record_problems(self.session, self.run, parsed.problems, self.counts)
         self.problems.extend(parsed.problems)
         # A feed that failed (even a valid error channel) is fetched in full next time, so its
@@ -199,6 +230,27 @@ class _Job:
             store_validators(self.session, fetched)
         self.session.commit()
         return result.incomplete
+
+    def add_signals(self, signals: list[SignalRecord], paper_ids: dict[str, int] | None = None) -> None:
+        """Append snapshots of this run's source for the papers we know; a caller commits.
+
+        A community source's signal for a paper papermail does not follow is dropped: those
+        sources bring no metadata, and a paper enters through arXiv or Hugging Face.
+        """
+        known = dict(paper_ids or {})
+        if missing := {s.arxiv_id for s in signals} - known.keys():
+            known.update(paper_ids_of(self.session, missing))
+        self.counts.signals_added += append_signals(
+            self.session, signals, known, observed_at=clock.now(), source=self.run.source
+        )
+
+    def over_budget(self, budget: int, url: str) -> bool:
+        """True (with a notice in the log) once this run has sent ``budget`` requests."""
+        if self.requests_sent < budget:
+            return False
+        reason = f"stopped after {self.requests_sent} requests (this source's budget per run); the rest wait"
+        self.note(Problem.notice(url, None, reason))
+        return True
 
     def complete_from_api(self, arxiv_ids: list[str]) -> None:
         """Look papers up on the arXiv API (batched, paced) so they get arXiv's full metadata.
@@ -221,7 +273,7 @@ class _Job:
             self.report(self.run.source, what, done, batches)
 
 
-def _fetch_arxiv(job: _Job, settings: Settings, day: date | None) -> None:
+def _fetch_arxiv(job: Job, settings: Settings, day: date | None) -> None:
     # Every category someone follows is fetched, not only the configured ones.
     categories = arxiv_rss.categories_to_fetch(job.session, settings)
     if day:
@@ -236,7 +288,7 @@ def _fetch_arxiv(job: _Job, settings: Settings, day: date | None) -> None:
     job.complete_from_api(list(dict.fromkeys(incomplete)))
 
 
-def _backfill_arxiv(job: _Job, categories: list[str], day: date) -> None:
+def _backfill_arxiv(job: Job, categories: list[str], day: date) -> None:
     query = backfill_query(categories, day)
     extra = {"sortBy": "submittedDate", "sortOrder": "ascending"}
     for page_number, page in enumerate(job.api.search(query, extra=extra), start=1):
@@ -244,7 +296,7 @@ def _backfill_arxiv(job: _Job, categories: list[str], day: date) -> None:
         job.store(page)
 
 
-def _fetch_huggingface(job: _Job, settings: Settings, day: date | None) -> None:
+def _fetch_huggingface(job: Job, settings: Settings, day: date | None) -> None:
     # Papers first seen on Hugging Face get arXiv's own metadata (categories above all) from the API.
     if day:
         incomplete = _page_through_day(job, settings, day, _Budget(None)).incomplete
@@ -281,7 +333,7 @@ class _Paged:
     out_of_budget: bool = False
 
 
-def _refresh_recent_days(job: _Job, settings: Settings) -> list[str]:
+def _refresh_recent_days(job: Job, settings: Settings) -> list[str]:
     """Re-read the listings of the last ``hf_refresh_days`` days, so their papers' counters stay fresh.
 
     Upvotes keep growing for a week or two after a paper is featured, long after it left the newest
@@ -308,7 +360,7 @@ def _refresh_recent_days(job: _Job, settings: Settings) -> list[str]:
 
 
 def _page_through_day(
-    job: _Job, settings: Settings, day: date, budget: _Budget, failures_in_a_row: int = 0
+    job: Job, settings: Settings, day: date, budget: _Budget, failures_in_a_row: int = 0
 ) -> _Paged:
     """Every page (``p`` = 0, 1, …) of one day's listing, until a page comes back short.
 
@@ -350,7 +402,7 @@ class _Stored:
 
 
 def _download_and_store(
-    job: _Job,
+    job: Job,
     what: str,
     url: str,
     params: Mapping[str, str | int] | None,

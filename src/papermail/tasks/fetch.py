@@ -1,4 +1,5 @@
-"""Fetch tasks: arXiv after each weekday announcement, Hugging Face hourly (both configurable).
+"""Fetch tasks: arXiv after each weekday announcement, Hugging Face hourly, the community sources
+(GitHub, Hacker News, Bluesky, Semantic Scholar) on their own schedules (all configurable).
 
 Each task runs one fetch through :func:`papermail.sources.runner.run_fetch`, which takes the
 source's lock (a second run of the same source is skipped, not queued) and, after it commits,
@@ -17,7 +18,8 @@ from celery.schedules import crontab
 from papermail import task_names
 from papermail.config import get_settings
 from papermail.db import writer_session_factory
-from papermail.sources.runner import ARXIV, HUGGINGFACE, run_fetch
+from papermail.sources import runner
+from papermail.sources.runner import ARXIV, HUGGINGFACE, run_fetch, source_off_reason
 
 
 def cron_schedule(line: str) -> crontab:
@@ -49,8 +51,17 @@ class SettingsSchedule(Mapping[str, dict[str, Any]]):
         return len(self._entries())
 
 
+# (source, task, the setting holding its crontab line)
+SIGNAL_SCHEDULES = (
+    (runner.GITHUB, task_names.FETCH_GITHUB, "github_fetch_cron"),
+    (runner.HACKERNEWS, task_names.FETCH_HACKERNEWS, "hn_fetch_cron"),
+    (runner.BLUESKY, task_names.FETCH_BLUESKY, "bluesky_fetch_cron"),
+    (runner.SEMANTIC_SCHOLAR, task_names.FETCH_SEMANTIC_SCHOLAR, "s2_fetch_cron"),
+)
+
+
 class _FetchSchedule(SettingsSchedule):
-    """The fetch tasks' ``BEAT_SCHEDULE``: arXiv and Hugging Face on their crontabs."""
+    """The fetch tasks' ``BEAT_SCHEDULE``: arXiv, Hugging Face and the community sources."""
 
     def _entries(self) -> dict[str, dict[str, Any]]:
         settings = get_settings()
@@ -62,6 +73,11 @@ class _FetchSchedule(SettingsSchedule):
             "fetch-huggingface": {
                 "task": task_names.FETCH_HUGGINGFACE,
                 "schedule": cron_schedule(settings.hf_fetch_cron),
+            },
+            **{
+                f"fetch-{source}": {"task": task, "schedule": cron_schedule(getattr(settings, cron))}
+                for source, task, cron in SIGNAL_SCHEDULES
+                if not source_off_reason(settings, source)
             },
         }
 
@@ -86,3 +102,27 @@ def fetch_arxiv(day: str | None = None) -> dict[str, Any]:
 def fetch_huggingface(day: str | None = None) -> dict[str, Any]:
     """Fetch Hugging Face daily papers and append their signals (``day``: that day's list)."""
     return _fetch(HUGGINGFACE, day)
+
+
+@shared_task(name=task_names.FETCH_GITHUB)
+def fetch_github() -> dict[str, Any]:
+    """Snapshot the GitHub stars of recent papers' repositories."""
+    return _fetch(runner.GITHUB, None)
+
+
+@shared_task(name=task_names.FETCH_HACKERNEWS)
+def fetch_hackernews() -> dict[str, Any]:
+    """Snapshot the points and comments of Hacker News stories linking recent papers."""
+    return _fetch(runner.HACKERNEWS, None)
+
+
+@shared_task(name=task_names.FETCH_BLUESKY)
+def fetch_bluesky() -> dict[str, Any]:
+    """Snapshot the likes, reposts and quotes of Bluesky posts linking recent papers."""
+    return _fetch(runner.BLUESKY, None)
+
+
+@shared_task(name=task_names.FETCH_SEMANTIC_SCHOLAR)
+def fetch_semantic_scholar() -> dict[str, Any]:
+    """Snapshot recent papers' citations on Semantic Scholar, and store their TL;DRs."""
+    return _fetch(runner.SEMANTIC_SCHOLAR, None)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from math import log2
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,15 +37,60 @@ HOUR = timedelta(hours=1)
 # float paths are a tie (broken by arXiv id) rather than an accident of the last bit.
 SCORE_DECIMALS = 6
 
-# Metrics are handled, and shown in the evidence line, in this order (any others follow by name).
-# The evidence counts with their nouns (singular, plural), and stars as "310★".
-DISPLAY_ORDER = ("upvotes", "github_stars", "comments")
-METRIC_NOUNS = {"upvotes": ("upvote", "upvotes"), "comments": ("comment", "comments")}
+# Metrics are handled in this order (any others follow by name); the evidence line shows the three
+# that added most to the score, ties in this order.
+DISPLAY_ORDER = (
+    "upvotes",
+    "github_stars",
+    "hn_points",
+    "hn_comments",
+    "bluesky_likes",
+    "bluesky_reposts",
+    "citations",
+    "comments",
+)
 STAR_METRIC = "github_stars"
+# Each metric in a reader's words: (one, many, where). Hugging Face's own counters need no "where":
+# its upvotes are what the ranking started from.
+METRIC_NOUNS = {
+    "upvotes": ("upvote", "upvotes", ""),
+    "comments": ("comment", "comments", ""),
+    "hn_points": ("point", "points", " on Hacker News"),
+    "hn_comments": ("comment", "comments", " on Hacker News"),
+    "bluesky_likes": ("like", "likes", " on Bluesky"),
+    "bluesky_reposts": ("repost", "reposts", " on Bluesky"),
+    "citations": ("citation", "citations", ""),
+}
+# The community counters are shown as totals ("250 points on Hacker News"): a story's or a post's
+# count is what a reader recognises, and most of it is recent anyway.
+TOTAL_METRICS = frozenset({"hn_points", "hn_comments", "bluesky_likes", "bluesky_reposts", "citations"})
+MAX_EVIDENCE_PARTS = 3
+# The weights' settings, by metric (PAPERMAIL_TREND_WEIGHT_<METRIC>; docs/trending.md gives reasons).
+WEIGHT_SETTINGS = {
+    "upvotes": "trend_weight_upvotes",
+    "github_stars": "trend_weight_github_stars",
+    "comments": "trend_weight_comments",
+    "hn_points": "trend_weight_hn_points",
+    "hn_comments": "trend_weight_hn_comments",
+    "bluesky_likes": "trend_weight_bluesky_likes",
+    "bluesky_reposts": "trend_weight_bluesky_reposts",
+    "citations": "trend_weight_citations",
+}
 
 
 def _default_weights() -> Mapping[str, float]:
-    return MappingProxyType({"upvotes": 1.0, "github_stars": 0.5, "comments": 0.5})
+    return MappingProxyType(
+        {
+            "upvotes": 1.0,
+            "github_stars": 0.5,
+            "comments": 0.5,
+            "hn_points": 0.5,
+            "hn_comments": 0.25,
+            "bluesky_likes": 0.4,
+            "bluesky_reposts": 0.4,
+            "citations": 0.5,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -66,11 +111,7 @@ class TrendParams:
             half_life_hours=settings.trend_half_life_hours,
             volume_weight=settings.trend_volume_weight,
             weights=MappingProxyType(
-                {
-                    "upvotes": settings.trend_weight_upvotes,
-                    "github_stars": settings.trend_weight_github_stars,
-                    "comments": settings.trend_weight_comments,
-                }
+                {metric: getattr(settings, setting) for metric, setting in WEIGHT_SETTINGS.items()}
             ),
             max_age_days=settings.trend_max_age_days,
         )
@@ -286,7 +327,15 @@ def score_paper(paper: PaperSignals, params: TrendParams) -> ScoredPaper:
         paper_id,
         arxiv_id,
         trend_score(trends, age_hours, params),
-        build_evidence(trends, age_hours, window_hours, age_known=age_known, arxiv_id=arxiv_id),
+        build_evidence(
+            trends,
+            age_hours,
+            window_hours,
+            age_known=age_known,
+            weights=weights,
+            volume_weight=params.volume_weight,
+            arxiv_id=arxiv_id,
+        ),
     )
 
 
@@ -316,12 +365,17 @@ def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> t
         window_hours, per = params.window_hours, _per_window(params.window_hours)
         activity, parts = 0.0, []
         for metric, total, weight, volume, first_ago, first_value, at_starts in counted:
-            gain = window_gain(total, at_starts[window], first_ago, first_value, age_hours, window_hours)
+            if (at_start := at_starts[window]) is not None:  # window_gain's common case, inlined
+                gain = total - (at_start if at_start > 0 else 0)
+                if gain < 0:
+                    gain = 0.0
+            else:
+                gain = window_gain(total, None, first_ago, first_value, age_hours, window_hours)
             # The same float operations in the same order as trend_score: bit-identical scores.
-            activity += weight * (log2(1 + gain) + volume)
-            if part := _metric_evidence((metric, total, gain), per):
-                parts.append(part)
-        evidence = " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
+            added = weight * (log2(1 + gain) + volume)
+            activity += added
+            parts.append((added, metric, total, gain))  # worded only if among the first three
+        evidence = _evidence_line(parts, per, age)
         scored.append(ScoredPaper(paper_id, arxiv_id, round(activity - decay, SCORE_DECIMALS), evidence))
     return tuple(scored)
 
@@ -333,7 +387,7 @@ def rank(scored: Iterable[ScoredPaper]) -> list[ScoredPaper]:
     return sorted(by_id, key=attrgetter("score"), reverse=True)
 
 
-# -- evidence: "+266 upvotes this week · 310★ (+55 this week) · 6 days old" -----------------------
+# -- evidence: "+340★ this week · 250 points on Hacker News · 57 likes on Bluesky · 4 days old" ------
 
 
 def build_evidence(
@@ -342,13 +396,51 @@ def build_evidence(
     window_hours: float,
     *,
     age_known: bool = True,
+    weights: Mapping[str, float] | None = None,
+    volume_weight: float = 0.5,
     arxiv_id: str = "",
 ) -> str:
-    """The "why this paper" line shown in the ranking and in digests, metrics in the order given."""
-    per = _per_window(window_hours)
-    parts = [part for t in trends if (part := _metric_evidence(t, per))]
+    """The "why this paper" line shown in the ranking and in digests.
+
+    At most three metrics, those that added most to the score first (with ``weights``; without,
+    in the order given), then the age.
+    """
+    weights = weights or {}
+    parts = [
+        (
+            weights.get(metric, 0.0) * (log2(1 + gain) + volume_weight * log2(1 + max(total, 0))),
+            metric,
+            total,
+            gain,
+        )
+        for metric, total, gain in trends
+    ]
     age = format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
-    return " · ".join((*parts, age)) if parts else f"no signals yet · {age}"
+    return _evidence_line(parts, _per_window(window_hours), age)
+
+
+def _evidence_line(parts: list[tuple[float, str, int, float]], per: str, age: str) -> str:
+    """The metrics that added most (ties in metric order), worded, and the age, joined by " · ".
+
+    ``parts`` holds (what the metric added to the score, metric, total, gain); a metric with
+    nothing to show (no stars yet, say) gives its place to the next.
+    """
+    if len(parts) > 1:
+        parts.sort(key=_ADDED, reverse=True)  # stable: ties keep the metric order
+    shown, room = [], MAX_EVIDENCE_PARTS
+    for _, metric, total, gain in parts:
+        if text := _metric_evidence(metric, total, gain, per):
+            shown.append(text)
+            room -= 1
+            if not room:
+                break
+    if not shown:
+        return f"no signals yet · {age}"
+    shown.append(age)
+    return " · ".join(shown)
+
+
+_ADDED = itemgetter(0)  # what a metric added to the score
 
 
 @cache
@@ -357,18 +449,17 @@ def _per_window(window_hours: float) -> str:
     return PERIOD_PHRASES.get(name := window_named(window_hours)) or f"in {name}"
 
 
-def _metric_evidence(trend: MetricTrend, per: str) -> str:
-    metric, total, gain = trend
+def _metric_evidence(metric: str, total: int, gain: float, per: str) -> str:
     gain = int(gain + 0.5)  # rounded half up; gains are never negative
     if metric == STAR_METRIC:
         if total <= 0:
             return ""
-        return f"{total:,}★ (+{gain:,} {per})" if gain else f"{total:,}★"
-    one, many = METRIC_NOUNS.get(metric, (metric, metric))
-    if gain:
+        return f"+{gain:,}★ {per}" if gain else f"{total:,}★"
+    one, many, where = METRIC_NOUNS.get(metric, (metric, metric, ""))
+    if gain and metric not in TOTAL_METRICS:
         return f"+{gain:,} {one if gain == 1 else many} {per}"
     if total > 0:
-        return f"{total:,} {one if total == 1 else many}"
+        return f"{total:,} {one if total == 1 else many}{where}"
     return ""
 
 

@@ -308,6 +308,9 @@ def listing_json(listing: Listing, base_url: str) -> dict[str, Any]:
                 "pdf_url": entry.card.pdf_url,
                 "huggingface_url": entry.card.hf_url,
                 "code_url": entry.card.code_url,
+                "signals": entry.signals,
+                "tldr": entry.card.tldr or None,
+                "tldr_url": entry.card.tldr_url or None,
             }
             for entry in listing.entries
         ],

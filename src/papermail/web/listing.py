@@ -9,7 +9,7 @@ came after. Nothing here knows about subscribers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from papermail.trending import (
     select_ranked,
     window_for,
 )
+from papermail.trending.totals import metric_totals
 
 PAGE_SIZE = 25
 MAX_TOPICS = 20
@@ -164,6 +165,7 @@ class Entry:
     categories: tuple[str, ...]
     published_at: datetime | None
     card: PaperCard
+    signals: dict[str, int] = field(default_factory=dict)  # each metric's total (trending.totals)
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ def read_listing(session: Session, query: TrendingQuery, run: RunStamp) -> Listi
     if query.page > 1 and offset >= total:
         raise NoRanking(f"page {query.page} is past the last page of this ranking")
     rows = session.execute(ranked.offset(offset).limit(PAGE_SIZE)).all()
+    totals = metric_totals(session, [paper.id for _, paper in rows], run.as_of)
     entries = [
         Entry(
             rank=offset + n,
@@ -202,6 +205,7 @@ def read_listing(session: Session, query: TrendingQuery, run: RunStamp) -> Listi
             categories=tuple(paper.categories),
             published_at=paper.published_at,
             card=paper_card(paper, score.evidence),
+            signals=totals.get(paper.id, {}),
         )
         for n, (score, paper) in enumerate(rows, start=1)
     ]

@@ -213,12 +213,17 @@ def preferences(token: str) -> Response:
         subscriber = signup.subscriber_for_link(session, settings, tokens.Purpose.PREFERENCES, token)
         if subscriber is None:
             return _invalid_link()
-        saved = False
+        saved = tldr_saved = False
         errors = FormErrors()
         interests = None
         if request.method == "POST" and not _preferences_post_allowed(session, subscriber.id):
             raise RateLimited(retry_after=_retry_after(PREFERENCES_POSTS_PER_HOUR))
-        if request.method == "POST" and feedback.is_interests_post(request.form):
+        if request.method == "POST" and request.form.get("form") == "tldr":
+            if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+                signup.change_tldr_choice(session, subscriber, request.form.get("show_tldr") == "on")
+                tldr_saved = True
+            fields = PreferenceFields.from_subscriber(subscriber)
+        elif request.method == "POST" and feedback.is_interests_post(request.form):
             if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
                 interests = feedback.save_interests(session, subscriber, request.form)
             fields = PreferenceFields.from_subscriber(subscriber)
@@ -234,6 +239,8 @@ def preferences(token: str) -> Response:
             "preferences.html",
             address=signup.shown_email(subscriber.email),
             saved=saved,
+            tldr_saved=tldr_saved,
+            show_tldr=subscriber.show_tldr,
             unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
             digests=signup.recent_digests(session, subscriber.id),
             unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber),

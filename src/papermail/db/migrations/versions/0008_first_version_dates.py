@@ -1,7 +1,7 @@
 """first-version dates bounded by the arXiv id's month
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07 04:10:00
 
 Cross-lists used to be stored with their listing's date as the first version's, so a 2022 paper
@@ -20,7 +20,7 @@ from alembic import op
 import papermail.db.types
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
