@@ -60,7 +60,7 @@ def test_one_source_failing_does_not_stop_the_other(cli_settings, feed_server):
     assert hf["problems"][0].endswith("HTTP 503 Service Unavailable (no retries configured)")
     arxiv = summaries["arxiv"]
     assert (arxiv["status"], arxiv["new_papers"]) == ("ok", 3)
-    assert result.stderr.strip() == "Error: fetch did not complete for huggingface"
+    assert json.loads(result.stderr) == {"error": "fetch did not complete for huggingface"}
 
 
 def test_the_log_shows_runs_and_their_problems(cli_settings, feed_server):

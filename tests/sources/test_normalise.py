@@ -5,6 +5,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from papermail.sources.normalise import (
+    OLD_STYLE_ARCHIVES,
     ArxivId,
     clean_author,
     clean_text,
@@ -216,7 +217,8 @@ def test_splitting_authors_again_changes_nothing(text):
 
 @given(
     st.from_regex(
-        r"(arXiv:|https://arxiv\.org/abs/)?(\d{2}(0[1-9]|1[0-2])\.\d{4,5}|[a-z]{2,8}(-[a-z]{2})?/\d{2}(0[1-9]|1[0-2])\d{3})(v\d{1,2})?",
+        r"(arXiv:|https://arxiv\.org/abs/)?(\d{2}(0[1-9]|1[0-2])\.\d{4,5}|"
+        rf"({'|'.join(OLD_STYLE_ARCHIVES)})/\d{{2}}(0[1-9]|1[0-2])\d{{3}})(v\d{{1,2}})?",
         fullmatch=True,
     )
 )

@@ -183,7 +183,7 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(browser, live_site, 
 
     page.get_by_role("link", name="Change your preferences").click()
     expect(page.get_by_label("Machine Learning cs.LG")).to_be_checked()
-    page.get_by_text("Physics and Biology").click()  # a closed group opens
+    page.get_by_text("Quantum Physics and Nonlinear Sciences").click()  # a closed group opens
     page.get_by_label("Quantum Physics quant-ph").check()
     page.get_by_label("Daily").check()
     page.get_by_role("button", name="Save preferences").click()

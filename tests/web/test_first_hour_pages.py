@@ -15,9 +15,9 @@ import pytest
 from freezegun import freeze_time
 from playwright.sync_api import Route
 
-from papermail import signup, tokens
-from papermail.db.models import Frequency
-from tests.web.conftest import add_run, link_path, preferences_path
+from papermail import clock, signup, tokens
+from papermail.db.models import Frequency, Subscriber, SubscriberStatus
+from tests.web.conftest import add_run, csrf_token, link_path, preferences_path
 
 SITE = "https://papermail.test"
 # Thursday 3 December 2026: a weekly Monday 08:00 reader's next digest is Monday 7 December.
@@ -53,12 +53,17 @@ def test_the_preferences_page_says_whose_they_are(client, people, web_settings):
 
 @freeze_time(THURSDAY)
 def test_youre_subscribed_names_the_day_and_time_of_the_first_digest(client, people, web_settings):
-    weekly = people.add("weekly@example.org", send_weekday=0, send_hour=8, timezone="Europe/Berlin")
-    page = client.get(_confirm_path(web_settings, weekly)).get_data(as_text=True)
-    assert "Your first digest arrives on Monday 7 December at 08:00 (Europe/Berlin)." in page
-    daily = people.add("daily@example.org", frequency=Frequency.DAILY, send_hour=7, timezone="UTC")
-    page = client.get(_confirm_path(web_settings, daily)).get_data(as_text=True)
-    assert "Your first digest arrives on Friday 4 December at 07:00 (UTC)." in page
+    def confirm(subscriber) -> str:
+        path = signup.confirm_link(web_settings, subscriber).removeprefix(web_settings.base_url)
+        return client.post(path, data={"csrf_token": csrf_token(client, path)}).get_data(as_text=True)
+
+    def pending(email: str, **values) -> Subscriber:
+        return people.add(email, SubscriberStatus.PENDING, confirmation_sent_at=clock.now(), **values)
+
+    weekly = pending("weekly@example.org", send_weekday=0, send_hour=8, timezone="Europe/Berlin")
+    assert "Your first digest arrives on Monday 7 December at 08:00 (Europe/Berlin)." in confirm(weekly)
+    daily = pending("daily@example.org", frequency=Frequency.DAILY, send_hour=7, timezone="UTC")
+    assert "Your first digest arrives on Friday 4 December at 07:00 (UTC)." in confirm(daily)
 
 
 @pytest.mark.slow
