@@ -19,6 +19,7 @@ R runs is printed, with the ratio inbound / baseline.
 from __future__ import annotations
 
 import argparse
+import os
 import smtplib
 import statistics
 import subprocess
@@ -175,6 +176,8 @@ def measure(
 def report(figures: InboundFigures, repeats: int, count: int) -> None:
     """Print the figures; exit non-zero if the burst lost or doubled a report."""
     print(f"inbound SMTP over loopback: {count} DSNs on {CONNECTIONS} connections, median of {repeats} runs")
+    # The rates depend on what else the machine runs: read them with its load.
+    print(f"  load average (1, 5, 15 min): {', '.join(f'{load:.1f}' for load in os.getloadavg())}")
     print(f"  baseline aiosmtpd Sink server    {figures.baseline:10.0f} messages/s")
     ratio = figures.inbound / figures.baseline
     print(f"  papermail inbound, stored first  {figures.inbound:10.0f} messages/s  (ratio {ratio:.2f})")

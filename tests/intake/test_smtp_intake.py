@@ -167,6 +167,16 @@ def test_one_bad_message_does_not_fail_the_others_stored_with_it(intake_env):
     assert sorted(ids) == [m.id for m in stored_messages(env)] and len(ids) == 5
 
 
+def test_each_message_stored_together_gets_its_own_id(intake_env):
+    env = intake_env()
+    store = GroupStore(env.settings)
+    messages = [Received(dsn_for(f"r{n}@example.org"), f"mta{n}@mx.test", BOUNCE_ADDRESS) for n in range(30)]
+    futures = [store.submit(m) for m in messages]
+    store.close()
+    senders = {m.id: m.envelope_sender for m in stored_messages(env)}
+    assert [senders[f.result()] for f in futures] == [m.sender for m in messages]
+
+
 def test_the_command_needs_the_bounce_address_and_a_free_port(send_env_factory, intake_env, start_inbound):
     send_env_factory("sqlite")
     result = CliRunner().invoke(cli, ["inbound", "--bind", "127.0.0.1:2525"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from papermail import task_names
-from papermail.bounces.store import store_inbound_message
+from papermail.bounces.store import insert_inbound_messages
 from papermail.queue import enqueue_after_commit
 
 
@@ -26,13 +26,8 @@ class Received:
 
 
 def store_group(session: Session, messages: list[Received], *, via: str) -> list[int]:
-    """Add the messages (the caller commits); one task processes them all after the commit."""
-    ids = [
-        store_inbound_message(
-            session, m.raw, via=via, envelope_sender=m.sender, envelope_recipient=m.recipient, enqueue=False
-        )
-        for m in messages
-    ]
+    """Add the messages in one statement (the caller commits); one task processes them after the commit."""
+    ids = insert_inbound_messages(session, [(m.raw, m.sender, m.recipient) for m in messages], via=via)
     if ids:
         enqueue_after_commit(session, task_names.PROCESS_INBOUND_GROUP, ids)
     return ids

@@ -17,9 +17,9 @@ down, and a real relay simply retries). The counts live in this process: run one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
-import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -108,6 +108,9 @@ def store_received(settings: Settings, messages: list[Received]) -> list[int]:
         return store_group(session, messages, via="smtp")
 
 
+Waiter = Future[int] | asyncio.Future[int]  # holds a message's id once committed, or why it failed
+
+
 class GroupStore:
     """One writer thread storing every message waiting at that moment in one transaction.
 
@@ -118,14 +121,21 @@ class GroupStore:
 
     def __init__(self, settings: Settings, max_group: int = MAX_GROUP) -> None:
         self.settings, self.max_group = settings, max_group
-        self.waiting: queue.SimpleQueue[tuple[Received, Future[int]] | None] = queue.SimpleQueue()
+        self.waiting: queue.SimpleQueue[tuple[Received, Waiter] | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="inbound-store", daemon=True)
         self.thread.start()
 
     def submit(self, message: Received) -> Future[int]:
+        """Queue a message from any thread; the future gets its id once it is committed."""
         future: Future[int] = Future()
         self.waiting.put((message, future))
         return future
+
+    async def stored(self, message: Received) -> int:
+        """Queue a message from an event loop and wait until it is committed: its id."""
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.waiting.put((message, waiter))
+        return await waiter
 
     def close(self) -> None:
         """Store what is waiting, then stop the writer thread."""
@@ -144,20 +154,42 @@ class GroupStore:
                     self.waiting.put(None)  # stop after this group
                     break
                 group.append(item)
-            self._store(group)
+            outcomes = self._store([message for message, _ in group])
+            _settle([(waiter, outcome) for (_, waiter), outcome in zip(group, outcomes, strict=True)])
 
-    def _store(self, group: list[tuple[Received, Future[int]]]) -> None:
+    def _store(self, messages: list[Received]) -> list[int | Exception]:
         try:
-            ids = store_received(self.settings, [message for message, _ in group])
-        except Exception:
-            if len(group) == 1:
-                group[0][1].set_exception(sys.exc_info()[1] or RuntimeError("store failed"))
-                return
-            for item in group:
-                self._store([item])
-            return
-        for (_message, future), message_id in zip(group, ids, strict=True):
-            future.set_result(message_id)
+            return list(store_received(self.settings, messages))
+        except Exception as exc:
+            if len(messages) == 1:
+                return [exc]
+            return [outcome for message in messages for outcome in self._store([message])]
+
+
+def _settle(outcomes: list[tuple[Waiter, int | Exception]]) -> None:
+    """Hand each waiter its outcome; those of one event loop in one call (one wake-up, not one each)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Waiter, int | Exception]]] = defaultdict(list)
+    for waiter, outcome in outcomes:
+        if isinstance(waiter, asyncio.Future):
+            by_loop[waiter.get_loop()].append((waiter, outcome))
+        else:
+            _set_outcome(waiter, outcome)
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: stored, and nobody is waiting
+            loop.call_soon_threadsafe(_set_outcomes, settled)
+
+
+def _set_outcomes(outcomes: list[tuple[Waiter, int | Exception]]) -> None:
+    for waiter, outcome in outcomes:
+        if not waiter.done():  # a client that went away cancelled its wait
+            _set_outcome(waiter, outcome)
+
+
+def _set_outcome(waiter: Waiter, outcome: int | Exception) -> None:
+    if isinstance(outcome, Exception):
+        waiter.set_exception(outcome)
+    else:
+        waiter.set_result(outcome)
 
 
 class BounceHandler:
@@ -185,9 +217,7 @@ class BounceHandler:
         raw = envelope.original_content or b""
         sender = (envelope.mail_from or "").strip("<>") or None
         try:
-            message_id = await asyncio.wrap_future(
-                self.store.submit(Received(raw, sender, envelope.rcpt_tos[0]))
-            )
+            message_id = await self.store.stored(Received(raw, sender, envelope.rcpt_tos[0]))
         except Exception:
             log.exception("inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session))
             return STORE_FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -58,23 +59,44 @@ def store_inbound_messages(session: Session, raws: list[bytes], *, via: str) -> 
     return messages
 
 
+def insert_inbound_messages(
+    session: Session, messages: Sequence[tuple[bytes, str | None, str | None]], *, via: str
+) -> list[int]:
+    """Add (raw, envelope sender, envelope recipient) messages in one statement; their ids, in order.
+
+    No ORM objects and no flush per row: the inbound server stores many small groups, and those
+    were most of its writer's time. The caller commits and queues the processing.
+    """
+    if not messages:
+        return []
+    rows = [_columns(raw, via, sender, recipient) for raw, sender, recipient in messages]
+    insert = sa.insert(InboundMessage.__table__).returning(
+        InboundMessage.__table__.c.id, sort_by_parameter_order=True
+    )
+    return list(session.scalars(insert, rows))
+
+
 def _new_message(
     raw: bytes, via: str, envelope_sender: str | None, envelope_recipient: str | None
 ) -> InboundMessage:
+    return InboundMessage(**_columns(raw, via, envelope_sender, envelope_recipient))
+
+
+def _columns(raw: bytes, via: str, envelope_sender: str | None, envelope_recipient: str | None) -> dict:
     if via not in VIA:
         raise ValueError(f"via must be one of {', '.join(VIA)}, got {via!r}")
     if not isinstance(raw, bytes):
         raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
-    return InboundMessage(
-        received_at=clock.now(),
-        via=via,
-        envelope_sender=_clip(envelope_sender),
-        envelope_recipient=_clip(envelope_recipient),
-        report_key=report_key(raw),
-        size=len(raw),
-        raw=raw[:MAX_STORED_BYTES],
-        state="received",
-    )
+    return {
+        "received_at": clock.now(),
+        "via": via,
+        "envelope_sender": _clip(envelope_sender),
+        "envelope_recipient": _clip(envelope_recipient),
+        "report_key": report_key(raw),
+        "size": len(raw),
+        "raw": raw[:MAX_STORED_BYTES],
+        "state": "received",
+    }
 
 
 def _clip(address: str | None) -> str | None:
