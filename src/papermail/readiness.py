@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from papermail.db.bookkeeping import FetchProblem, FetchRun
 from papermail.db.models import FetchStatus, Paper, ScoringRun
+from papermail.sources.runner import ARXIV, HUGGINGFACE
 from papermail.trending import latest_run
 
 FETCH_HINT = "run `papermail fetch` (or `papermail demo load` to try papermail offline)"
@@ -55,8 +56,9 @@ def last_fetches(session: Session) -> list[LastFetch]:
 
 
 def no_papers_reason(session: Session) -> str:
-    """There are no papers: what the last fetches did about it, and what to run."""
-    fetches = last_fetches(session)
+    """There are no papers: what the last fetches of papers did about it, and what to run."""
+    # The community sources bring signals for known papers, never papers: they can't be the cause.
+    fetches = [fetch for fetch in last_fetches(session) if fetch.source in (ARXIV, HUGGINGFACE)]
     if not fetches:
         return f"no papers yet: nothing has been fetched; {FETCH_HINT}"
     return f"no papers yet: the last {'; '.join(f.describe() for f in fetches)}; {FETCH_HINT}"

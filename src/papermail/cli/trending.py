@@ -88,8 +88,8 @@ def trending_ranking(limit: int, topics: tuple[str, ...], window: str, as_json: 
     """Show the current trending ranking: rank, score, title and why."""
     with cli_session() as session:
         run = trending.latest_run(session, window)
-        if run is None:
-            reason = readiness.nothing_ranked_reason(session)
+        if run is None or not run.paper_count:  # an empty ranking says why, as no ranking does
+            reason = readiness.nothing_ranked_reason(session, run)
             raise CommandError(reason or f"no {window} ranking yet: run `papermail score` first")
         papers = trending.ranked_papers(session, run.id, topics=topics, limit=limit)
         totals = metric_totals(session, [p.paper.id for p in papers], run.as_of)
