@@ -91,13 +91,11 @@ class DigestRequest:
 
     def reason(self, paper_id: int) -> str:
         """The personal reason frozen for this paper, or ""."""
-        if not self.reasons:
-            return ""
-        return dict(zip(self.paper_ids, self.reasons, strict=False)).get(paper_id, "")
+        return self.reasons_by_paper().get(paper_id, "")
 
-    def place(self, paper_id: int) -> int:
-        """The paper's place in the digest's frozen papers, from 1, as its vote links name it."""
-        return list(self.paper_ids).index(paper_id) + 1
+    def reasons_by_paper(self) -> dict[int, str]:
+        """Each paper's frozen personal reason (a paper without one may be missing)."""
+        return dict(zip(self.paper_ids, self.reasons, strict=False)) if self.reasons else {}
 
     @classmethod
     def of_delivery(cls, delivery: Delivery, subscriber: Subscriber, run_id: int | None) -> DigestRequest:
@@ -142,11 +140,14 @@ def render_digests(
     list_id = f"papermail digest <digest.{sender_domain(settings.mail_from)}>"
     emails: dict[int, OutgoingEmail] = {}
     for request in requests:
-        placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
-        if not placed:
+        # Each paper's place in the delivery's frozen papers, from 1, as its vote links name it.
+        shown = [(n, (request.run_id, pid)) for n, pid in enumerate(request.paper_ids, 1)]
+        shown = [(place, key) for place, key in shown if key in cards]
+        if not shown:
             continue
-        papers = [with_reason(cards[key], request.reason(key[1])) for key in placed]
-        places = [request.place(key[1]) for key in placed]
+        places, placed = [place for place, _ in shown], [key for _, key in shown]
+        reasons = request.reasons_by_paper()
+        papers = [with_reason(cards[key], reasons.get(key[1], "")) for key in placed]
         token = links.token(request)
         # A preview has no delivery to sign: its links name each paper, as they did before.
         previews = None if token else links.per_paper(request, papers)
