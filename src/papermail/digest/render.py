@@ -5,7 +5,7 @@ Everything a digest shows is fixed by its delivery row: the papers are the froze
 run the period's :class:`Digest` pinned. Rendering a delivery again (a retry, a resend, a preview)
 therefore shows the same papers with the same evidence, however the trending data has moved since.
 
-The cost per digest is one Jinja render per part plus two signed links: papers are loaded and
+The cost per digest is one Jinja render per part plus three signed tokens: papers are loaded and
 prepared (abstract cut, authors shortened) once per batch and shared by every digest that has them.
 """
 
