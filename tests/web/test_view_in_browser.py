@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 
 import pytest
 from freezegun import freeze_time
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from papermail import clock, config, signup, task_names, tokens
 from papermail.admin.subscribers import erase_subscriber
@@ -163,6 +164,43 @@ def test_one_token_signs_the_view_link_and_every_vote_by_place(client, session, 
     # The place is checked against the delivery's frozen papers; the way is one of two.
     for bad in (f"/vote/{token}/0/more", f"/vote/{token}/6/more", f"/vote/{token}/1/maybe"):
         assert client.post(bad).status_code == 400, bad
+
+
+def test_links_in_the_longer_token_of_before_keep_working(client, web_settings, session, sent):
+    reader, delivery, chosen, _email = sent
+    before = tokens.CompactTokens(web_settings, tokens.Purpose.VIEW).make(
+        reader.id, delivery.id, tokens.address_tag(reader.email)
+    )
+    assert chosen[1].title.split()[0] in client.get(f"/digest/{before}").get_data(as_text=True)
+    assert client.post(f"/vote/{before}/2/more").status_code == 200
+    assert [(v.arxiv_id, v.value) for v in votes_of(session, reader.id)] == [(chosen[1].arxiv_id, 1)]
+
+
+def test_the_delivery_token_is_short_and_names_no_other_delivery(client, web_settings, world, sent):
+    reader, delivery, chosen, email = sent
+    token = view_path(email).rsplit("/", 1)[1]
+    assert len(token) <= 32 and tokens.DeliveryTokens.is_one(token)
+    another = world.delivery(reader, world.digest("2026-W50", world.run(chosen)), chosen)
+    signed = tokens.DeliveryTokens(web_settings)
+    assert signed.delivery_id(token) == delivery.id
+    # The same token with the other delivery's id in it: the signature no longer matches.
+    data = base64_decode(token)
+    moved = base64_encode(data[:4] + another.id.to_bytes(len(data) - 20) + data[-16:]).decode()
+    assert signed.delivery_id(moved) == another.id
+    assert client.get(f"/digest/{moved}").status_code == 400
+    assert client.get(f"/digest/{signed.make(another.id, reader.email)}").status_code == 200
+
+
+def test_delivery_tokens_survive_a_key_rotation(web_settings):
+    before = tokens.DeliveryTokens(web_settings).make(42, "ann@example.org")
+    rotated = replace(
+        web_settings, secret_key="a-new-key-" + "x" * 30, old_secret_keys=(web_settings.secret_key,)
+    )
+    tokens.DeliveryTokens(rotated).check(before, "ann@example.org")
+    with pytest.raises(tokens.BadToken):
+        tokens.DeliveryTokens(rotated).check(before, "eve@example.org")
+    with pytest.raises(tokens.BadToken):
+        tokens.DeliveryTokens(replace(rotated, old_secret_keys=())).check(before, "ann@example.org")
 
 
 def test_the_page_has_the_emails_vote_buttons(client, session, sent):

@@ -58,9 +58,11 @@ class DeliveryPage:
 def read_delivery_link(session: Session, settings: Settings, token: str) -> DeliveryLink | None:
     """The delivery of a view link (or a vote link's token); None if bad, expired, or not theirs.
 
-    A link names the address it was mailed to, and dies when the address changes or is erased.
+    A link is bound to the address it was mailed to, and dies when the address changes or is erased.
     Links from before that carry no address keep working for the year they were signed for.
     """
+    if tokens.DeliveryTokens.is_one(token):
+        return _read_delivery_token(session, settings, token)
     try:
         subscriber_id, delivery_id, *tag = tokens.CompactTokens(settings, tokens.Purpose.VIEW).read(token)
         compact = token
@@ -73,14 +75,32 @@ def read_delivery_link(session: Session, settings: Settings, token: str) -> Deli
     if not isinstance(delivery_id, int) or (compact and len(tag) != 1):
         return None
     found = session.execute(
-        sa.select(Delivery, Subscriber, Digest.scoring_run_id)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .join(Digest, Digest.id == Delivery.digest_id)
-        .where(Delivery.id == delivery_id, Delivery.subscriber_id == subscriber_id)
+        _delivery_query().where(Delivery.id == delivery_id, Delivery.subscriber_id == subscriber_id)
     ).first()
     if found is None or (compact and tag != [tokens.address_tag(found[1].email)]):
         return None
     return DeliveryLink(found[0], found[1], found[2], compact)
+
+
+def _read_delivery_token(session: Session, settings: Settings, token: str) -> DeliveryLink | None:
+    signed = tokens.DeliveryTokens(settings)
+    try:
+        found = session.execute(_delivery_query().where(Delivery.id == signed.delivery_id(token))).first()
+        if found is None:
+            return None
+        signed.check(token, found[1].email)
+    except tokens.BadToken:
+        return None
+    return DeliveryLink(found[0], found[1], found[2], token)
+
+
+def _delivery_query() -> sa.Select:
+    """A delivery with its subscriber and the scoring run its digest pinned."""
+    return (
+        sa.select(Delivery, Subscriber, Digest.scoring_run_id)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .join(Digest, Digest.id == Delivery.digest_id)
+    )
 
 
 def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryPage | None:
@@ -93,7 +113,7 @@ def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryP
     cards = load_cards(session, [request])
     # The same "why" lines as the email, personal reasons included.
     shown = [(n, pid) for n, pid in enumerate(delivery.paper_ids, 1) if (run_id, pid) in cards]
-    papers = [for_reader(cards[(run_id, pid)], request, pid) for _, pid in shown]
+    papers = [for_reader(cards[(run_id, pid)], request, request.reason(pid)) for _, pid in shown]
     return DeliveryPage(
         link=link,
         period_label=describe_period(delivery.period_key),

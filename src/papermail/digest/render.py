@@ -5,7 +5,7 @@ Everything a digest shows is fixed by its delivery row: the papers are the froze
 run the period's :class:`Digest` pinned. Rendering a delivery again (a retry, a resend, a preview)
 therefore shows the same papers with the same evidence, however the trending data has moved since.
 
-The cost per digest is one Jinja render per part plus two signed links: papers are loaded and
+The cost per digest is one Jinja render per part plus three signed tokens: papers are loaded and
 prepared (abstract cut, authors shortened) once per batch and shared by every digest that has them.
 """
 
@@ -26,8 +26,8 @@ from papermail.config import Settings
 from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, TrendScore
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
-from papermail.mail.templates import EmailTemplates, RenderedEmail, get_templates
-from papermail.tokens import CompactTokens, Purpose, address_tag, link, preferences_link
+from papermail.mail.templates import EmailTemplates, get_templates
+from papermail.tokens import CompactTokens, DeliveryTokens, Purpose, link, page_prefix, preferences_link
 
 TEMPLATE_NAME = "weekly-digest"
 ABSTRACT_WORDS = 60
@@ -44,7 +44,7 @@ _MONTHS = (
 _WEB_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
 # Cards are rendered once per batch with this stand-in for "<vote page>/<token>" in their
 # "More/Less like this" links (``<slot>/3/more``); each digest then puts its one signed token in
-# with a single string replace over the whole email, far cheaper than a render per reader.
+# where the slots were, far cheaper than a render per reader.
 VOTE_SLOT = "https://vote.papermail.invalid/t"
 MORE_WAY, LESS_WAY = "more", "less"  # the last part of a vote link
 
@@ -94,13 +94,11 @@ class DigestRequest:
 
     def reason(self, paper_id: int) -> str:
         """The personal reason frozen for this paper, or ""."""
-        if not self.reasons:
-            return ""
-        return dict(zip(self.paper_ids, self.reasons, strict=False)).get(paper_id, "")
+        return self.reasons_by_paper().get(paper_id, "")
 
-    def place(self, paper_id: int) -> int:
-        """The paper's place in the digest's frozen papers, from 1, as its vote links name it."""
-        return list(self.paper_ids).index(paper_id) + 1
+    def reasons_by_paper(self) -> dict[int, str]:
+        """Each paper's frozen personal reason (a paper without one may be missing)."""
+        return dict(zip(self.paper_ids, self.reasons, strict=False)) if self.reasons else {}
 
     @classmethod
     def of_delivery(cls, delivery: Delivery, subscriber: Subscriber, run_id: int | None) -> DigestRequest:
@@ -145,20 +143,23 @@ def render_digests(
     list_id = f"papermail digest <digest.{sender_domain(settings.mail_from)}>"
     emails: dict[int, OutgoingEmail] = {}
     for request in requests:
-        placed = [(request.run_id, pid) for pid in request.paper_ids if (request.run_id, pid) in cards]
-        if not placed:
+        # Each paper's place in the delivery's frozen papers, from 1, as its vote links name it.
+        shown = [(n, (request.run_id, pid)) for n, pid in enumerate(request.paper_ids, 1)]
+        shown = [(place, key) for place, key in shown if key in cards]
+        if not shown:
             continue
-        papers = [for_reader(cards[key], request, key[1]) for key in placed]
-        places = [request.place(key[1]) for key in placed]
+        places, placed = [place for place, _ in shown], [key for _, key in shown]
+        reasons = request.reasons_by_paper()
+        papers = [for_reader(cards[key], request, reasons.get(key[1], "")) for key in placed]
         token = links.token(request)
         # A preview has no delivery to sign: its links name each paper, as they did before.
         previews = None if token else links.per_paper(request, papers)
-        html_cards, text_cards = rendered_cards.get(placed, papers, places, previews)
+        html_cards, text_cards = rendered_cards.get(placed, papers, places, links.votes_url(token), previews)
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
         context = digest_context(
             request, papers, settings, unsubscribe_url, html_cards, text_cards, view_url=links.view_url(token)
         )
-        rendered = links.sign(templates.render(TEMPLATE_NAME, context), token)
+        rendered = templates.render(TEMPLATE_NAME, context)
         emails[request.key] = OutgoingEmail(
             to=request.subscriber.email,
             subject=rendered.subject,
@@ -183,19 +184,22 @@ class RenderedCards:
     def __init__(self, templates: EmailTemplates) -> None:
         self._html = templates.partial(TEMPLATE_NAME, "card.html")
         self._text = templates.partial(TEMPLATE_NAME, "card.txt")
-        self._done: dict[tuple[int | None, int, int, str, int, bool], tuple[str, str]] = {}
+        # Each card cut at its vote slots, so a digest's token goes in by a join, not a search.
+        self._done: dict[tuple[int | None, int, int, str, int, bool], tuple[list[str], list[str]]] = {}
 
     def get(
         self,
         keys: Sequence[tuple[int | None, int]],
         papers: Sequence[PaperCard],
         places: Sequence[int],
+        votes_url: str | None,
         previews: Sequence[tuple[str, str]] | None = None,
     ) -> tuple[list[Markup], list[str]]:
         """The HTML and text cards of ``papers`` (identified by ``keys``), numbered from 1.
 
-        Their vote links name each paper's place in the delivery under :data:`VOTE_SLOT`; a
-        preview's ``previews`` (more, less) links replace them instead.
+        Their vote links name each paper's place in the delivery under ``votes_url`` (the vote page
+        and the delivery's token, URL-safe: nothing to escape); a preview's ``previews`` (more,
+        less) links replace them instead.
         """
         html_cards, text_cards = [], []
         for n, ((run_id, paper_id), paper, place) in enumerate(zip(keys, papers, places, strict=True), 1):
@@ -206,12 +210,15 @@ class RenderedCards:
                     "less_url": vote_path(VOTE_SLOT, place, LESS_WAY),
                 }
                 self._done[key] = (
-                    self._html.render(p=paper, n=n, **slots),
-                    self._text.render(p=paper, n=n, **slots),
+                    self._html.render(p=paper, n=n, **slots).split(VOTE_SLOT),
+                    self._text.render(p=paper, n=n, **slots).split(VOTE_SLOT),
                 )
-            html, text = self._done[key]
+            html_parts, text_parts = self._done[key]
             if previews is not None:
+                html, text = VOTE_SLOT.join(html_parts), VOTE_SLOT.join(text_parts)
                 html, text = _put_links(html, text, place, previews[n - 1])
+            else:
+                html, text = votes_url.join(html_parts), votes_url.join(text_parts)
             html_cards.append(Markup(html))  # noqa: S704 - rendered by the autoescaping card template
             text_cards.append(text)
         return html_cards, text_cards
@@ -233,34 +240,28 @@ def vote_path(prefix: str, place: int, way: str) -> str:
 class DigestLinks:
     """A digest's view link and its papers' vote links: one signed token for the whole delivery.
 
-    The token names the subscriber, the delivery and the address it was mailed to; a vote link adds
+    The token names the delivery and is bound to the address it was mailed to; a vote link adds
     the paper's place in the delivery's frozen ``paper_ids`` and the way, e.g. ``/vote/<t>/3/more``.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._view = CompactTokens(settings, Purpose.VIEW)
+        self._delivery = DeliveryTokens(settings)
         self._per_paper = CompactTokens(settings, Purpose.VOTE)
+        self._view_prefix = page_prefix(settings, Purpose.VIEW)
+        self._vote_prefix = page_prefix(settings, Purpose.VOTE)
 
     def token(self, request: DigestRequest) -> str | None:
         """The delivery's signed token; None for a preview (no delivery yet)."""
         if request.delivery_id is None:
             return None
-        subscriber = request.subscriber
-        return self._view.make(subscriber.id, request.delivery_id, address_tag(subscriber.email))
+        return self._delivery.make(request.delivery_id, request.subscriber.email)
 
     def view_url(self, token: str | None) -> str | None:
-        return self._view.link_prefix + token if token else None
+        return self._view_prefix + token if token else None
 
-    def sign(self, rendered: RenderedEmail, token: str | None) -> RenderedEmail:
-        """The email with the delivery's token in its vote links (URL-safe: nothing to escape)."""
-        if token is None:
-            return rendered
-        signed = self._per_paper.link_prefix + token
-        return replace(
-            rendered,
-            html=rendered.html.replace(VOTE_SLOT, signed),
-            text=rendered.text.replace(VOTE_SLOT, signed),
-        )
+    def votes_url(self, token: str | None) -> str | None:
+        """What the vote links start with: the vote page and the delivery's token."""
+        return self._vote_prefix + token if token else None
 
     def per_paper(self, request: DigestRequest, papers: Sequence[PaperCard]) -> list[tuple[str, str]]:
         """A preview's links: each paper's vote signed on its own, as links were before."""
@@ -272,9 +273,9 @@ def vote_links(vote_tokens: CompactTokens, subscriber_id: int, arxiv_id: str) ->
     return vote_tokens.link(subscriber_id, arxiv_id, 1), vote_tokens.link(subscriber_id, arxiv_id, -1)
 
 
-def for_reader(card: PaperCard, request: DigestRequest, paper_id: int) -> PaperCard:
+def for_reader(card: PaperCard, request: DigestRequest, reason: str) -> PaperCard:
     """The card as this reader sees it: with their personal reason, and a TL;DR if they want one."""
-    card = with_reason(card, request.reason(paper_id))
+    card = with_reason(card, reason)
     return card if request.subscriber.show_tldr or not card.tldr else replace(card, tldr="")
 
 

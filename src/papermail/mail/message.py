@@ -57,6 +57,8 @@ _OWN_HEADERS = frozenset(
         "content-transfer-encoding",
     )
 )
+QP_CACHED_LINES = 20_000  # about two batches of digests' distinct lines, a few MB at most
+_QP_LINES: dict[bytes, bytes] = {}  # a text line -> its quoted-printable form, with CRLF
 _HIGH_BYTES = bytes(range(128, 256))
 _CONTROL_BYTES = bytes([*range(0, 9), *range(11, 32), 127])  # not allowed in a 7bit part
 
@@ -147,11 +149,29 @@ def _encode_body(text: str, *, html: bool) -> tuple[str, bytes]:
     high = 0 if data.isascii() else len(data) - len(data.translate(None, _HIGH_BYTES))
     if len(data) + 2 * high < MOSTLY_ASCII * len(data):
         # Quoted-printable keeps mostly-English text readable in the raw message.
-        return "quoted-printable", binascii.b2a_qp(data, istext=True)
+        return "quoted-printable", _quoted_printable(data)
     # Mostly non-ASCII (quoted-printable would triple it), or HTML that couldn't be 7bit.
     encoded = base64.b64encode(data)
     lines = [encoded[start : start + BASE64_LINE] for start in range(0, len(encoded), BASE64_LINE)]
     return "base64", b"\r\n".join(lines) + b"\r\n"
+
+
+def _quoted_printable(data: bytes) -> bytes:
+    """``binascii.b2a_qp(data, istext=True)`` of CRLF text ending in CRLF, a line at a time.
+
+    Quoted-printable encodes each line on its own, and the digests of a batch share most of their
+    lines (a paper's card), so each line is encoded once and then taken from a cache. A line is
+    encoded with its CRLF, which makes b2a_qp write CRLF soft line breaks too.
+    """
+    if len(_QP_LINES) > QP_CACHED_LINES:
+        _QP_LINES.clear()
+    encoded = []
+    for line in data.split(b"\r\n")[:-1]:
+        done = _QP_LINES.get(line)
+        if done is None:
+            done = _QP_LINES[line] = binascii.b2a_qp(line + b"\r\n", istext=True)
+        encoded.append(done)
+    return b"".join(encoded)
 
 
 def _has_control_bytes(data: bytes) -> bool:
