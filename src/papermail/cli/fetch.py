@@ -115,14 +115,20 @@ def fetch(ctx: click.Context, source: str, day: datetime | None, as_json: bool) 
     unfinished = [summary for summary in summaries if not summary.completed]
     if as_json:
         click.echo(json.dumps([summary.as_dict() for summary in summaries], indent=2))
-    elif len(unfinished) == len(summaries):
-        # Nothing got through (offline, say): one line with each source's reason, no empty table.
-        reasons = "; ".join(f"{s.source}: {s.problems[0] if s.problems else s.status}" for s in summaries)
+    elif unfinished and not any(_brought_anything(summary) for summary in summaries):
+        # Nothing got through (offline, say): one line with each failed source's reason, no empty
+        # table (a community source with no papers to look up yet "succeeds" at doing nothing).
+        reasons = "; ".join(f"{s.source}: {s.problems[0] if s.problems else s.status}" for s in unfinished)
         raise CommandError(f"fetch failed: {reasons}")
     else:
         _print_summary(console, summaries)
     if unfinished:
         raise CommandError(f"fetch did not complete for {', '.join(s.source for s in unfinished)}")
+
+
+def _brought_anything(summary: FetchSummary) -> bool:
+    """True when a run stored anything: a paper, an update or a signal."""
+    return summary.completed and bool(summary.new_papers or summary.updated_papers or summary.signals_added)
 
 
 def _fetch_one(
