@@ -68,6 +68,9 @@ def offline_environment(root: Path) -> dict[str, str]:
             "PAPERMAIL_BLUESKY_API_URL": OFFLINE,
             "PAPERMAIL_S2_API_URL": OFFLINE,
             "PAPERMAIL_FETCH_RETRIES": "0",
+            # No backfill: its paced, failing day-by-day fetches would still run when the README's
+            # `fetch` does, and make it say "already running" some of the time.
+            "PAPERMAIL_BACKFILL_DAYS": "0",
             "PAPERMAIL_CELERY_QUEUE": f"papermail-first-steps-{os.getpid()}",
             "COLUMNS": "100",
             "NO_COLOR": "1",
@@ -219,6 +222,7 @@ _MOMENTS = [
         "Mon 7 Dec 08:00 UTC",
     ),
     (re.compile(r"\(in \d+ (day|hour|minute)s?\)"), "(in 2 days)"),
+    (re.compile(r"created_at_i%3E\d+"), "created_at_i%3E1795873200"),  # Hacker News: 14 days back
     (re.compile(r"/(vote|digest|preferences|unsubscribe|confirm)/[\w.\-]+"), r"/\1/…"),
     (re.compile(r"\b[0-9a-f]{12,}\b"), "…"),
     (re.compile(r"<[^<>@\s]+@[\w.\-]+>"), "<…@localhost>"),
