@@ -201,8 +201,10 @@ TRICKY_LINE = st.text(st.sampled_from("ab =\t.é★"), max_size=90) | st.text(ma
 
 @given(lines=st.lists(TRICKY_LINE, max_size=8))
 def test_a_quoted_printable_text_part_is_b2a_qp_of_the_whole_text(lines):
-    text = "".join(f"{line}\n" for line in lines)
-    assume("\r" not in text)
+    # A mostly ASCII line with one "é" makes the part quoted-printable rather than 7bit (mostly
+    # non-ASCII text goes as base64 instead, and is left out); no bare CRs.
+    anchor = "a line in plain words with one é, as a digest's lines are"
+    text = "".join(f"{line}\n" for line in [*lines, anchor]).replace("\r", "")
     for _ in range(2):  # the second time, from the lines encoded the first
         head, _, body = build(sample(text=text, html=None)).partition(b"\r\n\r\n")
         assume(b"quoted-printable" in head)
