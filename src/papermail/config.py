@@ -150,7 +150,7 @@ class Settings:
     trend_weight_citations: float
     trend_max_age_days: float
     trend_keep_runs: int
-    # -- bounces (issue 21): VERP return paths and the hard-bounce pause; docs/bounces.md --
+    # -- bounces: VERP return paths and the hard-bounce pause; docs/bounces.md --
     bounce_address: str | None  # "bounces@example.org"; None = no VERP, the From address is the sender
     bounce_pause_rate: float  # hard bounces among a send's first deliveries above which it pauses
 
@@ -740,7 +740,7 @@ def _bounce_address(raw: str) -> str | None:
 
 
 def _bounce_settings(read: _Reader) -> dict[str, object]:
-    """VERP and the self-pausing send (issue 21)."""
+    """VERP and the self-pausing send."""
     return {
         "bounce_address": read.get("BOUNCE_ADDRESS", _bounce_address, ""),
         "bounce_pause_rate": read.get("BOUNCE_PAUSE_RATE", _fraction, "0.1"),
