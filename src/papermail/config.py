@@ -70,14 +70,14 @@ class Settings:
     smtp_timeout_seconds: float
     celery_queue: str
     beat_lease_seconds: float
-    # -- fetch (issue 3): politeness towards arXiv and Hugging Face, and when beat fetches --
+    # -- fetch: politeness towards arXiv and Hugging Face, and when beat fetches --
     fetch_contact: str
     fetch_retries: int
     fetch_backoff_seconds: float
     arxiv_delay_seconds: float
     arxiv_fetch_cron: str
     hf_fetch_cron: str
-    backfill_days: int  # on start with stale data: arXiv days fetched in the background (issue 15)
+    backfill_days: int  # on start with stale data: arXiv days fetched in the background
     hf_refresh_days: int
     hf_refresh_max_requests: int
     # -- community signals: GitHub stars, Hacker News, Bluesky, Semantic Scholar (README: sources) --
@@ -97,7 +97,7 @@ class Settings:
     s2_api_key: str | None
     s2_fetch_cron: str
     s2_max_requests: int
-    # web (issue 7): signup, confirmation and rate limits
+    # web: signup, confirmation and rate limits
     confirm_hours: float
     unconfirmed_days: float
     signup_rate_per_ip: Rate
@@ -105,7 +105,7 @@ class Settings:
     signup_budget: Rate
     proxy_count: int
     record_consent_ip: bool
-    # -- sending (issue 6: planning and delivering digests) --
+    # -- sending: planning and delivering digests --
     send_batch_size: int
     smtp_max_per_connection: int
     send_rate: float  # messages per second across all workers; 0 = no limit
@@ -137,7 +137,7 @@ class Settings:
     bounce_imap_url: str | None
     bounce_imap_ca_file: Path | None
     bounce_imap_cron: str
-    # -- trending (issue 4): the trendiness formula's parameters, explained in docs/trending.md --
+    # -- trending: the trendiness formula's parameters, explained in docs/trending.md --
     trend_half_life_hours: float
     trend_volume_weight: float
     trend_weight_upvotes: float
@@ -640,7 +640,7 @@ def _load(read: _Reader, make_secret: Callable[[Path], str] | None = None) -> Se
         **_web_settings(read),
         **_sending_settings(read),
         **_bounce_intake_settings(read),
-        # -- trending (issue 4): defaults and their reasons are in docs/trending.md --
+        # -- trending: defaults and their reasons are in docs/trending.md --
         trend_half_life_hours=read.get("TREND_HALF_LIFE_HOURS", _positive_float, "36"),
         trend_volume_weight=read.get("TREND_VOLUME_WEIGHT", _fraction, "0.5"),
         trend_weight_upvotes=read.get("TREND_WEIGHT_UPVOTES", _weight, "1"),
@@ -701,7 +701,7 @@ def _signal_settings(read: _Reader) -> dict[str, object]:
 
 
 def _web_settings(read: _Reader) -> dict[str, object]:
-    """The web's settings (issue 7); unconfirmed signups must outlive their confirmation link."""
+    """The web's settings; unconfirmed signups must outlive their confirmation link."""
     confirm_hours = read.get("CONFIRM_HOURS", _positive_float, "72")
     unconfirmed_days = read.get("UNCONFIRMED_DAYS", _positive_float, "4")
     if unconfirmed_days * 24 < confirm_hours:
@@ -752,7 +752,7 @@ LEASE_TO_SMTP_TIMEOUT = 3
 
 
 def _sending_settings(read: _Reader) -> dict[str, object]:
-    """The settings of planning and sending digests (issue 6)."""
+    """The settings of planning and sending digests."""
     values: dict[str, object] = {
         "send_batch_size": read.get("SEND_BATCH_SIZE", _positive_int, "100"),
         "smtp_max_per_connection": read.get("SMTP_MAX_PER_CONNECTION", _positive_int, "100"),

@@ -149,7 +149,7 @@ def _write_preview(settings, shown, out: Path) -> None:
     )
 
 
-# -- plan, send and status: the admin's view of a period (issue 8) --------------------------------
+# -- plan, send and status: the admin's view of a period ------------------------------------------
 
 
 def _delivery_table(title: str, rows: Sequence[DeliveryRow]) -> Table:

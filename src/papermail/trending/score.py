@@ -349,7 +349,7 @@ def score_paper_windows(paper: PaperSeries, windows: Sequence[TrendParams]) -> t
     paper_id, arxiv_id, age_hours, age_known, series = paper
     shared = windows[0]
     weights, volume_weight = shared.weights, shared.volume_weight
-    age = format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
+    age = age_in_words(age_hours, arxiv_id, age_known=age_known)
     decay = (age_hours if age_hours > 0 else 0.0) / shared.half_life_hours
     counted = []  # the series that count, with what every window shares
     for metric, total, first_ago, first_value, *at_starts in series:
@@ -415,7 +415,7 @@ def build_evidence(
         )
         for metric, total, gain in trends
     ]
-    age = format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
+    age = age_in_words(age_hours, arxiv_id, age_known=age_known)
     return _evidence_line(parts, _per_window(window_hours), age)
 
 
@@ -465,6 +465,11 @@ def _metric_evidence(metric: str, total: int, gain: float, per: str) -> str:
 
 # A window as "24h", "1.5h" or, for whole days from two on, "7d".
 format_window = window_named
+
+
+def age_in_words(age_hours: float, arxiv_id: str, *, age_known: bool) -> str:
+    """A paper's age for the evidence line: exact when known, else bounded by its id's month."""
+    return format_age(age_hours) if age_known else format_unknown_age(age_hours, arxiv_id)
 
 
 def format_unknown_age(age_hours: float, arxiv_id: str) -> str:
