@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from kombu import Connection
 from sqlalchemy.orm import Session
 
-from papermail.celery_app import broker_transport_options
+from papermail.celery_app import broker_connection
 from papermail.config import Settings, mask_secrets
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def broker_state(settings: Settings) -> str:
     """``ok`` if the broker takes a connection and holds the work queue (declared as a worker would)."""
     url = settings.broker_url
     try:
-        with Connection(url, transport_options=broker_transport_options(url)) as connection:
+        with Connection(**broker_connection(url)) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=PROBE_TIMEOUT_SECONDS)
             channel = connection.default_channel
             try:
