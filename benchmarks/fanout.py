@@ -2,7 +2,7 @@
 
     /work/main/.venv/bin/python benchmarks/fanout.py [--quick] [--subscribers N] [--workers W]
                                                      [--concurrency C] [--baseline N] [--profile]
-                                                     [--voters F] [--plan-only [--rounds R]]
+                                                     [--voters F] [--plan-only [--rounds R] [--against DIR]]
 
 Everything is real: its own PostgreSQL database (created, migrated, dropped), Redis as the broker
 (a private queue), ``papermail worker`` processes, and a minimal asyncio SMTP sink in its own
@@ -21,7 +21,9 @@ process (``smtp_sink.py``) that accepts and discards. 5,000 papers in a finished
 A fraction of the subscribers (``--voters``, 20 % by default) have votes and seed papers, so their
 papers are chosen by personal relevance (docs/relevance.md). ``--plan-only`` times planning alone,
 R rounds each way: everyone on trending only (mix 0, the baseline) against the seeded mix, and
-prints the medians and their ratio.
+prints the medians and their ratio. ``--plan-only --against DIR`` runs this tree's and another
+checkout's ``--plan-only`` in turn, R rounds of fresh processes, and compares their planning rates
+(target: within 5 %).
 
 It reports digests per second, the ratio, the peak memory of each worker process (VmHWM), and
 checks the sink got exactly one message per subscriber. ``--profile`` then runs ``send_batch`` in
@@ -36,6 +38,7 @@ import cProfile
 import os
 import pstats
 import random
+import re
 import smtplib
 import statistics
 import subprocess
@@ -54,6 +57,7 @@ import sqlalchemy as sa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
+from benchmarks.side_by_side import Figure, compare  # noqa: E402
 from benchmarks.smtp_sink import SinkProcess, start_sink  # noqa: E402
 from tests.conftest import settings_environ, shared_fixtures_dir  # noqa: E402
 from tests.digest.builders import seed_texts  # noqa: E402
@@ -93,6 +97,8 @@ TIMEZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australi
 
 def main() -> None:
     args = parse_args()
+    if args.plan_only and args.against:
+        sys.exit(compare_planning_with(args.against, args.subscribers, args.rounds))
     rng = random.Random(48)
     database = f"pm_bench_{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="papermail-fanout-"))
@@ -155,6 +161,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--voters", type=float, default=0.2, help="fraction of subscribers with votes")
     parser.add_argument("--plan-only", action="store_true", help="time planning: trending only vs relevance")
     parser.add_argument("--rounds", type=int, default=3, help="--plan-only rounds each way (medians)")
+    parser.add_argument(
+        "--against", type=Path, help="with --plan-only: another checkout's planning, side by side (R rounds)"
+    )
     args = parser.parse_args()
     quick = {"subscribers": 2_000, "papers": 500, "baseline": 300}
     full = {"subscribers": 20_000, "papers": 5_000, "baseline": 1_000}
@@ -333,6 +342,18 @@ def compare_planning(settings: config.Settings, rounds: int, subscribers: int) -
         f"ratio: {subscribers / mine:.0f} vs {subscribers / base:.0f} subscribers/s = {base / mine:.2f}x"
         "  (target: >= 1,500 subscribers/s with relevance)"
     )
+
+
+PLANNING_RATE = Figure(
+    "subscribers planned a second, with relevance", re.compile(r"with relevance .* = (\d+)/s"), True
+)
+MAX_PLANNING_SLOWDOWN = 1.05
+
+
+def compare_planning_with(other: Path, subscribers: int, rounds: int) -> int:
+    """This tree's planning against ``other``'s, a fresh process each, alternating; 0 if within 5 %."""
+    args = ["--plan-only", "--rounds", "1", "--subscribers", str(subscribers)]
+    return compare("fanout.py", args, other, rounds, PLANNING_RATE, MAX_PLANNING_SLOWDOWN)
 
 
 def profile_planning(settings: config.Settings) -> None:

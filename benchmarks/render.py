@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from markupsafe import Markup
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
+from benchmarks.side_by_side import Figure, compare  # noqa: E402
 from tests.conftest import make_settings, shared_fixtures_dir  # noqa: E402
 from tests.digest.builders import World, seed_texts  # noqa: E402
 
@@ -123,37 +123,13 @@ def main() -> int:
     return 0 if met else 1
 
 
-FAST_PATH = re.compile(r"fast path\s+median ([\d.]+) ms/digest")
+FAST_PATH = Figure("CPU ms per digest", re.compile(r"fast path\s+median ([\d.]+) ms/digest"), False)
 MAX_SLOWDOWN = 1.1
 
 
 def compare_with(other: Path, subscribers: int, rounds: int) -> int:
     """This tree's fast path against ``other``'s, alternating fresh processes; 0 if within 1.1x."""
-    trees = {"this": REPO_ROOT, "other": other.resolve()}
-    medians: dict[str, list[float]] = {name: [] for name in trees}
-    for _ in range(rounds):
-        for name, tree in trees.items():
-            command = [
-                sys.executable,
-                str(tree / "benchmarks" / "render.py"),
-                "--subscribers",
-                str(subscribers),
-            ]
-            out = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=False).stdout
-            found = FAST_PATH.search(out)
-            if found is None:
-                print(f"no fast-path median in the output of {tree}:\n{out}", file=sys.stderr)
-                return 2
-            medians[name].append(float(found[1]))
-    this, that = statistics.median(medians["this"]), statistics.median(medians["other"])
-    print(f"render side by side: {subscribers} digests, {rounds} alternating rounds, CPU ms per digest")
-    for name, tree in trees.items():
-        rounds_ms = ", ".join(f"{m:.3f}" for m in medians[name])
-        print(f"  {name:5} {tree}: median {statistics.median(medians[name]):.3f} ({rounds_ms})")
-    ratio = this / that
-    verdict = "met" if ratio <= MAX_SLOWDOWN else "MISSED"
-    print(f"  ratio this/other {ratio:.2f}x (target <= {MAX_SLOWDOWN}x): {verdict}")
-    return 0 if ratio <= MAX_SLOWDOWN else 1
+    return compare("render.py", ["--subscribers", str(subscribers)], other, rounds, FAST_PATH, MAX_SLOWDOWN)
 
 
 def seed(settings: config.Settings, subscribers: int) -> list[int]:
