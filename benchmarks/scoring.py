@@ -56,6 +56,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # A child measuring the baseline code imports papermail from its exported copy instead.
 sys.path.insert(0, os.environ.get("PAPERMAIL_BENCH_SRC") or str(REPO_ROOT / "src"))
 
+import papermail  # noqa: E402
 from papermail import config  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
 from papermail.db.models import Paper, ScoringRun, SignalSnapshot  # noqa: E402
@@ -265,7 +266,7 @@ def measure_bulk(url: str, mode: str) -> dict:
         "server_cpu_seconds": process_cpu_seconds(server_pid) - server_cpu,
         "papers": summary.paper_count,
         "rss_growth_mb": peak_rss_mb() - baseline,
-        "src": str(Path(config.__file__).resolve().parents[1]),  # which code ran
+        "src": str(Path(papermail.__file__).resolve().parents[1]),  # which code ran
     }
 
 

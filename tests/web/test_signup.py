@@ -88,7 +88,7 @@ def test_suppressed_addresses_get_the_same_page_and_nothing_else(client, people,
 
 
 def test_at_most_three_confirmations_per_address_per_six_hours(make_app, web_settings, people, enqueued):
-    settings = replace(web_settings, signup_rate_per_ip=config._rate("100/h"))
+    settings = replace(web_settings, signup_rate_per_ip=config.parsers.rate("100/h"))
     client = make_app(settings).test_client()
     with freeze_time("2026-03-02 09:00") as frozen:
         answers = set()
@@ -190,7 +190,7 @@ def test_csrf_tokens_expire(client, people):
 
 @pytest.mark.parametrize("limiter_kind", ["database", "redis"])
 def test_signups_are_limited_per_ip(make_app, web_settings, redis_limiter, people, limiter_kind):
-    settings = replace(web_settings, signup_rate_per_ip=config._rate("5/h"))
+    settings = replace(web_settings, signup_rate_per_ip=config.parsers.rate("5/h"))
     app = make_app(settings, redis_limiter if limiter_kind == "redis" else None)
     client = app.test_client()
     token = csrf_token(client)

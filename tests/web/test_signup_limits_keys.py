@@ -47,7 +47,7 @@ def test_plus_tags_of_one_mailbox_are_one_address_for_the_confirmation_limit(cli
 
 
 def test_an_ipv6_network_is_one_client_and_a_mapped_address_is_its_ipv4(make_app, web_settings):
-    settings = replace(web_settings, signup_rate_per_ip=config._rate("2/h"))
+    settings = replace(web_settings, signup_rate_per_ip=config.parsers.rate("2/h"))
     client = make_app(settings).test_client()
     token = csrf_token(client)
 
@@ -66,7 +66,7 @@ def test_an_ipv6_network_is_one_client_and_a_mapped_address_is_its_ipv4(make_app
 
 
 def test_past_the_global_budget_the_form_answers_503_with_retry_after(make_app, web_settings):
-    settings = replace(web_settings, signup_budget=config._rate("3/m"))
+    settings = replace(web_settings, signup_budget=config.parsers.rate("3/m"))
     client = make_app(settings).test_client()
     token = csrf_token(client)
     answers = [
@@ -83,7 +83,7 @@ def test_past_the_global_budget_the_form_answers_503_with_retry_after(make_app, 
 
 
 def test_a_429_says_when_to_come_back(make_app, web_settings):
-    client = make_app(replace(web_settings, signup_rate_per_ip=config._rate("1/h"))).test_client()
+    client = make_app(replace(web_settings, signup_rate_per_ip=config.parsers.rate("1/h"))).test_client()
     token = csrf_token(client)
     codes = [client.post("/subscribe", data={**SIGNUP_FORM, "csrf_token": token}) for _ in range(2)]
     assert codes[1].status_code == 429 and codes[1].headers["Retry-After"] == "3600"

@@ -240,7 +240,7 @@ def test_pages_of_forwarded_links_mint_no_keys_and_mail_the_owner_one(
 
 def test_asking_for_a_preferences_link_is_rate_limited_per_network(make_app, web_settings, sent):
     _reader, _delivery, _chosen, email = sent
-    client = make_app(replace(web_settings, signup_rate_per_ip=config._rate("2/h"))).test_client()
+    client = make_app(replace(web_settings, signup_rate_per_ip=config.parsers.rate("2/h"))).test_client()
     path = view_path(email)
     token = csrf_token(client, path)
     codes = [

@@ -8,8 +8,9 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from papermail.config import Settings, get_settings, mask_log_handlers
+from papermail.config import Settings, get_settings
 from papermail.db.session import session_factory
+from papermail.redaction import mask_log_handlers
 from papermail.resources import templates_dir
 from papermail.signup_limits import limiter_for
 from papermail.web import csrf, feedback, feeds, security, views, webhooks

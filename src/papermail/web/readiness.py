@@ -21,7 +21,8 @@ from kombu import Connection
 from sqlalchemy.orm import Session
 
 from papermail.celery_app import broker_connection
-from papermail.config import Settings, mask_secrets
+from papermail.config import Settings
+from papermail.redaction import mask_secrets
 
 log = logging.getLogger(__name__)
 # A probe runs every few seconds; a service that takes longer than this to answer is not ready.

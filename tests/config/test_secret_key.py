@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from papermail import config
 from papermail.cli import cli
+from tests.config.refusal import refusal
 from tests.conftest import settings_environ
 
 WEAK = ["changeme", "changeme" * 4, "a" * 64, "password1234567890password1234567890"]
@@ -25,9 +26,7 @@ def test_a_weak_key_stops_start_up_and_names_the_command_that_makes_one(tmp_path
             {"secret_key": config.make_secret(), "old_secret_keys": f"{config.make_secret()},{weak}"},
         ),
     ):
-        with pytest.raises(config.ConfigError) as raised:
-            config.load_settings(_production(tmp_path, **values))
-        message = str(raised.value)
+        message = refusal(tmp_path, variable, env="production", **values)
         assert message.startswith(f"PAPERMAIL_{variable}: is too weak for production"), message
         assert "`papermail secret`" in message and weak not in message
 

@@ -3,6 +3,7 @@
 import pytest
 
 from papermail import config
+from tests.config.refusal import refusal
 from tests.conftest import settings_environ
 
 
@@ -53,11 +54,7 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path, variable, value, message):
-    environ = settings_environ(tmp_path, **{variable: value})
-    with pytest.raises(config.ConfigError) as raised:
-        config.load_settings(environ)
-    assert str(raised.value).startswith(message)
-    assert "\n" not in str(raised.value)
+    assert refusal(tmp_path, variable, value).startswith(message)
 
 
 def test_masked_hides_secrets_and_url_passwords(tmp_path):
