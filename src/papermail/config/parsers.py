@@ -5,6 +5,8 @@ The message is the part after ``PAPERMAIL_NAME: ``; the reader adds the name and
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections.abc import Callable
@@ -14,6 +16,9 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from papermail.categories import canonical_categories
 
@@ -268,12 +273,24 @@ def dkim_key_path(raw: str) -> Path | None:
     return path
 
 
+def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
+    """An ECDSA public key from PEM or from base64 DER (as SendGrid's settings page shows it)."""
+    try:
+        if "-----BEGIN" in text:
+            key = serialization.load_pem_public_key(text.encode())
+        else:
+            key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
+    except (ValueError, binascii.Error, TypeError):
+        raise ValueError("is not a PEM or base64 DER public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("is not an ECDSA (elliptic curve) public key")
+    return key
+
+
 def public_key(raw: str) -> str:
     """An ECDSA public key as SendGrid shows it (base64 DER), or PEM; "" when unset."""
     if not raw.strip():
         return ""
-    from papermail.bounces.signatures import load_public_key
-
     load_public_key(raw.strip())  # raises ValueError naming the problem
     return raw.strip()
 
