@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from papermail import votes
-from papermail.send_pacing import DatabaseSendPacer, RedisSendPacer
+from papermail.sending.pacing import DatabaseSendPacer, RedisSendPacer
 from papermail.sources.api_pacing import FileTimeline, SharedPacer
+from papermail.subscribers import votes
 from tests.conftest import REDIS_URL
 from tests.sources.conftest import API_PATH, FeedServer, arxiv_api
 from tests.web.conftest import People

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from papermail import audit, clock, votes
+from papermail import clock
 from papermail.admin import AdminError
 from papermail.admin.csv_cells import neutralise_cell, restore_cell
 from papermail.admin.subscribers import (
@@ -27,8 +27,10 @@ from papermail.admin.subscribers import (
     merge_preferences,
     subscriber_record,
 )
+from papermail.db import audit
 from papermail.db.models import Subscriber, SubscriberStatus, Suppression, Vote
-from papermail.subscribers import (
+from papermail.subscribers import votes
+from papermail.subscribers.core import (
     InvalidInput,
     Preferences,
     apply_preferences,

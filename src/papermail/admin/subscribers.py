@@ -15,11 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from papermail import audit, clock
+from papermail import clock
 from papermail.admin import NotFound, Refused
+from papermail.db import audit
 from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
 from papermail.db.models import Delivery, Subscriber, SubscriberStatus, Suppression
-from papermail.subscribers import (
+from papermail.subscribers.core import (
     Preferences,
     apply_preferences,
     email_hash,

@@ -9,7 +9,7 @@ Both are idempotent. docs/bounces.md explains verdicts, policy and VERP.
 from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
 from papermail.bounces.process import apply_provider_event, process_inbound_message, process_inbound_messages
 from papermail.bounces.store import MAX_STORED_BYTES, store_inbound_message
-from papermail.bounces.verp import (
+from papermail.sending.verp import (
     VerpKind,
     VerpTarget,
     accepts_recipient,

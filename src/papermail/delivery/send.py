@@ -1,7 +1,7 @@
 """Sending a batch of deliveries: claim them, render them, send each through the outbox, record it.
 
 Read top to bottom: :func:`send_batch` claims the healthy rows of a batch together and each suspect
-alone (:mod:`papermail.delivery.claims` holds the rules every row write follows); a
+alone (:mod:`papermail.sending.claims` holds the rules every row write follows); a
 :class:`_BatchSender` then renders the claimed rows in bulk and sends them one by one over one
 connection (the backend reconnects after ``smtp_max_per_connection`` messages, a 421 or a drop),
 paced by the global send rate, watched by a process-wide circuit breaker, with the lease renewed as
@@ -18,12 +18,14 @@ from collections.abc import Collection, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail.bounces.verp import VerpKind, verp_sender_for
 from papermail.config import Settings
 from papermail.db import session_factory
 from papermail.db.models import DeliveryStatus, Digest
 from papermail.delivery.breaker import CircuitBreaker, pause_digests, process_breaker
-from papermail.delivery.claims import (
+from papermail.digest.render import render_deliveries
+from papermail.mail.message import OutgoingEmail
+from papermail.mail.outbox import Outbox, Verdict
+from papermail.sending.claims import (
     CLAIMABLE,
     BatchReport,
     ClaimedRow,
@@ -32,10 +34,8 @@ from papermail.delivery.claims import (
     ineligible_resends,
     suspects,
 )
-from papermail.digest.render import render_deliveries
-from papermail.mail.message import OutgoingEmail
-from papermail.mail.outbox import Outbox, Verdict
-from papermail.send_pacing import send_pacer_for
+from papermail.sending.pacing import send_pacer_for
+from papermail.sending.verp import VerpKind, verp_sender_for
 
 log = logging.getLogger(__name__)
 

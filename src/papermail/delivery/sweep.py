@@ -1,6 +1,6 @@
 """The sweeper: find deliveries and confirmations that fell between the cracks and put them back.
 
-Both kinds of row follow the same rules (:mod:`papermail.delivery.claims`), so the same sweep
+Both kinds of row follow the same rules (:mod:`papermail.sending.claims`), so the same sweep
 settles both:
 
 * A row left ``sending`` past its lease lost its worker. If it was already handed to the relay
@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import audit, task_names
+from papermail import task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import Settings
+from papermail.db import audit
 from papermail.db.models import Confirmation, Delivery, DeliveryStatus, Digest
-from papermail.delivery.claims import CONFIRMATIONS, DELIVERIES, RowKind, waiting_again
 from papermail.delivery.plan import enqueue_sends
-from papermail.queue import enqueue_after_commit
+from papermail.sending.claims import CONFIRMATIONS, DELIVERIES, RowKind, waiting_again
 
 log = logging.getLogger(__name__)
 

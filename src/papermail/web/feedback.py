@@ -16,11 +16,12 @@ from flask import Blueprint, render_template, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from papermail import task_names, votes
+from papermail import task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.db.models import Subscriber
 from papermail.digest.browser import read_delivery_link
-from papermail.queue import enqueue_after_commit
-from papermail.subscribers import InvalidInput
+from papermail.subscribers import votes
+from papermail.subscribers.core import InvalidInput
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.security import noindex

@@ -12,8 +12,8 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from papermail.db.models import Frequency, Subscriber
-from papermail.signup import check_text_fields
-from papermail.subscribers import InvalidInput, Preferences, normalise_email, parse_preferences
+from papermail.signup.flow import check_text_fields
+from papermail.subscribers.core import InvalidInput, Preferences, normalise_email, parse_preferences
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 HONEYPOT_FIELD = "website"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import clock, tokens
+from papermail import clock
 from papermail.config import Settings
 from papermail.db.inserts import dialect_insert
 from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
@@ -24,7 +24,8 @@ from papermail.sources.arxiv_api import ArxivApi
 from papermail.sources.http import HttpClient
 from papermail.sources.ingest import upsert_papers
 from papermail.sources.normalise import parse_arxiv_id
-from papermail.subscribers import InvalidInput
+from papermail.subscribers import links
+from papermail.subscribers.core import InvalidInput
 
 MORE, LESS = 1, -1
 FROM_DIGEST, FROM_SEED = "digest", "seed"
@@ -216,8 +217,8 @@ def _counts(subscriber: Subscriber) -> bool:
 def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink | None:
     """The vote a signed link stands for, or None if it is forged, expired or its reader is gone."""
     try:
-        payload = tokens.CompactTokens(settings, tokens.Purpose.VOTE).read(token)
-    except tokens.BadToken:
+        payload = links.CompactTokens(settings, links.Purpose.VOTE).read(token)
+    except links.BadToken:
         return None
     if len(payload) != 3 or not isinstance(payload[1], str) or payload[2] not in (MORE, LESS):
         return None

@@ -19,20 +19,21 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail import audit, clock, tokens
-from papermail.bounces.verp import VerpKind, verp_sender_for
+from papermail import clock
 from papermail.config import Settings
-from papermail.confirmations import owe_confirmation
-from papermail.db import session_factory
+from papermail.db import audit, session_factory
 from papermail.db.inserts import insert_ignoring_conflicts
 from papermail.db.models import Confirmation, Delivery, DeliveryStatus, Paper, Subscriber, SubscriberStatus
-from papermail.delivery.claims import CLAIMABLE, CONFIRMATIONS, BatchReport, ClaimedRows, claim
 from papermail.mail import emails
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import Outbox
-from papermail.send_pacing import send_pacer_for
-from papermail.signup_limits import RateLimiter, mailbox_key
-from papermail.subscribers import (
+from papermail.sending.claims import CLAIMABLE, CONFIRMATIONS, BatchReport, ClaimedRows, claim
+from papermail.sending.pacing import send_pacer_for
+from papermail.sending.verp import VerpKind, verp_sender_for
+from papermail.signup.confirmations import owe_confirmation
+from papermail.signup.limits import RateLimiter, mailbox_key
+from papermail.subscribers import links
+from papermail.subscribers.core import (
     InvalidInput,
     Preferences,
     apply_preferences,
@@ -150,12 +151,12 @@ def _stamp(moment: datetime) -> int:
 def confirm_link(settings: Settings, subscriber: Subscriber) -> str:
     """The confirmation URL for the subscriber's latest signup request."""
     assert subscriber.confirmation_sent_at is not None
-    return tokens.link(
+    return links.link(
         settings,
-        tokens.Purpose.CONFIRM,
+        links.Purpose.CONFIRM,
         subscriber.id,
         _stamp(subscriber.confirmation_sent_at),
-        tokens.address_tag(subscriber.email),
+        links.address_tag(subscriber.email),
     )
 
 
@@ -226,7 +227,7 @@ def send_preferences_link(
             return None
         email = emails.preferences_link(
             subscriber.email,
-            link_url=tokens.preferences_link(settings, subscriber.id, subscriber.email),
+            link_url=links.preferences_link(settings, subscriber.id, subscriber.email),
             base_url=settings.base_url,
             postal_address=settings.postal_address,
         )
@@ -252,16 +253,16 @@ def check_confirm_token(
 ) -> ConfirmCheck:
     """Look at a confirm link without changing anything (GET shows a button, POST confirms)."""
     try:
-        payload = tokens.read_token(
-            settings, tokens.Purpose.CONFIRM, token, max_age=timedelta(hours=settings.confirm_hours)
+        payload = links.read_token(
+            settings, links.Purpose.CONFIRM, token, max_age=timedelta(hours=settings.confirm_hours)
         )
-    except tokens.BadToken:
+    except links.BadToken:
         return ConfirmCheck(ConfirmState.INVALID)
     if len(payload) != 3 or not isinstance(payload[1], int):
         return ConfirmCheck(ConfirmState.INVALID)
     subscriber_id, issued_ms, address = payload
     subscriber = session.get(Subscriber, subscriber_id, with_for_update=lock)
-    if subscriber is None or tokens.address_tag(subscriber.email) != address:
+    if subscriber is None or links.address_tag(subscriber.email) != address:
         return ConfirmCheck(ConfirmState.INVALID)
     if subscriber.status == SubscriberStatus.ACTIVE:
         return ConfirmCheck(ConfirmState.ALREADY_ACTIVE, subscriber)
@@ -294,7 +295,7 @@ def confirm(session: Session, settings: Settings, token: str, *, ip: str | None 
 
 
 def subscriber_for_link(
-    session: Session, settings: Settings, purpose: tokens.Purpose, token: str
+    session: Session, settings: Settings, purpose: links.Purpose, token: str
 ) -> Subscriber | None:
     """The subscriber a preferences or unsubscribe link belongs to, or None if it isn't valid.
 
@@ -303,22 +304,22 @@ def subscriber_for_link(
     for every digest ever sent.
     """
     try:
-        payload = tokens.read_token(settings, purpose, token)
-    except tokens.BadToken:
+        payload = links.read_token(settings, purpose, token)
+    except links.BadToken:
         return None
     subscriber = session.get(Subscriber, payload[0])
-    if purpose == tokens.Purpose.PREFERENCES and (
-        subscriber is None or payload[1:] != [tokens.address_tag(subscriber.email)]
+    if purpose == links.Purpose.PREFERENCES and (
+        subscriber is None or payload[1:] != [links.address_tag(subscriber.email)]
     ):
         return None
     return subscriber
 
 
-def is_valid_link(settings: Settings, purpose: tokens.Purpose, token: str) -> bool:
+def is_valid_link(settings: Settings, purpose: links.Purpose, token: str) -> bool:
     """True if the link is signed by us for this purpose and not expired (no database access)."""
     try:
-        tokens.read_token(settings, purpose, token)
-    except tokens.BadToken:
+        links.read_token(settings, purpose, token)
+    except links.BadToken:
         return False
     return True
 
@@ -328,9 +329,9 @@ def unsubscribe_by_link(session: Session, settings: Settings, token: str, *, how
 
     A valid link for a subscriber who no longer exists (erased) is a success: they get no mail.
     """
-    if not is_valid_link(settings, tokens.Purpose.UNSUBSCRIBE, token):
+    if not is_valid_link(settings, links.Purpose.UNSUBSCRIBE, token):
         return False
-    subscriber = subscriber_for_link(session, settings, tokens.Purpose.UNSUBSCRIBE, token)
+    subscriber = subscriber_for_link(session, settings, links.Purpose.UNSUBSCRIBE, token)
     if subscriber is not None and unsubscribe(session, subscriber, actor="web", reason=how):
         log.info("subscriber %s unsubscribed (%s)", subscriber.id, how)
     return True

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from papermail import audit, clock
+from papermail import clock
 from papermail.categories import UnknownCategory, canonical_categories
 from papermail.config import validate_timezone
+from papermail.db import audit
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus, Suppression
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit

@@ -15,13 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock, task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import Settings
 from papermail.db.bookkeeping import SignupRequest
 from papermail.db.models import Frequency
-from papermail.queue import enqueue_after_commit
-from papermail.signup import SignupOutcome, request_signup
-from papermail.signup_limits import RateLimiter
-from papermail.subscribers import Preferences, preference_values
+from papermail.signup.flow import SignupOutcome, request_signup
+from papermail.signup.limits import RateLimiter
+from papermail.subscribers.core import Preferences, preference_values
 
 log = logging.getLogger(__name__)
 

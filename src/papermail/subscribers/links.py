@@ -21,7 +21,7 @@ from itsdangerous.encoding import base64_decode, int_to_bytes, want_bytes
 
 from papermail import clock
 from papermail.config import Settings
-from papermail.subscribers import email_hash
+from papermail.subscribers.core import email_hash
 
 
 class Purpose(enum.StrEnum):

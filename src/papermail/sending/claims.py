@@ -40,9 +40,9 @@ from papermail.db.models import (
     Subscriber,
     SubscriberStatus,
 )
-from papermail.delivery.row_writes import RowWrites
 from papermail.mail.outbox import Outcome, Verdict
-from papermail.subscribers import email_hash, mailable_ids, mark_bounced
+from papermail.sending.row_writes import RowWrites
+from papermail.subscribers.core import email_hash, mailable_ids, mark_bounced
 
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
 REPLY_LIMIT = 1000  # characters of an SMTP reply kept on the row

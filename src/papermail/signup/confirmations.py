@@ -5,7 +5,7 @@ queues its send after commit. If that queueing fails (the broker is down, the em
 file is unwritable, a worker dies, or the message is lost), the row stays pending and the sweeper
 queues it again after ``PAPERMAIL_REQUEUE_AFTER_SECONDS``, as it does for digests. The send
 (:func:`papermail.signup.send_confirmation`) claims the row, hands it over and records the outcome
-exactly as a digest delivery does (:mod:`papermail.delivery.claims`), through the same outbox.
+exactly as a digest delivery does (:mod:`papermail.sending.claims`), through the same outbox.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.db.models import Confirmation, DeliveryStatus, Subscriber
-from papermail.queue import enqueue_after_commit
 
 SUPERSEDED = "superseded by a newer signup request"
 # What ``papermail stats`` shows, and the statuses each figure counts.
