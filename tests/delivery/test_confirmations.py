@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.db.models import Confirmation, DeliveryStatus, Subscriber
-from papermail.delivery.sweep import sweep
+from papermail.sending.sweep import sweep
 from papermail.signup import flow
 from papermail.signup.confirmations import confirmation_counts
 from papermail.signup.limits import DatabaseRateLimiter
