@@ -11,7 +11,7 @@ from itsdangerous import URLSafeTimedSerializer
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.mail.templates import EmailTemplates, TemplateError
 from papermail.resources import templates_dir
-from papermail.subscribers import core, links
+from papermail.subscribers import core, links, preferences
 
 
 def test_tokens_round_trip_and_reject_other_purposes(settings):
@@ -79,7 +79,7 @@ def test_bad_addresses_are_refused_with_a_message(raw):
 
 
 def test_preferences_are_validated():
-    prefs = core.parse_preferences(
+    prefs = preferences.parse_preferences(
         topics=["cs.LG", "cs.CL", "cs.LG"], keywords="diffusion,  large   language models"
     )
     assert prefs.topics == ["cs.CL", "cs.LG"]
@@ -93,7 +93,7 @@ def test_preferences_are_validated():
         {},
     ):
         with pytest.raises(core.InvalidInput):
-            core.parse_preferences(**bad)
+            preferences.parse_preferences(**bad)
 
 
 def test_suppressed_addresses_are_never_mailable(session):

@@ -20,9 +20,9 @@ from papermail.delivery.send import send_batch
 from papermail.mail.backends import FileBackend
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import NoPacing, Outbox
-from papermail.signup import flow
+from papermail.signup import confirmations, flow
 from papermail.signup.limits import DatabaseRateLimiter
-from papermail.subscribers.core import parse_preferences
+from papermail.subscribers.preferences import parse_preferences
 from tests.delivery.conftest import add_ranking, plan_week
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -171,7 +171,7 @@ def test_a_confirmation_leaves_with_its_own_return_path(send_env_factory, smtp_s
         session.commit()
         subscriber_id = session.scalar(sa.select(Subscriber.id).where(Subscriber.email == "new@example.org"))
         confirmation_id = session.scalar(sa.select(Confirmation.id))
-    flow.send_confirmation(env.settings, subscriber_id)
+    confirmations.send_confirmation(env.settings, subscriber_id)
     (captured,) = smtp_server.received_by("new@example.org")
     target = parse_verp_recipient(env.settings, captured.sender)
     assert target is not None and target.confirmation_id == confirmation_id

@@ -12,16 +12,15 @@ from freezegun import freeze_time
 from papermail import clock
 from papermail.bounces import (
     ProviderEvent,
-    VerpKind,
     apply_provider_event,
     parse_verp_recipient,
     process_inbound_message,
     store_inbound_message,
-    verp_sender_for,
 )
 from papermail.bounces.policy import reactivate
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import BounceVerdict, Confirmation, Delivery, Digest, Subscriber, SubscriberStatus
+from papermail.sending.verp import VerpKind, verp_sender_for
 from papermail.subscribers import links
 from papermail.subscribers.core import is_suppressed
 from tests.conftest import make_settings

@@ -176,7 +176,7 @@ class SendEnv:
         self, expected: int, timeout: float = 60.0, *, sweep: bool = False
     ) -> dict[str, int]:
         """Wait until ``expected`` rows are settled (sent, skipped, failed, exhausted or uncertain)."""
-        from papermail.sending.sweep import sweep as run_sweep
+        from papermail.delivery.sweep import sweep as run_sweep
 
         settled = {"sent", "skipped", "failed", "exhausted", "uncertain"}
 

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.db.models import Confirmation, DeliveryStatus, Subscriber
-from papermail.sending.sweep import sweep
-from papermail.signup import flow
+from papermail.delivery.sweep import sweep
+from papermail.signup import confirmations, flow
 from papermail.signup.confirmations import confirmation_counts
 from papermail.signup.limits import DatabaseRateLimiter
-from papermail.subscribers.core import parse_preferences
+from papermail.subscribers.preferences import parse_preferences
 from tests.conftest import BACKENDS, wait_for
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,7 @@ def test_a_confirmation_whose_worker_died_after_the_hand_over_is_uncertain_never
         report = sweep(session, env.settings, now=clock.now())
         session.commit()
         assert report.confirmations.uncertain_ids != [] and report.confirmations.requeued_ids == []
-    assert flow.send_confirmation(env.settings, subscriber_id).counts()["sent"] == 0
+    assert confirmations.send_confirmation(env.settings, subscriber_id).counts()["sent"] == 0
     assert confirmation_status(env) == DeliveryStatus.UNCERTAIN
 
 

@@ -13,7 +13,7 @@ from papermail.celery_app import _PENDING_KEY
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest
 from papermail.delivery.plan import plan
-from papermail.sending.sweep import sweep
+from papermail.delivery.sweep import sweep
 from tests.delivery.conftest import add_ranking, add_subscribers
 
 NOW = clock.now()

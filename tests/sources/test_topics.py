@@ -13,10 +13,10 @@ from freezegun import freeze_time
 
 from papermail import clock, trending
 from papermail.db.models import Paper, Subscriber, SubscriberStatus
-from papermail.signup import flow
+from papermail.signup import confirmations, flow
 from papermail.sources import arxiv_rss
 from papermail.sources.runner import run_fetch
-from papermail.subscribers.core import parse_preferences, preference_values
+from papermail.subscribers.preferences import parse_preferences, preference_values
 from tests.conftest import shared_fixtures_dir
 from tests.sources.conftest import API_PATH, RSS_PATH, arxiv_api, serve_file
 
@@ -52,7 +52,7 @@ def test_after_a_cs_ro_subscriber_confirms_the_next_fetch_requests_cs_ro(
     fetch_arxiv()
     assert listing_paths(feed_server) == [RSS_PATH + "cs.AI"]  # not confirmed yet: not fetched
 
-    token = flow.confirm_link(fetch_settings, robots).rsplit("/", 1)[-1]
+    token = confirmations.confirm_link(fetch_settings, robots).rsplit("/", 1)[-1]
     assert flow.confirm(session, fetch_settings, token).subscriber.status == SubscriberStatus.ACTIVE
     session.flush()
     assert fetch_arxiv().status == "ok"

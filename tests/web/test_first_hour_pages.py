@@ -15,9 +15,9 @@ import pytest
 from freezegun import freeze_time
 from playwright.sync_api import Route
 
-from papermail import clock
+from papermail import clock, redaction
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus
-from papermail.signup import flow
+from papermail.signup import confirmations
 from papermail.subscribers import links
 from tests.web.conftest import add_run, csrf_token, link_path, preferences_path
 
@@ -43,7 +43,7 @@ def _confirm_path(settings, subscriber) -> str:
     [("ada@example.org", "a…a@example.org"), ("bo@example.org", "b…@example.org"), ("x@y.org", "x…@y.org")],
 )
 def test_an_address_is_shown_masked(address, shown):
-    assert flow.shown_email(address) == shown
+    assert redaction.shown_email(address) == shown
 
 
 def test_the_preferences_page_says_whose_they_are(client, people, web_settings):
@@ -56,7 +56,7 @@ def test_the_preferences_page_says_whose_they_are(client, people, web_settings):
 @freeze_time(THURSDAY)
 def test_youre_subscribed_names_the_day_and_time_of_the_first_digest(client, people, web_settings):
     def confirm(subscriber) -> str:
-        path = flow.confirm_link(web_settings, subscriber).removeprefix(web_settings.base_url)
+        path = confirmations.confirm_link(web_settings, subscriber).removeprefix(web_settings.base_url)
         return client.post(path, data={"csrf_token": csrf_token(client, path)}).get_data(as_text=True)
 
     def pending(email: str, **values) -> Subscriber:

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from papermail import clock
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, SubscriberStatus
-from papermail.signup import flow
+from papermail.signup import confirmations
 from papermail.subscribers import links
 from tests.web.conftest import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
 
@@ -36,7 +36,7 @@ def pending(people):
 
 
 def confirm_path(settings, subscriber) -> str:
-    return flow.confirm_link(settings, subscriber).removeprefix(settings.base_url)
+    return confirmations.confirm_link(settings, subscriber).removeprefix(settings.base_url)
 
 
 def press(client, path: str):

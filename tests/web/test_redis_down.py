@@ -18,7 +18,7 @@ from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.db.bookkeeping import AuditLog, SignupRequest
 from papermail.db.models import SubscriberStatus
-from papermail.signup import flow
+from papermail.signup import confirmations
 from papermail.signup.limits import RedisRateLimiter
 from papermail.signup.requests import SWEEP_AFTER, waiting_request_ids
 from papermail.subscribers import links
@@ -110,7 +110,7 @@ def test_with_redis_down_signup_and_confirm_are_503_and_links_keep_working(
     assert _signup_count(session) == signups_before
     assert enqueued() == []
 
-    confirm_path = flow.confirm_link(web_settings, pending).removeprefix(web_settings.base_url)
+    confirm_path = confirmations.confirm_link(web_settings, pending).removeprefix(web_settings.base_url)
     confirming = client.post(confirm_path, data={"csrf_token": csrf_token(client, confirm_path)})
     assert confirming.status_code == 503 and confirming.headers["Retry-After"] == "60"
     assert people.get("pending@example.org").status == SubscriberStatus.PENDING

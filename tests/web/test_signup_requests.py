@@ -11,7 +11,7 @@ from papermail.db import session_scope
 from papermail.db.bookkeeping import SignupRequest
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.signup.requests import SWEEP_AFTER, record_request
-from papermail.subscribers.core import Preferences
+from papermail.subscribers.preferences import Preferences
 from papermail.tasks.web import BEAT_SCHEDULE, sweep_signup_requests
 from tests.conftest import make_settings
 

@@ -17,8 +17,7 @@ from papermail.admin.subscribers import erase_subscriber
 from papermail.db.models import DeliveryStatus
 from papermail.digest.render import render_deliveries
 from papermail.mail.backends import MEMORY_OUTBOX
-from papermail.signup import flow
-from papermail.subscribers.core import unsubscribe
+from papermail.subscribers import preferences
 from papermail.subscribers.links import (
     BadToken,
     CompactTokens,
@@ -27,6 +26,7 @@ from papermail.subscribers.links import (
     address_tag,
     make_token,
 )
+from papermail.subscribers.unsubscribe import unsubscribe
 from papermail.subscribers.votes import votes_of
 from papermail.web.logs import redact
 from tests.digest.builders import World, seed_texts
@@ -237,7 +237,7 @@ def test_pages_of_forwarded_links_mint_no_keys_and_mail_the_owner_one(
     # However often it is asked for, the owner gets three such mails a day.
     assert enqueued() == [(task_names.SEND_PREFERENCES_LINK, [reader.id])] * 3
     MEMORY_OUTBOX.clear()
-    assert flow.send_preferences_link(web_settings, reader.id, sessions=sessions) == "sent"
+    assert preferences.send_preferences_link(web_settings, reader.id, sessions=sessions) == "sent"
     [(envelope, message)] = MEMORY_OUTBOX
     assert envelope.recipient == reader.email
     text = message_from_bytes(message, policy=policy.default).get_body(("plain",)).get_content()

@@ -29,18 +29,11 @@ from papermail.admin.subscribers import (
 )
 from papermail.db import audit
 from papermail.db.models import Subscriber, SubscriberStatus, Suppression, Vote
+from papermail.redaction import email_hash
 from papermail.subscribers import votes
-from papermail.subscribers.core import (
-    InvalidInput,
-    Preferences,
-    apply_preferences,
-    email_hash,
-    mark_bounced,
-    normalise_email,
-    preference_values,
-    suppress,
-    unsubscribe,
-)
+from papermail.subscribers.core import InvalidInput, mark_bounced, normalise_email, suppress
+from papermail.subscribers.preferences import Preferences, apply_preferences, preference_values
+from papermail.subscribers.unsubscribe import unsubscribe
 
 # Topics and keywords share one CSV cell each, separated like this (keywords may contain spaces).
 CELL_SEPARATOR = ";"

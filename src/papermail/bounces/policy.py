@@ -31,7 +31,7 @@ from papermail.db.models import (
     SubscriberStatus,
     Suppression,
 )
-from papermail.subscribers.core import email_hash
+from papermail.redaction import email_hash
 
 SOFT_SCORE = 0.5
 SCORE_THRESHOLD = 5.0

@@ -22,18 +22,11 @@ from papermail.config import Settings
 from papermail.db import session_factory
 from papermail.db.models import DeliveryStatus, Digest
 from papermail.delivery.breaker import CircuitBreaker, pause_digests, process_breaker
+from papermail.delivery.rows import DELIVERIES, ineligible_resends
 from papermail.digest.render import render_deliveries
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import Outbox, Verdict
-from papermail.sending.claims import (
-    CLAIMABLE,
-    BatchReport,
-    ClaimedRow,
-    ClaimedRows,
-    claim,
-    ineligible_resends,
-    suspects,
-)
+from papermail.sending.claims import CLAIMABLE, BatchReport, ClaimedRow, ClaimedRows, claim, suspects
 from papermail.sending.pacing import send_pacer_for
 from papermail.sending.verp import VerpKind, verp_sender_for
 
@@ -65,7 +58,7 @@ def send_batch(
     factory = session_factory(settings)
     with factory.begin() as session:
         left_alone = ineligible_resends(session, ids, claimable)
-        suspected = suspects(session, [i for i in ids if i not in left_alone])
+        suspected = suspects(session, [i for i in ids if i not in left_alone], DELIVERIES)
     report.skipped_ids = sorted(left_alone)
     healthy = [i for i in ids if i not in left_alone and i not in suspected]
     claimed: set[int] = set()
@@ -75,7 +68,7 @@ def send_batch(
         # The claim gets a transaction of its own: on SQLite, a transaction that has read cannot
         # start writing once another connection has committed ("database is locked" at once).
         with factory.begin() as session:
-            claims = claim(session, group, claimable, settings)
+            claims = claim(session, group, claimable, settings, DELIVERIES)
         claimed.update(claims)
         if claims:
             _BatchSender(settings, factory, claims, report).run()
@@ -100,7 +93,10 @@ class _BatchSender:
         self.digest_ids: set[int] = set()
 
     def run(self) -> None:
-        with self.factory() as session, ClaimedRows(session, self.settings, self.claims, self.report) as rows:
+        with (
+            self.factory() as session,
+            ClaimedRows(session, self.settings, self.claims, self.report, DELIVERIES) as rows,
+        ):
             loaded = rows.load()
             self.digest_ids = {row.digest_id for row in loaded}
             # Eligibility is checked in each row's hand-over, atomically with marking it: an

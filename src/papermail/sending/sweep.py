@@ -1,7 +1,7 @@
-"""The sweeper: find deliveries and confirmations that fell between the cracks and put them back.
+"""The sweeper: find rows of the send ledger that fell between the cracks and put them back.
 
-Both kinds of row follow the same rules (:mod:`papermail.sending.claims`), so the same sweep
-settles both:
+Every kind of row (deliveries, confirmations) follows the same rules (:mod:`papermail.sending.claims`),
+so the same sweep settles each; its owner says how its ids are queued again:
 
 * A row left ``sending`` past its lease lost its worker. If it was already handed to the relay
   (``attempt_started_at`` set), the relay may have delivered it before the worker died: it becomes
@@ -18,20 +18,17 @@ settles both:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import task_names
-from papermail.celery_app import enqueue_after_commit
 from papermail.config import Settings
 from papermail.db import audit
-from papermail.db.models import Confirmation, Delivery, DeliveryStatus, Digest
-from papermail.delivery.plan import enqueue_sends
-from papermail.sending.claims import CONFIRMATIONS, DELIVERIES, RowKind, waiting_again
+from papermail.db.models import DeliveryStatus
+from papermail.sending.claims import RowKind, waiting_again
 
 log = logging.getLogger(__name__)
 
@@ -40,54 +37,35 @@ SWEEP_CHUNK = 1000
 
 @dataclass
 class SweepReport:
-    """What one sweep changed and queued."""
+    """What one sweep of one kind of row changed and queued."""
 
     uncertain_ids: list[int] = field(default_factory=list)
     failed_ids: list[int] = field(default_factory=list)  # their workers kept dying
     recovered_ids: list[int] = field(default_factory=list)  # claimed, never handed over: queued again
     requeued_ids: list[int] = field(default_factory=list)  # pending or due retries, queued in batches
-    confirmations: SweepReport | None = None  # the same, for confirmation emails
 
     def counts(self) -> dict[str, int]:
-        """The number of rows per outcome, for logs (confirmations' prefixed ``confirmation_``)."""
-        counts = {
+        """The number of rows per outcome, for logs."""
+        return {
             "uncertain": len(self.uncertain_ids),
             "failed": len(self.failed_ids),
             "recovered": len(self.recovered_ids),
             "requeued": len(self.requeued_ids),
         }
-        if self.confirmations is not None:
-            counts.update({f"confirmation_{k}": n for k, n in self.confirmations.counts().items()})
-        return counts
 
 
-def sweep(session: Session, settings: Settings, *, now: datetime) -> SweepReport:
-    """Settle expired claims and re-queue stale rows; the tasks are sent when ``session`` commits."""
-    report = _sweep_kind(
-        session, settings, now, DELIVERIES, lambda ids: enqueue_sends(session, ids, settings=settings)
-    )
-    report.confirmations = _sweep_kind(
-        session, settings, now, CONFIRMATIONS, lambda ids: enqueue_confirmations(session, ids)
-    )
-    return report
-
-
-def enqueue_confirmations(session: Session, confirmation_ids: Sequence[int]) -> None:
-    """Queue the send of these owed confirmations once ``session`` commits."""
-    if not confirmation_ids:
-        return
-    # The task takes the subscriber id: a subscriber is owed at most one confirmation at a time.
-    subscriber_ids = session.scalars(
-        sa.select(Confirmation.subscriber_id).where(Confirmation.id.in_(confirmation_ids)).distinct()
-    )
-    for subscriber_id in sorted(subscriber_ids):
-        enqueue_after_commit(session, task_names.SEND_CONFIRMATION, subscriber_id)
-
-
-def _sweep_kind(
-    session: Session, settings: Settings, now: datetime, kind: RowKind, enqueue: Callable[[list[int]], object]
+def sweep_rows(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    kind: RowKind,
+    enqueue: Callable[[list[int]], object],
+    report: SweepReport,
 ) -> SweepReport:
-    report = SweepReport()
+    """Settle the kind's expired claims and re-queue its stale rows through ``enqueue``, into ``report``.
+
+    The tasks ``enqueue`` queues are sent when ``session`` commits.
+    """
     _settle_expired_claims(session, settings, now, kind, report)
     enqueue(report.recovered_ids)
     for ids in _stale_rows(session, settings, now, kind):
@@ -152,10 +130,8 @@ def _settle_expired_claims(
 
 
 def _audit(session: Session, kind: RowKind, what: str, row_id: int) -> None:
-    if kind is DELIVERIES:
-        audit.record(session, "system", f"delivery.{what}", delivery_id=row_id)
-    else:
-        audit.record(session, "system", f"{kind.name}.{what}", **{f"{kind.name}_id": row_id})
+    # "delivery_id" is an audit column of its own; other kinds' ids go in the details.
+    audit.record(session, "system", f"{kind.name}.{what}", **{f"{kind.name}_id": row_id})
 
 
 def _update_returning(
@@ -184,10 +160,8 @@ def _stale_rows(session: Session, settings: Settings, now: datetime, kind: RowKi
             sa.or_(row.updated_at < row.next_attempt_at, row.updated_at <= stale_before),
         ),
     )
-    if row is Delivery:
-        condition = sa.and_(
-            Delivery.digest_id.not_in(sa.select(Digest.id).where(Digest.paused_at.is_not(None))), condition
-        )
+    if kind.sendable is not None:
+        condition = sa.and_(kind.sendable(), condition)
     after_id = 0
     while True:
         ids = list(

@@ -12,7 +12,7 @@ from papermail.config import get_settings
 from papermail.db import session_scope, writer_session_factory
 from papermail.delivery.plan import plan_and_queue
 from papermail.delivery.send import send_batch
-from papermail.sending.sweep import sweep
+from papermail.delivery.sweep import sweep
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from papermail import task_names
 from papermail.config import get_settings
 from papermail.db import session_scope, writer_session_factory
 from papermail.db.session import with_lock_retries
-from papermail.signup.flow import send_confirmation as send_confirmation_email
-from papermail.signup.flow import send_preferences_link as send_preferences_link_email
+from papermail.signup.confirmations import send_confirmation as send_confirmation_email
 from papermail.signup.limits import limiter_for
 from papermail.signup.requests import process_request, waiting_request_ids
-from papermail.subscribers import votes
+from papermail.sources import lookups
+from papermail.subscribers.preferences import send_preferences_link as send_preferences_link_email
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def look_up_papers(arxiv_ids: list[str]) -> dict[str, str]:
     """Fetch seed papers named on the preferences page from the arXiv API; return those not found."""
     settings = get_settings()
     with session_scope(settings) as session:
-        return votes.look_up_papers(session, settings, arxiv_ids)
+        return lookups.look_up_papers(session, settings, arxiv_ids)
 
 
 @shared_task(name=task_names.SEND_PREFERENCES_LINK)

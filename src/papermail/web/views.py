@@ -1,4 +1,4 @@
-"""The pages. Each view reads the form, calls one function in :mod:`papermail.signup.flow`, renders."""
+"""The pages. Each view reads the form, calls one function (of ``signup/`` or ``subscribers/``), renders."""
 
 from __future__ import annotations
 
@@ -19,13 +19,17 @@ from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.delivery.upcoming import next_send_at
 from papermail.digest.browser import delivery_page, read_delivery_link
+from papermail.digest.recent import recent_digests
 from papermail.digest.render import trending_url
+from papermail.redaction import shown_email
 from papermail.signup import flow
 from papermail.signup.limits import SIGNUP_BUDGET_KEY, LimiterUnavailable, ip_key
 from papermail.signup.requests import record_request
 from papermail.subscribers import links
+from papermail.subscribers.preferences import change_preferences, change_tldr_choice
+from papermail.subscribers.unsubscribe import unsubscribe_by_link
 from papermail.web import feedback, probes
-from papermail.web.context import WebContext, web_context
+from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
     HONEYPOT_FIELD,
@@ -213,7 +217,7 @@ def preferences(token: str) -> Response:
     settings = context.settings
 
     def work(session: sa.orm.Session) -> Page:
-        subscriber = flow.subscriber_for_link(session, settings, links.Purpose.PREFERENCES, token)
+        subscriber = links.subscriber_for_link(session, settings, links.Purpose.PREFERENCES, token)
         if subscriber is None:
             return _invalid_link()
         saved = tldr_saved = False
@@ -223,7 +227,7 @@ def preferences(token: str) -> Response:
             raise RateLimited(retry_after=_retry_after(PREFERENCES_POSTS_PER_HOUR))
         if request.method == "POST" and request.form.get("form") == "tldr":
             if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-                flow.change_tldr_choice(session, subscriber, request.form.get("show_tldr") == "on")
+                change_tldr_choice(session, subscriber, request.form.get("show_tldr") == "on")
                 tldr_saved = True
             fields = PreferenceFields.from_subscriber(subscriber)
         elif request.method == "POST" and feedback.is_interests_post(request.form):
@@ -234,18 +238,18 @@ def preferences(token: str) -> Response:
             fields = PreferenceFields.from_form(request.form)
             chosen, errors = preferences_errors(fields)
             if chosen is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-                flow.change_preferences(session, subscriber, chosen)
+                change_preferences(session, subscriber, chosen)
                 saved = True
         else:
             fields = PreferenceFields.from_subscriber(subscriber)
         page = render_template(
             "preferences.html",
-            address=flow.shown_email(subscriber.email),
+            address=shown_email(subscriber.email),
             saved=saved,
             tldr_saved=tldr_saved,
             show_tldr=subscriber.show_tldr,
             unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
-            digests=flow.recent_digests(session, subscriber.id),
+            digests=recent_digests(session, subscriber.id),
             unsubscribe_url=_own_link(links.Purpose.UNSUBSCRIBE, subscriber),
             interests=feedback.interests_form(session, subscriber, interests),
             **_form_context(fields, errors),
@@ -261,7 +265,7 @@ def preferences(token: str) -> Response:
 @blueprint.get("/unsubscribe/<token>")
 def unsubscribe_page(token: str) -> Response:
     # GET only shows the button (RFC 8058 and link scanners); nothing changes.
-    if not flow.is_valid_link(web_context().settings, links.Purpose.UNSUBSCRIBE, token):
+    if not links.is_valid_link(web_context().settings, links.Purpose.UNSUBSCRIBE, token):
         return noindex(_invalid_link())
     return noindex(render_template("unsubscribe.html"))
 
@@ -272,7 +276,7 @@ def unsubscribe(token: str) -> Response:
     context = web_context()
     how = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page"
     if not context.transaction(
-        lambda session: flow.unsubscribe_by_link(session, context.settings, token, how=how)
+        lambda session: unsubscribe_by_link(session, context.settings, token, how=how)
     ):
         return noindex(_invalid_link())
     # 200 with a page, never a redirect: one-click clients don't follow them.
@@ -323,11 +327,8 @@ def ask_preferences_link(token: str) -> Any:
 
 @blueprint.get("/healthz")
 def healthz() -> tuple[dict[str, str], int]:
-    try:
-        web_context().read(lambda session: session.execute(sa.text("SELECT 1")))
-    except sa.exc.SQLAlchemyError as exc:
-        log.warning("healthz: database unreachable: %s", exc.__class__.__name__)
-        return {"status": "error", "database": "unreachable"}, HTTPStatus.SERVICE_UNAVAILABLE
+    if probes.database_state(web_context().sessions) != probes.OK:
+        return {"status": "error", "database": probes.UNREACHABLE}, HTTPStatus.SERVICE_UNAVAILABLE
     return {"status": "ok"}, HTTPStatus.OK
 
 
@@ -335,18 +336,10 @@ def healthz() -> tuple[dict[str, str], int]:
 def readyz() -> tuple[dict[str, str], int]:
     # /healthz says the process lives (cheap, for restarts); this says whether to send it traffic.
     context = web_context()
-    states = context.readiness.states(lambda: _probe(context))
+    states = context.readiness.states(lambda: probes.readiness_states(context.sessions, context.settings))
     ready = all(state == probes.OK for state in states.values())
     code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
     return {"status": "ok" if ready else "error", **states}, code
-
-
-def _probe(context: WebContext) -> dict[str, str]:
-    try:
-        database = context.read(probes.database_state)
-    except sa.exc.SQLAlchemyError:  # not even a connection
-        database = probes.UNREACHABLE
-    return {"database": database, "broker": probes.broker_state(context.settings)}
 
 
 def register_error_pages(app: Flask) -> None:
