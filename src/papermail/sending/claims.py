@@ -43,7 +43,7 @@ CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
 REPLY_LIMIT = 1000  # characters of an SMTP reply kept on the row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a kind is itself alone: its columns would not compare as values
 class RowKind:
     """What differs between the kinds of row sent under these rules."""
 
