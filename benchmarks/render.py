@@ -60,7 +60,7 @@ from papermail.digest.select import select_for_subscribers  # noqa: E402
 from papermail.mail.message import build_message, make_message_id  # noqa: E402
 from papermail.mail.templates import get_templates  # noqa: E402
 from papermail.resources import templates_dir  # noqa: E402
-from papermail.tokens import CompactTokens, Purpose, link  # noqa: E402
+from papermail.subscribers.links import CompactTokens, Purpose, link  # noqa: E402
 
 try:
     import css_inline

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from freezegun import freeze_time
 
-from papermail import clock, leases
+from papermail import clock
+from papermail.db import leases
 
 LEASE = timedelta(seconds=60)
 

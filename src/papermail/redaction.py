@@ -2,11 +2,14 @@
 
 Secrets are URL passwords and secret-named query parameters (``password``, ``token``, ``key`` …):
 :func:`mask_secrets` replaces them by ``****`` in any text, and :class:`SecretMaskingFilter` does the
-same for every log line and traceback once :func:`mask_log_handlers` installed it.
+same for every log line and traceback once :func:`mask_log_handlers` installed it. Addresses are
+shortened: :func:`mask_email` for log lines, :func:`shown_email` for a page whoever holds its link
+may see, and :func:`email_hash` where only "the same address?" matters (suppressions).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -90,3 +93,21 @@ def mask_log_handlers(*loggers: logging.Logger) -> None:
         for handler in logger.handlers:
             if not any(isinstance(f, SecretMaskingFilter) for f in handler.filters):
                 handler.addFilter(SecretMaskingFilter())
+
+
+def mask_email(email: str) -> str:
+    """An address fit for a log line: ``a***@example.org``."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def shown_email(email: str) -> str:
+    """An address a page may show to whoever holds its link: ``a…e@example.org``."""
+    local, _, domain = email.rpartition("@")
+    ends = local[:1] + ("…" + local[-1] if len(local) > 2 else "…")
+    return f"{ends}@{domain}"
+
+
+def email_hash(email: str) -> str:
+    """The SHA-256 of a normalised address: what a suppression keeps after the address is erased."""
+    return hashlib.sha256(email.encode()).hexdigest()

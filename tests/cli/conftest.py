@@ -34,7 +34,7 @@ from papermail.db.models import (
     SubscriberStatus,
     TrendScore,
 )
-from papermail.subscribers import suppress
+from papermail.subscribers.core import suppress
 from tests.conftest import Database, make_settings
 from tests.delivery.conftest import _fresh_circuit_breakers, committed_databases, smtp_server
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from papermail import clock, config, leases
+from papermail import clock, config
 from papermail.celery_app import reset_celery
-from papermail.db import session_scope
+from papermail.db import leases, session_scope
 from papermail.db.models import FetchStatus
 from tests.cli.conftest import SMTP_PASSWORD, free_port
 from tests.cli.test_stats_and_status import _without_category

@@ -5,11 +5,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from papermail import audit, clock
-from papermail.db import session_scope
+from papermail import clock
+from papermail.db import audit, session_scope
 from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
 from papermail.db.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus, Suppression
-from papermail.subscribers import email_hash
+from papermail.redaction import email_hash
 from tests.cli.conftest import one_line_error
 
 

@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from papermail import clock, config, signup
+from papermail import clock, config
 from papermail.celery_app import reset_celery
-from papermail.confirmations import confirmation_counts
 from papermail.db.models import Confirmation, DeliveryStatus, Subscriber
 from papermail.delivery.sweep import sweep
-from papermail.signup_limits import DatabaseRateLimiter
-from papermail.subscribers import parse_preferences
+from papermail.signup import confirmations, flow
+from papermail.signup.confirmations import confirmation_counts
+from papermail.signup.limits import DatabaseRateLimiter
+from papermail.subscribers.preferences import parse_preferences
 from tests.conftest import BACKENDS, wait_for
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,7 @@ def sign_up_while_the_broker_is_down(env) -> int:
     reset_celery()
     try:
         with env.session() as session:
-            outcome = signup.request_signup(
+            outcome = flow.request_signup(
                 session,
                 down,
                 email=ADDRESS,
@@ -38,7 +39,7 @@ def sign_up_while_the_broker_is_down(env) -> int:
                 limiter=DatabaseRateLimiter(),
             )
             session.commit()
-            assert outcome == signup.SignupOutcome.CONFIRMATION_QUEUED
+            assert outcome == flow.SignupOutcome.CONFIRMATION_QUEUED
             return session.scalars(sa.select(Subscriber.id).where(Subscriber.email == ADDRESS)).one()
     finally:
         config.use_settings(env.settings)
@@ -97,7 +98,7 @@ def test_a_confirmation_whose_worker_died_after_the_hand_over_is_uncertain_never
         report = sweep(session, env.settings, now=clock.now())
         session.commit()
         assert report.confirmations.uncertain_ids != [] and report.confirmations.requeued_ids == []
-    assert signup.send_confirmation(env.settings, subscriber_id).counts()["sent"] == 0
+    assert confirmations.send_confirmation(env.settings, subscriber_id).counts()["sent"] == 0
     assert confirmation_status(env) == DeliveryStatus.UNCERTAIN
 
 

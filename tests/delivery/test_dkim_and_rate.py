@@ -12,7 +12,7 @@ from papermail import clock
 from papermail.db.models import Delivery, DeliveryStatus
 from papermail.delivery.send import send_batch
 from papermail.mail.dkim import DkimSigner
-from papermail.send_pacing import DatabaseSendPacer, RedisSendPacer
+from papermail.sending.pacing import DatabaseSendPacer, RedisSendPacer
 from tests.conftest import REDIS_URL, RUN_ID, dkim_verifies
 from tests.delivery.conftest import deliveries, plan_week
 

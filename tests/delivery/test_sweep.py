@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from papermail import clock
+from papermail.celery_app import _PENDING_KEY
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest
 from papermail.delivery.plan import plan
 from papermail.delivery.sweep import sweep
-from papermail.queue import _PENDING_KEY
 from tests.delivery.conftest import add_ranking, add_subscribers
 
 NOW = clock.now()

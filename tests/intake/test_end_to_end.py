@@ -19,7 +19,7 @@ from papermail.celery_app import get_celery
 from papermail.db.models import BounceEvent, Delivery, Subscriber, SubscriberStatus
 from papermail.delivery.plan import plan
 from papermail.delivery.send import send_batch
-from papermail.signup_limits import DatabaseRateLimiter
+from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
 from tests.conftest import subprocess_env, wait_for
 from tests.delivery.conftest import add_ranking, plan_week

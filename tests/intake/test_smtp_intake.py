@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from papermail import task_names
 from papermail.bounces.received import Received
 from papermail.bounces.smtp_intake import FORGET_IPS_ABOVE, GroupStore, IntakeLimits
-from papermail.bounces.verp import VerpKind, make_token
 from papermail.cli import cli
 from papermail.config import Rate
+from papermail.sending.verp import VerpKind, make_token
 from tests.conftest import REDIS_URL
 from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, stored_messages
 

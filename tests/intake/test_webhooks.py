@@ -18,7 +18,7 @@ from papermail import config
 from papermail.bounces import sns
 from papermail.celery_app import reset_celery
 from papermail.db.models import BounceEvent, Subscriber, SubscriberStatus
-from papermail.signup_limits import DatabaseRateLimiter
+from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
 from tests.conftest import make_settings
 from tests.delivery.conftest import add_subscribers

@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from papermail import celery_app, clock, config
+from papermail.celery_app import enqueue_after_commit
 from papermail.db import get_engine, session_scope
 from papermail.db.models import ScoringRun
-from papermail.queue import enqueue_after_commit
 from papermail.tasks.trending import score_papers
 from papermail.trending import latest_run, ranked_papers
 from tests.conftest import REDIS_URL, settings_environ, wait_for

@@ -21,11 +21,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail import clock, config, signup, signup_requests, task_names, tokens
+from papermail import clock, config, task_names
 from papermail.celery_app import get_celery, reset_celery, worker_queues
 from papermail.db.bookkeeping import SignupRequest
 from papermail.db.models import Paper, ScoringRun, Subscriber, SubscriberStatus, TrendScore
-from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter
+from papermail.signup import flow
+from papermail.signup.limits import DatabaseRateLimiter, RedisRateLimiter
+from papermail.signup.requests import process_request
+from papermail.subscribers import links
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, RUN_ID
 
@@ -135,16 +138,13 @@ def post_signup(client: FlaskClient, **fields: Any):
     return response
 
 
-def process_signup_requests(app: Flask) -> list[signup.SignupOutcome | None]:
+def process_signup_requests(app: Flask) -> list[flow.SignupOutcome | None]:
     """Run ``papermail.process_signup`` for every recorded request, with the app's limiter."""
     context = app.extensions["papermail"]
 
-    def work(session: Session) -> list[signup.SignupOutcome | None]:
+    def work(session: Session) -> list[flow.SignupOutcome | None]:
         ids = session.scalars(sa.select(SignupRequest.id).order_by(SignupRequest.id)).all()
-        return [
-            signup_requests.process_request(session, context.settings, request_id, context.limiter)
-            for request_id in ids
-        ]
+        return [process_request(session, context.settings, request_id, context.limiter) for request_id in ids]
 
     return context.transaction(work)
 
@@ -187,14 +187,14 @@ def people(session: Session) -> People:
     return People(session)
 
 
-def link_path(settings: config.Settings, purpose: tokens.Purpose, subscriber_id: int, *extra) -> str:
+def link_path(settings: config.Settings, purpose: links.Purpose, subscriber_id: int, *extra) -> str:
     """The path part of a signed link."""
-    return tokens.link(settings, purpose, subscriber_id, *extra).removeprefix(settings.base_url)
+    return links.link(settings, purpose, subscriber_id, *extra).removeprefix(settings.base_url)
 
 
 def preferences_path(settings: config.Settings, subscriber: Subscriber) -> str:
     """The path of a subscriber's preferences link (bound to their address)."""
-    return tokens.preferences_link(settings, subscriber.id, subscriber.email).removeprefix(settings.base_url)
+    return links.preferences_link(settings, subscriber.id, subscriber.email).removeprefix(settings.base_url)
 
 
 _ARXIV_NUMBERS = itertools.count(1)

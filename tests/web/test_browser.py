@@ -36,7 +36,7 @@ from papermail.db.models import (
 )
 from papermail.digest.render import render_deliveries
 from papermail.mail.message import OutgoingEmail
-from papermail.signup_limits import RedisRateLimiter
+from papermail.signup.limits import RedisRateLimiter
 from papermail.web import create_app
 from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, settings_environ, wait_for
 from tests.web.conftest import add_run

@@ -17,13 +17,15 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 
-from papermail import celery_app, clock, signup, signup_limits
+from papermail import celery_app, clock
 from papermail.db.bookkeeping import RateLimitHit
 from papermail.db.models import Confirmation, DeliveryStatus, Subscriber, SubscriberStatus
 from papermail.mail.backends import MEMORY_OUTBOX
 from papermail.mail.templates import get_templates
-from papermail.send_pacing import send_pacer_for
-from papermail.subscribers import is_suppressed, parse_preferences
+from papermail.sending.pacing import send_pacer_for
+from papermail.signup import confirmations, flow, limits
+from papermail.subscribers.core import is_suppressed
+from papermail.subscribers.preferences import parse_preferences
 from papermail.tasks import maintenance
 from tests.conftest import REDIS_URL, dkim_verifies
 from tests.web.conftest import csrf_token, post_signup
@@ -42,8 +44,8 @@ def outbox() -> Iterator[list]:
 def signed_up(session, settings, address: str = "ada@example.org", keywords: str = SPAM):
     """Sign an address up through the domain function; return the subscriber."""
     preferences = parse_preferences(topics=["cs.LG"], keywords=keywords)
-    limiter = signup_limits.DatabaseRateLimiter()
-    signup.request_signup(session, settings, email=address, preferences=preferences, limiter=limiter)
+    limiter = limits.DatabaseRateLimiter()
+    flow.request_signup(session, settings, email=address, preferences=preferences, limiter=limiter)
     return session.scalars(sa.select(Subscriber).where(Subscriber.email == address)).one()
 
 
@@ -65,7 +67,7 @@ def test_the_confirmation_email_links_to_a_working_confirm_page(
     client, web_settings, session, sessions, people, outbox
 ):
     subscriber = signed_up(session, web_settings)
-    assert signup.send_confirmation(web_settings, subscriber.id, sessions=sessions).sent == 1
+    assert confirmations.send_confirmation(web_settings, subscriber.id, sessions=sessions).sent == 1
     [(envelope, raw)] = outbox
     message = parse(raw)
     assert envelope.recipient == "ada@example.org" == message["To"]
@@ -85,7 +87,7 @@ def test_the_confirmation_email_links_to_a_working_confirm_page(
 
 def test_every_subject_renders_to_one_line(web_settings, session):
     subscriber = signed_up(session, web_settings)
-    rendered = signup.render_confirmation(web_settings, subscriber)
+    rendered = confirmations.render_confirmation(web_settings, subscriber)
     assert "\n" not in rendered.subject
     assert "confirm-subscription" in get_templates().names()
 
@@ -94,7 +96,7 @@ def test_a_confirmation_is_dkim_signed_like_a_digest(web_settings, session, sess
     key, record = dkim_key
     subscriber = signed_up(session, web_settings)
     signing = replace(web_settings, dkim_key_path=key, dkim_domain="papermail.test")
-    assert signup.send_confirmation(signing, subscriber.id, sessions=sessions).sent == 1
+    assert confirmations.send_confirmation(signing, subscriber.id, sessions=sessions).sent == 1
     [(_, raw)] = outbox
     assert raw.startswith(b"DKIM-Signature:")
     assert dkim_verifies(raw, record)
@@ -108,7 +110,7 @@ def test_a_confirmation_is_paced_by_the_send_rate_digests_share(web_settings, se
     assert timeline.get(digest_pacer.key) is None
     try:
         subscriber = signed_up(session, paced)
-        assert signup.send_confirmation(paced, subscriber.id, sessions=sessions).sent == 1
+        assert confirmations.send_confirmation(paced, subscriber.id, sessions=sessions).sent == 1
         # The confirmation took a slot on the digests' timeline: the next message waits 2 s for it.
         next_free = float(timeline.get(digest_pacer.key))
         assert next_free > float(timeline.time()[0]) + 1
@@ -121,10 +123,10 @@ def test_nothing_is_sent_to_someone_who_no_longer_awaits_it(web_settings, sessio
     subscriber = signed_up(session, web_settings)
     subscriber.status = SubscriberStatus.ACTIVE
     session.flush()
-    assert signup.send_confirmation(web_settings, subscriber.id, sessions=sessions).skipped == 1
+    assert confirmations.send_confirmation(web_settings, subscriber.id, sessions=sessions).skipped == 1
     assert owed(session, subscriber).skip_reason == "subscriber is active at send time"
-    assert signup.send_confirmation(web_settings, subscriber.id, sessions=sessions).counts() == NOTHING
-    assert signup.send_confirmation(web_settings, 987_654, sessions=sessions).counts() == NOTHING
+    assert confirmations.send_confirmation(web_settings, subscriber.id, sessions=sessions).counts() == NOTHING
+    assert confirmations.send_confirmation(web_settings, 987_654, sessions=sessions).counts() == NOTHING
     assert outbox == []
 
 
@@ -155,7 +157,7 @@ def test_a_refused_address_is_marked_bounced_and_suppressed(
 ):
     settings = replace(web_settings, mail_url=refusing_smtp)
     subscriber = signed_up(session, settings)
-    assert signup.send_confirmation(settings, subscriber.id, sessions=sessions).failed == 1
+    assert confirmations.send_confirmation(settings, subscriber.id, sessions=sessions).failed == 1
     assert people.get("ada@example.org").status == SubscriberStatus.BOUNCED
     assert is_suppressed(session, "ada@example.org")
 
@@ -163,7 +165,7 @@ def test_a_refused_address_is_marked_bounced_and_suppressed(
 def test_an_unreachable_server_is_retried_later_like_a_digest(web_settings, session, sessions):
     settings = replace(web_settings, mail_url=f"smtp://127.0.0.1:{free_port()}", smtp_timeout_seconds=2.0)
     subscriber = signed_up(session, settings)
-    assert signup.send_confirmation(settings, subscriber.id, sessions=sessions).retried == 1
+    assert confirmations.send_confirmation(settings, subscriber.id, sessions=sessions).retried == 1
     confirmation = owed(session, subscriber)
     assert confirmation.status == DeliveryStatus.RETRY and confirmation.attempts == 1
     assert confirmation.next_attempt_at > clock.now()
@@ -185,9 +187,9 @@ def test_unconfirmed_signups_are_purged_after_their_time(web_settings, session, 
         people.add("gone@example.org", SubscriberStatus.UNSUBSCRIBED)
         frozen.tick(timedelta(days=3))
         people.add("fresh@example.org", SubscriberStatus.PENDING, confirmation_sent_at=clock.now())
-        assert signup.purge_unconfirmed(session, web_settings) == 0
+        assert flow.purge_unconfirmed(session, web_settings) == 0
         frozen.tick(timedelta(days=1, minutes=1))
-        assert signup.purge_unconfirmed(session, web_settings) == 1
+        assert flow.purge_unconfirmed(session, web_settings) == 1
         assert people.get("stale@example.org") is None
         assert all(people.get(f"{n}@example.org") for n in ("active", "gone", "fresh"))
 
@@ -195,10 +197,10 @@ def test_unconfirmed_signups_are_purged_after_their_time(web_settings, session, 
 def test_old_rate_limit_hits_are_purged(web_settings, session):
     with freeze_time("2026-03-02 09:00") as frozen:
         for _ in range(3):
-            assert signup_limits.DatabaseRateLimiter().allow(session, "k", web_settings.signup_rate_per_ip)
+            assert limits.DatabaseRateLimiter().allow(session, "k", web_settings.signup_rate_per_ip)
         frozen.tick(timedelta(hours=7))
-        cutoff = clock.now() - signup_limits.longest_window(web_settings).window
-        assert signup_limits.purge_hits(session, cutoff) == 3
+        cutoff = clock.now() - limits.longest_window(web_settings).window
+        assert limits.purge_hits(session, cutoff) == 3
     # Only this key's hits: tests that commit (the signup flood, say) may leave newer ones behind.
     assert session.scalar(sa.select(sa.func.count()).where(RateLimitHit.key == "k")) == 0
 
@@ -209,5 +211,5 @@ def test_a_signup_through_the_page_queues_exactly_what_the_task_sends(
     post_signup(client, keywords=SPAM)
     [(task, [subscriber_id])] = enqueued()
     assert task == "papermail.send_confirmation"
-    assert signup.send_confirmation(web_settings, subscriber_id, sessions=sessions).sent == 1
+    assert confirmations.send_confirmation(web_settings, subscriber_id, sessions=sessions).sent == 1
     assert SPAM not in outbox[0][1].decode()

@@ -12,7 +12,7 @@ from kombu.transport.sqlalchemy import Channel
 from papermail import config
 from papermail.celery_app import declare_embedded_queue, reset_celery
 from papermail.web import create_app
-from papermail.web.readiness import ReadinessCache
+from papermail.web.probes import ReadinessCache
 
 CALLS, THREADS = 1_000, 8
 

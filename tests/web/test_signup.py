@@ -9,11 +9,13 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import config, signup, signup_requests, task_names
+from papermail import config, task_names
 from papermail.celery_app import reset_celery
 from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus, Suppression
-from papermail.subscribers import suppress
+from papermail.signup import flow
+from papermail.signup.requests import process_request
+from papermail.subscribers.core import suppress
 from tests.web.conftest import (
     SIGNUP_FORM,
     csrf_token,
@@ -253,10 +255,10 @@ def test_every_outcome_does_the_same_work_on_the_request_path(client, people, se
     assert people.get("new@example.org") is None  # decided later, by a worker
     outcomes = process_signup_requests(client.application)
     assert outcomes == [
-        signup.SignupOutcome.CONFIRMATION_QUEUED,
-        signup.SignupOutcome.ALREADY_ACTIVE,
-        signup.SignupOutcome.CONFIRMATION_QUEUED,
-        signup.SignupOutcome.SUPPRESSED,
+        flow.SignupOutcome.CONFIRMATION_QUEUED,
+        flow.SignupOutcome.ALREADY_ACTIVE,
+        flow.SignupOutcome.CONFIRMATION_QUEUED,
+        flow.SignupOutcome.SUPPRESSED,
     ]
     assert {args[0] for _task, args in enqueued()} == {
         people.get("new@example.org").id,
@@ -269,12 +271,10 @@ def test_a_request_is_processed_once_however_often_its_task_runs(client, people,
     ((_task, [request_id]),) = enqueued(True)
     context = client.application.extensions["papermail"]
     runs = [
-        context.transaction(
-            lambda s: signup_requests.process_request(s, context.settings, request_id, context.limiter)
-        )
+        context.transaction(lambda s: process_request(s, context.settings, request_id, context.limiter))
         for _ in range(2)
     ]
-    assert runs == [signup.SignupOutcome.CONFIRMATION_QUEUED, None]
+    assert runs == [flow.SignupOutcome.CONFIRMATION_QUEUED, None]
     assert len(enqueued()) == 1
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from papermail import config, signup, task_names
+from papermail import config, task_names
 from papermail.celery_app import celery_config, signup_queue, worker_queues
-from papermail.signup_limits import client_network, mailbox_key
+from papermail.signup import flow
+from papermail.signup.limits import client_network, mailbox_key
 from tests.conftest import REPO_ROOT
 from tests.web.conftest import SIGNUP_FORM, csrf_token
 
@@ -42,8 +43,8 @@ def test_plus_tags_of_one_mailbox_are_one_address_for_the_confirmation_limit(cli
     from tests.web.conftest import process_signup_requests
 
     outcomes = process_signup_requests(client.application)
-    assert outcomes.count(signup.SignupOutcome.CONFIRMATION_QUEUED) == 3
-    assert outcomes.count(signup.SignupOutcome.THROTTLED) == 2
+    assert outcomes.count(flow.SignupOutcome.CONFIRMATION_QUEUED) == 3
+    assert outcomes.count(flow.SignupOutcome.THROTTLED) == 2
 
 
 def test_an_ipv6_network_is_one_client_and_a_mapped_address_is_its_ipv4(make_app, web_settings):

@@ -5,12 +5,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import clock, config, signup_requests
+from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.db import session_scope
 from papermail.db.bookkeeping import SignupRequest
 from papermail.db.models import Subscriber, SubscriberStatus
-from papermail.subscribers import Preferences
+from papermail.signup.requests import SWEEP_AFTER, record_request
+from papermail.subscribers.preferences import Preferences
 from papermail.tasks.web import BEAT_SCHEDULE, sweep_signup_requests
 from tests.conftest import make_settings
 
@@ -22,9 +23,9 @@ def test_the_sweeper_processes_a_request_whose_message_was_lost(database, tmp_pa
     try:
         with freeze_time(clock.now()) as frozen:
             with session_scope(settings) as session:
-                signup_requests.record_request(session, "late@example.org", Preferences(topics=["cs.LG"]))
+                record_request(session, "late@example.org", Preferences(topics=["cs.LG"]))
             assert sweep_signup_requests() == 0  # its task may still be on its way
-            frozen.tick(signup_requests.SWEEP_AFTER + timedelta(seconds=1))
+            frozen.tick(SWEEP_AFTER + timedelta(seconds=1))
             assert sweep_signup_requests() == 1
             assert sweep_signup_requests() == 0
         with session_scope(settings) as session:

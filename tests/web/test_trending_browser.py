@@ -19,7 +19,7 @@ from papermail import clock, config
 from papermail.db import session_scope
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus, TrendScore
 from papermail.digest.render import render_deliveries
-from papermail.signup_limits import DatabaseRateLimiter
+from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
 from tests.conftest import make_settings
 from tests.web.conftest import add_run

@@ -14,7 +14,7 @@ from flask import Flask
 from freezegun import freeze_time
 
 from papermail.db.models import Digest, Paper, TrendScore
-from papermail.signup_limits import DatabaseRateLimiter
+from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
 from tests.conftest import REPO_ROOT
 from tests.web.conftest import add_run

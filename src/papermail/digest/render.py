@@ -27,7 +27,14 @@ from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, 
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
 from papermail.mail.templates import EmailTemplates, get_templates
-from papermail.tokens import CompactTokens, DeliveryTokens, Purpose, link, page_prefix, preferences_link
+from papermail.subscribers.links import (
+    CompactTokens,
+    DeliveryTokens,
+    Purpose,
+    link,
+    page_prefix,
+    preferences_link,
+)
 
 TEMPLATE_NAME = "weekly-digest"
 ABSTRACT_WORDS = 60

@@ -18,10 +18,10 @@ import httpx
 from sqlalchemy.orm import Session
 
 from papermail import clock, task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import Settings
 from papermail.db.bookkeeping import FetchRun
 from papermail.db.models import FetchStatus
-from papermail.queue import enqueue_after_commit
 from papermail.sources import arxiv_rss, huggingface
 from papermail.sources.api_pacing import arxiv_pacer_for
 from papermail.sources.arxiv_api import ID_BATCH_SIZE, ArxivApi, Waits, backfill_query

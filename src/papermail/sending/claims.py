@@ -1,6 +1,7 @@
 """A row's life while it is sent: claim, hand-over, outcome, each fenced by its claim.
 
-Two kinds of row live by these rules (:class:`RowKind`): digest deliveries and confirmation emails.
+Two kinds of row live by these rules (:class:`RowKind`): digest deliveries (:mod:`papermail.delivery.rows`)
+and confirmation emails (:mod:`papermail.signup.confirmations`); each kind's owner defines it.
 
 1. **Claim**: one conditional UPDATE takes the claimable rows (status in ``claimable`` → ``sending``,
    a lease, ``claims + 1``), committed before anything is sent. Rows another worker (or a duplicate
@@ -23,44 +24,37 @@ so they are claimed one at a time, never with others.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock
 from papermail.config import Settings
-from papermail.db.models import (
-    Confirmation,
-    Delivery,
-    DeliveryStatus,
-    Digest,
-    Subscriber,
-    SubscriberStatus,
-)
-from papermail.delivery.row_writes import RowWrites
+from papermail.db.models import DeliveryStatus, SendState, Subscriber, SubscriberStatus
 from papermail.mail.outbox import Outcome, Verdict
-from papermail.subscribers import email_hash, mailable_ids, mark_bounced
+from papermail.redaction import email_hash
+from papermail.sending.row_writes import RowWrites
 
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
 REPLY_LIMIT = 1000  # characters of an SMTP reply kept on the row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a kind is itself alone: its columns would not compare as values
 class RowKind:
     """What differs between the kinds of row sent under these rules."""
 
-    model: type[Delivery] | type[Confirmation]
+    model: type[SendState]  # Delivery or Confirmation
     awaiting: tuple[SubscriberStatus, ...]  # the subscriber statuses it may still be sent to
     name: str  # in audit actions and logs
-
-
-DELIVERIES = RowKind(Delivery, (SubscriberStatus.ACTIVE,), "delivery")
-CONFIRMATIONS = RowKind(
-    Confirmation, (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED), "confirmation"
-)
+    # What a refused recipient (5xx to RCPT) does to its subscriber: ``(session, subscriber, reply=)``.
+    mark_bounced: Callable[..., None]
+    # A condition a row must also meet to be claimed or re-queued (a delivery: its digest isn't paused).
+    sendable: Callable[[], sa.ColumnElement[bool]] | None = None
+    digest_id: Any = None  # the column naming the row's digest, for kinds that have one
 
 
 @dataclass
@@ -99,7 +93,7 @@ class BatchReport:
 # -- claiming ---------------------------------------------------------------------------------------
 
 
-def suspects(session: Session, ids: Sequence[int], kind: RowKind = DELIVERIES) -> list[int]:
+def suspects(session: Session, ids: Sequence[int], kind: RowKind) -> list[int]:
     """Those of ``ids`` whose worker died while holding them, least often first."""
     if not ids:
         return []
@@ -108,32 +102,12 @@ def suspects(session: Session, ids: Sequence[int], kind: RowKind = DELIVERIES) -
     return list(session.scalars(query))
 
 
-def ineligible_resends(
-    session: Session, ids: Sequence[int], claimable: Collection[DeliveryStatus]
-) -> set[int]:
-    """Rows a resend would claim whose subscriber may no longer be mailed: they are left as they are.
-
-    A planned row (pending, retry) of an ineligible subscriber is claimed and recorded as skipped
-    with the reason; a failed or sent one keeps its status and its story.
-    """
-    resend_statuses = set(claimable) - set(CLAIMABLE)
-    if not resend_statuses:
-        return set()
-    rows = session.execute(
-        sa.select(Delivery.id, Subscriber)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.id.in_(ids), Delivery.status.in_(resend_statuses))
-    ).all()
-    eligible = mailable_ids(session, [subscriber for _, subscriber in rows])
-    return {delivery_id for delivery_id, subscriber in rows if subscriber.id not in eligible}
-
-
 def claim(
     session: Session,
     ids: Sequence[int],
     claimable: Collection[DeliveryStatus],
     settings: Settings,
-    kind: RowKind = DELIVERIES,
+    kind: RowKind,
 ) -> dict[int, int]:
     """Take the claimable rows among ``ids``; return {id: claim number} for the rows now ours."""
     now = clock.now()
@@ -146,10 +120,8 @@ def claim(
         # Checked here too, not only by suspects(): the sweeper may have just recovered a row.
         sa.true() if len(ids) == 1 else row.lost_claims == 0,
     ]
-    if row is Delivery:
-        conditions.append(
-            Delivery.digest_id.not_in(sa.select(Digest.id).where(Digest.paused_at.is_not(None)))
-        )
+    if kind.sendable is not None:
+        conditions.append(kind.sendable())
     statement = (
         sa.update(row)
         .where(*conditions)
@@ -172,7 +144,7 @@ class ClaimedRow:
 
     id: int
     claim: int
-    digest_id: int | None  # None for a confirmation
+    digest_id: int | None  # None for a kind without digests (a confirmation)
     subscriber_id: int
     email: str
     message_id: str | None
@@ -195,7 +167,7 @@ class ClaimedRows:
         settings: Settings,
         claims: dict[int, int],
         report: BatchReport,
-        kind: RowKind = DELIVERIES,
+        kind: RowKind,
     ) -> None:
         self.session, self.settings, self.claims, self.report = session, settings, claims, report
         self.kind, self.model = kind, kind.model
@@ -217,7 +189,7 @@ class ClaimedRows:
             sa.select(
                 row.id,
                 row.claims,
-                Delivery.digest_id if row is Delivery else sa.null(),
+                sa.null() if self.kind.digest_id is None else self.kind.digest_id,
                 row.subscriber_id,
                 Subscriber.email,
                 row.message_id,
@@ -285,7 +257,7 @@ class ClaimedRows:
             subscriber = self.session.get(Subscriber, row.subscriber_id)
             self.session.commit()  # end the read, so the bounce's transaction starts with its write
             if subscriber is not None:
-                mark_bounced(self.session, subscriber, reply=reason)
+                self.kind.mark_bounced(self.session, subscriber, reply=reason)
                 self.session.commit()
 
     def _retry_timing(self, row: ClaimedRow) -> tuple[DeliveryStatus, datetime | None]:
@@ -352,9 +324,7 @@ class ClaimedRows:
                 row.attempt_started_at.is_(None),
             )
             .values(
-                status=sa.case(
-                    (row.attempts > 0, DeliveryStatus.RETRY.value), else_=DeliveryStatus.PENDING.value
-                ),
+                status=waiting_again(row),
                 lease_until=None,
                 updated_at=clock.now(),
             )
@@ -379,12 +349,7 @@ class ClaimedRows:
         self.writes.close()
 
 
-def digest_not_paused() -> sa.ColumnElement[bool]:
-    """A delivery whose digest the circuit breaker (or an admin) has not paused."""
-    return Delivery.digest_id.not_in(sa.select(Digest.id).where(Digest.paused_at.is_not(None)))
-
-
-def waiting_again(row: type[Delivery] | type[Confirmation]) -> sa.Case:
+def waiting_again(row: type[SendState]) -> sa.Case:
     """The status of a row released unsent: pending, or retry if it was tried before."""
     return sa.case((row.attempts > 0, DeliveryStatus.RETRY.value), else_=DeliveryStatus.PENDING.value)
 

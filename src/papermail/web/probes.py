@@ -1,5 +1,6 @@
-"""Readiness: can this web process do its job right now? The database and the broker, each apart.
+"""The probes behind /healthz and /readyz: does the database answer, does the broker, each apart.
 
+/healthz asks the database only (cheap, for restarts); /readyz asks both (whether to send traffic).
 Load balancers ask every few seconds, from every instance, and anyone on the internet may ask too:
 the answer is kept for ``READINESS_TTL_SECONDS`` per process, one probe runs at a time, and a probe
 that takes longer than ``PROBE_TIMEOUT_SECONDS`` counts as "unreachable" (it finishes in the
@@ -18,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from kombu import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from papermail.celery_app import broker_connection
 from papermail.config import Settings
@@ -33,14 +34,20 @@ States = dict[str, str]
 NOT_READY: States = {"database": UNREACHABLE, "broker": UNREACHABLE}
 
 
-def database_state(session: Session) -> str:
-    """``ok`` if the database answers a query."""
+def database_state(sessions: sessionmaker[Session]) -> str:
+    """``ok`` if the database answers a query (and a connection to ask it on can be had)."""
     try:
-        session.execute(sa.text("SELECT 1"))
+        with sessions() as session:
+            session.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        log.warning("readyz: database unreachable: %s", type(exc).__name__)
+        log.warning("database unreachable: %s", type(exc).__name__)
         return UNREACHABLE
     return OK
+
+
+def readiness_states(sessions: sessionmaker[Session], settings: Settings) -> States:
+    """The database's and the broker's states, each probed apart."""
+    return {"database": database_state(sessions), "broker": broker_state(settings)}
 
 
 def broker_state(settings: Settings) -> str:

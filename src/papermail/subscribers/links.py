@@ -1,4 +1,4 @@
-"""Signed links for subscribers: confirm, preferences, unsubscribe, view-in-browser and votes.
+"""Signed links for subscribers (confirm, preferences, unsubscribe, view, votes), and whom they lead to.
 
 Each purpose has its own salt, so a token made for one purpose never works for another. Tokens are
 signed with the current secret key; tokens signed with any key in ``PAPERMAIL_OLD_SECRET_KEYS`` are
@@ -18,10 +18,12 @@ from datetime import timedelta
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, int_to_bytes, want_bytes
+from sqlalchemy.orm import Session
 
 from papermail import clock
 from papermail.config import Settings
-from papermail.subscribers import email_hash
+from papermail.db.models import Subscriber
+from papermail.redaction import email_hash
 
 
 class Purpose(enum.StrEnum):
@@ -184,6 +186,36 @@ def address_tag(email: str) -> str:
 def preferences_link(settings: Settings, subscriber_id: int, email: str) -> str:
     """The absolute URL of a subscriber's preferences page, bound to their current address."""
     return link(settings, Purpose.PREFERENCES, subscriber_id, address_tag(email))
+
+
+def is_valid_link(settings: Settings, purpose: Purpose, token: str) -> bool:
+    """True if the link is signed by us for this purpose and not expired (no database access)."""
+    try:
+        read_token(settings, purpose, token)
+    except BadToken:
+        return False
+    return True
+
+
+def subscriber_for_link(
+    session: Session, settings: Settings, purpose: Purpose, token: str
+) -> Subscriber | None:
+    """The subscriber a preferences or unsubscribe link belongs to, or None if it isn't valid.
+
+    A preferences link names the address it was made for: after an erasure or an address change
+    it leads nowhere. An unsubscribe link names only the id (ids are never reused), so it works
+    for every digest ever sent.
+    """
+    try:
+        payload = read_token(settings, purpose, token)
+    except BadToken:
+        return None
+    subscriber = session.get(Subscriber, payload[0])
+    if purpose == Purpose.PREFERENCES and (
+        subscriber is None or payload[1:] != [address_tag(subscriber.email)]
+    ):
+        return None
+    return subscriber
 
 
 class CompactTokens:

@@ -2,7 +2,7 @@
 
 The web only records the form (one insert) and queues ``papermail.process_signup``; a worker then
 decides what the request means (new, pending, active, unsubscribed, suppressed, throttled) with
-:func:`papermail.signup.request_signup`. Finding out which it was would otherwise show in the
+:func:`papermail.signup.flow.request_signup`. Finding out which it was would otherwise show in the
 answer's timing. A request whose queue message was lost is processed by the sweeper.
 """
 
@@ -15,13 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock, task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import Settings
 from papermail.db.bookkeeping import SignupRequest
 from papermail.db.models import Frequency
-from papermail.queue import enqueue_after_commit
-from papermail.signup import SignupOutcome, request_signup
-from papermail.signup_limits import RateLimiter
-from papermail.subscribers import Preferences, preference_values
+from papermail.signup.flow import SignupOutcome, request_signup
+from papermail.signup.limits import RateLimiter
+from papermail.subscribers.preferences import Preferences, preference_values
 
 log = logging.getLogger(__name__)
 

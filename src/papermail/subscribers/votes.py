@@ -15,16 +15,15 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import clock, tokens
+from papermail import clock
 from papermail.config import Settings
 from papermail.db.inserts import dialect_insert
 from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
-from papermail.sources.api_pacing import arxiv_pacer_for
-from papermail.sources.arxiv_api import ArxivApi
 from papermail.sources.http import HttpClient
-from papermail.sources.ingest import upsert_papers
+from papermail.sources.lookups import look_up_papers, unknown_papers
 from papermail.sources.normalise import parse_arxiv_id
-from papermail.subscribers import InvalidInput
+from papermail.subscribers import links
+from papermail.subscribers.core import InvalidInput
 
 MORE, LESS = 1, -1
 FROM_DIGEST, FROM_SEED = "digest", "seed"
@@ -32,8 +31,6 @@ MAX_SEEDS = 50
 # Votes and seeds a reader keeps in all; the oldest beyond it are dropped. Thousands only slow their
 # preferences page and the planning of their digest, and say no more about their interests.
 MAX_VOTES = 500
-# Seed ids not on papermail yet that one look-up task asks arXiv for, whoever named them.
-LOOK_UP_BATCH = 200
 MIX_STEPS = 5  # 0 = trending only … 4 = my interests only
 DEFAULT_MIX = 2
 _SPLIT = re.compile(r"[\s,]+")
@@ -155,16 +152,6 @@ def votes_of(session: Session, subscriber_id: int) -> list[ShownVote]:
     return [ShownVote(a, v, s, " ".join(t.split()) if t else None) for a, v, s, t in session.execute(query)]
 
 
-def unknown_papers(session: Session, arxiv_ids: Sequence[str]) -> list[str]:
-    """The ids papermail has no paper row for yet, in the given order."""
-    known = (
-        set(session.scalars(sa.select(Paper.arxiv_id).where(Paper.arxiv_id.in_(arxiv_ids))))
-        if arxiv_ids
-        else set()
-    )
-    return [arxiv_id for arxiv_id in arxiv_ids if arxiv_id not in known]
-
-
 # -- links in the digest --------------------------------------------------------------------------
 
 
@@ -216,8 +203,8 @@ def _counts(subscriber: Subscriber) -> bool:
 def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink | None:
     """The vote a signed link stands for, or None if it is forged, expired or its reader is gone."""
     try:
-        payload = tokens.CompactTokens(settings, tokens.Purpose.VOTE).read(token)
-    except tokens.BadToken:
+        payload = links.CompactTokens(settings, links.Purpose.VOTE).read(token)
+    except links.BadToken:
         return None
     if len(payload) != 3 or not isinstance(payload[1], str) or payload[2] not in (MORE, LESS):
         return None
@@ -230,43 +217,7 @@ def read_vote_link(session: Session, settings: Settings, token: str) -> VoteLink
     return VoteLink(int(subscriber_id), arxiv_id, int(value), title, counts=_counts(subscriber))
 
 
-# -- looking papers up ----------------------------------------------------------------------------
-
-
-def look_up_papers(
-    session: Session, settings: Settings, arxiv_ids: Sequence[str], *, http: HttpClient | None = None
-) -> dict[str, str]:
-    """Fetch papers papermail doesn't have from the arXiv API (paced) and store them.
-
-    Seeds other readers named that are still unknown go in the same batched ``id_list`` calls, so
-    a burst of look-up tasks makes one or two calls, not one each. Returns the asked-for ids that
-    could not be had, each with the reason in a few words.
-    """
-    asked = unknown_papers(session, list(arxiv_ids))
-    if not asked:
-        return {}
-    wanted = list(dict.fromkeys([*asked, *unknown_voted_papers(session, LOOK_UP_BATCH)]))
-    client = http or HttpClient.from_settings(settings)
-    api = ArxivApi(client, settings.arxiv_api_url, arxiv_pacer_for(settings))
-    found: set[str] = set()
-    failure = None
-    try:
-        # A couple of paced calls at most, so the transaction waits on the network only briefly.
-        for page in api.lookup(wanted):
-            upsert_papers(session, page.records, now=clock.now())
-            found.update(record.arxiv_id for record in page.records)
-            failure = next((p.reason for p in page.problems if p.kind == "feed"), failure)
-    finally:
-        if http is None:
-            client.close()
-    return {arxiv_id: failure or "not on arXiv" for arxiv_id in asked if arxiv_id not in found}
-
-
-def unknown_voted_papers(session: Session, limit: int) -> list[str]:
-    """Ids some reader voted on or seeded that papermail has no paper row for, oldest first."""
-    missing = ~sa.exists().where(Paper.arxiv_id == Vote.arxiv_id)
-    query = sa.select(Vote.arxiv_id).where(missing).group_by(Vote.arxiv_id).order_by(sa.func.min(Vote.id))
-    return list(session.scalars(query.limit(limit)))
+# -- liking papers by id --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

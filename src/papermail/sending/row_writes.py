@@ -1,7 +1,7 @@
 """The two writes every message makes on its delivery row, each one round trip where it can be.
 
 The statements are built once and, on PostgreSQL, compiled once: constructing them per message cost
-more than executing them. :mod:`papermail.delivery.claims` decides what they write.
+more than executing them. :mod:`papermail.sending.claims` decides what they write.
 """
 
 from __future__ import annotations

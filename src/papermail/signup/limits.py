@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from papermail import clock
 from papermail.config import Rate, Settings
 from papermail.db.bookkeeping import RateLimitHit
-from papermail.subscribers import email_hash
+from papermail.redaction import email_hash
 
 REDIS_KEY_PREFIX = "papermail:ratelimit:"
 # An IPv6 subscriber gets a whole /64 (2^64 addresses): limiting each address would limit nothing.
