@@ -29,6 +29,7 @@ from celery import Celery
 
 from papermail import task_names
 from papermail.config import Settings, get_settings
+from papermail.sql_broker import celery_broker
 
 TASK_MODULES = (
     "papermail.tasks.maintenance",
@@ -50,7 +51,7 @@ VISIBILITY_TIMEOUT = timedelta(hours=1)
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings papermail runs with."""
     return {
-        "broker_url": settings.broker_url,
+        **celery_broker(settings.broker_url),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_transport_options(settings.broker_url),
         "task_default_queue": settings.celery_queue,
