@@ -138,6 +138,9 @@ def gunicorn_argv(bind: str, workers: int) -> list[str]:
         "papermail.web.logs.RedactingLogger",
         # Its control socket sits in $HOME/.gunicorn, shared by every instance of the user.
         "--no-control-socket",
+        # Hooks only: the settings are all on this command line.
+        "--config",
+        "python:papermail.web.server_hooks",
     ]
 
 
