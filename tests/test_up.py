@@ -8,6 +8,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from tests.conftest import settings_environ, subprocess_env, wait_for
 from tests.delivery.conftest import smtp_server
 
 __all__ = ["smtp_server"]
+
+# How long `up` may take to stop when nothing is running: its children stop in parallel, and an idle
+# worker starts its shutdown at once instead of after its broker polls.
+IDLE_STOP_SECONDS = 3.0
 
 
 def _free_port() -> int:
@@ -86,7 +91,9 @@ def _stop_for_good(up: subprocess.Popen) -> None:
             _kill_if_alive(process)
 
 
-def _start_up(tmp_path, *unset: str, **overrides: str) -> tuple[subprocess.Popen, Path, int]:
+def _start_up(
+    tmp_path, *unset: str, up_args: tuple[str, ...] = (), **overrides: str
+) -> tuple[subprocess.Popen, Path, int]:
     """``papermail up`` on the embedded broker and file outbox, with these settings overridden."""
     environ = settings_environ(tmp_path / "var", **overrides)
     for variable in (*unset, "MAIL_URL") if "mail_url" not in overrides else unset:
@@ -95,7 +102,7 @@ def _start_up(tmp_path, *unset: str, **overrides: str) -> tuple[subprocess.Popen
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
-            [sys.executable, "-m", "papermail", "up", "--bind", f"127.0.0.1:{port}"],
+            [sys.executable, "-m", "papermail", "up", "--bind", f"127.0.0.1:{port}", *up_args],
             env=subprocess_env(environ),
             cwd=tmp_path,
             stdout=log,
@@ -172,6 +179,24 @@ def test_up_serves_and_stops_cleanly_without_postgres_or_redis(tmp_path):
         f"papermail: links in emails http://127.0.0.1:{port}  (from --bind; set PAPERMAIL_BASE_URL to "
         "choose another)\n"
     ) in log_text
+
+
+@pytest.mark.slow
+def test_an_idle_up_stops_within_three_seconds_and_logs_no_error(tmp_path):
+    # The embedded default, and --demo so no catch-up is queued: nothing is in flight at the stop.
+    up, log_path, port = _start_up(tmp_path, "BASE_URL", up_args=("--demo",))
+    try:
+        _whole_family(up, log_path, port)
+        asked = time.monotonic()
+        up.send_signal(signal.SIGTERM)
+        exit_code = up.wait(60)
+        took = time.monotonic() - asked
+    finally:
+        _stop_for_good(up)
+    log_text = log_path.read_text()
+    assert exit_code == 0, log_text
+    assert took < IDLE_STOP_SECONDS, f"took {took:.2f}s\n{log_text}"
+    assert " ERROR " not in log_text and "Traceback" not in log_text, log_text
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -137,6 +138,9 @@ def gunicorn_argv(bind: str, workers: int) -> list[str]:
         "papermail.web.logs.RedactingLogger",
         # Its control socket sits in $HOME/.gunicorn, shared by every instance of the user.
         "--no-control-socket",
+        # Hooks only: the settings are all on this command line.
+        "--config",
+        "python:papermail.web.server_hooks",
     ]
 
 
@@ -283,9 +287,13 @@ def up(bind: str, demo: bool) -> None:
         # Record the signal and let the loop below stop the children: docker, systemd and
         # supervisord send SIGTERM, a closed terminal SIGHUP, Ctrl-C SIGINT.
         signal.signal(received, lambda signum, _frame: asked_to_stop.append(signal.Signals(signum)))
+    # A signal also writes a byte to this pipe, so the wait below ends the moment one arrives.
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
     children = {name: _spawn(name, args) for name, args in commands.items()}
     while not asked_to_stop and all(child.poll() is None for child in children.values()):
-        time.sleep(0.2)
+        select.select([woken], [], [], 0.2)
     if asked_to_stop:
         click.echo(f"papermail: {asked_to_stop[0].name} received; stopping {_listed(list(children))}")
         exit_code = 0
