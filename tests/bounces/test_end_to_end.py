@@ -22,7 +22,7 @@ from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import NoPacing, Outbox
 from papermail.signup_limits import DatabaseRateLimiter
 from papermail.subscribers import parse_preferences
-from tests.delivery.conftest import add_ranking, plan_week
+from tests.support.send_env import add_ranking, plan_week
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 

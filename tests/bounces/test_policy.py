@@ -24,7 +24,7 @@ from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import BounceVerdict, Confirmation, Delivery, Digest, Subscriber, SubscriberStatus
 from papermail.subscribers import is_suppressed
 from tests.conftest import make_settings
-from tests.delivery.conftest import add_subscribers
+from tests.support.send_env import add_subscribers
 
 SAMPLES = Path(__file__).parent / "samples"
 

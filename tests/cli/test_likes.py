@@ -17,7 +17,7 @@ from papermail import config, votes
 from papermail.db import session_scope
 from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
 from tests.cli.conftest import one_line_error
-from tests.sources.conftest import API_PATH, FeedServer, arxiv_api
+from tests.support.feeds import API_PATH, FeedServer, arxiv_api
 
 
 @pytest.fixture

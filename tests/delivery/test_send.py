@@ -18,7 +18,7 @@ from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, Su
 from papermail.delivery.breaker import resume_digest
 from papermail.delivery.send import send_batch
 from papermail.subscribers import is_suppressed, unsubscribe
-from tests.delivery.conftest import deliveries, plan_week, status_counts
+from tests.support.send_env import deliveries, plan_week, status_counts
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ from papermail.digest.render import render_deliveries
 from papermail.mail.message import OutgoingEmail
 from papermail.signup_limits import RedisRateLimiter
 from papermail.web import create_app
-from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, settings_environ, wait_for
-from tests.web.conftest import add_run
+from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, free_port, settings_environ, wait_for
+from tests.support.web import add_run
 
 SCREENSHOTS = REPO_ROOT / "screenshots"
 SAMPLE_TITLES = [
@@ -97,12 +96,6 @@ class LiveSite:
             return None
 
         return wait_for(arrived, timeout=60, message=f"a confirmation email to {address}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

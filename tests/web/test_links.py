@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from papermail import clock, signup, tokens
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, SubscriberStatus
-from tests.web.conftest import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
+from tests.support.web import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
 
 CONFIRM, PREFERENCES, UNSUBSCRIBE = (
     tokens.Purpose.CONFIRM,

@@ -16,7 +16,7 @@ from papermail.signup_limits import DatabaseRateLimiter, RedisRateLimiter, limit
 from papermail.web import csrf
 from papermail.web.logs import RedactingLogger, describe_exception, redact
 from tests.conftest import settings_environ
-from tests.web.conftest import SIGNUP_FORM, csrf_token, link_path, post_signup
+from tests.support.web import SIGNUP_FORM, csrf_token, link_path, post_signup
 
 FIVE_PER_MINUTE = config._rate("5/m")
 

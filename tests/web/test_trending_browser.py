@@ -21,9 +21,9 @@ from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, Su
 from papermail.digest.render import render_deliveries
 from papermail.signup_limits import DatabaseRateLimiter
 from papermail.web import create_app
-from tests.conftest import make_settings
-from tests.web.conftest import add_run
-from tests.web.test_browser import SCREENSHOTS, free_port, watch_for_errors
+from tests.conftest import free_port, make_settings
+from tests.support.web import add_run
+from tests.web.test_browser import SCREENSHOTS, watch_for_errors
 
 pytestmark = pytest.mark.slow
 
