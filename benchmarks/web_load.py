@@ -57,7 +57,7 @@ import sqlalchemy as sa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
-from tests.web.conftest import add_run  # noqa: E402
+from tests.support.web import add_run  # noqa: E402
 
 from papermail import config  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402

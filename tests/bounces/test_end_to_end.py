@@ -23,7 +23,7 @@ from papermail.mail.outbox import NoPacing, Outbox
 from papermail.signup import confirmations, flow
 from papermail.signup.limits import DatabaseRateLimiter
 from papermail.subscribers.preferences import parse_preferences
-from tests.delivery.conftest import add_ranking, plan_week
+from tests.support.send_env import add_ranking, plan_week
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 

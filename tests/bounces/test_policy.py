@@ -24,7 +24,7 @@ from papermail.sending.verp import VerpKind, verp_sender_for
 from papermail.subscribers import links
 from papermail.subscribers.core import is_suppressed
 from tests.conftest import make_settings
-from tests.delivery.conftest import add_subscribers
+from tests.support.send_env import add_subscribers
 
 SAMPLES = Path(__file__).parent / "samples"
 

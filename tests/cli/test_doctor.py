@@ -11,12 +11,10 @@ from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.db import leases, session_scope
 from papermail.db.models import FetchStatus
-from tests.cli.conftest import SMTP_PASSWORD, free_port
+from tests.cli.conftest import SMTP_PASSWORD
 from tests.cli.test_stats_and_status import _without_category
-from tests.conftest import settings_environ
-from tests.sources.conftest import API_PATH, HF_PATH, RSS_PATH, arxiv_api, feed_server, serve_file
-
-__all__ = ["feed_server"]
+from tests.conftest import free_port, settings_environ
+from tests.support.feeds import API_PATH, HF_PATH, RSS_PATH, arxiv_api, serve_file
 
 
 def _use(settings) -> None:

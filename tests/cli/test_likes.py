@@ -18,7 +18,7 @@ from papermail.db import session_scope
 from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
 from papermail.subscribers import votes
 from tests.cli.conftest import one_line_error
-from tests.sources.conftest import API_PATH, FeedServer, arxiv_api
+from tests.support.feeds import API_PATH, FeedServer, arxiv_api
 
 
 @pytest.fixture

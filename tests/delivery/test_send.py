@@ -19,7 +19,7 @@ from papermail.delivery.breaker import resume_digest
 from papermail.delivery.send import send_batch
 from papermail.subscribers.core import is_suppressed
 from papermail.subscribers.unsubscribe import unsubscribe
-from tests.delivery.conftest import deliveries, plan_week, status_counts
+from tests.support.send_env import deliveries, plan_week, status_counts
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 

@@ -14,8 +14,8 @@ from papermail.sources import lookups
 from papermail.sources.api_pacing import FileTimeline, SharedPacer
 from papermail.subscribers import votes
 from tests.conftest import REDIS_URL
-from tests.sources.conftest import API_PATH, FeedServer, arxiv_api
-from tests.web.conftest import People
+from tests.support.feeds import API_PATH, FeedServer, arxiv_api
+from tests.support.web import People
 
 INTERVAL = 30.0  # seconds: large, so the slots asserted below can't be met by the test's own pace
 

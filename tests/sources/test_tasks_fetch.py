@@ -17,7 +17,7 @@ from papermail.task_names import SCORE_PAPERS
 from papermail.tasks.fetch import BEAT_SCHEDULE, cron_schedule
 from tests.config.refusal import refusal
 from tests.conftest import REDIS_URL, make_settings, settings_environ, wait_for
-from tests.sources.conftest import API_PATH, HF_PATH, arxiv_api, point_at, serve_file, status
+from tests.support.feeds import API_PATH, HF_PATH, arxiv_api, point_at, serve_file, status
 
 
 def test_fetch_settings_have_polite_defaults(tmp_path):

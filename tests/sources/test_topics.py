@@ -18,7 +18,7 @@ from papermail.sources import arxiv_rss
 from papermail.sources.runner import run_fetch
 from papermail.subscribers.preferences import parse_preferences, preference_values
 from tests.conftest import shared_fixtures_dir
-from tests.sources.conftest import API_PATH, RSS_PATH, arxiv_api, serve_file
+from tests.support.feeds import API_PATH, RSS_PATH, arxiv_api, serve_file
 
 
 @pytest.fixture

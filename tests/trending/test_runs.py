@@ -17,7 +17,7 @@ from papermail.trending import TrendParams, latest_run, ranked_papers, score_pap
 from papermail.trending.runs import prune_runs
 from papermail.trending.score import paper_signals, score_paper
 from papermail.trending.signals import read_window_signals
-from tests.trending.conftest import NOW, Corpus
+from tests.support.trending import NOW, Corpus
 
 PARAMS = TrendParams()
 WEEKLY = TrendParams(window_hours=7 * 24)

@@ -25,7 +25,7 @@ from papermail.trending.score import (
     score_paper,
     score_paper_windows,
 )
-from tests.trending.conftest import NOW
+from tests.support.trending import NOW
 
 DEFAULTS = TrendParams()
 METRICS = ("upvotes", "github_stars", "comments")

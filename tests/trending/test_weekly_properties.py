@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from papermail.trending.score import TrendParams, metric_trend, paper_signals, rank, score_paper
-from tests.trending.conftest import NOW
+from tests.support.trending import NOW
 
 WEEKLY = TrendParams(window_hours=7 * 24)
 WEEK_START = NOW - WEEKLY.window

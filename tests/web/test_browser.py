@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,12 +21,10 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
-from papermail import clock, config
+from papermail import config
 from papermail.celery_app import reset_celery
 from papermail.db import session_scope
 from papermail.db.models import (
-    Delivery,
-    Digest,
     Frequency,
     ScoringRun,
     Subscriber,
@@ -38,8 +35,9 @@ from papermail.digest.render import render_deliveries
 from papermail.mail.message import OutgoingEmail
 from papermail.signup.limits import RedisRateLimiter
 from papermail.web import create_app
-from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, settings_environ, wait_for
-from tests.web.conftest import add_run
+from tests.conftest import REDIS_URL, REPO_ROOT, RUN_ID, free_port, settings_environ, wait_for
+from tests.digest.builders import World
+from tests.support.web import add_run
 
 SCREENSHOTS = REPO_ROOT / "screenshots"
 SAMPLE_TITLES = [
@@ -66,26 +64,14 @@ class LiveSite:
 
     def render_digest(self, subscriber_id: int) -> OutgoingEmail:
         """This week's digest for the subscriber, planned by hand and rendered by the digest code."""
-        now = clock.now()
         with session_scope(self.settings) as session:
+            world = World(session, texts=[])  # rows for existing papers only: no texts needed
             run = session.scalar(sa.select(ScoringRun).order_by(ScoringRun.id.desc()))
             paper_ids = session.scalars(
                 sa.select(TrendScore.paper_id).where(TrendScore.run_id == run.id).order_by(TrendScore.rank)
             ).all()
-            digest = Digest(period_key="2026-W48", scoring_run_id=run.id, created_at=now)
-            session.add(digest)
-            session.flush()
-            delivery = Delivery(
-                digest_id=digest.id,
-                subscriber_id=subscriber_id,
-                period_key=digest.period_key,
-                paper_ids=list(paper_ids[:3]),
-                scheduled_for=now,
-                planned_at=now,
-                updated_at=now,
-            )
-            session.add(delivery)
-            session.flush()
+            reader = session.get(Subscriber, subscriber_id)
+            delivery = world.delivery(reader, world.digest("2026-W48", run), paper_ids[:3])
             return render_deliveries(session, self.settings, [delivery.id])[delivery.id]
 
     def wait_for_mail(self, address: str) -> email.message.EmailMessage:
@@ -97,12 +83,6 @@ class LiveSite:
             return None
 
         return wait_for(arrived, timeout=60, message=f"a confirmation email to {address}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from papermail import clock, redaction
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus
 from papermail.signup import confirmations
 from papermail.subscribers import links
-from tests.web.conftest import add_run, csrf_token, link_path, preferences_path
+from tests.support.web import add_run, csrf_token, link_path, preferences_path
 
 SITE = "https://papermail.test"
 # Thursday 3 December 2026: a weekly Monday 08:00 reader's next digest is Monday 7 December.

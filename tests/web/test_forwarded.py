@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import settings_environ, subprocess_env, wait_for
-from tests.test_up import _free_port, _healthy
+from tests.cli.test_up import _healthy
+from tests.conftest import free_port, settings_environ, subprocess_env, wait_for
 
 
 @contextmanager
@@ -18,7 +18,7 @@ def _gunicorn(tmp_path, database_url: str, proxy_count: int) -> Iterator[str]:
     environ = settings_environ(
         tmp_path / "var", database_url=database_url, proxy_count=str(proxy_count), broker_url="memory://"
     )
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / f"web-{proxy_count}.log"
     with log_path.open("wb") as log:
         web = subprocess.Popen(

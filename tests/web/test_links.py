@@ -15,7 +15,7 @@ from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, SubscriberStatus
 from papermail.signup import confirmations
 from papermail.subscribers import links
-from tests.web.conftest import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
+from tests.support.web import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
 
 CONFIRM, PREFERENCES, UNSUBSCRIBE = (
     links.Purpose.CONFIRM,

@@ -22,9 +22,8 @@ from papermail.signup import confirmations
 from papermail.signup.limits import RedisRateLimiter
 from papermail.signup.requests import SWEEP_AFTER, waiting_request_ids
 from papermail.subscribers import links
-from tests.conftest import wait_for
-from tests.test_up import _free_port
-from tests.web.conftest import (
+from tests.conftest import free_port, wait_for
+from tests.support.web import (
     SIGNUP_FORM,
     csrf_token,
     link_path,
@@ -38,7 +37,7 @@ class RedisServer:
     """A real ``redis-server`` of the test's own, on its own port, that the test can stop."""
 
     def __init__(self, workdir) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             [
@@ -147,7 +146,7 @@ def test_readyz_reports_database_and_broker_apart_and_healthz_stays_cheap(
     assert broker_down.json == {"status": "error", "database": "ok", "broker": "unreachable"}
     assert client.get("/healthz").status_code == 200
 
-    closed = _free_port()
+    closed = free_port()
     nowhere = sessionmaker(bind=create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{closed}/none"))
     both_down = make_app(settings=replace(web_settings, broker_url=own_redis.url))
     both_down.extensions["papermail"].sessions = nowhere

@@ -19,7 +19,7 @@ from papermail.web import csrf
 from papermail.web.logs import RedactingLogger, describe_exception, redact
 from tests.config.refusal import refusal
 from tests.conftest import settings_environ
-from tests.web.conftest import SIGNUP_FORM, csrf_token, link_path, post_signup
+from tests.support.web import SIGNUP_FORM, csrf_token, link_path, post_signup
 
 FIVE_PER_MINUTE = config.parsers.rate("5/m")
 

@@ -13,7 +13,7 @@ from papermail.cli.service import gunicorn_argv
 from papermail.sources.normalise import parse_arxiv_id
 from papermail.subscribers import links
 from tests.conftest import settings_environ, subprocess_env, wait_for
-from tests.web.conftest import add_papers, link_path, preferences_path
+from tests.support.web import add_papers, link_path, preferences_path
 
 
 def test_personal_pages_are_noindex(client, web_settings, people, session):

@@ -30,7 +30,7 @@ from papermail.subscribers.unsubscribe import unsubscribe
 from papermail.subscribers.votes import votes_of
 from papermail.web.logs import redact
 from tests.digest.builders import World, seed_texts
-from tests.web.conftest import csrf_token
+from tests.support.web import csrf_token
 
 VIEW_LINK = re.compile(r'<a href="(https://papermail\.test/digest/[^"]+)">View in browser</a>')
 TITLE = re.compile(r'class="paper-title" href="([^"]+)">([^<]+)</a>')

@@ -14,7 +14,7 @@ from itsdangerous.encoding import base64_decode, base64_encode
 
 from papermail.db.models import Vote
 from papermail.subscribers import links, votes
-from tests.web.conftest import add_papers, csrf_token, preferences_path
+from tests.support.web import add_papers, csrf_token, preferences_path
 
 
 def vote_tokens(settings) -> links.CompactTokens:

@@ -1,4 +1,4 @@
-"""DKIM signatures that cover the one-click headers, the global send rate, and the give-up period."""
+"""The global send rate, across limiters and in a batch, and the give-up period of a failing row."""
 
 from __future__ import annotations
 
@@ -11,58 +11,9 @@ import sqlalchemy as sa
 from papermail import clock
 from papermail.db.models import Delivery, DeliveryStatus
 from papermail.delivery.send import send_batch
-from papermail.mail.dkim import DkimSigner
 from papermail.sending.pacing import DatabaseSendPacer, RedisSendPacer
-from tests.conftest import REDIS_URL, RUN_ID, dkim_verifies
-from tests.delivery.conftest import deliveries, plan_week
-
-
-def signed_headers(message: bytes) -> set[str]:
-    signature = message.split(b"\r\n\r\n")[0].decode().replace("\r\n", "").replace(" ", "").replace("\t", "")
-    tags = dict(tag.split("=", 1) for tag in signature.split(";") if "=" in tag)
-    return set(tags["h"].lower().split(":"))
-
-
-def make_planned(send_env_factory, smtp_server, backend: str, count: int, **overrides: str):
-    env = send_env_factory(backend, **overrides, mail_url=smtp_server.url)
-    return env, plan_week(env, count)
-
-
-def test_sent_digests_carry_a_dkim_signature_over_the_unsubscribe_headers(
-    send_env_factory, smtp_server, dkim_key
-):
-    key, record = dkim_key
-    env, ids = make_planned(
-        send_env_factory,
-        smtp_server,
-        "sqlite",
-        2,
-        broker="embedded",
-        dkim_key_path=str(key),
-        dkim_selector="pm1",
-    )
-    assert send_batch(env.settings, ids).sent == 2
-    for captured in smtp_server.messages:
-        assert captured.data.startswith(b"DKIM-Signature: ")
-        assert b"d=papermail.test" in captured.data.split(b"\r\n\r\n")[0]
-        assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed_headers(
-            captured.data
-        )
-        assert dkim_verifies(captured.data, record)
-        assert not dkim_verifies(captured.data.replace(b"One-Click", b"One-click"), record)
-
-
-def test_a_folded_list_unsubscribe_header_still_verifies(dkim_key):
-    key, record = dkim_key
-    url = "https://papermail.example.org/unsubscribe/" + "x" * 180
-    message = (
-        "From: papermail <digest@papermail.test>\r\nTo: a@example.org\r\nSubject: Week 48\r\n"
-        f"List-Unsubscribe: <{url}>,\r\n <mailto:unsubscribe@papermail.test?subject=x>\r\n"
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nHello\r\n"
-    ).encode()
-    signed = DkimSigner("pm1", "papermail.test", key.read_bytes()).sign(message)
-    assert dkim_verifies(signed, record)
-    assert "list-unsubscribe" in signed_headers(signed)
+from tests.conftest import REDIS_URL, RUN_ID
+from tests.support.send_env import deliveries, planned_week
 
 
 def _spread(timestamps: list[float], rate: float) -> tuple[int, float]:
@@ -105,7 +56,7 @@ def test_the_send_rate_holds_across_independent_limiters(store, send_env_factory
 
 
 def test_send_batch_keeps_to_the_global_rate(send_env_factory, smtp_server):
-    env, ids = make_planned(send_env_factory, smtp_server, "postgresql", 12, send_rate="10")
+    env, ids = planned_week(send_env_factory, smtp_server, "postgresql", 12, send_rate="10")
     started = time.monotonic()
     assert send_batch(env.settings, ids).sent == 12
     assert time.monotonic() - started >= 1.0
@@ -115,7 +66,7 @@ def test_send_batch_keeps_to_the_global_rate(send_env_factory, smtp_server):
 
 def test_a_row_that_keeps_failing_is_exhausted_after_the_give_up_period(send_env_factory, smtp_server):
     # 0.0005 h = 1.8 s, retries every 0.2-0.5 s.
-    env, ids = make_planned(
+    env, ids = planned_week(
         send_env_factory, smtp_server, "sqlite", 1, broker="embedded", give_up_hours="0.0005"
     )
     smtp_server.script("reader0@example.org", *["data:451"] * 100)

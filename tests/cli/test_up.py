@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import time
@@ -14,20 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import settings_environ, subprocess_env, wait_for
-from tests.delivery.conftest import smtp_server
-
-__all__ = ["smtp_server"]
+from tests.conftest import free_port, settings_environ, subprocess_env, wait_for
 
 # How long `up` may take to stop when nothing is running: its children stop in parallel, and an idle
 # worker starts its shutdown at once instead of after its broker polls.
 IDLE_STOP_SECONDS = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _healthy(url: str) -> bool:
@@ -98,7 +88,7 @@ def _start_up(
     environ = settings_environ(tmp_path / "var", **overrides)
     for variable in (*unset, "MAIL_URL") if "mail_url" not in overrides else unset:
         environ.pop(f"PAPERMAIL_{variable}")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
@@ -232,7 +222,7 @@ def test_a_stop_during_a_send_lets_the_batch_finish(tmp_path, smtp_server):
 
 @pytest.mark.slow
 def test_up_runs_the_inbound_server_when_its_bind_is_set(tmp_path):
-    inbound_port = _free_port()
+    inbound_port = free_port()
     up, log_path, port = _start_up(
         tmp_path,
         database_url=f"sqlite:///{tmp_path}/up.db",

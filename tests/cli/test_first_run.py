@@ -7,7 +7,6 @@ trending papers within a minute and nobody typed a command; with ``--demo`` it w
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,20 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import settings_environ, subprocess_env, wait_for
-from tests.first_steps import ctrl_c
-from tests.sources.conftest import (
+from tests.cli.first_steps import ctrl_c
+from tests.conftest import free_port, settings_environ, subprocess_env, wait_for
+from tests.support.feeds import (
     API_PATH,
     HF_PATH,
     RSS_PATH,
     FeedServer,
     Reply,
     arxiv_api,
-    feed_server,
     serve_file,
 )
-
-__all__ = ["feed_server"]
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +35,11 @@ HF_TOP_TITLE = "MiniMax Sparse Attention"
 DEMO_TOP_TITLE = "VIA-SD: Verification via Intra-Model Routing for Speculative Decoding"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Up:
     """A running ``papermail up``; its output goes to a log file shown when a test fails."""
 
     def __init__(self, environ: dict[str, str], log_path: Path, *args: str) -> None:
-        self.port, self.log_path = _free_port(), log_path
+        self.port, self.log_path = free_port(), log_path
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "papermail", "up", "--bind", f"127.0.0.1:{self.port}", *args],
@@ -147,7 +137,7 @@ def test_up_on_an_empty_data_dir_shows_trending_papers_without_a_command(
 
 def test_up_demo_works_offline(start_up, tmp_path):
     # Every source URL points at a closed port: nothing may be fetched, and nothing needs to be.
-    closed = f"http://127.0.0.1:{_free_port()}/"
+    closed = f"http://127.0.0.1:{free_port()}/"
     offline = {"ARXIV_RSS_URL": closed, "ARXIV_API_URL": closed, "HF_API_URL": closed}
     environ = settings_environ(tmp_path / "var", mail_url=f"file://{tmp_path}/outbox", **offline)
     up = start_up(environ, "--demo")

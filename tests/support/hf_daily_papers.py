@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from papermail import clock
-from tests.sources.conftest import Reply, Request
+from tests.support.feeds import Reply, Request
 
 MAX_LIMIT = 100
 Growth = Callable[[float], int]  # hours since featured -> counter value

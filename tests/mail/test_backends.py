@@ -22,7 +22,7 @@ from papermail.mail.backends import (
     TransientSendError,
     backend_from_url,
 )
-from tests.delivery.smtp_server import ScriptedSMTPServer
+from tests.support.smtp_server import ScriptedSMTPServer
 
 SENDER = "digest@papermail.test"
 

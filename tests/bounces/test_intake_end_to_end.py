@@ -21,11 +21,11 @@ from papermail.delivery.plan import plan
 from papermail.delivery.send import send_batch
 from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
-from tests.conftest import subprocess_env, wait_for
-from tests.delivery.conftest import add_ranking, plan_week
-from tests.delivery.smtp_server import Captured
-from tests.intake import providers as p
-from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, free_port, wait_for_smtp
+from tests.bounces import providers as p
+from tests.bounces.conftest import BOUNCE_ADDRESS, dsn_for, wait_for_smtp
+from tests.conftest import free_port, subprocess_env, wait_for
+from tests.support.send_env import add_ranking, plan_week
+from tests.support.smtp_server import Captured
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from papermail.celery_app import celery_config, signup_queue, worker_queues
 from papermail.signup import flow
 from papermail.signup.limits import client_network, mailbox_key
 from tests.conftest import REPO_ROOT
-from tests.web.conftest import SIGNUP_FORM, csrf_token
+from tests.support.web import SIGNUP_FORM, csrf_token
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_plus_tags_of_one_mailbox_are_one_address_for_the_confirmation_limit(cli
             "/subscribe",
             data={**SIGNUP_FORM, "email": f"victim+{n}@example.org", "csrf_token": csrf_token(client)},
         )
-    from tests.web.conftest import process_signup_requests
+    from tests.support.web import process_signup_requests
 
     outcomes = process_signup_requests(client.application)
     assert outcomes.count(flow.SignupOutcome.CONFIRMATION_QUEUED) == 3

@@ -1,4 +1,7 @@
-"""Fixtures for planning and sending: a scripted SMTP server, committed test data, worker settings."""
+"""Fixtures for planning and sending: a scripted SMTP server, committed test data, worker settings.
+
+Registered for the whole suite: digests, confirmations, bounces and the command line all send.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from papermail.db.models import (
 )
 from papermail.delivery.breaker import _breakers
 from tests.conftest import REDIS_URL, RUN_ID, make_settings, settings_environ, wait_for
-from tests.delivery.smtp_server import ScriptedSMTPServer
+from tests.support.smtp_server import ScriptedSMTPServer
 
 # Small enough that leases run out, retries come due and queues go stale within a test.
 FAST_SENDING = {
@@ -51,7 +54,8 @@ def smtp_server() -> Iterator[ScriptedSMTPServer]:
 
 @pytest.fixture(autouse=True)
 def _fresh_circuit_breakers() -> Iterator[None]:
-    # The breaker is per process on purpose; tests in one process must not inherit a streak.
+    # The breaker is per process on purpose; tests in one process must not inherit a streak
+    # (autouse for the whole suite: whatever sends mail may trip it).
     _breakers.clear()
     yield
     _breakers.clear()
@@ -138,6 +142,18 @@ def plan_week(env: SendEnv, count: int, *, queue: bool = False) -> list[int]:
             enqueue_sends(session, ids, settings=env.settings)
         session.commit()
     return ids
+
+
+def planned_week(
+    make_env: Callable[..., SendEnv],
+    smtp_server: ScriptedSMTPServer,
+    backend: str,
+    count: int,
+    **overrides: str,
+) -> tuple[SendEnv, list[int]]:
+    """A SendEnv (from ``send_env_factory``) mailing through ``smtp_server``, and its planned 2026-W48 ids."""
+    env = make_env(backend, **overrides, mail_url=smtp_server.url)
+    return env, plan_week(env, count)
 
 
 def deliveries(session: Session) -> list[Delivery]:

@@ -15,7 +15,7 @@ from papermail.celery_app import declare_embedded_queue
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.web import create_app
 from tests.conftest import wait_for
-from tests.web.conftest import SIGNUP_FORM, csrf_token
+from tests.support.web import SIGNUP_FORM, csrf_token
 
 pytestmark = pytest.mark.slow
 

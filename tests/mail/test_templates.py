@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import jinja2
 import pytest
 from jinja2 import meta
 from markupsafe import Markup
 
-from papermail.mail.templates import BASE_DIR_NAME, get_templates, minify_html
+from papermail.mail.templates import BASE_DIR_NAME, EmailTemplates, TemplateError, get_templates, minify_html
 from papermail.resources import templates_dir
 
 TEMPLATES = get_templates()
@@ -152,3 +153,42 @@ def test_minify_keeps_text_spacing_and_jinja_but_drops_formatting():
 def test_minifying_shrinks_the_compiled_digest():
     compiled = TEMPLATES.compile_mjml("weekly-digest")
     assert len(minify_html(compiled)) < 0.95 * len(compiled)
+
+
+@pytest.fixture
+def email_root(tmp_path):
+    shutil.copytree(templates_dir() / "email" / "_base", tmp_path / "email" / "_base")
+    sample = tmp_path / "email" / "sample"
+    sample.mkdir()
+    (sample / "subject.txt").write_text("Hello\n  {{ name }}\n")
+    (sample / "body.txt").write_text("Hi {{ name }}\n{% include 'email/_base/footer.txt' %}")
+    (sample / "body.mjml").write_text(
+        '<mjml><mj-include path="_base/head.mjml" /><mj-body><mj-include path="_base/header.mjml" />'
+        '<mj-section><mj-column><mj-text><a href="{{ url }}">{{ name }}</a>'
+        "{% if items %}{{ items|length }}{% endif %}</mj-text></mj-column></mj-section>"
+        '<mj-include path="_base/footer.mjml" /></mj-body></mjml>'
+    )
+    return tmp_path
+
+
+def test_mjml_is_compiled_once_and_jinja_survives_it(email_root):
+    templates = EmailTemplates(email_root)
+    context = {
+        "name": "<img src=x onerror=alert(1)>",
+        "url": "https://a.example/?q=1&r=2",
+        "items": [1, 2],
+        "footer_reason": "You asked for it.",
+        "postal_address": "1 Street",
+    }
+    first = templates.render("sample", context)
+    assert first.subject == "Hello <img src=x onerror=alert(1)>"
+    assert "&lt;img src=x onerror=alert(1)&gt;" in first.html
+    assert 'href="https://a.example/?q=1&amp;r=2"' in first.html
+    assert "<img" not in first.html
+    assert "You asked for it." in first.text
+    compiled = templates.html_template("sample")
+    templates.render("sample", context)
+    assert templates.html_template("sample") is compiled
+    assert templates.names() == ["sample"]
+    with pytest.raises(TemplateError):
+        templates.html_template("missing")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,8 +26,8 @@ from papermail.signup import confirmations, flow, limits
 from papermail.subscribers.core import is_suppressed
 from papermail.subscribers.preferences import parse_preferences
 from papermail.tasks import maintenance
-from tests.conftest import REDIS_URL, dkim_verifies
-from tests.web.conftest import csrf_token, post_signup
+from tests.conftest import REDIS_URL, dkim_verifies, free_port
+from tests.support.web import csrf_token, post_signup
 
 SPAM = "Buy pills at spam.example"
 NOTHING = {"sent": 0, "retried": 0, "failed": 0, "skipped": 0, "not_claimed": 0, "deferred": 0}
@@ -135,12 +134,6 @@ class RefusingHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         return "550 5.1.1 No such user"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from tests.conftest import shared_fixtures_dir
-from tests.sources.conftest import FeedServer, Reply, Request
+from tests.support.feeds import FeedServer, Reply, Request
 
 GITHUB_PATH, HN_PATH = "/github", "/hn/api/v1"
 BLUESKY_PATH, S2_PATH = "/bsky/xrpc", "/s2"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from papermail import celery_app, task_names
 from papermail.bounces.imap_intake import MailboxError, fetch_mailbox, mailbox_address
 from papermail.cli import cli
-from tests.intake.conftest import dsn_for, stored_messages
+from tests.bounces.conftest import dsn_for, stored_messages
 
 
 def test_waiting_reports_are_stored_then_deleted(intake_env, mailbox):

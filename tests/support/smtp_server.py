@@ -9,13 +9,14 @@ text (``"rcpt:550"``, ``"data:451 try later"``), ``"data:delay:<seconds>"`` (the
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
 
 DEFAULT_TEXT = {
     250: "2.0.0 OK",
@@ -96,7 +97,7 @@ class ScriptedSMTPServer:
         self._per_recipient: dict[str, deque[Step]] = defaultdict(deque)
         self._anyone: deque[Step] = deque()
         self._lock = threading.Lock()
-        self.port = _free_port()
+        self.port = free_port()
         self._controller = Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port, decode_data=False, enable_SMTPUTF8=True
         )
@@ -161,9 +162,3 @@ class ScriptedSMTPServer:
     def _accept(self, sender: str, recipient: str, data: bytes, connection: int) -> None:
         with self._lock:
             self.messages.append(Captured(sender, recipient, data, time.monotonic(), connection))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -16,7 +16,7 @@ from papermail.db.models import Frequency, Subscriber, SubscriberStatus, Suppres
 from papermail.signup import flow
 from papermail.signup.requests import process_request
 from papermail.subscribers.core import suppress
-from tests.web.conftest import (
+from tests.support.web import (
     SIGNUP_FORM,
     csrf_token,
     post_signup,

@@ -1,6 +1,5 @@
-"""Shared domain pieces: signed tokens, address normalisation, preferences, email templates."""
+"""Subscribers: signed tokens, address normalisation, preferences, suppression."""
 
-import shutil
 from dataclasses import replace
 from datetime import timedelta
 
@@ -9,8 +8,6 @@ from freezegun import freeze_time
 from itsdangerous import URLSafeTimedSerializer
 
 from papermail.db.models import Subscriber, SubscriberStatus
-from papermail.mail.templates import EmailTemplates, TemplateError
-from papermail.resources import templates_dir
 from papermail.subscribers import core, links, preferences
 
 
@@ -110,42 +107,3 @@ def _now():
     from papermail import clock
 
     return clock.now()
-
-
-@pytest.fixture
-def email_root(tmp_path):
-    shutil.copytree(templates_dir() / "email" / "_base", tmp_path / "email" / "_base")
-    sample = tmp_path / "email" / "sample"
-    sample.mkdir()
-    (sample / "subject.txt").write_text("Hello\n  {{ name }}\n")
-    (sample / "body.txt").write_text("Hi {{ name }}\n{% include 'email/_base/footer.txt' %}")
-    (sample / "body.mjml").write_text(
-        '<mjml><mj-include path="_base/head.mjml" /><mj-body><mj-include path="_base/header.mjml" />'
-        '<mj-section><mj-column><mj-text><a href="{{ url }}">{{ name }}</a>'
-        "{% if items %}{{ items|length }}{% endif %}</mj-text></mj-column></mj-section>"
-        '<mj-include path="_base/footer.mjml" /></mj-body></mjml>'
-    )
-    return tmp_path
-
-
-def test_mjml_is_compiled_once_and_jinja_survives_it(email_root):
-    templates = EmailTemplates(email_root)
-    context = {
-        "name": "<img src=x onerror=alert(1)>",
-        "url": "https://a.example/?q=1&r=2",
-        "items": [1, 2],
-        "footer_reason": "You asked for it.",
-        "postal_address": "1 Street",
-    }
-    first = templates.render("sample", context)
-    assert first.subject == "Hello <img src=x onerror=alert(1)>"
-    assert "&lt;img src=x onerror=alert(1)&gt;" in first.html
-    assert 'href="https://a.example/?q=1&amp;r=2"' in first.html
-    assert "<img" not in first.html
-    assert "You asked for it." in first.text
-    compiled = templates.html_template("sample")
-    templates.render("sample", context)
-    assert templates.html_template("sample") is compiled
-    assert templates.names() == ["sample"]
-    with pytest.raises(TemplateError):
-        templates.html_template("missing")

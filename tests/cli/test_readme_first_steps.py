@@ -1,6 +1,6 @@
 """The README's first steps, replayed literally: offline with failed fetches, then ``--demo``.
 
-Each command's output must be what the README shows (``tests/first_steps.py`` says what is put in
+Each command's output must be what the README shows (``tests/cli/first_steps.py`` says what is put in
 one form first); ``scripts/readme-first-steps`` regenerates the README's transcript from such a run.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.first_steps import readme_transcript, run_first_steps, shown
+from tests.cli.first_steps import readme_transcript, run_first_steps, shown
 
 pytestmark = pytest.mark.slow
 

@@ -20,9 +20,9 @@ from papermail.celery_app import reset_celery
 from papermail.db.models import BounceEvent, Subscriber, SubscriberStatus
 from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
+from tests.bounces import providers as p
 from tests.conftest import make_settings
-from tests.delivery.conftest import add_subscribers
-from tests.intake import providers as p
+from tests.support.send_env import add_subscribers
 
 READER = "reader0@example.org"
 STALE = datetime.now(UTC) - timedelta(hours=3)

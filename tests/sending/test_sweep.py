@@ -14,7 +14,7 @@ from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest
 from papermail.delivery.plan import plan
 from papermail.delivery.sweep import sweep
-from tests.delivery.conftest import add_ranking, add_subscribers
+from tests.support.send_env import add_ranking, add_subscribers
 
 NOW = clock.now()
 AGO = timedelta(minutes=30)

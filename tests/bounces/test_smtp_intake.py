@@ -17,8 +17,8 @@ from papermail.bounces.smtp_intake import FORGET_IPS_ABOVE, GroupStore, IntakeLi
 from papermail.cli import cli
 from papermail.config import Rate
 from papermail.sending.verp import VerpKind, make_token
+from tests.bounces.conftest import BOUNCE_ADDRESS, dsn_for, stored_messages
 from tests.conftest import REDIS_URL
-from tests.intake.conftest import BOUNCE_ADDRESS, dsn_for, stored_messages
 
 
 def _client(port: int) -> smtplib.SMTP:

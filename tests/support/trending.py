@@ -1,4 +1,7 @@
-"""Trending fixtures: a frozen clock, and papers with signal snapshots placed in hours before now."""
+"""Trending fixtures: a frozen clock, and papers with signal snapshots placed in hours before now.
+
+Registered for the whole suite: the trending tests and those of ``papermail score`` / ``trending`` use them.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from papermail.cli import cli
 from papermail.db import session_scope
-from tests.trending.conftest import Corpus
+from tests.support.trending import Corpus
 
 
 def invoke(*args: str):

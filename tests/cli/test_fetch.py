@@ -8,14 +8,14 @@ from click.testing import CliRunner
 from papermail import config
 from papermail.celery_app import reset_celery
 from papermail.cli import cli
-from tests.sources.conftest import API_PATH, HF_PATH, RSS_PATH, arxiv_api, point_at, serve_file, status
-from tests.sources.signal_apis import SignalApis
+from tests.support.feeds import API_PATH, HF_PATH, RSS_PATH, arxiv_api, point_at, serve_file, status
+from tests.support.signal_apis import SignalApis
 
 LISTING_PATH = RSS_PATH + "cs.AI"
 
 
 @pytest.fixture
-def cli_settings(database, settings, feed_server, shared_fixtures):
+def served_settings(database, settings, feed_server, shared_fixtures):
     """Process-wide settings on a fresh database, with every source served by the local server."""
     pointed = point_at(
         settings, feed_server, database_url=database.fresh(), fetch_retries=0, arxiv_delay_seconds=0
@@ -39,14 +39,14 @@ def _row(output: str, source: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("│").split("│")]
 
 
-def test_fetch_prints_a_summary(cli_settings):
+def test_fetch_prints_a_summary(served_settings):
     result = invoke("--source", "arxiv")
     assert result.exit_code == 0, result.output
     assert "fetch summary" in result.output
     assert _row(result.output, "arxiv") == ["arxiv", "ok", "3", "0", "0", "0", "0"]
 
 
-def test_one_source_failing_does_not_stop_the_other(cli_settings, feed_server):
+def test_one_source_failing_does_not_stop_the_other(served_settings, feed_server):
     # Hugging Face fails: the sources run at the same time, and arXiv's listing needs no lookups,
     # so each outcome is the same whichever finishes first.
     feed_server.route(HF_PATH, status(503))
@@ -63,7 +63,7 @@ def test_one_source_failing_does_not_stop_the_other(cli_settings, feed_server):
     assert json.loads(result.stderr) == {"error": "fetch did not complete for huggingface"}
 
 
-def test_the_log_shows_runs_and_their_problems(cli_settings, feed_server):
+def test_the_log_shows_runs_and_their_problems(served_settings, feed_server):
     feed_server.route(LISTING_PATH, status(503))
     invoke("--source", "arxiv")
     invoke("--source", "hf")
@@ -79,18 +79,18 @@ def test_the_log_shows_runs_and_their_problems(cli_settings, feed_server):
     assert {p["kind"] for p in runs[0]["problems"]} == {"notice"} and len(runs[0]["problems"]) == 30
 
 
-def test_the_summary_points_to_the_log_for_more_problems(cli_settings):
+def test_the_summary_points_to_the_log_for_more_problems(served_settings):
     result = invoke("--source", "hf")
     assert result.exit_code == 0, result.output
     assert "huggingface: … and 20 more (papermail fetch log lists them)" in result.output
 
 
-def test_an_empty_log_says_so(cli_settings):
+def test_an_empty_log_says_so(served_settings):
     result = invoke("log")
     assert result.exit_code == 0 and result.output.strip() == "no fetch runs yet"
 
 
-def test_a_bad_date_is_a_usage_error(cli_settings):
+def test_a_bad_date_is_a_usage_error(served_settings):
     result = invoke("--date", "2026-13-01")
     assert result.exit_code == 2
     assert "2026-13-01" in result.output
