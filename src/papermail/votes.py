@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock, tokens
+from papermail.arxiv_ids import parse_arxiv_id
 from papermail.config import Settings
 from papermail.db.inserts import dialect_insert
 from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
@@ -23,7 +24,6 @@ from papermail.sources.api_pacing import arxiv_pacer_for
 from papermail.sources.arxiv_api import ArxivApi
 from papermail.sources.http import HttpClient
 from papermail.sources.ingest import upsert_papers
-from papermail.sources.normalise import parse_arxiv_id
 from papermail.subscribers import InvalidInput
 
 MORE, LESS = 1, -1

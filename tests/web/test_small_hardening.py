@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from papermail import tokens
+from papermail.arxiv_ids import parse_arxiv_id
 from papermail.cli.service import gunicorn_argv
-from papermail.sources.normalise import parse_arxiv_id
 from tests.conftest import settings_environ, subprocess_env, wait_for
 from tests.web.conftest import add_papers, link_path, preferences_path
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 
-from papermail.sources.normalise import clean_authors, normalise_text, parse_arxiv_id, safe_http_url
+from papermail.arxiv_ids import parse_arxiv_id
+from papermail.sources.normalise import clean_authors, normalise_text, safe_http_url
 from papermail.sources.records import PaperRecord, ParsedFeed, Problem, SignalRecord
 
 PAGE_LIMIT = 100  # the most the endpoint returns per call
