@@ -22,7 +22,7 @@ from papermail import task_names
 from papermail.config import Settings, get_settings
 from papermail.db.inserts import insert_ignoring_conflicts, insert_many_returning
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
-from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
+from papermail.digest.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
 from papermail.digest.select import RunSelection, Selection, select_for_subscribers
 from papermail.queue import enqueue_after_commit
 from papermail.subscribers import mailable_ids
