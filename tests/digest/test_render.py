@@ -13,13 +13,9 @@ from freezegun import freeze_time
 
 from papermail import clock
 from papermail.db.models import Digest, TrendScore
-from papermail.digest.render import (
-    TLDR_WORDS,
-    describe_period,
-    render_deliveries,
-    shorten_abstract,
-    shorten_authors,
-)
+from papermail.digest.cards import TLDR_WORDS, shorten_abstract, shorten_authors
+from papermail.digest.period import describe_period
+from papermail.digest.render import render_deliveries
 from papermail.mail.message import build_message, make_message_id
 from papermail.subscribers import links
 from tests.digest.builders import parse_message, part_text

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from papermail.trending.score import TrendParams, metric_trend, paper_signals, rank, score_paper
+from papermail.trending.params import TrendParams
+from papermail.trending.score import rank, score_paper
+from papermail.trending.series import metric_trend, paper_signals
 from tests.support.trending import NOW
 
 WEEKLY = TrendParams(window_hours=7 * 24)

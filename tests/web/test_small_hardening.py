@@ -9,8 +9,8 @@ import subprocess
 import httpx
 import pytest
 
+from papermail.arxiv_ids import parse_arxiv_id
 from papermail.cli.service import gunicorn_argv
-from papermail.sources.normalise import parse_arxiv_id
 from papermail.subscribers import links
 from tests.conftest import settings_environ, subprocess_env, wait_for
 from tests.support.web import add_papers, link_path, preferences_path

@@ -11,7 +11,7 @@ import click
 
 from papermail.admin import AdminError
 from papermail.cli.base import EXIT_USAGE, CommandError
-from papermail.delivery.period import validate_period_key
+from papermail.digest.period import validate_period_key
 from papermail.subscribers.core import InvalidInput, normalise_email
 
 

@@ -18,14 +18,10 @@ from sqlalchemy.orm import Session
 
 from papermail.config import Settings
 from papermail.db.models import Delivery, Digest, Subscriber
-from papermail.digest.render import (
-    DigestRequest,
-    PaperCard,
-    describe_period,
-    digest_lead,
-    for_reader,
-    load_cards,
-)
+from papermail.digest.cards import PaperCard, for_reader, load_cards
+from papermail.digest.period import describe_period
+from papermail.digest.render import digest_lead
+from papermail.digest.request import DigestRequest
 from papermail.subscribers import links
 
 

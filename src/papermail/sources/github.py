@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -26,11 +25,9 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.db.models import Paper, SignalSnapshot
 from papermail.sources.http import Fetched, FetchError, load_validators
+from papermail.sources.job import Job
 from papermail.sources.links import github_repository
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
-
-if TYPE_CHECKING:
-    from papermail.sources.runner import Job
 
 SOURCE, STARS = "github", "github_stars"
 TRACK_FOR = timedelta(days=14)  # stars of older papers no longer move their ranking much

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -20,10 +19,8 @@ from papermail.db.models import Paper
 from papermail.sources.arxiv_api import Pacer
 from papermail.sources.github import born_at
 from papermail.sources.http import FetchError
+from papermail.sources.job import Job
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
-
-if TYPE_CHECKING:
-    from papermail.sources.runner import Job
 
 SOURCE, CITATIONS, INFLUENTIAL = "semanticscholar", "citations", "influential_citations"
 BATCH_SIZE = 500  # the most one call takes

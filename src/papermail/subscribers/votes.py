@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock
+from papermail.arxiv_ids import parse_arxiv_id
 from papermail.config import Settings
 from papermail.db.inserts import dialect_insert
 from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
 from papermail.sources.http import HttpClient
 from papermail.sources.lookups import look_up_papers, unknown_papers
-from papermail.sources.normalise import parse_arxiv_id
 from papermail.subscribers import links
 from papermail.subscribers.core import InvalidInput
 

@@ -23,7 +23,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from papermail.db.models import Paper, SignalSnapshot
 from papermail.db.types import UTCDateTime
-from papermail.trending.score import PaperSeries, PaperSignals, TrendParams
+from papermail.trending.params import TrendParams
+from papermail.trending.series import PaperSeries, PaperSignals
 
 # Rows per round trip when streaming the series: few round trips, and memory for a few batches.
 FETCH_BATCH_ROWS = 10_000

@@ -1,4 +1,4 @@
-"""Period keys: which digest a send time belongs to, computed in the subscriber's own timezone.
+"""A digest's period: its key, how the key reads, and when a subscriber's schedule sends it.
 
 A weekly subscriber's period is the ISO week of their send time on their own calendar
 (``2026-W48``), a daily subscriber's the date (``2026-11-26``). The key comes from the local
@@ -16,9 +16,13 @@ from zoneinfo import ZoneInfo
 
 from papermail.db.models import Frequency, Subscriber
 
-WEEK_KEY = re.compile(r"^(\d{4})-W(\d{2})$")
-DAY_KEY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+WEEK_KEY = re.compile(r"(\d{4})-W(\d{2})\Z")
+DAY_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 STEP = {Frequency.WEEKLY: timedelta(days=7), Frequency.DAILY: timedelta(days=1)}
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,33 +102,43 @@ def period_for_key(schedule: Schedule, key: str) -> Period:
 
 
 def _send_day_of(schedule: Schedule, key: str) -> date:
-    if frequency_of_key(key) != schedule.frequency:
+    frequency, first_day = read_key(key)
+    if frequency != schedule.frequency:
         raise ValueError(f"period {key} is not a {schedule.frequency.value} period")
-    if schedule.frequency == Frequency.DAILY:
-        return date.fromisoformat(key)
-    year, week = (int(part) for part in WEEK_KEY.match(key).groups())  # type: ignore[union-attr]
-    return date.fromisocalendar(year, week, schedule.weekday + 1)
+    return first_day if frequency == Frequency.DAILY else first_day + timedelta(days=schedule.weekday)
+
+
+def read_key(key: str) -> tuple[Frequency, date]:
+    """What a period key says: weekly and its ISO week's Monday, or daily and its date; else ValueError."""
+    if week := WEEK_KEY.match(key):
+        try:
+            return Frequency.WEEKLY, date.fromisocalendar(int(week[1]), int(week[2]), 1)
+        except ValueError:
+            raise ValueError(f"period {key} is not a valid ISO week") from None
+    if DAY_KEY.match(key):
+        try:
+            return Frequency.DAILY, date.fromisoformat(key)
+        except ValueError:
+            raise ValueError(f"period {key} is not a valid date") from None
+    raise ValueError(f"period {key!r} is neither an ISO week like 2026-W48 nor a date like 2026-11-26")
 
 
 def validate_period_key(text: str) -> str:
     """Return ``text`` if it is a period key (``2026-W48`` or ``2026-11-26``); raise ValueError."""
     key = text.strip()
-    if week := WEEK_KEY.match(key):
-        year, number = int(week[1]), int(week[2])
-        try:
-            date.fromisocalendar(year, number, 1)
-        except ValueError:
-            raise ValueError(f"period {key} is not a valid ISO week") from None
-        return key
-    if DAY_KEY.match(key):
-        try:
-            date.fromisoformat(key)
-        except ValueError:
-            raise ValueError(f"period {key} is not a valid date") from None
-        return key
-    raise ValueError(f"period {text!r} is neither an ISO week like 2026-W48 nor a date like 2026-11-26")
+    read_key(key)
+    return key
 
 
 def frequency_of_key(key: str) -> Frequency:
     """Weekly for ``2026-W48``, daily for ``2026-11-26``."""
-    return Frequency.WEEKLY if WEEK_KEY.match(validate_period_key(key)) else Frequency.DAILY
+    return read_key(key.strip())[0]
+
+
+def describe_period(period_key: str) -> str:
+    """``2026-W48`` → ``Week 48, 2026``; ``2026-11-26`` → ``26 November 2026``."""
+    frequency, first_day = read_key(period_key)
+    if frequency == Frequency.WEEKLY:
+        year, week, _ = first_day.isocalendar()
+        return f"Week {week}, {year}"
+    return f"{first_day.day} {_MONTHS[first_day.month - 1]} {first_day.year}"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from papermail.db.models import Frequency
-from papermail.delivery.period import (
+from papermail.digest.period import (
     Schedule,
     frequency_of_key,
     latest_period,
