@@ -40,30 +40,28 @@ def test_db_upgrade_is_idempotent(settings):
     assert result.output.strip() == f"database already at {migrate.head_revision(settings)}"
 
 
-def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
-    environ = settings_environ(tmp_path, base_url="localhost")
-    result = subprocess.run(
-        [sys.executable, "-m", "papermail", "config"],
+def _papermail(tmp_path, environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m papermail ARGS`` in a fresh process with ``environ``."""
+    return subprocess.run(
+        [sys.executable, "-m", "papermail", *args],
         capture_output=True,
         text=True,
         env=subprocess_env(environ),
         cwd=tmp_path,
         check=False,
     )
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
+    environ = settings_environ(tmp_path, base_url="localhost")
+    result = _papermail(tmp_path, environ, "config")
     assert result.returncode == 2
     assert result.stderr.strip() == ("Error: PAPERMAIL_BASE_URL: must be an http(s) URL, got 'localhost'")
 
 
 def test_unreachable_database_is_one_line_and_exit_1(tmp_path):
     environ = settings_environ(tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
-    result = subprocess.run(
-        [sys.executable, "-m", "papermail", "db", "upgrade"],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(environ),
-        cwd=tmp_path,
-        check=False,
-    )
+    result = _papermail(tmp_path, environ, "db", "upgrade")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
