@@ -31,7 +31,6 @@ from papermail.mail.templates import EmailTemplates, get_templates
 from papermail.subscribers.links import Purpose, link, preferences_link
 
 TEMPLATE_NAME = "weekly-digest"
-SUBJECT_TITLE_CHARS = 72
 # Cards are rendered once per batch with this stand-in for "<vote page>/<token>" in their
 # "More/Less like this" links (``<slot>/3/more``); each digest then puts its one signed token in
 # where the slots were, far cheaper than a render per reader.

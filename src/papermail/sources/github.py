@@ -44,11 +44,6 @@ class Repository:
     arxiv_ids: list[str] = field(default_factory=list)
 
 
-def born_at() -> sa.ColumnElement:
-    """A paper's publication time, or the earliest it can be while that is unknown."""
-    return sa.func.coalesce(Paper.published_at, Paper.id_month, Paper.first_seen_at)
-
-
 def repositories_to_check(session: sa.orm.Session) -> list[Repository]:
     """The repositories of the last 14 days' papers: least recently checked first, then newest."""
     now = clock.now()
@@ -59,9 +54,9 @@ def repositories_to_check(session: sa.orm.Session) -> list[Repository]:
         .subquery()
     )
     rows = session.execute(
-        sa.select(Paper.arxiv_id, Paper.github_url, Paper.abstract, last_checked.c.at, born_at())
+        sa.select(Paper.arxiv_id, Paper.github_url, Paper.abstract, last_checked.c.at, Paper.born_at)
         .outerjoin(last_checked, last_checked.c.paper_id == Paper.id)
-        .where(born_at() >= now - TRACK_FOR, born_at() <= now)
+        .where(Paper.born_at >= now - TRACK_FOR, Paper.born_at <= now)
         .where(sa.or_(Paper.github_url.is_not(None), Paper.abstract.contains("github.com")))
     ).all()
     repositories: dict[str, Repository] = {}

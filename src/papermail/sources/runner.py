@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 ARXIV, HUGGINGFACE = "arxiv", "huggingface"
 # The community sources: popularity signals only, for papers arXiv or Hugging Face brought in.
-GITHUB, HACKERNEWS, BLUESKY, SEMANTIC_SCHOLAR = "github", "hackernews", "bluesky", "semanticscholar"
+GITHUB, HACKERNEWS, BLUESKY = github.SOURCE, hackernews.SOURCE, bluesky.SOURCE
+SEMANTIC_SCHOLAR = semantic_scholar.SOURCE
 SIGNAL_SOURCES = (GITHUB, HACKERNEWS, BLUESKY, SEMANTIC_SCHOLAR)
 SOURCES = (ARXIV, HUGGINGFACE, *SIGNAL_SOURCES)
 # Each source's fetch: the paper sources can backfill one day, the community sources cannot.

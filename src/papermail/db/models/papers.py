@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from papermail.arxiv_ids import id_month_start
@@ -45,6 +46,18 @@ class Paper(Base):
     last_seen_at: Mapped[datetime]
 
     __table_args__ = (sa.Index(None, "first_seen_at"), sa.Index(None, "published_at"))
+
+    @hybrid_property
+    def born_at(self) -> datetime:
+        """When the paper appeared: arXiv's publication time, else the earliest its id allows."""
+        # The start of its id's month while the date is being looked up, so a replacement of a 2019
+        # paper never ranks as new; first seen only for an id without a date, which arXiv doesn't issue.
+        return self.published_at or self.id_month or self.first_seen_at
+
+    @born_at.inplace.expression
+    @classmethod
+    def _born_at_expression(cls) -> sa.ColumnElement[datetime]:
+        return sa.func.coalesce(cls.published_at, cls.id_month, cls.first_seen_at)
 
     @property
     def abs_url(self) -> str:
