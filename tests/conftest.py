@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ RUN_ID = uuid.uuid4().hex[:8]
 # Fixtures that tests in several folders use, registered once for the whole suite (a folder's
 # conftest.py is seen only below it); each module's helpers are imported from it directly.
 pytest_plugins = [
+    "tests.support.browser",
     "tests.support.feeds",
     "tests.support.send_env",
     "tests.support.trending",
@@ -296,6 +298,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def answers_ok(url: str) -> bool:
+    """True if a GET of ``url`` answers 200 within a second."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

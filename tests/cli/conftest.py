@@ -96,6 +96,16 @@ class Seed:
             session.flush()
             return subscriber.id
 
+    def find(self, email: str) -> Subscriber | None:
+        """The subscriber with this address, as stored now."""
+        return self.scalar(sa.select(Subscriber).where(Subscriber.email == email))
+
+    def drop_categories(self, arxiv_ids: Sequence[str]) -> None:
+        """Make papers look first seen on Hugging Face: no arXiv category until the API is asked."""
+        with session_scope(self.settings) as session:
+            query = sa.update(Paper).where(Paper.arxiv_id.in_(arxiv_ids))
+            session.execute(query.values(primary_category=None, categories=[]))
+
     def suppress(self, email: str, reason: str) -> None:
         with session_scope(self.settings) as session:
             suppress(session, email, reason)

@@ -8,24 +8,15 @@ import smtplib
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, settings_environ, subprocess_env, wait_for
+from tests.conftest import answers_ok, free_port, settings_environ, subprocess_env, wait_for
 
 # How long `up` may take to stop when nothing is running: its children stop in parallel, and an idle
 # worker starts its shutdown at once instead of after its broker polls.
 IDLE_STOP_SECONDS = 3.0
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -103,7 +94,7 @@ def _start_up(
 
 def _whole_family(up: subprocess.Popen, log_path: Path, port: int) -> set[Process]:
     """Once everything runs: web (gunicorn + 2 workers), worker (+ 2 pool processes) and beat."""
-    wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
+    wait_for(lambda: answers_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
     wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
     wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
 
@@ -130,7 +121,7 @@ def test_up_stops_every_child_on_sigterm_and_sighup_and_leaves_no_orphan(tmp_pat
     # Nobody's pool process was shot: Celery stopped its own.
     assert " ERROR " not in log_text, log_text
     assert [process for process in family if _alive(process)] == []
-    assert not _healthy(f"http://127.0.0.1:{port}/healthz")  # the port is free again
+    assert not answers_ok(f"http://127.0.0.1:{port}/healthz")  # the port is free again
 
 
 @pytest.mark.slow
@@ -154,7 +145,7 @@ def test_up_serves_and_stops_cleanly_without_postgres_or_redis(tmp_path):
     # and links to where the web listens.
     up, log_path, port = _start_up(tmp_path, "BASE_URL")
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
+        wait_for(lambda: answers_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
         wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
         wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
         up.send_signal(signal.SIGINT)
@@ -230,7 +221,7 @@ def test_up_runs_the_inbound_server_when_its_bind_is_set(tmp_path):
         inbound_bind=f"127.0.0.1:{inbound_port}",
     )
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
+        wait_for(lambda: answers_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
         wait_for(lambda: "taking bounces" in log_path.read_text(), timeout=60, message="inbound")
         with smtplib.SMTP("127.0.0.1", inbound_port, timeout=10) as client:
             assert client.ehlo()[0] == 250

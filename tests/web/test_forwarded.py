@@ -9,8 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.cli.test_up import _healthy
-from tests.conftest import free_port, settings_environ, subprocess_env, wait_for
+from tests.conftest import answers_ok, free_port, settings_environ, subprocess_env, wait_for
 
 
 @contextmanager
@@ -30,7 +29,7 @@ def _gunicorn(tmp_path, database_url: str, proxy_count: int) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _healthy(f"{base}/healthz"), timeout=60, message=f"gunicorn ({log_path})")
+        wait_for(lambda: answers_ok(f"{base}/healthz"), timeout=60, message=f"gunicorn ({log_path})")
         yield base
     finally:
         os.killpg(web.pid, 15)

@@ -23,8 +23,8 @@ from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
 from tests.conftest import free_port, make_settings
 from tests.digest.builders import World
+from tests.support.browser import SCREENSHOTS, watch_for_errors
 from tests.support.web import add_run
-from tests.web.test_browser import SCREENSHOTS, watch_for_errors
 
 pytestmark = pytest.mark.slow
 
