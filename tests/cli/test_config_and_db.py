@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -40,28 +41,22 @@ def test_db_upgrade_is_idempotent(settings):
     assert result.output.strip() == f"database already at {migrate.head_revision(settings)}"
 
 
-def _papermail(tmp_path, environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m papermail ARGS`` in a fresh process with ``environ``."""
-    return subprocess.run(
-        [sys.executable, "-m", "papermail", *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(environ),
-        cwd=tmp_path,
-        check=False,
-    )
+def _python(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` in a fresh process with exactly ``env``; its output as text."""
+    command = [sys.executable, *args]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
     environ = settings_environ(tmp_path, base_url="localhost")
-    result = _papermail(tmp_path, environ, "config")
+    result = _python(tmp_path, subprocess_env(environ), "-m", "papermail", "config")
     assert result.returncode == 2
     assert result.stderr.strip() == ("Error: PAPERMAIL_BASE_URL: must be an http(s) URL, got 'localhost'")
 
 
 def test_unreachable_database_is_one_line_and_exit_1(tmp_path):
     environ = settings_environ(tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
-    result = _papermail(tmp_path, environ, "db", "upgrade")
+    result = _python(tmp_path, subprocess_env(environ), "-m", "papermail", "db", "upgrade")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -114,36 +109,16 @@ def test_installed_wheel_migrates_from_any_directory(tmp_path):
     }
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "papermail", "db", "upgrade"],
-        env=env,
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _python(elsewhere, env, "-m", "papermail", "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert f"migrated database from empty to {migrate.head_revision()}" in result.stdout
     probe = "import papermail.resources as r; print(r.templates_dir())"
-    shown = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=env,
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    shown = _python(elsewhere, env, "-c", probe)
+    assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip().startswith(str(target))
     # The offline demo ships in the wheel, small, and loads from there.
     sample = target / "papermail" / "demo" / "sample.json.gz"
     assert sample.is_file() and sample.stat().st_size <= 1_000_000
-    demo = subprocess.run(
-        [sys.executable, "-m", "papermail", "demo", "load", "--json"],
-        env=env,
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    demo = _python(elsewhere, env, "-m", "papermail", "demo", "load", "--json")
     assert demo.returncode == 0, demo.stderr
     assert json.loads(demo.stdout)["papers"] > 100
