@@ -42,7 +42,8 @@ from papermail.admin.subscriber_csv import ImportRow, apply_import, read_import_
 from papermail.config import Settings  # noqa: E402
 from papermail.db import get_engine, migrate, session_scope  # noqa: E402
 from papermail.db.models import Base, Subscriber, Suppression  # noqa: E402
-from papermail.subscribers import apply_preferences, email_hash  # noqa: E402
+from papermail.redaction import email_hash  # noqa: E402
+from papermail.subscribers.preferences import apply_preferences  # noqa: E402
 
 TOPICS = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "cs.RO", "stat.ML"]
 

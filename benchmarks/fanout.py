@@ -695,7 +695,7 @@ COMPONENTS = [
             "templates/email",
             "digest/render",
             "itsdangerous",
-            "tokens.py",
+            "subscribers/links",
             "hmac",
             "json",
         ),
@@ -703,7 +703,10 @@ COMPONENTS = [
     ("MIME building", ("mail/message", "b2a_qp", "encodebytes", "blake2b")),
     ("SMTP client", ("smtplib", "socket", "mail/backends", "sendall", "recv_into")),
     ("database client (SQLAlchemy, psycopg)", ("sqlalchemy", "psycopg")),
-    ("send loop and bookkeeping", ("delivery/", "mail/outbox", "subscribers.py", "uuid", "hashlib")),
+    (
+        "send loop and bookkeeping",
+        ("delivery/", "sending/", "mail/outbox", "subscribers/core", "redaction", "uuid", "hashlib"),
+    ),
 ]
 
 

@@ -35,14 +35,14 @@ import sqlalchemy as sa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
-from tests.conftest import make_settings, settings_environ, subprocess_env  # noqa: E402
-from tests.intake.conftest import dsn_for, free_port, wait_for_smtp  # noqa: E402
+from tests.bounces.conftest import dsn_for, wait_for_smtp  # noqa: E402
+from tests.conftest import free_port, make_settings, settings_environ, subprocess_env  # noqa: E402
 
-from papermail.bounces.verp import VerpKind, verp_sender_for  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.config import use_settings  # noqa: E402
 from papermail.db import migrate, session_factory  # noqa: E402
 from papermail.db.models import InboundMessage  # noqa: E402
+from papermail.sending.verp import VerpKind, verp_sender_for  # noqa: E402
 
 CONNECTIONS = 4
 WARM_UP = 20  # messages, sent before the clock starts

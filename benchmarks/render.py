@@ -49,18 +49,15 @@ from papermail import clock, config  # noqa: E402
 from papermail.db import migrate  # noqa: E402
 from papermail.db.models import Delivery, Digest, Paper, Subscriber, TrendScore  # noqa: E402
 from papermail.db.session import session_scope  # noqa: E402
-from papermail.digest.render import (  # noqa: E402
-    DigestRequest,
-    digest_context,
-    paper_card,
-    render_deliveries,
-    vote_links,
-)
+from papermail.digest.cards import paper_card  # noqa: E402
+from papermail.digest.links import vote_links  # noqa: E402
+from papermail.digest.render import digest_context, render_deliveries  # noqa: E402
+from papermail.digest.request import DigestRequest  # noqa: E402
 from papermail.digest.select import select_for_subscribers  # noqa: E402
 from papermail.mail.message import build_message, make_message_id  # noqa: E402
 from papermail.mail.templates import get_templates  # noqa: E402
 from papermail.resources import templates_dir  # noqa: E402
-from papermail.tokens import CompactTokens, Purpose, link  # noqa: E402
+from papermail.subscribers.links import CompactTokens, Purpose, link  # noqa: E402
 
 try:
     import css_inline

@@ -56,12 +56,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # A child measuring the baseline code imports papermail from its exported copy instead.
 sys.path.insert(0, os.environ.get("PAPERMAIL_BENCH_SRC") or str(REPO_ROOT / "src"))
 
+import papermail  # noqa: E402
 from papermail import config  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
 from papermail.db.models import Paper, ScoringRun, SignalSnapshot  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.trending import WINDOWS, runs  # noqa: E402
-from papermail.trending.score import TrendParams, paper_signals, rank, score_paper  # noqa: E402
+from papermail.trending import WINDOWS, TrendParams, runs  # noqa: E402
 
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 AS_OF = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -265,7 +265,7 @@ def measure_bulk(url: str, mode: str) -> dict:
         "server_cpu_seconds": process_cpu_seconds(server_pid) - server_cpu,
         "papers": summary.paper_count,
         "rss_growth_mb": peak_rss_mb() - baseline,
-        "src": str(Path(config.__file__).resolve().parents[1]),  # which code ran
+        "src": str(Path(papermail.__file__).resolve().parents[1]),  # which code ran
     }
 
 
@@ -295,6 +295,11 @@ def peak_rss_mb() -> float:
 
 def measure_naive(url: str, papers: int) -> dict:
     """The naive loop: one query per paper, aggregated and scored in Python, then the same insert."""
+    # Imported here, not at the top: a --signals child imports this file over older code, whose
+    # trending package had no series module.
+    from papermail.trending.score import rank, score_paper
+    from papermail.trending.series import paper_signals
+
     settings = child_settings(url)
     params = window_params(settings)[0]
     with session_scope(settings) as session:

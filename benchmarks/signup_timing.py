@@ -35,13 +35,14 @@ sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
 from benchmarks.web_load import SIGNUP_FIELDS  # noqa: E402
 
-from papermail import clock, config, signup  # noqa: E402
+from papermail import clock, config  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.config import Rate  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
 from papermail.db.models import Subscriber, SubscriberStatus  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.subscribers import suppress  # noqa: E402
+from papermail.signup import flow  # noqa: E402
+from papermail.subscribers.core import suppress  # noqa: E402
 from papermail.web import create_app  # noqa: E402
 from papermail.web.context import web_context  # noqa: E402
 from papermail.web.forms import SignupFields  # noqa: E402
@@ -58,7 +59,7 @@ def add_old_request_path(app: Flask) -> None:
         context = web_context()
         email, preferences, _errors = SignupFields.from_form(request.form).parse()
         context.transaction(
-            lambda session: signup.request_signup(
+            lambda session: flow.request_signup(
                 session, context.settings, email=email, preferences=preferences, limiter=context.limiter
             )
         )

@@ -57,15 +57,16 @@ import sqlalchemy as sa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
-from tests.web.conftest import add_run  # noqa: E402
+from tests.support.web import add_run  # noqa: E402
 
-from papermail import config, signup_requests  # noqa: E402
+from papermail import config  # noqa: E402
 from papermail.celery_app import reset_celery  # noqa: E402
 from papermail.db import migrate, session_scope  # noqa: E402
 from papermail.db.bookkeeping import AuditLog, SignupRequest  # noqa: E402
 from papermail.db.models import Subscriber  # noqa: E402
 from papermail.db.session import dispose_engines  # noqa: E402
-from papermail.signup_limits import address_key, ip_key, limiter_for, redis_key_prefix  # noqa: E402
+from papermail.signup.limits import address_key, ip_key, limiter_for, redis_key_prefix  # noqa: E402
+from papermail.signup.requests import process_request  # noqa: E402
 
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PAPERMAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -313,7 +314,7 @@ def process_recorded_signups(settings: config.Settings) -> None:
             waiting = session.scalars(sa.select(SignupRequest.id).order_by(SignupRequest.id)).all()
         for request_id in waiting:
             with session_scope(settings) as session:
-                signup_requests.process_request(session, settings, request_id, limiter)
+                process_request(session, settings, request_id, limiter)
     finally:
         config.use_settings(None)
         reset_celery()

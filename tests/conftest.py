@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,16 @@ SRC_DIR = REPO_ROOT / "src"
 PG_ADMIN_DSN = os.environ.get("PAPERMAIL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PAPERMAIL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:8]
+
+# Fixtures that tests in several folders use, registered once for the whole suite (a folder's
+# conftest.py is seen only below it); each module's helpers are imported from it directly.
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.feeds",
+    "tests.support.send_env",
+    "tests.support.trending",
+    "tests.support.web",
+]
 
 
 def shared_fixtures_dir() -> Path:
@@ -279,6 +291,22 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (yet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers_ok(url: str) -> bool:
+    """True if a GET of ``url`` answers 200 within a second."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

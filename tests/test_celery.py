@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 
 from papermail import celery_app
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import load_settings
 from papermail.db import get_engine, session_scope
 from papermail.db.bookkeeping import AuditLog
-from papermail.queue import enqueue_after_commit
 from tests.conftest import REDIS_URL, settings_environ, wait_for
 
 

@@ -1,4 +1,6 @@
-"""The Celery application, built from Settings. Task modules use ``@shared_task`` and never import it.
+"""The Celery application, built from Settings, and tasks enqueued after their transaction commits.
+
+Task modules use ``@shared_task`` and never import the app.
 
 Reliability settings, and why:
 
@@ -20,6 +22,7 @@ Reliability settings, and why:
 from __future__ import annotations
 
 import importlib
+import logging
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -29,9 +32,12 @@ from typing import Any
 import sqlalchemy as sa
 from celery import Celery
 from kombu.transport import sqlalchemy as kombu_database
+from sqlalchemy.orm import Session
 
 from papermail import task_names
 from papermail.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 TASK_MODULES = (
     "papermail.tasks.maintenance",
@@ -205,3 +211,47 @@ def reset_celery() -> None:
     """Forget the process-wide app (after the settings changed)."""
     global _app
     _app = None
+
+
+# -- enqueueing after commit --------------------------------------------------------------------
+
+_PENDING_KEY = "papermail.pending_tasks"
+PUBLISH_ATTEMPTS = 2
+
+
+def enqueue_after_commit(session: Session, task_name: str, *args: Any) -> None:
+    """Send ``task_name(*args)`` when ``session`` commits; forget it if the session rolls back.
+
+    A task enqueued before commit can run before its rows exist (or after they were rolled back);
+    a task enqueued after a rollback would act on nothing. Arguments must be JSON (IDs, keys).
+    """
+    if not sa.event.contains(session, "after_commit", _send_pending):
+        sa.event.listen(session, "after_commit", _send_pending)
+        sa.event.listen(session, "after_soft_rollback", _drop_pending)
+    session.info.setdefault(_PENDING_KEY, []).append((task_name, args))
+
+
+def _send_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, [])
+    if not pending:
+        return
+    app = get_celery()
+    for task_name, args in pending:
+        _publish(app, task_name, list(args))
+
+
+def _publish(app, task_name: str, args: list[Any]) -> None:
+    # The transaction has already committed, so raising here would report a failure for work that
+    # is safely stored. Retry once (the embedded broker can lose a race creating its queue row),
+    # then log: the rows stay pending and the sweepers re-queue them.
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            app.send_task(task_name, args=args)
+            return
+        except Exception as exc:
+            if attempt == PUBLISH_ATTEMPTS:
+                log.error("could not queue %s%r after commit: %s", task_name, tuple(args), exc)
+
+
+def _drop_pending(session: Session, _previous_transaction: Any) -> None:
+    session.info.pop(_PENDING_KEY, None)

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from papermail import clock, signup
+from papermail import clock
 from papermail.bounces import parse_verp_recipient
 from papermail.cli import cli
 from papermail.db.models import Confirmation, Delivery, Subscriber, SubscriberStatus
@@ -20,9 +20,10 @@ from papermail.delivery.send import send_batch
 from papermail.mail.backends import FileBackend
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import NoPacing, Outbox
-from papermail.signup_limits import DatabaseRateLimiter
-from papermail.subscribers import parse_preferences
-from tests.delivery.conftest import add_ranking, plan_week
+from papermail.signup import confirmations, flow
+from papermail.signup.limits import DatabaseRateLimiter
+from papermail.subscribers.preferences import parse_preferences
+from tests.support.send_env import add_ranking, plan_week
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -160,7 +161,7 @@ def test_a_confirmation_leaves_with_its_own_return_path(send_env_factory, smtp_s
         backend, broker="embedded", mail_url=smtp_server.url, bounce_address="bounces@papermail.test"
     )
     with env.session() as session:
-        signup.request_signup(
+        flow.request_signup(
             session,
             env.settings,
             email="new@example.org",
@@ -170,7 +171,7 @@ def test_a_confirmation_leaves_with_its_own_return_path(send_env_factory, smtp_s
         session.commit()
         subscriber_id = session.scalar(sa.select(Subscriber.id).where(Subscriber.email == "new@example.org"))
         confirmation_id = session.scalar(sa.select(Confirmation.id))
-    signup.send_confirmation(env.settings, subscriber_id)
+    confirmations.send_confirmation(env.settings, subscriber_id)
     (captured,) = smtp_server.received_by("new@example.org")
     target = parse_verp_recipient(env.settings, captured.sender)
     assert target is not None and target.confirmation_id == confirmation_id

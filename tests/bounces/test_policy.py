@@ -9,22 +9,22 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import clock, tokens
+from papermail import clock
 from papermail.bounces import (
     ProviderEvent,
-    VerpKind,
     apply_provider_event,
     parse_verp_recipient,
     process_inbound_message,
     store_inbound_message,
-    verp_sender_for,
 )
 from papermail.bounces.policy import reactivate
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import BounceVerdict, Confirmation, Delivery, Digest, Subscriber, SubscriberStatus
-from papermail.subscribers import is_suppressed
+from papermail.sending.verp import VerpKind, verp_sender_for
+from papermail.subscribers import links
+from papermail.subscribers.core import is_suppressed
 from tests.conftest import make_settings
-from tests.delivery.conftest import add_subscribers
+from tests.support.send_env import add_subscribers
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -87,7 +87,7 @@ def test_a_complaint_unsubscribes_for_good_and_reactivate_refuses(session, setti
 
 def test_a_redacted_complaint_finds_the_reader_by_the_signed_unsubscribe_link(session, settings):
     (subscriber_id,) = add_subscribers(session, 1)
-    url = tokens.link(settings, tokens.Purpose.UNSUBSCRIBE, subscriber_id)
+    url = links.link(settings, links.Purpose.UNSUBSCRIBE, subscriber_id)
     raw = (SAMPLES / "arf_redacted.eml").read_text().replace("{UNSUBSCRIBE_URL}", url).encode()
     result = _process(session, settings, raw)
     actions = {r.address: r.action.value for r in result.recipients}

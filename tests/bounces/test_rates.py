@@ -13,7 +13,7 @@ from papermail.bounces.rates import bounce_checks, period_rates
 from papermail.cli import cli
 from papermail.db.models import Delivery, Digest, Subscriber
 from papermail.delivery.send import send_batch
-from tests.delivery.conftest import plan_week
+from tests.support.send_env import plan_week
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 

@@ -15,7 +15,7 @@ from papermail.bounces import store_inbound_message
 from papermail.db.models import InboundMessage, Subscriber, SubscriberStatus
 from papermail.tasks.bounces import sweep_inbound_messages
 from tests.conftest import wait_for
-from tests.delivery.conftest import add_subscribers
+from tests.support.send_env import add_subscribers
 
 DSN = (Path(__file__).parent / "samples" / "mailbox_full_dsn.eml").read_bytes().replace(b"5.2.2", b"5.1.1")
 

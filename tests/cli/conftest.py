@@ -6,7 +6,6 @@ before each test, as the delivery tests do) rather than the shared rolled-back o
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,9 +33,8 @@ from papermail.db.models import (
     SubscriberStatus,
     TrendScore,
 )
-from papermail.subscribers import suppress
-from tests.conftest import Database, make_settings
-from tests.delivery.conftest import _fresh_circuit_breakers, committed_databases, smtp_server
+from papermail.subscribers.core import suppress
+from tests.conftest import Database, free_port, make_settings
 
 SMTP_USER, SMTP_PASSWORD = "papermail", "s3cret"
 
@@ -97,6 +95,16 @@ class Seed:
             session.add(subscriber)
             session.flush()
             return subscriber.id
+
+    def find(self, email: str) -> Subscriber | None:
+        """The subscriber with this address, as stored now."""
+        return self.scalar(sa.select(Subscriber).where(Subscriber.email == email))
+
+    def drop_categories(self, arxiv_ids: Sequence[str]) -> None:
+        """Make papers look first seen on Hugging Face: no arXiv category until the API is asked."""
+        with session_scope(self.settings) as session:
+            query = sa.update(Paper).where(Paper.arxiv_id.in_(arxiv_ids))
+            session.execute(query.values(primary_category=None, categories=[]))
 
     def suppress(self, email: str, reason: str) -> None:
         with session_scope(self.settings) as session:
@@ -221,16 +229,8 @@ def seed(cli_settings) -> Seed:
     return Seed(cli_settings)
 
 
-# -- real SMTP servers ---------------------------------------------------------------------------
-# ``smtp_server`` (scripted replies, records what it accepts) comes from the delivery tests; the
-# circuit breaker is per process, so its streak is reset around every test here too.
-__all__ = ["_fresh_circuit_breakers", "committed_databases", "smtp_server"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# -- a real SMTP server that checks logins ---------------------------------------------------------
+# (``smtp_server``, scripted replies that records what it accepts, is tests/support/send_env.py's.)
 
 
 def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:

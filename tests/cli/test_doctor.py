@@ -7,16 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from papermail import clock, config, leases
+from papermail import clock, config
 from papermail.celery_app import reset_celery
-from papermail.db import session_scope
+from papermail.db import leases, session_scope
 from papermail.db.models import FetchStatus
-from tests.cli.conftest import SMTP_PASSWORD, free_port
-from tests.cli.test_stats_and_status import _without_category
-from tests.conftest import settings_environ
-from tests.sources.conftest import API_PATH, HF_PATH, RSS_PATH, arxiv_api, feed_server, serve_file
-
-__all__ = ["feed_server"]
+from tests.cli.conftest import SMTP_PASSWORD
+from tests.conftest import free_port, settings_environ
+from tests.support.feeds import API_PATH, HF_PATH, RSS_PATH, arxiv_api, serve_file
 
 
 def _use(settings) -> None:
@@ -266,9 +263,9 @@ def test_ranked_papers_without_a_category_are_counted(run, cli_settings, seed):
         "status": "ok",
         "detail": "all 20 ranked papers have their arXiv category",
     }
-    _without_category(seed, ["2612.00003"])  # one in twenty: the API's usual lag
+    seed.drop_categories(["2612.00003"])  # one in twenty: the API's usual lag
     assert _checks(run)[1]["categories"]["status"] == "ok"
-    _without_category(seed, ["2612.00004", "2612.00005"])
+    seed.drop_categories(["2612.00004", "2612.00005"])
     categories = _checks(run)[1]["categories"]
     assert categories["status"] == "warn"
     assert categories["detail"].startswith(

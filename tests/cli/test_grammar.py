@@ -14,7 +14,7 @@ from papermail import config
 from papermail.celery_app import reset_celery
 from papermail.cli import cli
 from papermail.sources.http import HttpClient, _name_not_resolved
-from tests.cli.conftest import free_port
+from tests.conftest import free_port
 
 # Every command on an empty, migrated install with no network: what it exits with.
 # 0 done or nothing to do, 1 failed (the line says why and what to run), 2 bad usage.

@@ -13,11 +13,12 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
-from papermail import config, votes
+from papermail import config
 from papermail.db import session_scope
 from papermail.db.models import Paper, Subscriber, SubscriberStatus, Vote
+from papermail.subscribers import votes
 from tests.cli.conftest import one_line_error
-from tests.sources.conftest import API_PATH, FeedServer, arxiv_api
+from tests.support.feeds import API_PATH, FeedServer, arxiv_api
 
 
 @pytest.fixture

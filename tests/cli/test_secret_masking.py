@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from papermail import config
 from papermail.cli import cli
 from tests.conftest import settings_environ
-from tests.sources.conftest import API_PATH, FeedServer
+from tests.support.feeds import API_PATH, FeedServer
 
 SECRETS = [f"S3cret{n}" for n in range(7)]
 CLOSED = "127.0.0.1:1"  # nothing listens: every check fails at once, quoting its URL

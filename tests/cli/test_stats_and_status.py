@@ -4,11 +4,9 @@ import json
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from papermail import clock
-from papermail.db import session_scope
-from papermail.db.models import DeliveryStatus, FetchStatus, Paper, SubscriberStatus
+from papermail.db.models import DeliveryStatus, FetchStatus, SubscriberStatus
 from tests.cli.conftest import one_line_error
 
 S = DeliveryStatus
@@ -137,18 +135,11 @@ def test_a_bad_period_is_one_line_and_exit_2(run, period, message):
         assert one_line_error(result) == message
 
 
-def _without_category(seed, arxiv_ids) -> None:
-    """Papers as first seen on Hugging Face: no arXiv category until the API is asked."""
-    with session_scope(seed.settings) as session:
-        query = sa.update(Paper).where(Paper.arxiv_id.in_(arxiv_ids))
-        session.execute(query.values(primary_category=None, categories=[]))
-
-
 def test_stats_count_the_ranked_papers_still_without_a_category(run, seed):
     seed.scoring_run([(f"2612.0000{n}", f"Paper {n}", "12 upvotes") for n in range(1, 6)])
     assert json.loads(run("stats", "--json").stdout)["ranked_without_category"] == 0
     assert "every ranked paper has its arXiv category" in run("stats").stdout
-    _without_category(seed, ["2612.00002", "2612.00004"])
+    seed.drop_categories(["2612.00002", "2612.00004"])
     assert json.loads(run("stats", "--json").stdout)["ranked_without_category"] == 2
     assert "2 ranked papers without an arXiv category yet" in run("stats").stdout
     assert json.loads(run("stats", "--json").stdout)["trending"][0]["arxiv_id"] == "2612.00001"

@@ -5,16 +5,12 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from papermail import audit, clock
-from papermail.db import session_scope
+from papermail import clock
+from papermail.db import audit, session_scope
 from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
 from papermail.db.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus, Suppression
-from papermail.subscribers import email_hash
+from papermail.redaction import email_hash
 from tests.cli.conftest import one_line_error
-
-
-def _subscriber(seed, email: str) -> Subscriber | None:
-    return seed.scalar(sa.select(Subscriber).where(Subscriber.email == email))
 
 
 def test_add_then_confirm_then_nothing_to_change(run, seed):
@@ -32,7 +28,7 @@ def test_add_then_confirm_then_nothing_to_change(run, seed):
     assert again.exit_code == 0
     assert "already there (active); nothing changed" in again.stdout
 
-    subscriber = _subscriber(seed, "ada@example.org")
+    subscriber = seed.find("ada@example.org")
     assert subscriber.status == SubscriberStatus.ACTIVE and subscriber.confirmed_at is not None
     assert subscriber.keywords == ["diffusion"] and subscriber.topics == ["cs.CL", "cs.LG"]
     assert [row.action for row in seed.audit("subscriber.add") + seed.audit("subscriber.update")] == [
@@ -44,7 +40,7 @@ def test_add_then_confirm_then_nothing_to_change(run, seed):
 def test_a_new_subscriber_without_topics_follows_the_fetched_categories(run, seed, cli_settings):
     result = run("subscribers", "add", "bo@example.org", "--confirmed")
     assert result.exit_code == 0, result.output
-    assert _subscriber(seed, "bo@example.org").topics == sorted(cli_settings.arxiv_categories)
+    assert seed.find("bo@example.org").topics == sorted(cli_settings.arxiv_categories)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +65,7 @@ def test_a_suppressed_address_is_never_added_back(run, seed):
     assert one_line_error(result) == (
         "gone@example.org is on the suppression list (bounce); papermail will never mail it again"
     )
-    assert _subscriber(seed, "gone@example.org") is None
+    assert seed.find("gone@example.org") is None
 
 
 def test_list_filters_by_status_and_prints_json(run, seed):
@@ -93,7 +89,7 @@ def test_remove_unsubscribes_once(run, seed):
     second = run("subscribers", "remove", "a@example.org")
     assert second.exit_code == 0
     assert "a@example.org is already unsubscribed; nothing changed" in second.stdout
-    assert _subscriber(seed, "a@example.org").status == SubscriberStatus.UNSUBSCRIBED
+    assert seed.find("a@example.org").status == SubscriberStatus.UNSUBSCRIBED
     [entry] = seed.audit("subscriber.unsubscribe")
     assert entry.reason == "asked by email" and entry.actor.startswith("cli")
 
@@ -141,7 +137,7 @@ def test_purge_erases_everything_but_a_hashed_suppression(run, seed):
         in result.stdout
     )
 
-    assert _subscriber(seed, "erase.me@example.org") is None
+    assert seed.find("erase.me@example.org") is None
     assert seed.scalar(sa.select(sa.func.count()).select_from(Delivery)) == 1  # keep@'s
     [suppression] = seed.scalars(sa.select(Suppression))
     assert suppression.email_hash == email_hash("erase.me@example.org") and suppression.reason == "erased"
@@ -165,7 +161,7 @@ def test_purge_asks_first(run, seed):
     seed.subscriber("a@example.org")
     result = run("subscribers", "remove", "a@example.org", "--purge", input="n\n")
     assert result.exit_code == 1
-    assert _subscriber(seed, "a@example.org") is not None
+    assert seed.find("a@example.org") is not None
 
 
 IMPORT_CSV = """\

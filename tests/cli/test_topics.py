@@ -6,7 +6,6 @@ import json
 
 from papermail.categories import KNOWN_CATEGORIES, TAXONOMY
 from tests.cli.conftest import one_line_error
-from tests.cli.test_subscribers import _subscriber
 
 
 def test_topics_lists_every_category_grouped_by_field(run):
@@ -31,7 +30,7 @@ def test_topics_in_any_case_are_stored_canonical(run, seed):
         "subscribers", "add", "stars@example.org", "--topics", "cs.lg,ASTRO-PH.ga", "--topics", "hep-TH"
     )
     assert result.exit_code == 0, result.output
-    assert _subscriber(seed, "stars@example.org").topics == ["astro-ph.GA", "cs.LG", "hep-th"]
+    assert seed.find("stars@example.org").topics == ["astro-ph.GA", "cs.LG", "hep-th"]
 
 
 def test_subscribers_add_and_trending_word_an_unknown_topic_the_same(run, seed):
@@ -43,4 +42,4 @@ def test_subscribers_add_and_trending_word_an_unknown_topic_the_same(run, seed):
         "All of them: `papermail topics` or https://arxiv.org/category_taxonomy"
     )
     assert one_line_error(added) == one_line_error(ranked) == expected
-    assert _subscriber(seed, "x@example.org") is None
+    assert seed.find("x@example.org") is None

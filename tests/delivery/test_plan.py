@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from papermail import clock
+from papermail.celery_app import _PENDING_KEY
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
 from papermail.delivery.plan import enqueue_sends, plan
-from papermail.queue import _PENDING_KEY
-from papermail.subscribers import suppress
-from tests.delivery.conftest import add_ranking, add_subscribers
+from papermail.subscribers.core import suppress
+from tests.support.send_env import add_ranking, add_subscribers
 
 # Monday 2026-11-23 is the first day of ISO week 48.
 MONDAY_8_UTC = datetime(2026, 11, 23, 8, tzinfo=UTC)

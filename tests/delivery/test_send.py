@@ -17,8 +17,9 @@ from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus
 from papermail.delivery.breaker import resume_digest
 from papermail.delivery.send import send_batch
-from papermail.subscribers import is_suppressed, unsubscribe
-from tests.delivery.conftest import deliveries, plan_week, status_counts
+from papermail.subscribers.core import is_suppressed
+from papermail.subscribers.unsubscribe import unsubscribe
+from tests.support.send_env import deliveries, plan_week, status_counts
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 

@@ -12,7 +12,7 @@ from papermail.celery_app import get_celery
 from papermail.db.models import Delivery, DeliveryStatus
 from papermail.delivery.plan import enqueue_sends
 from tests.conftest import wait_for
-from tests.delivery.conftest import add_ranking, add_subscribers, plan_week, status_counts
+from tests.support.send_env import add_ranking, add_subscribers, plan_week, status_counts
 
 pytestmark = pytest.mark.slow
 

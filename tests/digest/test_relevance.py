@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from papermail import votes
 from papermail.db.models import DeliveryStatus, Frequency
 from papermail.digest.relevance import (
     DENSE_VOTES_MAX,
@@ -23,6 +22,7 @@ from papermail.digest.relevance import (
 )
 from papermail.digest.render import render_deliveries
 from papermail.digest.select import select_for_subscribers
+from papermail.subscribers import votes
 
 DIFFUSION = (
     "Denoising Diffusion Models for {n} Image Synthesis",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from papermail import clock, votes
+from papermail import clock
 from papermail.db.models import Paper
 from papermail.demo import load_demo
 from papermail.digest.select import select_for_subscribers
+from papermail.subscribers import votes
 
 
 def _paper(session, title_start: str) -> Paper:

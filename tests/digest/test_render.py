@@ -11,16 +11,13 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import clock, tokens
+from papermail import clock
 from papermail.db.models import Digest, TrendScore
-from papermail.digest.render import (
-    TLDR_WORDS,
-    describe_period,
-    render_deliveries,
-    shorten_abstract,
-    shorten_authors,
-)
+from papermail.digest.cards import TLDR_WORDS, shorten_abstract, shorten_authors
+from papermail.digest.period import describe_period
+from papermail.digest.render import render_deliveries
 from papermail.mail.message import build_message, make_message_id
+from papermail.subscribers import links
 from tests.digest.builders import parse_message, part_text
 
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
@@ -79,12 +76,12 @@ def test_header_names_the_period_and_topics_and_footer_has_links_reason_and_addr
         assert "because ann@example.org subscribed" in part
         assert settings.postal_address in part
     for purpose, label in (
-        (tokens.Purpose.PREFERENCES, "Change topics"),
-        (tokens.Purpose.UNSUBSCRIBE, "Unsubscribe"),
+        (links.Purpose.PREFERENCES, "Change topics"),
+        (links.Purpose.UNSUBSCRIBE, "Unsubscribe"),
     ):
         urls = re.findall(rf"{settings.base_url}/{purpose.value}/[\w.-]+", email.text)
         assert urls and all(f'href="{url}">{label}' in email.html for url in urls)
-        assert tokens.read_token(settings, purpose, urls[0].rpartition("/")[2])[0] == reader.id
+        assert links.read_token(settings, purpose, urls[0].rpartition("/")[2])[0] == reader.id
 
 
 def test_list_headers_are_exactly_one_each_and_the_unsubscribe_token_verifies(session, settings, week):
@@ -103,7 +100,7 @@ def test_list_headers_are_exactly_one_each_and_the_unsubscribe_token_verifies(se
     assert message.get_all("List-Id") == ["papermail digest <digest.papermail.test>"]
     url = re.fullmatch(r"<(https://papermail\.test/unsubscribe/([\w.-]+))>", unsubscribe)
     assert url, unsubscribe
-    assert tokens.read_token(settings, tokens.Purpose.UNSUBSCRIBE, url[2]) == [reader.id]
+    assert links.read_token(settings, links.Purpose.UNSUBSCRIBE, url[2]) == [reader.id]
     assert f'href="{url[1]}"' in part_text(message, "html")
     assert url[1] in part_text(message, "plain")
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]

@@ -5,7 +5,8 @@ That ten cards with long TL;DRs still fit the size budget is checked by test_ren
 
 from __future__ import annotations
 
-from papermail.digest.render import render_deliveries, shorten_abstract
+from papermail.digest.cards import shorten_abstract
+from papermail.digest.render import render_deliveries
 
 TLDR = "A robot learns to grasp unseen objects from three demonstrations."
 

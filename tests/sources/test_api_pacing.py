@@ -9,12 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from papermail import votes
-from papermail.send_pacing import DatabaseSendPacer, RedisSendPacer
+from papermail.sending.pacing import DatabaseSendPacer, RedisSendPacer
+from papermail.sources import lookups
 from papermail.sources.api_pacing import FileTimeline, SharedPacer
+from papermail.subscribers import votes
 from tests.conftest import REDIS_URL
-from tests.sources.conftest import API_PATH, FeedServer, arxiv_api
-from tests.web.conftest import People
+from tests.support.feeds import API_PATH, FeedServer, arxiv_api
+from tests.support.web import People
 
 INTERVAL = 30.0  # seconds: large, so the slots asserted below can't be met by the test's own pace
 
@@ -67,9 +68,9 @@ def test_seed_look_ups_of_many_readers_go_out_as_one_batched_call(session, setti
         votes.record_votes(session, ada.id, ["1605.08386"], votes.MORE, votes.FROM_SEED)
         votes.record_votes(session, bob.id, ["1707.08567"], votes.MORE, votes.FROM_SEED)
         # Ada's task runs first and takes Bob's seed along; Bob's task then has nothing to ask.
-        assert votes.look_up_papers(session, settings, ["1605.08386"]) == {}
-        assert votes.look_up_papers(session, settings, ["1707.08567"]) == {}
+        assert lookups.look_up_papers(session, settings, ["1605.08386"]) == {}
+        assert lookups.look_up_papers(session, settings, ["1707.08567"]) == {}
         assert [r.query["id_list"] for r in server.requests] == ["1605.08386,1707.08567"]
-        assert votes.unknown_papers(session, ["1605.08386", "1707.08567"]) == []
+        assert lookups.unknown_papers(session, ["1605.08386", "1707.08567"]) == []
     finally:
         server.close()

@@ -16,9 +16,10 @@ from papermail.db.models import FetchStatus, Paper, SignalSnapshot
 from papermail.sources.arxiv_api import ArxivApi
 from papermail.sources.fetch_runs import start_run
 from papermail.sources.runner import SKIPPED, run_fetch
-from tests.sources.conftest import (
+from tests.sources.conftest import DATA_DIR
+from tests.sources.test_parsers import TRICKY
+from tests.support.feeds import (
     API_PATH,
-    DATA_DIR,
     HF_PATH,
     RSS_PATH,
     Reply,
@@ -27,7 +28,6 @@ from tests.sources.conftest import (
     serve_file,
     status,
 )
-from tests.sources.test_parsers import TRICKY
 
 LISTING_PATH = RSS_PATH + "cs.AI"  # rss_url() appends the configured categories
 NOW = datetime(2026, 4, 28, 6, 30, 10, tzinfo=UTC)

@@ -15,8 +15,8 @@ from papermail import trending
 from papermail.db.models import Paper
 from papermail.sources.arxiv_api import ID_BATCH_SIZE
 from papermail.sources.runner import run_fetch
-from tests.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
-from tests.sources.conftest import _FEED_HEAD, API_PATH, HF_PATH, Reply, Request, Responder
+from tests.support.feeds import _FEED_HEAD, API_PATH, HF_PATH, Reply, Request, Responder
+from tests.support.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
 
 NOW = datetime(2026, 11, 30, 8, 15, tzinfo=UTC)
 _RECORDED_ID, _RECORDED_PUBLISHED = "1605.08386", "2016-05-26T17:59:46Z"

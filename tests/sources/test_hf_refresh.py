@@ -12,8 +12,8 @@ from freezegun import freeze_time
 from papermail.db.bookkeeping import FetchProblem
 from papermail.db.models import Paper, SignalSnapshot
 from papermail.sources.runner import run_fetch
-from tests.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
-from tests.sources.conftest import API_PATH, HF_PATH, Reply, arxiv_api
+from tests.support.feeds import API_PATH, HF_PATH, Reply, arxiv_api
+from tests.support.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
 
 NOW = datetime(2026, 11, 30, 8, 15, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -9,7 +9,7 @@ import pytest
 
 from papermail import clock
 from papermail.sources.http import FetchError, HttpClient, Validators
-from tests.sources.conftest import (
+from tests.support.feeds import (
     RSS_PATH,
     TEST_TIMEOUT_SECONDS,
     in_sequence,

@@ -4,15 +4,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from papermail.arxiv_ids import OLD_STYLE_ARCHIVES, ArxivId, parse_arxiv_id
 from papermail.sources.normalise import (
-    OLD_STYLE_ARCHIVES,
-    ArxivId,
     clean_author,
     clean_text,
     html_to_text,
     normalise_categories,
     normalise_text,
-    parse_arxiv_id,
     safe_http_url,
     split_authors,
 )

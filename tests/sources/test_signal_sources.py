@@ -17,8 +17,8 @@ from papermail.db.models import FetchStatus, Paper, SignalSnapshot
 from papermail.sources.arxiv_api import Pacer
 from papermail.sources.http import HttpClient
 from papermail.sources.runner import BLUESKY, GITHUB, HACKERNEWS, SEMANTIC_SCHOLAR, SKIPPED, run_fetch
-from tests.sources.conftest import Reply, never_answer, point_at
-from tests.sources.signal_apis import (
+from tests.support.feeds import Reply, never_answer, point_at
+from tests.support.signal_apis import (
     HN_SEARCH,
     PAPER_BATCH,
     SEARCH_POSTS,

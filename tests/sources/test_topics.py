@@ -11,13 +11,14 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import clock, signup, trending
+from papermail import clock, trending
 from papermail.db.models import Paper, Subscriber, SubscriberStatus
+from papermail.signup import confirmations, flow
 from papermail.sources import arxiv_rss
 from papermail.sources.runner import run_fetch
-from papermail.subscribers import parse_preferences, preference_values
+from papermail.subscribers.preferences import parse_preferences, preference_values
 from tests.conftest import shared_fixtures_dir
-from tests.sources.conftest import API_PATH, RSS_PATH, arxiv_api, serve_file
+from tests.support.feeds import API_PATH, RSS_PATH, arxiv_api, serve_file
 
 
 @pytest.fixture
@@ -51,8 +52,8 @@ def test_after_a_cs_ro_subscriber_confirms_the_next_fetch_requests_cs_ro(
     fetch_arxiv()
     assert listing_paths(feed_server) == [RSS_PATH + "cs.AI"]  # not confirmed yet: not fetched
 
-    token = signup.confirm_link(fetch_settings, robots).rsplit("/", 1)[-1]
-    assert signup.confirm(session, fetch_settings, token).subscriber.status == SubscriberStatus.ACTIVE
+    token = confirmations.confirm_link(fetch_settings, robots).rsplit("/", 1)[-1]
+    assert flow.confirm(session, fetch_settings, token).subscriber.status == SubscriberStatus.ACTIVE
     session.flush()
     assert fetch_arxiv().status == "ok"
     assert listing_paths(feed_server)[-1] == RSS_PATH + "cs.AI+cs.RO"

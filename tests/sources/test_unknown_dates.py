@@ -17,9 +17,11 @@ from papermail.db.types import UTCDateTime
 from papermail.sources.ingest import upsert_papers
 from papermail.sources.records import PaperRecord
 from papermail.sources.runner import run_fetch
-from papermail.trending.score import build_evidence, format_age_bound, format_unknown_age
+from papermail.trending.evidence import format_age_bound, format_unknown_age
+from papermail.trending.score import build_evidence
 from tests.conftest import BACKENDS, RUN_ID, _created_pg_databases, _pg_admin, _pg_url, make_settings
-from tests.sources.conftest import API_PATH, DATA_DIR, RSS_PATH, serve_file, status
+from tests.sources.conftest import DATA_DIR
+from tests.support.feeds import API_PATH, RSS_PATH, serve_file, status
 
 NOW = datetime(2026, 4, 28, 6, 30, tzinfo=UTC)
 

@@ -22,9 +22,9 @@ from papermail.delivery.plan import plan
 from papermail.sources.arxiv_api import Pacer
 from papermail.sources.http import HttpClient
 from papermail.sources.runner import run_fetch
-from tests.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
-from tests.sources.conftest import Reply
-from tests.trending.conftest import add_reader
+from tests.support.feeds import Reply
+from tests.support.hf_daily_papers import DailyPapers, FeaturedPaper, ramp
+from tests.support.trending import add_reader
 
 START = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)  # a Monday
 MONDAY_8 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # the weekly digest's send time

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from papermail import trending
-from tests.sources.conftest import API_PATH, HF_PATH, FeedServer, point_at
+from tests.support.feeds import API_PATH, HF_PATH, FeedServer, point_at
 from tests.trending import fortnight
 
 

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from papermail.db.models import Digest, ScoringRun, TrendScore
 from papermail.trending import TrendParams, latest_run, ranked_papers, score_papers, score_windows
 from papermail.trending.runs import prune_runs
-from papermail.trending.score import paper_signals, score_paper
+from papermail.trending.score import score_paper
+from papermail.trending.series import paper_signals
 from papermail.trending.signals import read_window_signals
-from tests.trending.conftest import NOW, Corpus
+from tests.support.trending import NOW, Corpus
 
 PARAMS = TrendParams()
 WEEKLY = TrendParams(window_hours=7 * 24)

@@ -9,23 +9,19 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from papermail.trending.score import (
+from papermail.trending.evidence import format_age
+from papermail.trending.params import TrendParams
+from papermail.trending.score import ScoredPaper, build_evidence, rank, score_paper, score_paper_windows
+from papermail.trending.series import (
     MetricAggregate,
     MetricTrend,
     PaperSeries,
-    ScoredPaper,
-    TrendParams,
     aggregate_series,
-    build_evidence,
-    format_age,
-    format_window,
     metric_trend,
     paper_signals,
-    rank,
-    score_paper,
-    score_paper_windows,
 )
-from tests.trending.conftest import NOW
+from papermail.trending.windows import window_named
+from tests.support.trending import NOW
 
 DEFAULTS = TrendParams()
 METRICS = ("upvotes", "github_stars", "comments")
@@ -287,8 +283,8 @@ def test_format_age(age_hours, expected):
 @pytest.mark.parametrize(
     ("hours", "expected"), [(24, "24h"), (1.5, "1.5h"), (36, "36h"), (48, "2d"), (168, "7d")]
 )
-def test_format_window(hours, expected):
-    assert format_window(hours) == expected
+def test_window_named(hours, expected):
+    assert window_named(hours) == expected
 
 
 def test_robotics_example_from_the_docs():

@@ -25,11 +25,11 @@ from papermail.sources.http import HttpClient
 from papermail.sources.ingest import upsert_papers
 from papermail.sources.records import PaperRecord
 from papermail.sources.runner import BLUESKY, GITHUB, HACKERNEWS, HUGGINGFACE, SEMANTIC_SCHOLAR, run_fetch
-from tests.hf_daily_papers import ramp
-from tests.sources.conftest import API_PATH, HF_PATH, FeedServer, Reply, point_at
-from tests.sources.signal_apis import Post, SignalApis, Story, github_rate_limited, malformed, s2_rate_limited
+from tests.support.feeds import API_PATH, HF_PATH, FeedServer, Reply, point_at
+from tests.support.hf_daily_papers import ramp
+from tests.support.signal_apis import Post, SignalApis, Story, github_rate_limited, malformed, s2_rate_limited
+from tests.support.trending import add_reader
 from tests.trending import fortnight
-from tests.trending.conftest import add_reader
 
 START, MONDAY_8 = fortnight.START, fortnight.MONDAY_8
 SOURCES = (HUGGINGFACE, GITHUB, HACKERNEWS, BLUESKY, SEMANTIC_SCHOLAR)

@@ -6,13 +6,13 @@ import pytest
 import sqlalchemy as sa
 
 from papermail import celery_app, clock, config
+from papermail.celery_app import enqueue_after_commit
 from papermail.db import get_engine, session_scope
 from papermail.db.models import ScoringRun
-from papermail.queue import enqueue_after_commit
 from papermail.tasks.trending import score_papers
 from papermail.trending import latest_run, ranked_papers
 from tests.conftest import REDIS_URL, settings_environ, wait_for
-from tests.trending.conftest import NOW, Corpus
+from tests.support.trending import NOW, Corpus
 
 
 def test_the_task_ranks_every_window_now_and_returns_the_run_ids(committed_settings, frozen):

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from papermail.trending.score import TrendParams, metric_trend, paper_signals, rank, score_paper
-from tests.trending.conftest import NOW
+from papermail.trending.params import TrendParams
+from papermail.trending.score import rank, score_paper
+from papermail.trending.series import metric_trend, paper_signals
+from tests.support.trending import NOW
 
 WEEKLY = TrendParams(window_hours=7 * 24)
 WEEK_START = NOW - WEEKLY.window

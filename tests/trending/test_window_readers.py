@@ -8,7 +8,7 @@ from papermail.db.models import Delivery, Digest, Frequency
 from papermail.delivery.plan import plan
 from papermail.trending import score_windows
 from papermail.web.preview import top_trending
-from tests.trending.conftest import NOW, Corpus, add_reader
+from tests.support.trending import NOW, Corpus, add_reader
 
 
 def two_rankings(corpus: Corpus) -> tuple[int, int]:

@@ -11,10 +11,9 @@ from playwright.sync_api import expect
 from papermail import clock
 from papermail.db import session_scope
 from papermail.db.models import Subscriber, SubscriberStatus, Vote
-from tests.web.conftest import add_run
-from tests.web.test_browser import SAMPLE_TITLES, SCREENSHOTS, live_site, watch_for_errors
+from tests.support.browser import SAMPLE_TITLES, SCREENSHOTS, watch_for_errors
+from tests.support.web import add_run
 
-__all__ = ["live_site"]  # the fixture, shared with the signup browser test
 pytestmark = pytest.mark.slow
 
 

@@ -15,9 +15,11 @@ import pytest
 from freezegun import freeze_time
 from playwright.sync_api import Route
 
-from papermail import clock, signup, tokens
+from papermail import clock, redaction
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus
-from tests.web.conftest import add_run, csrf_token, link_path, preferences_path
+from papermail.signup import confirmations
+from papermail.subscribers import links
+from tests.support.web import add_run, csrf_token, link_path, preferences_path
 
 SITE = "https://papermail.test"
 # Thursday 3 December 2026: a weekly Monday 08:00 reader's next digest is Monday 7 December.
@@ -32,8 +34,8 @@ CONTENT_EDGES = """() => ['.site-header', 'main', '.site-footer'].map(selector =
 
 
 def _confirm_path(settings, subscriber) -> str:
-    tag = tokens.address_tag(subscriber.email)
-    return link_path(settings, tokens.Purpose.CONFIRM, subscriber.id, 0, tag)
+    tag = links.address_tag(subscriber.email)
+    return link_path(settings, links.Purpose.CONFIRM, subscriber.id, 0, tag)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +43,7 @@ def _confirm_path(settings, subscriber) -> str:
     [("ada@example.org", "a…a@example.org"), ("bo@example.org", "b…@example.org"), ("x@y.org", "x…@y.org")],
 )
 def test_an_address_is_shown_masked(address, shown):
-    assert signup.shown_email(address) == shown
+    assert redaction.shown_email(address) == shown
 
 
 def test_the_preferences_page_says_whose_they_are(client, people, web_settings):
@@ -54,7 +56,7 @@ def test_the_preferences_page_says_whose_they_are(client, people, web_settings):
 @freeze_time(THURSDAY)
 def test_youre_subscribed_names_the_day_and_time_of_the_first_digest(client, people, web_settings):
     def confirm(subscriber) -> str:
-        path = signup.confirm_link(web_settings, subscriber).removeprefix(web_settings.base_url)
+        path = confirmations.confirm_link(web_settings, subscriber).removeprefix(web_settings.base_url)
         return client.post(path, data={"csrf_token": csrf_token(client, path)}).get_data(as_text=True)
 
     def pending(email: str, **values) -> Subscriber:

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import settings_environ, subprocess_env, wait_for
-from tests.test_up import _free_port, _healthy
+from tests.conftest import answers_ok, free_port, settings_environ, subprocess_env, wait_for
 
 
 @contextmanager
@@ -18,7 +17,7 @@ def _gunicorn(tmp_path, database_url: str, proxy_count: int) -> Iterator[str]:
     environ = settings_environ(
         tmp_path / "var", database_url=database_url, proxy_count=str(proxy_count), broker_url="memory://"
     )
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / f"web-{proxy_count}.log"
     with log_path.open("wb") as log:
         web = subprocess.Popen(
@@ -30,7 +29,7 @@ def _gunicorn(tmp_path, database_url: str, proxy_count: int) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _healthy(f"{base}/healthz"), timeout=60, message=f"gunicorn ({log_path})")
+        wait_for(lambda: answers_ok(f"{base}/healthz"), timeout=60, message=f"gunicorn ({log_path})")
         yield base
     finally:
         os.killpg(web.pid, 15)

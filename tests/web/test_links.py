@@ -10,15 +10,17 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from papermail import clock, signup, tokens
+from papermail import clock
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, SubscriberStatus
-from tests.web.conftest import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
+from papermail.signup import confirmations
+from papermail.subscribers import links
+from tests.support.web import add_papers, csrf_token, link_path, preferences_path, response_fingerprint
 
 CONFIRM, PREFERENCES, UNSUBSCRIBE = (
-    tokens.Purpose.CONFIRM,
-    tokens.Purpose.PREFERENCES,
-    tokens.Purpose.UNSUBSCRIBE,
+    links.Purpose.CONFIRM,
+    links.Purpose.PREFERENCES,
+    links.Purpose.UNSUBSCRIBE,
 )
 
 
@@ -34,7 +36,7 @@ def pending(people):
 
 
 def confirm_path(settings, subscriber) -> str:
-    return signup.confirm_link(settings, subscriber).removeprefix(settings.base_url)
+    return confirmations.confirm_link(settings, subscriber).removeprefix(settings.base_url)
 
 
 def press(client, path: str):
@@ -130,11 +132,11 @@ def test_confirm_needs_the_csrf_token(client, web_settings, people, pending):
 
 def test_bad_confirm_links_all_look_the_same(client, web_settings, people, pending):
     good = confirm_path(web_settings, pending)
-    forged = tokens.make_token(web_settings, CONFIRM, pending.id, 1, "0" * 16)
+    forged = links.make_token(web_settings, CONFIRM, pending.id, 1, "0" * 16)
     bad_paths = [
         good[:-3] + "abc",  # tampered
         link_path(web_settings, UNSUBSCRIBE, pending.id),  # another purpose's salt
-        "/confirm/" + tokens.make_token(web_settings, CONFIRM, 999_999, 1, "x"),  # no such subscriber
+        "/confirm/" + links.make_token(web_settings, CONFIRM, 999_999, 1, "x"),  # no such subscriber
         "/confirm/" + forged,  # right id, wrong address
         "/confirm/random-garbage",
     ]

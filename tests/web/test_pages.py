@@ -10,7 +10,7 @@ from freezegun import freeze_time
 
 from papermail.categories import CATEGORY_GROUPS, KNOWN_CATEGORIES
 from papermail.web.security import CONTENT_SECURITY_POLICY
-from tests.web.conftest import add_run
+from tests.support.web import add_run
 
 
 def test_the_home_page_has_the_signup_form(client):

@@ -14,14 +14,16 @@ from freezegun import freeze_time
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
-from papermail import clock, config, signup, signup_requests, tokens
+from papermail import clock, config
 from papermail.celery_app import reset_celery
 from papermail.db.bookkeeping import AuditLog, SignupRequest
 from papermail.db.models import SubscriberStatus
-from papermail.signup_limits import RedisRateLimiter
-from tests.conftest import wait_for
-from tests.test_up import _free_port
-from tests.web.conftest import (
+from papermail.signup import confirmations
+from papermail.signup.limits import RedisRateLimiter
+from papermail.signup.requests import SWEEP_AFTER, waiting_request_ids
+from papermail.subscribers import links
+from tests.conftest import free_port, wait_for
+from tests.support.web import (
     SIGNUP_FORM,
     csrf_token,
     link_path,
@@ -35,7 +37,7 @@ class RedisServer:
     """A real ``redis-server`` of the test's own, on its own port, that the test can stop."""
 
     def __init__(self, workdir) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             [
@@ -107,7 +109,7 @@ def test_with_redis_down_signup_and_confirm_are_503_and_links_keep_working(
     assert _signup_count(session) == signups_before
     assert enqueued() == []
 
-    confirm_path = signup.confirm_link(web_settings, pending).removeprefix(web_settings.base_url)
+    confirm_path = confirmations.confirm_link(web_settings, pending).removeprefix(web_settings.base_url)
     confirming = client.post(confirm_path, data={"csrf_token": csrf_token(client, confirm_path)})
     assert confirming.status_code == 503 and confirming.headers["Retry-After"] == "60"
     assert people.get("pending@example.org").status == SubscriberStatus.PENDING
@@ -125,7 +127,7 @@ def test_with_redis_down_signup_and_confirm_are_503_and_links_keep_working(
     }
     assert client.post(preferences, data=form).status_code == 200
     assert people.get("active@example.org").topics == ["cs.RO"]
-    unsubscribe = link_path(web_settings, tokens.Purpose.UNSUBSCRIBE, active.id)
+    unsubscribe = link_path(web_settings, links.Purpose.UNSUBSCRIBE, active.id)
     assert client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert people.get("active@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
@@ -144,7 +146,7 @@ def test_readyz_reports_database_and_broker_apart_and_healthz_stays_cheap(
     assert broker_down.json == {"status": "error", "database": "ok", "broker": "unreachable"}
     assert client.get("/healthz").status_code == 200
 
-    closed = _free_port()
+    closed = free_port()
     nowhere = sessionmaker(bind=create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{closed}/none"))
     both_down = make_app(settings=replace(web_settings, broker_url=own_redis.url))
     both_down.extensions["papermail"].sessions = nowhere
@@ -170,16 +172,16 @@ def broken_broker(web_settings):
 def _stored_despite_the_broker(client, people, session, caplog) -> None:
     with freeze_time(clock.now()) as frozen:
         form = {**SIGNUP_FORM, "email": "stored@example.org", "csrf_token": csrf_token(client)}
-        with caplog.at_level(logging.ERROR, logger="papermail.queue"):
+        with caplog.at_level(logging.ERROR, logger="papermail.celery_app"):
             response = client.post("/subscribe", data=form)
         assert response.status_code == 200
         assert "Check your inbox" in response.get_data(as_text=True)
         assert any("could not queue papermail.process_signup" in r.getMessage() for r in caplog.records)
         (request_id,) = session.scalars(sa.select(SignupRequest.id)).all()
         # The sweeper finds it once its message is overdue, and the signup goes ahead.
-        assert signup_requests.waiting_request_ids(session) == []
-        frozen.tick(signup_requests.SWEEP_AFTER + timedelta(seconds=1))
-        assert signup_requests.waiting_request_ids(session) == [request_id]
+        assert waiting_request_ids(session) == []
+        frozen.tick(SWEEP_AFTER + timedelta(seconds=1))
+        assert waiting_request_ids(session) == [request_id]
         process_signup_requests(client.application)
     subscriber = people.get("stored@example.org")
     assert subscriber.status == SubscriberStatus.PENDING

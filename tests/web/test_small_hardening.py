@@ -9,20 +9,20 @@ import subprocess
 import httpx
 import pytest
 
-from papermail import tokens
+from papermail.arxiv_ids import parse_arxiv_id
 from papermail.cli.service import gunicorn_argv
-from papermail.sources.normalise import parse_arxiv_id
+from papermail.subscribers import links
 from tests.conftest import settings_environ, subprocess_env, wait_for
-from tests.web.conftest import add_papers, link_path, preferences_path
+from tests.support.web import add_papers, link_path, preferences_path
 
 
 def test_personal_pages_are_noindex(client, web_settings, people, session):
     ada = people.add("ada@example.org")
     paper = add_papers(session, ["A paper"])[0]
-    vote = tokens.CompactTokens(web_settings, tokens.Purpose.VOTE).link(ada.id, paper.arxiv_id, 1)
+    vote = links.CompactTokens(web_settings, links.Purpose.VOTE).link(ada.id, paper.arxiv_id, 1)
     for path in (
         preferences_path(web_settings, ada),
-        link_path(web_settings, tokens.Purpose.UNSUBSCRIBE, ada.id),
+        link_path(web_settings, links.Purpose.UNSUBSCRIBE, ada.id),
         vote.removeprefix(web_settings.base_url),
         "/preferences/forged",
     ):

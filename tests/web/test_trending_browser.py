@@ -15,15 +15,16 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
-from papermail import clock, config
+from papermail import config
 from papermail.db import session_scope
-from papermail.db.models import Delivery, DeliveryStatus, Digest, Subscriber, SubscriberStatus, TrendScore
+from papermail.db.models import DeliveryStatus, TrendScore
 from papermail.digest.render import render_deliveries
-from papermail.signup_limits import DatabaseRateLimiter
+from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
-from tests.conftest import make_settings
-from tests.web.conftest import add_run
-from tests.web.test_browser import SCREENSHOTS, free_port, watch_for_errors
+from tests.conftest import free_port, make_settings
+from tests.digest.builders import World
+from tests.support.browser import SCREENSHOTS, watch_for_errors
+from tests.support.web import add_run
 
 pytestmark = pytest.mark.slow
 
@@ -87,34 +88,15 @@ def test_the_trending_page_reads_well_at_375_and_1280_px(browser, site):
 
 
 def test_view_in_browser_opens_the_delivered_digest(browser, site):
-    now = clock.now()
     with session_scope(site.settings) as session:
+        world = World(session, texts=[])  # the papers are add_run's: no texts needed
         run = add_run(session, TITLES[:5])
-        reader = Subscriber(
-            email="ann@example.org",
-            status=SubscriberStatus.ACTIVE,
-            topics=["cs.LG"],
-            created_at=now,
-            confirmed_at=now,
-        )
-        digest = Digest(period_key="2026-W49", scoring_run_id=run.id, created_at=now)
-        session.add_all([reader, digest])
-        session.flush()
         ranked = session.scalars(
             sa.select(TrendScore.paper_id).where(TrendScore.run_id == run.id).order_by(TrendScore.rank)
         ).all()
-        delivery = Delivery(
-            digest_id=digest.id,
-            subscriber_id=reader.id,
-            period_key="2026-W49",
-            status=DeliveryStatus.SENT,
-            paper_ids=list(ranked[:3]),
-            scheduled_for=now,
-            planned_at=now,
-            updated_at=now,
-        )
-        session.add(delivery)
-        session.flush()
+        reader = world.subscriber("ann@example.org")
+        digest = world.digest("2026-W49", run)
+        delivery = world.delivery(reader, digest, ranked[:3], status=DeliveryStatus.SENT)
         email = render_deliveries(session, site.settings, [delivery.id])[delivery.id]
     page = browser.new_page(viewport={"width": 375, "height": 800})
     errors = watch_for_errors(page)

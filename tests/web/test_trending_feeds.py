@@ -14,10 +14,10 @@ from flask import Flask
 from freezegun import freeze_time
 
 from papermail.db.models import Digest, Paper, TrendScore
-from papermail.signup_limits import DatabaseRateLimiter
+from papermail.signup.limits import DatabaseRateLimiter
 from papermail.web import create_app
 from tests.conftest import REPO_ROOT
-from tests.web.conftest import add_run
+from tests.support.web import add_run
 
 SCHEMA = json.loads((REPO_ROOT / "docs" / "trending.schema.json").read_text())
 # A Wednesday: the run and "an hour later" share ISO week 2026-W49.

@@ -12,16 +12,25 @@ import pytest
 from freezegun import freeze_time
 from itsdangerous.encoding import base64_decode, base64_encode
 
-from papermail import clock, config, signup, task_names, tokens
+from papermail import clock, config, task_names
 from papermail.admin.subscribers import erase_subscriber
 from papermail.db.models import DeliveryStatus
 from papermail.digest.render import render_deliveries
 from papermail.mail.backends import MEMORY_OUTBOX
-from papermail.subscribers import unsubscribe
-from papermail.votes import votes_of
+from papermail.subscribers import preferences
+from papermail.subscribers.links import (
+    BadToken,
+    CompactTokens,
+    DeliveryTokens,
+    Purpose,
+    address_tag,
+    make_token,
+)
+from papermail.subscribers.unsubscribe import unsubscribe
+from papermail.subscribers.votes import votes_of
 from papermail.web.logs import redact
 from tests.digest.builders import World, seed_texts
-from tests.web.conftest import csrf_token
+from tests.support.web import csrf_token
 
 VIEW_LINK = re.compile(r'<a href="(https://papermail\.test/digest/[^"]+)">View in browser</a>')
 TITLE = re.compile(r'class="paper-title" href="([^"]+)">([^<]+)</a>')
@@ -96,18 +105,18 @@ def test_a_tampered_or_foreign_token_is_refused(client, web_settings, world, sen
     tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     other = world.subscriber("bob@example.org")
 
-    def token_for(purpose: tokens.Purpose, *payload: int) -> str:
-        return tokens.make_token(web_settings, purpose, *payload)
+    def token_for(purpose: Purpose, *payload: int) -> str:
+        return make_token(web_settings, purpose, *payload)
 
     cases = {
         "tampered": f"/digest/{tampered}",
-        "unsubscribe token": f"/digest/{token_for(tokens.Purpose.UNSUBSCRIBE, reader.id)}",
-        "someone else's id": f"/digest/{token_for(tokens.Purpose.VIEW, other.id, delivery.id)}",
+        "unsubscribe token": f"/digest/{token_for(Purpose.UNSUBSCRIBE, reader.id)}",
+        "someone else's id": f"/digest/{token_for(Purpose.VIEW, other.id, delivery.id)}",
         "another address": "/digest/"
-        + tokens.CompactTokens(web_settings, tokens.Purpose.VIEW).make(
-            reader.id, delivery.id, tokens.address_tag("eve@example.org")
+        + CompactTokens(web_settings, Purpose.VIEW).make(
+            reader.id, delivery.id, address_tag("eve@example.org")
         ),
-        "no delivery": f"/digest/{token_for(tokens.Purpose.VIEW, reader.id)}",
+        "no delivery": f"/digest/{token_for(Purpose.VIEW, reader.id)}",
         "view token as unsubscribe": f"/unsubscribe/{token}",
     }
     for what, bad in cases.items():
@@ -168,9 +177,7 @@ def test_one_token_signs_the_view_link_and_every_vote_by_place(client, session, 
 
 def test_links_in_the_longer_token_of_before_keep_working(client, web_settings, session, sent):
     reader, delivery, chosen, _email = sent
-    before = tokens.CompactTokens(web_settings, tokens.Purpose.VIEW).make(
-        reader.id, delivery.id, tokens.address_tag(reader.email)
-    )
+    before = CompactTokens(web_settings, Purpose.VIEW).make(reader.id, delivery.id, address_tag(reader.email))
     assert chosen[1].title.split()[0] in client.get(f"/digest/{before}").get_data(as_text=True)
     assert client.post(f"/vote/{before}/2/more").status_code == 200
     assert [(v.arxiv_id, v.value) for v in votes_of(session, reader.id)] == [(chosen[1].arxiv_id, 1)]
@@ -179,9 +186,9 @@ def test_links_in_the_longer_token_of_before_keep_working(client, web_settings, 
 def test_the_delivery_token_is_short_and_names_no_other_delivery(client, web_settings, world, sent):
     reader, delivery, chosen, email = sent
     token = view_path(email).rsplit("/", 1)[1]
-    assert len(token) <= 32 and tokens.DeliveryTokens.is_one(token)
+    assert len(token) <= 32 and DeliveryTokens.is_one(token)
     another = world.delivery(reader, world.digest("2026-W50", world.run(chosen)), chosen)
-    signed = tokens.DeliveryTokens(web_settings)
+    signed = DeliveryTokens(web_settings)
     assert signed.delivery_id(token) == delivery.id
     # The same token with the other delivery's id in it: the signature no longer matches.
     data = base64_decode(token)
@@ -192,15 +199,15 @@ def test_the_delivery_token_is_short_and_names_no_other_delivery(client, web_set
 
 
 def test_delivery_tokens_survive_a_key_rotation(web_settings):
-    before = tokens.DeliveryTokens(web_settings).make(42, "ann@example.org")
+    before = DeliveryTokens(web_settings).make(42, "ann@example.org")
     rotated = replace(
         web_settings, secret_key="a-new-key-" + "x" * 30, old_secret_keys=(web_settings.secret_key,)
     )
-    tokens.DeliveryTokens(rotated).check(before, "ann@example.org")
-    with pytest.raises(tokens.BadToken):
-        tokens.DeliveryTokens(rotated).check(before, "eve@example.org")
-    with pytest.raises(tokens.BadToken):
-        tokens.DeliveryTokens(replace(rotated, old_secret_keys=())).check(before, "ann@example.org")
+    DeliveryTokens(rotated).check(before, "ann@example.org")
+    with pytest.raises(BadToken):
+        DeliveryTokens(rotated).check(before, "eve@example.org")
+    with pytest.raises(BadToken):
+        DeliveryTokens(replace(rotated, old_secret_keys=())).check(before, "ann@example.org")
 
 
 def test_the_page_has_the_emails_vote_buttons(client, session, sent):
@@ -230,7 +237,7 @@ def test_pages_of_forwarded_links_mint_no_keys_and_mail_the_owner_one(
     # However often it is asked for, the owner gets three such mails a day.
     assert enqueued() == [(task_names.SEND_PREFERENCES_LINK, [reader.id])] * 3
     MEMORY_OUTBOX.clear()
-    assert signup.send_preferences_link(web_settings, reader.id, sessions=sessions) == "sent"
+    assert preferences.send_preferences_link(web_settings, reader.id, sessions=sessions) == "sent"
     [(envelope, message)] = MEMORY_OUTBOX
     assert envelope.recipient == reader.email
     text = message_from_bytes(message, policy=policy.default).get_body(("plain",)).get_content()
@@ -240,7 +247,7 @@ def test_pages_of_forwarded_links_mint_no_keys_and_mail_the_owner_one(
 
 def test_asking_for_a_preferences_link_is_rate_limited_per_network(make_app, web_settings, sent):
     _reader, _delivery, _chosen, email = sent
-    client = make_app(replace(web_settings, signup_rate_per_ip=config._rate("2/h"))).test_client()
+    client = make_app(replace(web_settings, signup_rate_per_ip=config.parsers.rate("2/h"))).test_client()
     path = view_path(email)
     token = csrf_token(client, path)
     codes = [
@@ -255,7 +262,7 @@ def test_a_vote_after_unsubscribing_records_nothing(client, session, sent):
     session.flush()
     answer = client.post(VOTE_LINK.search(email.html)[1])
     assert answer.status_code == 200 and "Nothing recorded" in answer.get_data(as_text=True)
-    old_style = tokens.CompactTokens(client.application.extensions["papermail"].settings, tokens.Purpose.VOTE)
+    old_style = CompactTokens(client.application.extensions["papermail"].settings, Purpose.VOTE)
     client.post(old_style.link(reader.id, chosen[0].arxiv_id, 1).removeprefix("https://papermail.test"))
     assert votes_of(session, reader.id) == []
 

@@ -12,13 +12,13 @@ from freezegun import freeze_time
 from itsdangerous import TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode
 
-from papermail import tokens, votes
 from papermail.db.models import Vote
-from tests.web.conftest import add_papers, csrf_token, preferences_path
+from papermail.subscribers import links, votes
+from tests.support.web import add_papers, csrf_token, preferences_path
 
 
-def vote_tokens(settings) -> tokens.CompactTokens:
-    return tokens.CompactTokens(settings, tokens.Purpose.VOTE)
+def vote_tokens(settings) -> links.CompactTokens:
+    return links.CompactTokens(settings, links.Purpose.VOTE)
 
 
 def vote_path(settings, subscriber_id: int, arxiv_id: str, value: int) -> str:
@@ -77,11 +77,11 @@ def test_tokens_cannot_be_forged_or_moved(client, web_settings, people, session)
         assert client.post(forged).status_code == 400
         assert client.get(forged).status_code == 400
     # Another purpose's token, in either format, is no vote.
-    unsubscribe = tokens.make_token(web_settings, tokens.Purpose.UNSUBSCRIBE, ada.id)
+    unsubscribe = links.make_token(web_settings, links.Purpose.UNSUBSCRIBE, ada.id)
     assert client.post(f"/vote/{unsubscribe}").status_code == 400
-    old_format = tokens.make_token(web_settings, tokens.Purpose.VOTE, ada.id, first.arxiv_id, 1)
+    old_format = links.make_token(web_settings, links.Purpose.VOTE, ada.id, first.arxiv_id, 1)
     assert client.post(f"/vote/{old_format}").status_code == 400
-    other_purpose = tokens.CompactTokens(web_settings, tokens.Purpose.UNSUBSCRIBE).make(
+    other_purpose = links.CompactTokens(web_settings, links.Purpose.UNSUBSCRIBE).make(
         ada.id, first.arxiv_id, 1
     )
     assert client.post(f"/vote/{other_purpose}").status_code == 400
@@ -158,7 +158,7 @@ def test_vote_links_survive_a_key_rotation(web_settings):
     )
     assert vote_tokens(rotated).read(before) == [7, "2401.00001", 1]
     forgotten = replace(rotated, old_secret_keys=())
-    with pytest.raises(tokens.BadToken):
+    with pytest.raises(links.BadToken):
         vote_tokens(forgotten).read(before)
 
 
@@ -186,7 +186,7 @@ def test_fast_vote_tokens_are_plain_itsdangerous_tokens(web_settings, values):
         assert json.loads(base64_decode(plain.unsign(token, max_age=60))) == list(values)
         assert fast.read(plain.sign(plain_payload(*values)).decode()) == list(values)
         frozen.tick(timedelta(days=366))
-        with pytest.raises(tokens.BadToken):
+        with pytest.raises(links.BadToken):
             fast.read(token)
 
 
@@ -197,7 +197,7 @@ def test_fast_vote_tokens_verify_with_rotated_keys_and_sign_with_the_newest(web_
     assert vote_tokens(rotated).read(signed_with_old) == [7, "2401.00001", 1]
     fresh = vote_tokens(rotated).make(7, "2401.00001", -1)
     assert json.loads(base64_decode(plain_signer(new_key).unsign(fresh))) == [7, "2401.00001", -1]
-    with pytest.raises(tokens.BadToken):
+    with pytest.raises(links.BadToken):
         vote_tokens(web_settings).read(fresh)  # a server that never had the new key
 
 

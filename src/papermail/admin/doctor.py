@@ -20,14 +20,14 @@ import sqlalchemy as sa
 from papermail import task_names
 from papermail.admin import health
 from papermail.bounces.rates import bounce_checks
-from papermail.celery_app import get_celery
-from papermail.config import ConfigError, Settings, get_settings, mask_secrets
+from papermail.celery_app import enqueue_after_commit, get_celery
+from papermail.config import ConfigError, Settings, get_settings
 from papermail.db import get_engine, migrate, session_scope
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.session import unreachable_database_message
 from papermail.mail.backends import check_connection
 from papermail.mail.message import sender_domain
-from papermail.queue import enqueue_after_commit
+from papermail.redaction import mask_secrets
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 NETWORK_TIMEOUT_SECONDS = 10.0

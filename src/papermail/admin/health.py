@@ -13,12 +13,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import sqlalchemy as sa
 
-from papermail import clock, leases
+from papermail import clock
+from papermail.admin.nothing_yet import last_fetches, nothing_ranked_reason
 from papermail.config import Settings
-from papermail.db import session_scope
+from papermail.db import leases, session_scope
 from papermail.db.bookkeeping import FetchRun, ScheduleLease
 from papermail.db.models import FetchStatus
-from papermail.readiness import last_fetches, nothing_ranked_reason
 from papermail.sources import arxiv_rss
 from papermail.sources.http import user_agent
 from papermail.sources.runner import SOURCES, source_off_reason

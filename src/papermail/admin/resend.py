@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import audit
 from papermail.admin import NotFound, Refused
 from papermail.admin.deliveries import (
     UNDELIVERED_STATUSES,
@@ -29,12 +28,12 @@ from papermail.admin.deliveries import (
 )
 from papermail.admin.subscribers import get_subscriber, suppression_reason
 from papermail.config import Settings
-from papermail.db import session_scope
+from papermail.db import audit, session_scope
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
-from papermail.delivery.claims import BatchReport
 from papermail.delivery.send import send_batch
-from papermail.subscribers import mailable_ids
+from papermail.sending.claims import BatchReport
+from papermail.subscribers.core import mailable_ids
 
 RESENDABLE = frozenset(UNDELIVERED_STATUSES)
 FORCEABLE = RESENDABLE | {DeliveryStatus.SENT}

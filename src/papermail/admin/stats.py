@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.admin.deliveries import latest_period_key, status_counts
+from papermail.admin.nothing_yet import nothing_ranked_reason
 from papermail.bounces.rates import PeriodRates, period_rates, recent_period_keys
-from papermail.confirmations import confirmation_counts
 from papermail.db.bookkeeping import FetchProblem, FetchRun
 from papermail.db.models import Delivery, DeliveryStatus, ScoringRun, Subscriber, SubscriberStatus
 from papermail.digest.preview import latest_run_id
-from papermail.readiness import nothing_ranked_reason
+from papermail.signup.confirmations import confirmation_counts
 from papermail.sources.records import FetchTotals, totals_of
 from papermail.trending import ranked_papers
 from papermail.trending.runs import ranked_without_category

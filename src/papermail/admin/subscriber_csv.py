@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from papermail import audit, clock, votes
+from papermail import clock
 from papermail.admin import AdminError
 from papermail.admin.csv_cells import neutralise_cell, restore_cell
 from papermail.admin.subscribers import (
@@ -27,18 +27,13 @@ from papermail.admin.subscribers import (
     merge_preferences,
     subscriber_record,
 )
+from papermail.db import audit
 from papermail.db.models import Subscriber, SubscriberStatus, Suppression, Vote
-from papermail.subscribers import (
-    InvalidInput,
-    Preferences,
-    apply_preferences,
-    email_hash,
-    mark_bounced,
-    normalise_email,
-    preference_values,
-    suppress,
-    unsubscribe,
-)
+from papermail.redaction import email_hash
+from papermail.subscribers import votes
+from papermail.subscribers.core import InvalidInput, mark_bounced, normalise_email, suppress
+from papermail.subscribers.preferences import Preferences, apply_preferences, preference_values
+from papermail.subscribers.unsubscribe import unsubscribe
 
 # Topics and keywords share one CSV cell each, separated like this (keywords may contain spaces).
 CELL_SEPARATOR = ";"

@@ -15,19 +15,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from papermail import audit, clock
+from papermail import clock
 from papermail.admin import NotFound, Refused
+from papermail.db import audit
 from papermail.db.bookkeeping import AuditLog, RateLimitHit, SignupRequest
 from papermail.db.models import Delivery, Subscriber, SubscriberStatus, Suppression
-from papermail.subscribers import (
-    Preferences,
-    apply_preferences,
-    email_hash,
-    find_by_email,
-    parse_preferences,
-    suppress,
-    unsubscribe,
-)
+from papermail.redaction import email_hash
+from papermail.subscribers.core import find_by_email, suppress
+from papermail.subscribers.preferences import Preferences, apply_preferences, parse_preferences
+from papermail.subscribers.unsubscribe import unsubscribe
 
 ERASED_MARK = "[erased]"
 RATE_KEY_HASH_CHARS = 32  # the web's per-address limit keys: "<kind>:<first 32 hex of the hash>"

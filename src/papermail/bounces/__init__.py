@@ -3,19 +3,14 @@
 The intake channels (the inbound SMTP server, IMAP, provider webhooks, ``bounces import``) store a
 message with :func:`store_inbound_message` and commit; a worker then runs
 :func:`process_inbound_message`. Webhooks hand over parsed events to :func:`apply_provider_event`.
-Both are idempotent. docs/bounces.md explains verdicts, policy and VERP.
+Both are idempotent. docs/bounces.md explains verdicts, policy and VERP (the return paths that
+:mod:`papermail.sending.verp` writes and this package reads back).
 """
 
 from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
 from papermail.bounces.process import apply_provider_event, process_inbound_message, process_inbound_messages
 from papermail.bounces.store import MAX_STORED_BYTES, store_inbound_message
-from papermail.bounces.verp import (
-    VerpKind,
-    VerpTarget,
-    accepts_recipient,
-    parse_verp_recipient,
-    verp_sender_for,
-)
+from papermail.sending.verp import VerpTarget, accepts_recipient, parse_verp_recipient
 
 __all__ = [
     "MAX_STORED_BYTES",
@@ -24,7 +19,6 @@ __all__ = [
     "ProviderEvent",
     "RecipientOutcome",
     "ReportKind",
-    "VerpKind",
     "VerpTarget",
     "accepts_recipient",
     "apply_provider_event",
@@ -32,5 +26,4 @@ __all__ = [
     "process_inbound_message",
     "process_inbound_messages",
     "store_inbound_message",
-    "verp_sender_for",
 ]

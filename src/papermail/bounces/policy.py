@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import audit, clock
+from papermail import clock
 from papermail.bounces.outcome import Action
+from papermail.db import audit
 from papermail.db.models import (
     BounceEvent,
     BounceVerdict,
@@ -30,7 +31,7 @@ from papermail.db.models import (
     SubscriberStatus,
     Suppression,
 )
-from papermail.subscribers import email_hash
+from papermail.redaction import email_hash
 
 SOFT_SCORE = 0.5
 SCORE_THRESHOLD = 5.0

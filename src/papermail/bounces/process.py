@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import clock, tokens
+from papermail import clock
 from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
 from papermail.bounces.parse import Report, read_report
 from papermail.bounces.policy import Suppressions, apply_verdict, strongest
-from papermail.bounces.verp import VerpTarget, parse_verp_recipient, read_token
 from papermail.config import Settings, get_settings
 from papermail.db.models import BounceEvent, BounceVerdict, Confirmation, Delivery, InboundMessage, Subscriber
 from papermail.delivery.bounce_pause import pause_if_bouncing
+from papermail.sending import verp
+from papermail.sending.verp import VerpTarget, parse_verp_recipient
+from papermail.subscribers.links import PATHS, BadToken, Purpose, read_token
 
 _KIND_OF_VERDICT = {
     BounceVerdict.COMPLAINT: ReportKind.COMPLAINT,
@@ -190,7 +192,9 @@ def apply_provider_event(
     if session.scalar(seen.limit(1)) is not None:
         batch.seen.add((source.provider, source.provider_event_id))
     address = event.address.strip().lower()
-    links = _links_by_token(session, [read_token(settings, event.verp_token)] if event.verp_token else [])
+    links = _links_by_token(
+        session, [verp.read_token(settings, event.verp_token)] if event.verp_token else []
+    )
     # One event, one verdict (the provider's id is unique): on the address it names if that is a
     # subscriber, else on the subscriber our token names (the message was forwarded, or the
     # provider rewrote the address).
@@ -294,7 +298,7 @@ def _carried_tokens(settings: Settings, report: Report, envelope_recipient: str 
     local, _, domain = settings.bounce_address.partition("@")
     pattern = re.compile(rf"{re.escape(local)}\+([a-z0-9-]{{1,40}})@{re.escape(domain)}", re.IGNORECASE)
     found = [t for t in pattern.findall(report.text) if t]
-    targets = [read_token(settings, token) for token in dict.fromkeys(t.lower() for t in found)]
+    targets = [verp.read_token(settings, token) for token in dict.fromkeys(t.lower() for t in found)]
     if envelope_recipient:
         targets.append(parse_verp_recipient(settings, envelope_recipient))
     return list(dict.fromkeys(t for t in targets if t is not None))
@@ -319,13 +323,13 @@ def _links_by_unsubscribe_url(
 ) -> dict[int, _Link]:
     """Subscribers named by the signed unsubscribe link in the returned message's headers."""
     links: dict[int, _Link] = {}
-    prefix = f"{settings.base_url}/{tokens.PATHS[tokens.Purpose.UNSUBSCRIBE]}/"
+    prefix = f"{settings.base_url}/{PATHS[Purpose.UNSUBSCRIBE]}/"
     for url in report.unsubscribe_urls:
         if not url.startswith(prefix):
             continue
         try:
-            subscriber_id = tokens.read_token(settings, tokens.Purpose.UNSUBSCRIBE, url[len(prefix) :])[0]
-        except tokens.BadToken:
+            subscriber_id = read_token(settings, Purpose.UNSUBSCRIBE, url[len(prefix) :])[0]
+        except BadToken:
             continue
         subscriber = session.get(Subscriber, subscriber_id) if isinstance(subscriber_id, int) else None
         if subscriber is not None and subscriber.id not in known:

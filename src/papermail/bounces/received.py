@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from papermail import task_names
 from papermail.bounces.store import insert_inbound_messages
-from papermail.queue import enqueue_after_commit
+from papermail.celery_app import enqueue_after_commit
 
 
 @dataclass(frozen=True)

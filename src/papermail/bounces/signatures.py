@@ -15,8 +15,10 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from papermail.config.parsers import load_public_key
 
 
 class WebhookRejected(Exception):
@@ -56,20 +58,6 @@ def verify_mailgun(signing_key: str, timestamp: str, token: str, signature: str)
     expected = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, str(signature).lower()):
         raise WebhookRejected(401, "the Mailgun signature does not verify")
-
-
-def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
-    """An ECDSA public key from PEM or from base64 DER (as SendGrid's settings page shows it)."""
-    try:
-        if "-----BEGIN" in text:
-            key = serialization.load_pem_public_key(text.encode())
-        else:
-            key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
-    except (ValueError, binascii.Error, TypeError):
-        raise ValueError("is not a PEM or base64 DER public key") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ValueError("is not an ECDSA (elliptic curve) public key")
-    return key
 
 
 def verify_sendgrid(public_key: str, timestamp: str, body: bytes, signature: str) -> None:

@@ -30,9 +30,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from papermail.bounces.received import Received, store_group
-from papermail.bounces.verp import accepts_recipient
 from papermail.config import Rate, Settings
 from papermail.db import session_scope
+from papermail.sending.verp import accepts_recipient
 
 log = logging.getLogger(__name__)
 

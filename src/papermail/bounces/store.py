@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import clock, task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.db.models import BounceEvent, InboundMessage
-from papermail.queue import enqueue_after_commit
 
 VIA = ("smtp", "imap", "import", "webhook")
 # The raw report is kept for inspection, up to this much: a DSN's own parts and the headers of

@@ -25,7 +25,7 @@ from papermail.cli import (
     trending,
 )
 from papermail.cli.base import PapermailGroup
-from papermail.config import mask_log_handlers
+from papermail.redaction import mask_log_handlers
 
 
 @click.group(cls=PapermailGroup, context_settings={"help_option_names": ["-h", "--help"]})

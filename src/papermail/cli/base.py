@@ -12,9 +12,10 @@ import click
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail.config import ConfigError, Settings, get_settings, mask_secrets
+from papermail.config import ConfigError, Settings, get_settings
 from papermail.db import migrate, session_scope
 from papermail.db.session import unreachable_database_message
+from papermail.redaction import mask_secrets
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

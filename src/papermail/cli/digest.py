@@ -20,6 +20,7 @@ from papermail.admin.deliveries import (
     status_counts,
     wait_until_drained,
 )
+from papermail.admin.nothing_yet import nothing_ranked_reason
 from papermail.admin.subscribers import no_subscriber
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.options import (
@@ -47,8 +48,7 @@ from papermail.delivery.breaker import resume_digest
 from papermail.delivery.upcoming import nobody_due_message
 from papermail.digest.preview import NothingToPreview, default_period_key, preview_digest
 from papermail.mail.message import build_message, make_message_id
-from papermail.readiness import nothing_ranked_reason
-from papermail.subscribers import InvalidInput, find_by_email, normalise_email
+from papermail.subscribers.core import InvalidInput, find_by_email, normalise_email
 
 PREVIEW_SUFFIXES = (".html", ".eml")
 PREVIEW_DEFAULT_PERIOD = (

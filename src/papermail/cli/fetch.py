@@ -20,6 +20,7 @@ from papermail.db import writer_session_factory
 from papermail.db.bookkeeping import FetchRun
 from papermail.db.models import FetchStatus
 from papermail.sources.fetch_runs import recent_runs
+from papermail.sources.job import Progress as ReportProgress
 from papermail.sources.runner import (
     ARXIV,
     BLUESKY,
@@ -32,7 +33,6 @@ from papermail.sources.runner import (
     run_fetch,
     source_off_reason,
 )
-from papermail.sources.runner import Progress as ReportProgress
 
 # The command line's short names for the sources, and "all".
 SOURCE_NAMES = {

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import click
 from sqlalchemy.orm import Session
 
-from papermail import votes
 from papermail.admin import subscribers as admin
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.options import email_argument, one_line_errors
 from papermail.cli.output import changed
 from papermail.config import Settings
 from papermail.db.models import Subscriber
+from papermail.subscribers import votes
 
 
 def parse_mix_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:

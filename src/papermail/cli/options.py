@@ -11,8 +11,8 @@ import click
 
 from papermail.admin import AdminError
 from papermail.cli.base import EXIT_USAGE, CommandError
-from papermail.delivery.period import validate_period_key
-from papermail.subscribers import InvalidInput, normalise_email
+from papermail.digest.period import validate_period_key
+from papermail.subscribers.core import InvalidInput, normalise_email
 
 
 class BadUsage(click.ClickException):

@@ -17,14 +17,14 @@ from datetime import timedelta
 
 import click
 
-from papermail import leases, task_names
+from papermail import task_names
 from papermail.celery_app import declare_embedded_queue, get_celery, worker_queues
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
 from papermail.cli.output import echo_json, json_option
 from papermail.config import PREFIX, environment, make_secret, setting_sources, use_settings
-from papermail.db import migrate
+from papermail.db import leases, migrate
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
 PROCESS_COLOURS = {"web": "cyan", "worker": "green", "beat": "magenta", "inbound": "yellow"}

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import click
 
-from papermail import votes
 from papermail.admin import subscriber_csv
 from papermail.admin import subscribers as admin
 from papermail.admin.stats import subscriber_counts
@@ -29,7 +28,8 @@ from papermail.cli.output import (
     unchanged,
 )
 from papermail.db.models import Frequency, Subscriber, SubscriberStatus
-from papermail.subscribers import find_by_email
+from papermail.subscribers import votes
+from papermail.subscribers.core import find_by_email
 
 # Beyond this many rows a table takes rich seconds to lay out; listings print plain columns instead.
 TABLE_ROW_LIMIT = 1000

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from papermail import readiness, trending
+from papermail import trending
+from papermail.admin import nothing_yet
 from papermail.categories import UnknownCategory, canonical_category
 from papermail.cli.base import CommandError, cli_session, settings_or_exit
 from papermail.cli.options import BadUsage
@@ -27,10 +28,10 @@ def score(as_json: bool) -> None:
     """Rank every recent paper now, as a new scoring run for each window (24h and 7d)."""
     settings = settings_or_exit()
     with cli_session() as session:
-        if readiness.paper_count(session) == 0:
-            raise CommandError(f"nothing to rank: {readiness.no_papers_reason(session)}")
+        if nothing_yet.paper_count(session) == 0:
+            raise CommandError(f"nothing to rank: {nothing_yet.no_papers_reason(session)}")
         summaries = trending.score_windows(session, settings)
-        empty = None if any(s.paper_count for s in summaries) else readiness.nothing_ranked_reason(session)
+        empty = None if any(s.paper_count for s in summaries) else nothing_yet.nothing_ranked_reason(session)
     if as_json:
         echo_json([dataclasses.asdict(summary) for summary in summaries])
     if empty:
@@ -89,7 +90,7 @@ def trending_ranking(limit: int, topics: tuple[str, ...], window: str, as_json: 
     with cli_session() as session:
         run = trending.latest_run(session, window)
         if run is None or not run.paper_count:  # an empty ranking says why, as no ranking does
-            reason = readiness.nothing_ranked_reason(session, run)
+            reason = nothing_yet.nothing_ranked_reason(session, run)
             raise CommandError(reason or f"no {window} ranking yet: run `papermail score` first")
         papers = trending.ranked_papers(session, run.id, topics=topics, limit=limit)
         totals = metric_totals(session, [p.paper.id for p in papers], run.as_of)

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail.config import Settings, get_settings, mask_secrets
+from papermail.config import Settings, get_settings
+from papermail.redaction import mask_secrets
 
 # SQLite is shared by the web, worker and beat processes: WAL lets readers run beside one writer,
 # and the busy timeout makes a second writer wait instead of failing with "database is locked".

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import audit, clock
+from papermail import clock
+from papermail.db import audit
 from papermail.db.models import Delivery, DeliveryStatus, Digest
 
 

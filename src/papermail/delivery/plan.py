@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail import task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import Settings, get_settings
 from papermail.db.inserts import insert_ignoring_conflicts, insert_many_returning
 from papermail.db.models import Delivery, DeliveryStatus, Digest, Frequency, Subscriber, SubscriberStatus
-from papermail.delivery.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
+from papermail.digest.period import Period, frequency_of_key, latest_period, period_for_key, schedule_of
 from papermail.digest.select import RunSelection, Selection, select_for_subscribers
-from papermail.queue import enqueue_after_commit
-from papermail.subscribers import mailable_ids
+from papermail.subscribers.core import mailable_ids
 from papermail.trending import latest_run, window_for
 
 log = logging.getLogger(__name__)

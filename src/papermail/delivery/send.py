@@ -1,7 +1,7 @@
 """Sending a batch of deliveries: claim them, render them, send each through the outbox, record it.
 
 Read top to bottom: :func:`send_batch` claims the healthy rows of a batch together and each suspect
-alone (:mod:`papermail.delivery.claims` holds the rules every row write follows); a
+alone (:mod:`papermail.sending.claims` holds the rules every row write follows); a
 :class:`_BatchSender` then renders the claimed rows in bulk and sends them one by one over one
 connection (the backend reconnects after ``smtp_max_per_connection`` messages, a 421 or a drop),
 paced by the global send rate, watched by a process-wide circuit breaker, with the lease renewed as
@@ -18,24 +18,17 @@ from collections.abc import Collection, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from papermail.bounces.verp import VerpKind, verp_sender_for
 from papermail.config import Settings
 from papermail.db import session_factory
 from papermail.db.models import DeliveryStatus, Digest
 from papermail.delivery.breaker import CircuitBreaker, pause_digests, process_breaker
-from papermail.delivery.claims import (
-    CLAIMABLE,
-    BatchReport,
-    ClaimedRow,
-    ClaimedRows,
-    claim,
-    ineligible_resends,
-    suspects,
-)
+from papermail.delivery.rows import DELIVERIES, ineligible_resends
 from papermail.digest.render import render_deliveries
 from papermail.mail.message import OutgoingEmail
 from papermail.mail.outbox import Outbox, Verdict
-from papermail.send_pacing import send_pacer_for
+from papermail.sending.claims import CLAIMABLE, BatchReport, ClaimedRow, ClaimedRows, claim, suspects
+from papermail.sending.pacing import send_pacer_for
+from papermail.sending.verp import VerpKind, verp_sender_for
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +58,7 @@ def send_batch(
     factory = session_factory(settings)
     with factory.begin() as session:
         left_alone = ineligible_resends(session, ids, claimable)
-        suspected = suspects(session, [i for i in ids if i not in left_alone])
+        suspected = suspects(session, [i for i in ids if i not in left_alone], DELIVERIES)
     report.skipped_ids = sorted(left_alone)
     healthy = [i for i in ids if i not in left_alone and i not in suspected]
     claimed: set[int] = set()
@@ -75,7 +68,7 @@ def send_batch(
         # The claim gets a transaction of its own: on SQLite, a transaction that has read cannot
         # start writing once another connection has committed ("database is locked" at once).
         with factory.begin() as session:
-            claims = claim(session, group, claimable, settings)
+            claims = claim(session, group, claimable, settings, DELIVERIES)
         claimed.update(claims)
         if claims:
             _BatchSender(settings, factory, claims, report).run()
@@ -100,7 +93,10 @@ class _BatchSender:
         self.digest_ids: set[int] = set()
 
     def run(self) -> None:
-        with self.factory() as session, ClaimedRows(session, self.settings, self.claims, self.report) as rows:
+        with (
+            self.factory() as session,
+            ClaimedRows(session, self.settings, self.claims, self.report, DELIVERIES) as rows,
+        ):
             loaded = rows.load()
             self.digest_ids = {row.digest_id for row in loaded}
             # Eligibility is checked in each row's hand-over, atomically with marking it: an

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import Delivery, Subscriber, SubscriberStatus
-from papermail.delivery.period import latest_period, next_period, schedule_of
+from papermail.digest.period import latest_period, next_period, schedule_of
 
 READ_CHUNK = 1000
 

@@ -21,8 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import audit, trending
+from papermail import trending
 from papermail.config import Settings
+from papermail.db import audit
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import Digest, Paper, ScoringRun, SignalSnapshot, TrendScore
 from papermail.sources.ingest import observation_minute, upsert_papers

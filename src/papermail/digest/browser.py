@@ -16,17 +16,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from papermail import tokens
 from papermail.config import Settings
 from papermail.db.models import Delivery, Digest, Subscriber
-from papermail.digest.render import (
-    DigestRequest,
-    PaperCard,
-    describe_period,
-    digest_lead,
-    for_reader,
-    load_cards,
-)
+from papermail.digest.cards import PaperCard, for_reader, load_cards
+from papermail.digest.period import describe_period
+from papermail.digest.render import digest_lead
+from papermail.digest.request import DigestRequest
+from papermail.subscribers import links
 
 
 @dataclass(frozen=True)
@@ -61,15 +57,15 @@ def read_delivery_link(session: Session, settings: Settings, token: str) -> Deli
     A link is bound to the address it was mailed to, and dies when the address changes or is erased.
     Links from before that carry no address keep working for the year they were signed for.
     """
-    if tokens.DeliveryTokens.is_one(token):
+    if links.DeliveryTokens.is_one(token):
         return _read_delivery_token(session, settings, token)
     try:
-        subscriber_id, delivery_id, *tag = tokens.CompactTokens(settings, tokens.Purpose.VIEW).read(token)
+        subscriber_id, delivery_id, *tag = links.CompactTokens(settings, links.Purpose.VIEW).read(token)
         compact = token
-    except (tokens.BadToken, ValueError):
+    except (links.BadToken, ValueError):
         try:
-            subscriber_id, delivery_id = tokens.read_token(settings, tokens.Purpose.VIEW, token)
-        except (tokens.BadToken, ValueError):
+            subscriber_id, delivery_id = links.read_token(settings, links.Purpose.VIEW, token)
+        except (links.BadToken, ValueError):
             return None
         compact, tag = None, []
     if not isinstance(delivery_id, int) or (compact and len(tag) != 1):
@@ -77,19 +73,19 @@ def read_delivery_link(session: Session, settings: Settings, token: str) -> Deli
     found = session.execute(
         _delivery_query().where(Delivery.id == delivery_id, Delivery.subscriber_id == subscriber_id)
     ).first()
-    if found is None or (compact and tag != [tokens.address_tag(found[1].email)]):
+    if found is None or (compact and tag != [links.address_tag(found[1].email)]):
         return None
     return DeliveryLink(found[0], found[1], found[2], compact)
 
 
 def _read_delivery_token(session: Session, settings: Settings, token: str) -> DeliveryLink | None:
-    signed = tokens.DeliveryTokens(settings)
+    signed = links.DeliveryTokens(settings)
     try:
         found = session.execute(_delivery_query().where(Delivery.id == signed.delivery_id(token))).first()
         if found is None:
             return None
         signed.check(token, found[1].email)
-    except tokens.BadToken:
+    except links.BadToken:
         return None
     return DeliveryLink(found[0], found[1], found[2], token)
 

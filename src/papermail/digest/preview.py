@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from papermail.config import Settings
 from papermail.db.models import Delivery, Digest, Subscriber
-from papermail.delivery.period import latest_period, schedule_of
-from papermail.digest.render import DigestRequest, describe_period, render_deliveries, render_digests
+from papermail.digest.period import describe_period, latest_period, schedule_of
+from papermail.digest.render import render_deliveries, render_digests
+from papermail.digest.request import DigestRequest
 from papermail.digest.select import select_for_subscribers
 from papermail.mail.message import OutgoingEmail
 from papermail.trending import DEFAULT_WINDOW, latest_run, window_for

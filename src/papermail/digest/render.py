@@ -6,112 +6,35 @@ run the period's :class:`Digest` pinned. Rendering a delivery again (a retry, a 
 therefore shows the same papers with the same evidence, however the trending data has moved since.
 
 The cost per digest is one Jinja render per part plus three signed tokens: papers are loaded and
-prepared (abstract cut, authors shortened) once per batch and shared by every digest that has them.
+prepared (abstract cut, authors shortened) once per batch and shared by every digest that has them
+(:mod:`papermail.digest.cards`), and so are their rendered cards.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
-from papermail.categories import category_name
 from papermail.config import Settings
-from papermail.db.models import Delivery, Digest, Frequency, Paper, Subscriber, TrendScore
+from papermail.db.models import Delivery, Digest, Frequency, Subscriber
+from papermail.digest.cards import PaperCard, for_reader, load_cards
+from papermail.digest.links import LESS_WAY, MORE_WAY, DigestLinks, vote_path
+from papermail.digest.period import describe_period
+from papermail.digest.request import DigestRequest
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
 from papermail.mail.templates import EmailTemplates, get_templates
-from papermail.tokens import CompactTokens, DeliveryTokens, Purpose, link, page_prefix, preferences_link
+from papermail.subscribers.links import Purpose, link, preferences_link
 
 TEMPLATE_NAME = "weekly-digest"
-ABSTRACT_WORDS = 60
-TLDR_WORDS = 45  # S2's TL;DRs are one sentence (about 20 words); a longer one is cut, as abstracts are
-AUTHORS_SHOWN = 3
-SUBJECT_TITLE_CHARS = 72
-_WEEK_KEY = re.compile(r"(\d{4})-W(\d{2})\Z")
-_DATE_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-# Only web links become hrefs: a javascript: or data: URL from a feed is not escaped by autoescape.
-_WEB_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
 # Cards are rendered once per batch with this stand-in for "<vote page>/<token>" in their
 # "More/Less like this" links (``<slot>/3/more``); each digest then puts its one signed token in
 # where the slots were, far cheaper than a render per reader.
 VOTE_SLOT = "https://vote.papermail.invalid/t"
-MORE_WAY, LESS_WAY = "more", "less"  # the last part of a vote link
-
-
-def describe_period(period_key: str) -> str:
-    """``2026-W48`` → ``Week 48, 2026``; ``2026-11-26`` → ``26 November 2026``."""
-    if week := _WEEK_KEY.match(period_key):
-        year, number = int(week[1]), int(week[2])
-        date.fromisocalendar(year, number, 1)  # raises ValueError for week 0 or 54
-        return f"Week {number}, {year}"
-    if day := _DATE_KEY.match(period_key):
-        when = date(int(day[1]), int(day[2]), int(day[3]))
-        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
-    raise ValueError(f"period {period_key!r} is neither an ISO week (2026-W48) nor a date (2026-11-26)")
-
-
-@dataclass(frozen=True, slots=True)
-class PaperCard:
-    """One paper as the templates show it; built once per batch, shared by every digest."""
-
-    title: str
-    abs_url: str
-    pdf_url: str
-    hf_url: str | None
-    code_url: str | None
-    authors: str
-    abstract: str
-    category: str
-    evidence: str
-    arxiv_id: str = ""
-    tldr: str = ""  # Semantic Scholar's one-sentence summary, shown above the abstract
-    tldr_url: str = ""
-
-
-@dataclass(frozen=True)
-class DigestRequest:
-    """Everything that decides one digest's content: who, which period, which papers, which run."""
-
-    key: int  # the delivery id (or any key the caller wants the result under)
-    subscriber: Subscriber
-    period_key: str
-    paper_ids: Sequence[int]
-    run_id: int | None
-    delivery_id: int | None = None  # a planned delivery: its digest gets a "View in browser" link
-    # Frozen with the papers: each one's personal "why" ("" for none), or empty for none at all.
-    reasons: Sequence[str] = ()
-
-    def reason(self, paper_id: int) -> str:
-        """The personal reason frozen for this paper, or ""."""
-        return self.reasons_by_paper().get(paper_id, "")
-
-    def reasons_by_paper(self) -> dict[int, str]:
-        """Each paper's frozen personal reason (a paper without one may be missing)."""
-        return dict(zip(self.paper_ids, self.reasons, strict=False)) if self.reasons else {}
-
-    @classmethod
-    def of_delivery(cls, delivery: Delivery, subscriber: Subscriber, run_id: int | None) -> DigestRequest:
-        """The request that renders a planned delivery exactly as it was frozen."""
-        return cls(
-            delivery.id,
-            subscriber,
-            delivery.period_key,
-            delivery.paper_ids,
-            run_id,
-            delivery_id=delivery.id,
-            reasons=delivery.reasons or (),
-        )
 
 
 def render_deliveries(
@@ -232,60 +155,6 @@ def _put_links(html: str, text: str, place: int, links: tuple[str, str]) -> tupl
     return html, text
 
 
-def vote_path(prefix: str, place: int, way: str) -> str:
-    """A vote link: the delivery's token (or a stand-in for it), the paper's place, the way."""
-    return f"{prefix}/{place}/{way}"
-
-
-class DigestLinks:
-    """A digest's view link and its papers' vote links: one signed token for the whole delivery.
-
-    The token names the delivery and is bound to the address it was mailed to; a vote link adds
-    the paper's place in the delivery's frozen ``paper_ids`` and the way, e.g. ``/vote/<t>/3/more``.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._delivery = DeliveryTokens(settings)
-        self._per_paper = CompactTokens(settings, Purpose.VOTE)
-        self._view_prefix = page_prefix(settings, Purpose.VIEW)
-        self._vote_prefix = page_prefix(settings, Purpose.VOTE)
-
-    def token(self, request: DigestRequest) -> str | None:
-        """The delivery's signed token; None for a preview (no delivery yet)."""
-        if request.delivery_id is None:
-            return None
-        return self._delivery.make(request.delivery_id, request.subscriber.email)
-
-    def view_url(self, token: str | None) -> str | None:
-        return self._view_prefix + token if token else None
-
-    def votes_url(self, token: str | None) -> str | None:
-        """What the vote links start with: the vote page and the delivery's token."""
-        return self._vote_prefix + token if token else None
-
-    def per_paper(self, request: DigestRequest, papers: Sequence[PaperCard]) -> list[tuple[str, str]]:
-        """A preview's links: each paper's vote signed on its own, as links were before."""
-        return [vote_links(self._per_paper, request.subscriber.id, paper.arxiv_id) for paper in papers]
-
-
-def vote_links(vote_tokens: CompactTokens, subscriber_id: int, arxiv_id: str) -> tuple[str, str]:
-    """A preview's signed "More like this" and "Less like this" links for one paper."""
-    return vote_tokens.link(subscriber_id, arxiv_id, 1), vote_tokens.link(subscriber_id, arxiv_id, -1)
-
-
-def for_reader(card: PaperCard, request: DigestRequest, reason: str) -> PaperCard:
-    """The card as this reader sees it: with their personal reason, and a TL;DR if they want one."""
-    card = with_reason(card, reason)
-    return card if request.subscriber.show_tldr or not card.tldr else replace(card, tldr="")
-
-
-def with_reason(card: PaperCard, reason: str) -> PaperCard:
-    """The card with the reader's personal reason after the trending evidence."""
-    if not reason:
-        return card
-    return replace(card, evidence=" · ".join(part for part in (card.evidence, reason) if part))
-
-
 def digest_context(
     request: DigestRequest,
     papers: Sequence[PaperCard],
@@ -334,69 +203,3 @@ def trending_url(base_url: str, topics: Iterable[str]) -> str:
     """The public /trending page for these topics (a digest's footer links it; nothing personal)."""
     query = urlencode([("topic", topic) for topic in sorted(topics)])
     return f"{base_url}/trending{'?' + query if query else ''}"
-
-
-def load_cards(
-    session: Session, requests: Iterable[DigestRequest]
-) -> dict[tuple[int | None, int], PaperCard]:
-    """Every paper the requests need, keyed by (run id, paper id): two queries per thousand papers."""
-    wanted: dict[int | None, set[int]] = {}
-    for request in requests:
-        wanted.setdefault(request.run_id, set()).update(request.paper_ids)
-    all_ids = sorted(set().union(*wanted.values())) if wanted else []
-    papers: dict[int, Paper] = {}
-    for start in range(0, len(all_ids), IN_CHUNK):
-        chunk = all_ids[start : start + IN_CHUNK]
-        papers.update((p.id, p) for p in session.scalars(sa.select(Paper).where(Paper.id.in_(chunk))))
-    cards: dict[tuple[int | None, int], PaperCard] = {}
-    for run_id, paper_ids in wanted.items():
-        evidence = _evidence(session, run_id, sorted(paper_ids)) if run_id is not None else {}
-        for paper_id in paper_ids:
-            if paper := papers.get(paper_id):
-                cards[(run_id, paper_id)] = paper_card(paper, evidence.get(paper_id, ""))
-    return cards
-
-
-def _evidence(session: Session, run_id: int, paper_ids: list[int]) -> Mapping[int, str]:
-    found: dict[int, str] = {}
-    for start in range(0, len(paper_ids), IN_CHUNK):
-        query = sa.select(TrendScore.paper_id, TrendScore.evidence).where(
-            TrendScore.run_id == run_id, TrendScore.paper_id.in_(paper_ids[start : start + IN_CHUNK])
-        )
-        found.update((paper_id, evidence) for paper_id, evidence in session.execute(query))
-    return found
-
-
-def paper_card(paper: Paper, evidence: str) -> PaperCard:
-    """How one paper is shown: short authors, an abstract cut to about 60 words, safe links."""
-    category = paper.primary_category or (paper.categories[0] if paper.categories else "")
-    name = category_name(category)
-    return PaperCard(
-        title=" ".join(paper.title.split()),
-        abs_url=paper.abs_url,
-        pdf_url=paper.pdf_url,
-        hf_url=paper.hf_url,
-        code_url=paper.github_url if paper.github_url and _WEB_URL.match(paper.github_url) else None,
-        authors=shorten_authors(paper.authors),
-        abstract=shorten_abstract(paper.abstract),
-        category=f"{category} · {name}" if name != category else category,
-        evidence=" ".join(evidence.split()),
-        arxiv_id=paper.arxiv_id,
-        tldr=shorten_abstract(paper.tldr, TLDR_WORDS) if paper.tldr else "",
-        tldr_url=paper.tldr_url if paper.tldr else "",
-    )
-
-
-def shorten_authors(authors: Sequence[str], shown: int = AUTHORS_SHOWN) -> str:
-    """``A, B, C et al.`` for long author lists, all of them for short ones."""
-    if len(authors) <= shown:
-        return ", ".join(authors)
-    return ", ".join(authors[:shown]) + " et al."
-
-
-def shorten_abstract(abstract: str, words: int = ABSTRACT_WORDS) -> str:
-    """The abstract cut at a word boundary to at most ``words`` words, with an ellipsis if cut."""
-    parts = abstract.split()
-    if len(parts) <= words:
-        return " ".join(parts)
-    return " ".join(parts[:words]).rstrip(",;:-\u2013\u2014") + "\u2026"

@@ -10,7 +10,7 @@ Layout on disk (``templates/email/``)::
 ``body.mjml`` is compiled by mjml-python the first time an email is rendered in a process; the
 result still contains the Jinja tags and is kept as a Jinja template, so rendering a digest for a
 subscriber costs one Jinja render, not an MJML compile. Jinja tags must survive MJML (checked by
-``tests/digest/test_templates.py``): no ``<`` inside a Jinja tag, no Jinja inside a tag's
+``tests/mail/test_templates.py``): no ``<`` inside a Jinja tag, no Jinja inside a tag's
 attribute list.
 """
 

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from papermail.config import Settings
-from papermail.send_pacing import DatabaseSendPacer, RedisSendPacer
+from papermail.sending.pacing import DatabaseSendPacer, RedisSendPacer
 
 
 class FileTimeline:

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Protocol
 
+from papermail.arxiv_ids import parse_arxiv_id
 from papermail.categories import spelled_out
 from papermail.sources.feeds import entry_ref, entry_text, parsed_date, read_feed
 from papermail.sources.http import FetchError, HttpClient
 from papermail.sources.links import github_url_in
-from papermail.sources.normalise import clean_authors, normalise_categories, normalise_text, parse_arxiv_id
+from papermail.sources.normalise import clean_authors, normalise_categories, normalise_text
 from papermail.sources.records import PaperRecord, ParsedFeed, Problem
 
 ID_BATCH_SIZE = 100  # ids per lookup call: a short URL, one page of answers

@@ -17,17 +17,11 @@ import feedparser
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from papermail.arxiv_ids import ArxivId, parse_arxiv_id
 from papermail.config import Settings
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.sources.feeds import entry_ref, parsed_date, read_feed
-from papermail.sources.normalise import (
-    ArxivId,
-    html_to_text,
-    normalise_categories,
-    normalise_text,
-    parse_arxiv_id,
-    split_authors,
-)
+from papermail.sources.normalise import html_to_text, normalise_categories, normalise_text, split_authors
 from papermail.sources.records import PaperRecord, ParsedFeed, Problem
 
 NEW, CROSS = "new", "cross"

@@ -17,16 +17,14 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from papermail import clock
 from papermail.config import Settings
 from papermail.sources.http import FetchError
+from papermail.sources.job import Job
 from papermail.sources.links import arxiv_id_in_url
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
-
-if TYPE_CHECKING:
-    from papermail.sources.runner import Job
 
 SOURCE = "bluesky"
 LIKES, REPOSTS, QUOTES = "bluesky_likes", "bluesky_reposts", "bluesky_quotes"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -26,11 +25,9 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.db.models import Paper, SignalSnapshot
 from papermail.sources.http import Fetched, FetchError, load_validators
+from papermail.sources.job import Job
 from papermail.sources.links import github_repository
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
-
-if TYPE_CHECKING:
-    from papermail.sources.runner import Job
 
 SOURCE, STARS = "github", "github_stars"
 TRACK_FOR = timedelta(days=14)  # stars of older papers no longer move their ranking much
@@ -47,11 +44,6 @@ class Repository:
     arxiv_ids: list[str] = field(default_factory=list)
 
 
-def born_at() -> sa.ColumnElement:
-    """A paper's publication time, or the earliest it can be while that is unknown."""
-    return sa.func.coalesce(Paper.published_at, Paper.id_month, Paper.first_seen_at)
-
-
 def repositories_to_check(session: sa.orm.Session) -> list[Repository]:
     """The repositories of the last 14 days' papers: least recently checked first, then newest."""
     now = clock.now()
@@ -62,9 +54,9 @@ def repositories_to_check(session: sa.orm.Session) -> list[Repository]:
         .subquery()
     )
     rows = session.execute(
-        sa.select(Paper.arxiv_id, Paper.github_url, Paper.abstract, last_checked.c.at, born_at())
+        sa.select(Paper.arxiv_id, Paper.github_url, Paper.abstract, last_checked.c.at, Paper.born_at)
         .outerjoin(last_checked, last_checked.c.paper_id == Paper.id)
-        .where(born_at() >= now - TRACK_FOR, born_at() <= now)
+        .where(Paper.born_at >= now - TRACK_FOR, Paper.born_at <= now)
         .where(sa.or_(Paper.github_url.is_not(None), Paper.abstract.contains("github.com")))
     ).all()
     repositories: dict[str, Repository] = {}

@@ -17,16 +17,13 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from papermail import clock
 from papermail.config import Settings
 from papermail.sources.http import FetchError
+from papermail.sources.job import Job
 from papermail.sources.links import arxiv_id_in_url
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
-
-if TYPE_CHECKING:
-    from papermail.sources.runner import Job
 
 SOURCE, POINTS, COMMENTS = "hackernews", "hn_points", "hn_comments"
 WINDOW = timedelta(days=14)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from papermail.sources.normalise import parse_arxiv_id
+from papermail.arxiv_ids import parse_arxiv_id
 
 ARXIV_HOSTS = ("arxiv.org", "www.arxiv.org", "export.arxiv.org")
 # The pages of a paper: its abstract, its PDF and its HTML rendering, any version.

@@ -1,4 +1,4 @@
-"""Normalisation: canonical arXiv ids, clean text, ordered author lists, categories, safe links.
+"""Normalisation: clean text, ordered author lists, categories, safe links.
 
 What is stored is plain text, never markup that we later trust. Each source decides whether a field
 is HTML or plain text (feedparser's guess is wrong for arXiv: its RSS abstracts are plain text with
@@ -11,80 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
-
-# -- arXiv ids ------------------------------------------------------------------------------------
-
-# New style (2007+): YYMM.NNNN or YYMM.NNNNN, then an optional version.
-_NEW_STYLE_ID = re.compile(r"(?<![\w.])(\d{2}(?:0[1-9]|1[0-2])\.\d{4,5})(?:v(\d+))?(?!\w|\.\d)")
-# Old style: archive[.SUBJECT-CLASS]/YYMMNNN, e.g. cond-mat/0412498 or math.GT/0309136v2. Only the
-# archives arXiv had before 2007: any other word (``passwd/0101001``) is no paper.
-OLD_STYLE_ARCHIVES = [
-    "acc-phys",
-    "adap-org",
-    "alg-geom",
-    "ao-sci",
-    "astro-ph",
-    "atom-ph",
-    "bayes-an",
-    "chao-dyn",
-    "chem-ph",
-    "cmp-lg",
-    "comp-gas",
-    "cond-mat",
-    "cs",
-    "dg-ga",
-    "funct-an",
-    "gr-qc",
-    "hep-ex",
-    "hep-lat",
-    "hep-ph",
-    "hep-th",
-    "math",
-    "math-ph",
-    "mtrl-th",
-    "nlin",
-    "nucl-ex",
-    "nucl-th",
-    "patt-sol",
-    "physics",
-    "plasm-ph",
-    "q-alg",
-    "q-bio",
-    "quant-ph",
-    "solv-int",
-    "supr-con",
-]
-_OLD_STYLE_ID = re.compile(
-    rf"(?<![\w.-])({'|'.join(sorted(OLD_STYLE_ARCHIVES, key=len, reverse=True))})(?:\.[A-Za-z]{{2}})?"
-    r"/(\d{2}(?:0[1-9]|1[0-2])\d{3})(?:v(\d+))?(?!\w|\.\d)",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ArxivId:
-    """A canonical arXiv id (no version; old-style archives lower-cased) and the version, if given."""
-
-    id: str
-    version: int | None
-
-
-def parse_arxiv_id(text: str) -> ArxivId:
-    """Find the arXiv id in an id, URL, ``oai:`` guid or ``arXiv:`` reference; raise ValueError if none."""
-    old = _OLD_STYLE_ID.search(text)
-    new = _NEW_STYLE_ID.search(text)
-    # Whichever comes first wins, so "https://arxiv.org/abs/2104.12255v1" is never read from its path.
-    if old and (not new or old.start() < new.start()):
-        version = old.group(3)
-        return ArxivId(f"{old.group(1).lower()}/{old.group(2)}", int(version) if version else None)
-    if new:
-        version = new.group(2)
-        return ArxivId(new.group(1), int(version) if version else None)
-    raise ValueError(f"no arXiv id in {text[:80]!r}" if text.strip() else "no arXiv id")
-
 
 # -- text -----------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -18,12 +17,9 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.db.models import Paper
 from papermail.sources.arxiv_api import Pacer
-from papermail.sources.github import born_at
 from papermail.sources.http import FetchError
+from papermail.sources.job import Job
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
-
-if TYPE_CHECKING:
-    from papermail.sources.runner import Job
 
 SOURCE, CITATIONS, INFLUENTIAL = "semanticscholar", "citations", "influential_citations"
 BATCH_SIZE = 500  # the most one call takes
@@ -36,8 +32,8 @@ MAX_TLDR_LENGTH = 1000
 def papers_to_ask(session: sa.orm.Session) -> list[str]:
     """The arXiv ids of the papers up to 60 days old, newest first."""
     now = clock.now()
-    query = sa.select(Paper.arxiv_id).where(born_at() >= now - TRACK_FOR, born_at() <= now)
-    return list(session.scalars(query.order_by(born_at().desc(), Paper.arxiv_id)))
+    query = sa.select(Paper.arxiv_id).where(Paper.born_at >= now - TRACK_FOR, Paper.born_at <= now)
+    return list(session.scalars(query.order_by(Paper.born_at.desc(), Paper.arxiv_id)))
 
 
 def parse_batch(content: bytes, url: str, arxiv_ids: list[str]) -> tuple[ParsedFeed, dict[str, str]]:

@@ -14,9 +14,9 @@ from datetime import date
 from celery import shared_task
 
 from papermail import clock, task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import get_settings
 from papermail.db import writer_session_factory
-from papermail.queue import enqueue_after_commit
 from papermail.sources.catchup import plan_catch_up
 from papermail.sources.runner import ARXIV, HUGGINGFACE, SKIPPED, run_fetch
 

@@ -3,9 +3,10 @@
 from celery import shared_task
 from celery.schedules import crontab
 
-from papermail import audit, clock, signup, signup_limits, task_names
+from papermail import clock, task_names
 from papermail.config import get_settings
-from papermail.db import session_scope
+from papermail.db import audit, session_scope
+from papermail.signup import flow, limits
 
 PURGE_EXPIRED_SIGNUPS_AT = crontab(minute=17)  # hourly; unconfirmed signups live for days
 
@@ -29,6 +30,6 @@ def purge_expired_signups() -> int:
     """Delete signups never confirmed in time, and rate-limit hits too old to count."""
     settings = get_settings()
     with session_scope(settings) as session:
-        purged = signup.purge_unconfirmed(session, settings)
-        signup_limits.purge_hits(session, clock.now() - signup_limits.longest_window(settings).window)
+        purged = flow.purge_unconfirmed(session, settings)
+        limits.purge_hits(session, clock.now() - limits.longest_window(settings).window)
     return purged

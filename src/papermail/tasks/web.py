@@ -7,13 +7,15 @@ import logging
 
 from celery import shared_task
 
-from papermail import signup_requests, task_names, votes
+from papermail import task_names
 from papermail.config import get_settings
 from papermail.db import session_scope, writer_session_factory
 from papermail.db.session import with_lock_retries
-from papermail.signup import send_confirmation as send_confirmation_email
-from papermail.signup import send_preferences_link as send_preferences_link_email
-from papermail.signup_limits import limiter_for
+from papermail.signup.confirmations import send_confirmation as send_confirmation_email
+from papermail.signup.limits import limiter_for
+from papermail.signup.requests import process_request, waiting_request_ids
+from papermail.sources import lookups
+from papermail.subscribers.preferences import send_preferences_link as send_preferences_link_email
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def process_signup(request_id: int) -> str | None:
     # Takes the write lock up front, and a lost race is re-run at once rather than by the sweeper.
     outcome = with_lock_retries(
         writer_session_factory(settings),
-        lambda session: signup_requests.process_request(session, settings, request_id, limiter),
+        lambda session: process_request(session, settings, request_id, limiter),
     )
     return outcome.value if outcome else None
 
@@ -48,10 +50,10 @@ def sweep_signup_requests() -> int:
     settings = get_settings()
     limiter = limiter_for(settings)
     with session_scope(settings) as session:
-        waiting = signup_requests.waiting_request_ids(session)
+        waiting = waiting_request_ids(session)
     for request_id in waiting:
         with session_scope(settings) as session:
-            signup_requests.process_request(session, settings, request_id, limiter)
+            process_request(session, settings, request_id, limiter)
     if waiting:
         log.warning("swept %d signup requests whose queue message was lost", len(waiting))
     return len(waiting)
@@ -62,7 +64,7 @@ def look_up_papers(arxiv_ids: list[str]) -> dict[str, str]:
     """Fetch seed papers named on the preferences page from the arXiv API; return those not found."""
     settings = get_settings()
     with session_scope(settings) as session:
-        return votes.look_up_papers(session, settings, arxiv_ids)
+        return lookups.look_up_papers(session, settings, arxiv_ids)
 
 
 @shared_task(name=task_names.SEND_PREFERENCES_LINK)

@@ -1,9 +1,11 @@
 """Trending: the published trendiness score, computed in bulk as ranked scoring runs.
 
-:mod:`.score` is the formula (pure, no I/O); :mod:`.runs` runs it over the database and reads the
-rankings back. Other features use the names below.
+:mod:`.score` is the formula (pure, no I/O; its parameters in :mod:`.params`, the series it reads in
+:mod:`.series`, its "why" line in :mod:`.evidence`); :mod:`.runs` runs it over the database and
+reads the rankings back. Other features use the names below.
 """
 
+from papermail.trending.params import TrendParams
 from papermail.trending.runs import (
     RankedPaper,
     RunSummary,
@@ -14,7 +16,6 @@ from papermail.trending.runs import (
     score_windows,
     select_ranked,
 )
-from papermail.trending.score import TrendParams
 from papermail.trending.windows import DAILY, DEFAULT_WINDOW, WEEKLY, WINDOWS, window_for
 
 __all__ = [

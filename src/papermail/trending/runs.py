@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from papermail import clock
 from papermail.categories import ARCHIVES
 from papermail.db.models import Digest, Paper, ScoringRun, TrendScore
-from papermail.trending.score import ScoredPaper, TrendParams, rank, score_paper_windows
+from papermail.trending.params import TrendParams
+from papermail.trending.score import ScoredPaper, rank, score_paper_windows
 from papermail.trending.signals import read_paper_series
 from papermail.trending.windows import DEFAULT_WINDOW, WINDOWS
 

@@ -23,7 +23,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from papermail.db.models import Paper, SignalSnapshot
 from papermail.db.types import UTCDateTime
-from papermail.trending.score import PaperSeries, PaperSignals, TrendParams
+from papermail.trending.params import TrendParams
+from papermail.trending.series import PaperSeries, PaperSignals
 
 # Rows per round trip when streaming the series: few round trips, and memory for a few batches.
 FETCH_BATCH_ROWS = 10_000
@@ -168,20 +169,13 @@ def _hours_between_sqlite(element: HoursBetween, compiler: SQLCompiler, **kw: An
     )
 
 
-def _born_at() -> sa.ColumnElement[datetime]:
-    # arXiv's publication time when known. Otherwise the start of its id's month, the earliest it
-    # can be: a replacement of a 2019 paper must not rank as new while its date is being looked up.
-    # (First seen only for an id without a date in it, which arXiv does not issue.)
-    return sa.func.coalesce(Paper.published_at, Paper.id_month, Paper.first_seen_at)
-
-
 def _in_horizon(params: TrendParams, as_of: datetime) -> sa.ColumnElement[bool]:
-    return _born_at() >= as_of - params.max_age
+    return Paper.born_at >= as_of - params.max_age
 
 
 def _papers_query(params: TrendParams, as_of: datetime) -> sa.Select:
     """(paper id, arXiv id, age in hours, whether it is known) of every paper in the horizon, by id."""
-    age_hours = HoursBetween(sa.literal(as_of, UTCDateTime()), _born_at())
+    age_hours = HoursBetween(sa.literal(as_of, UTCDateTime()), Paper.born_at)
     known = Paper.published_at.is_not(None)
     return (
         sa.select(Paper.id, Paper.arxiv_id, age_hours, known)

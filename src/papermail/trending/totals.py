@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.db.models import SignalSnapshot
-from papermail.trending.score import DISPLAY_ORDER
+from papermail.trending.params import DISPLAY_ORDER
 
 CHUNK = 500
 # The counters shown besides the formula's own: context for a reader, never scored.

@@ -8,14 +8,15 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from papermail.config import Settings, get_settings, mask_log_handlers
+from papermail.config import Settings, get_settings
 from papermail.db.session import session_factory
+from papermail.redaction import mask_log_handlers
 from papermail.resources import templates_dir
-from papermail.signup_limits import limiter_for
+from papermail.signup.limits import limiter_for
 from papermail.web import csrf, feedback, feeds, security, views, webhooks
 from papermail.web.context import PREVIEW_TTL_SECONDS, WebContext
 from papermail.web.logs import describe_exception, redact
-from papermail.web.readiness import READINESS_TTL_SECONDS, ReadinessCache
+from papermail.web.probes import READINESS_TTL_SECONDS, ReadinessCache
 
 # Every form we serve fits in a few kilobytes; anything bigger is not a person filling a form.
 MAX_REQUEST_BYTES = 16 * 1024

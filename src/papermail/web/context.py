@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from papermail.config import Settings
 from papermail.db.session import is_lock_conflict
-from papermail.signup_limits import RateLimiter
+from papermail.signup.limits import RateLimiter
 from papermail.web.logs import describe_error
-from papermail.web.readiness import ReadinessCache
+from papermail.web.probes import ReadinessCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,7 +62,7 @@ class WebContext:
         raise AssertionError("unreachable")
 
     def _commit(self, work: Callable[[Session], T]) -> T:
-        """One try. Tasks queued by ``work`` go out after the commit (see papermail.queue)."""
+        """One try. Tasks queued by ``work`` go out after the commit (see papermail.celery_app)."""
         with self.sessions.begin() as session:
             _take_sqlite_write_lock(session)
             return work(session)

@@ -16,11 +16,13 @@ from flask import Blueprint, render_template, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from papermail import task_names, votes
+from papermail import task_names
+from papermail.celery_app import enqueue_after_commit
 from papermail.db.models import Subscriber
 from papermail.digest.browser import read_delivery_link
-from papermail.queue import enqueue_after_commit
-from papermail.subscribers import InvalidInput
+from papermail.sources.lookups import unknown_papers
+from papermail.subscribers import votes
+from papermail.subscribers.core import InvalidInput
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.security import noindex
@@ -120,7 +122,7 @@ def save_interests(session: Session, subscriber: Subscriber, form: MultiDict[str
         return state
     dropped = votes.record_votes(session, subscriber.id, ids, votes.MORE, votes.FROM_SEED)
     votes.set_mix(subscriber, mix)
-    unknown = votes.unknown_papers(session, ids)
+    unknown = unknown_papers(session, ids)
     if unknown:
         enqueue_after_commit(session, task_names.LOOK_UP_PAPERS, unknown)
     added = f" Added {len(ids)} paper{'' if len(ids) == 1 else 's'}." if ids else ""

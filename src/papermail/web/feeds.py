@@ -26,8 +26,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Response, current_app, render_template, request
 
 from papermail import __version__, clock
-from papermail.delivery.period import key_of
-from papermail.digest.render import describe_period
+from papermail.digest.period import describe_period, key_of
 from papermail.web.context import WebContext, web_context
 from papermail.web.listing import (
     PAGE_SIZE,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -12,8 +14,8 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from papermail.db.models import Frequency, Subscriber
-from papermail.signup import check_text_fields
-from papermail.subscribers import InvalidInput, Preferences, normalise_email, parse_preferences
+from papermail.subscribers.core import InvalidInput, normalise_email
+from papermail.subscribers.preferences import Preferences, parse_preferences
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 HONEYPOT_FIELD = "website"
@@ -30,6 +32,22 @@ _HIDDEN_ZONE_PREFIXES = (
     "Brazil/",
     "Chile/",
 )
+# Longest value we accept in any free-text form field (the email has its own, stricter limit).
+MAX_FIELD_LENGTH = 1000
+# Control characters (CR/LF included) never belong in a form field; "<" and ">" would be markup.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MARKUP = re.compile(r"[<>]")
+
+
+def check_text_fields(fields: Mapping[str, str]) -> None:
+    """Refuse over-long values, control characters (CR/LF) and markup in any form field."""
+    for label, value in fields.items():
+        if len(value) > MAX_FIELD_LENGTH:
+            raise InvalidInput(f"{label} is too long (at most {MAX_FIELD_LENGTH} characters).")
+        if _CONTROL.search(value):
+            raise InvalidInput(f"{label} can't contain line breaks or control characters.")
+        if _MARKUP.search(value):
+            raise InvalidInput(f"{label} can't contain HTML: please remove < and >.")
 
 
 @cache

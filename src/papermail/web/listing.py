@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from papermail.categories import UnknownCategory, canonical_category
 from papermail.db.models import Digest, Frequency, Paper, ScoringRun, TrendScore
-from papermail.delivery.period import frequency_of_key, key_of, validate_period_key
-from papermail.digest.render import PaperCard, paper_card
+from papermail.digest.cards import PaperCard, paper_card
+from papermail.digest.period import frequency_of_key, key_of, validate_period_key
 from papermail.trending import (
     DAILY,
     DEFAULT_WINDOW,

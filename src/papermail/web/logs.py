@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import sqlalchemy as sa
 from gunicorn.glogging import Logger
 
-from papermail.config import mask_log_handlers
+from papermail.redaction import mask_log_handlers
 
 # /confirm/<token>, /preferences/<token>, /unsubscribe/<token>, /digest/<token>, /vote/<token>:
 # the token is a password. Matched on the path as the app routes it: percent-decoded, runs of

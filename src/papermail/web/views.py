@@ -1,4 +1,4 @@
-"""The pages. Each view reads the form, calls one function in :mod:`papermail.signup`, renders."""
+"""The pages. Each view reads the form, calls one function (of ``signup/`` or ``subscribers/``), renders."""
 
 from __future__ import annotations
 
@@ -12,17 +12,24 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
-from papermail import clock, signup, signup_requests, task_names, tokens
+from papermail import clock, task_names
 from papermail.categories import CATEGORY_GROUPS
+from papermail.celery_app import enqueue_after_commit
 from papermail.config import Rate
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.delivery.upcoming import next_send_at
 from papermail.digest.browser import delivery_page, read_delivery_link
+from papermail.digest.recent import recent_digests
 from papermail.digest.render import trending_url
-from papermail.queue import enqueue_after_commit
-from papermail.signup_limits import SIGNUP_BUDGET_KEY, LimiterUnavailable, ip_key
-from papermail.web import feedback, readiness
-from papermail.web.context import WebContext, web_context
+from papermail.redaction import shown_email
+from papermail.signup import flow
+from papermail.signup.limits import SIGNUP_BUDGET_KEY, LimiterUnavailable, ip_key
+from papermail.signup.requests import record_request
+from papermail.subscribers import links
+from papermail.subscribers.preferences import change_preferences, change_tldr_choice
+from papermail.subscribers.unsubscribe import unsubscribe_by_link
+from papermail.web import feedback, probes
+from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
 from papermail.web.forms import (
     HONEYPOT_FIELD,
@@ -104,11 +111,11 @@ def _retry_after(rate: Rate) -> int:
     return int(min(max(rate.window.total_seconds(), 60), 3600))
 
 
-def _own_link(purpose: tokens.Purpose, subscriber: Subscriber) -> str:
+def _own_link(purpose: links.Purpose, subscriber: Subscriber) -> str:
     # Relative, so it works on whatever host served the page (CSP form-action is 'self').
-    extra = [tokens.address_tag(subscriber.email)] if purpose == tokens.Purpose.PREFERENCES else []
-    token = tokens.make_token(web_context().settings, purpose, subscriber.id, *extra)
-    return url_for(f"web.{tokens.PATHS[purpose]}", token=token)
+    extra = [links.address_tag(subscriber.email)] if purpose == links.Purpose.PREFERENCES else []
+    token = links.make_token(web_context().settings, purpose, subscriber.id, *extra)
+    return url_for(f"web.{links.PATHS[purpose]}", token=token)
 
 
 def _invalid_link() -> tuple[str, int]:
@@ -153,7 +160,7 @@ def subscribe() -> Page:
         _check_signup_budget(session)  # in the same transaction: one commit per signup
         # Only recorded here, the same for every address: a worker decides what it means, so
         # neither the page nor the time it takes tells who is subscribed.
-        signup_requests.record_request(session, email, preferences)
+        record_request(session, email, preferences)
 
     context.transaction(record)
     return render_template("check_inbox.html")
@@ -162,16 +169,16 @@ def subscribe() -> Page:
 # -- confirming -----------------------------------------------------------------------------------
 
 
-def _confirmed_page(check: signup.ConfirmCheck) -> Any:
+def _confirmed_page(check: flow.ConfirmCheck) -> Any:
     # Only the click that confirms gets a preferences link: a used link may sit in a forwarded mail.
-    if check.state == signup.ConfirmState.ALREADY_ACTIVE or check.subscriber is None:
+    if check.state == flow.ConfirmState.ALREADY_ACTIVE or check.subscriber is None:
         return noindex(render_template("confirmed.html", preferences_url=None))
     subscriber = check.subscriber
     first = next_send_at(subscriber, clock.now()).astimezone(ZoneInfo(subscriber.timezone))
     return noindex(
         render_template(
             "confirmed.html",
-            preferences_url=_own_link(tokens.Purpose.PREFERENCES, subscriber),
+            preferences_url=_own_link(links.Purpose.PREFERENCES, subscriber),
             first_digest=f"{first:%A %-d %B at %H:%M} ({subscriber.timezone})",
         )
     )
@@ -181,10 +188,10 @@ def _confirmed_page(check: signup.ConfirmCheck) -> Any:
 def confirm_page(token: str) -> Page:
     context = web_context()
     # GET never changes anything: link scanners open every link in a mail.
-    check = context.read(lambda session: signup.check_confirm_token(session, context.settings, token))
-    if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
+    check = context.read(lambda session: flow.check_confirm_token(session, context.settings, token))
+    if check.state == flow.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
-    if check.state == signup.ConfirmState.ALREADY_ACTIVE:
+    if check.state == flow.ConfirmState.ALREADY_ACTIVE:
         return _confirmed_page(check)
     return render_template("confirm.html")
 
@@ -194,9 +201,9 @@ def confirm(token: str) -> Page:
     context = web_context()
     _check_ip_limit("confirm", context.settings.signup_rate_per_ip)
     check = context.transaction(
-        lambda session: signup.confirm(session, context.settings, token, ip=request.remote_addr)
+        lambda session: flow.confirm(session, context.settings, token, ip=request.remote_addr)
     )
-    if check.state == signup.ConfirmState.INVALID or check.subscriber is None:
+    if check.state == flow.ConfirmState.INVALID or check.subscriber is None:
         return _invalid_link()
     return _confirmed_page(check)
 
@@ -210,7 +217,7 @@ def preferences(token: str) -> Response:
     settings = context.settings
 
     def work(session: sa.orm.Session) -> Page:
-        subscriber = signup.subscriber_for_link(session, settings, tokens.Purpose.PREFERENCES, token)
+        subscriber = links.subscriber_for_link(session, settings, links.Purpose.PREFERENCES, token)
         if subscriber is None:
             return _invalid_link()
         saved = tldr_saved = False
@@ -220,7 +227,7 @@ def preferences(token: str) -> Response:
             raise RateLimited(retry_after=_retry_after(PREFERENCES_POSTS_PER_HOUR))
         if request.method == "POST" and request.form.get("form") == "tldr":
             if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-                signup.change_tldr_choice(session, subscriber, request.form.get("show_tldr") == "on")
+                change_tldr_choice(session, subscriber, request.form.get("show_tldr") == "on")
                 tldr_saved = True
             fields = PreferenceFields.from_subscriber(subscriber)
         elif request.method == "POST" and feedback.is_interests_post(request.form):
@@ -231,19 +238,19 @@ def preferences(token: str) -> Response:
             fields = PreferenceFields.from_form(request.form)
             chosen, errors = preferences_errors(fields)
             if chosen is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-                signup.change_preferences(session, subscriber, chosen)
+                change_preferences(session, subscriber, chosen)
                 saved = True
         else:
             fields = PreferenceFields.from_subscriber(subscriber)
         page = render_template(
             "preferences.html",
-            address=signup.shown_email(subscriber.email),
+            address=shown_email(subscriber.email),
             saved=saved,
             tldr_saved=tldr_saved,
             show_tldr=subscriber.show_tldr,
             unsubscribed=subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED),
-            digests=signup.recent_digests(session, subscriber.id),
-            unsubscribe_url=_own_link(tokens.Purpose.UNSUBSCRIBE, subscriber),
+            digests=recent_digests(session, subscriber.id),
+            unsubscribe_url=_own_link(links.Purpose.UNSUBSCRIBE, subscriber),
             interests=feedback.interests_form(session, subscriber, interests),
             **_form_context(fields, errors),
         )
@@ -258,7 +265,7 @@ def preferences(token: str) -> Response:
 @blueprint.get("/unsubscribe/<token>")
 def unsubscribe_page(token: str) -> Response:
     # GET only shows the button (RFC 8058 and link scanners); nothing changes.
-    if not signup.is_valid_link(web_context().settings, tokens.Purpose.UNSUBSCRIBE, token):
+    if not links.is_valid_link(web_context().settings, links.Purpose.UNSUBSCRIBE, token):
         return noindex(_invalid_link())
     return noindex(render_template("unsubscribe.html"))
 
@@ -269,7 +276,7 @@ def unsubscribe(token: str) -> Response:
     context = web_context()
     how = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page"
     if not context.transaction(
-        lambda session: signup.unsubscribe_by_link(session, context.settings, token, how=how)
+        lambda session: unsubscribe_by_link(session, context.settings, token, how=how)
     ):
         return noindex(_invalid_link())
     # 200 with a page, never a redirect: one-click clients don't follow them.
@@ -320,11 +327,8 @@ def ask_preferences_link(token: str) -> Any:
 
 @blueprint.get("/healthz")
 def healthz() -> tuple[dict[str, str], int]:
-    try:
-        web_context().read(lambda session: session.execute(sa.text("SELECT 1")))
-    except sa.exc.SQLAlchemyError as exc:
-        log.warning("healthz: database unreachable: %s", exc.__class__.__name__)
-        return {"status": "error", "database": "unreachable"}, HTTPStatus.SERVICE_UNAVAILABLE
+    if probes.database_state(web_context().sessions) != probes.OK:
+        return {"status": "error", "database": probes.UNREACHABLE}, HTTPStatus.SERVICE_UNAVAILABLE
     return {"status": "ok"}, HTTPStatus.OK
 
 
@@ -332,18 +336,10 @@ def healthz() -> tuple[dict[str, str], int]:
 def readyz() -> tuple[dict[str, str], int]:
     # /healthz says the process lives (cheap, for restarts); this says whether to send it traffic.
     context = web_context()
-    states = context.readiness.states(lambda: _probe(context))
-    ready = all(state == readiness.OK for state in states.values())
+    states = context.readiness.states(lambda: probes.readiness_states(context.sessions, context.settings))
+    ready = all(state == probes.OK for state in states.values())
     code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
     return {"status": "ok" if ready else "error", **states}, code
-
-
-def _probe(context: WebContext) -> dict[str, str]:
-    try:
-        database = context.read(readiness.database_state)
-    except sa.exc.SQLAlchemyError:  # not even a connection
-        database = readiness.UNREACHABLE
-    return {"database": database, "broker": readiness.broker_state(context.settings)}
 
 
 def register_error_pages(app: Flask) -> None:
