@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from papermail import clock
 from papermail.admin.nothing_yet import last_fetches, nothing_ranked_reason
+from papermail.admin.stats import UNCATEGORISED
 from papermail.config import Settings
 from papermail.db import leases, session_scope
 from papermail.db.bookkeeping import FetchRun, ScheduleLease
@@ -166,8 +167,8 @@ def check_categories(settings: Settings) -> list[tuple[str, str, str]]:
     if not missing:
         return [("categories", "ok", f"all {run.paper_count:,} ranked papers have their arXiv category")]
     detail = (
-        f"{missing:,} of {run.paper_count:,} ranked papers have no arXiv category yet: no topic "
-        "subscriber gets them; each fetch asks the arXiv API again (`papermail fetch log` says why not)"
+        f"{missing:,} of {run.paper_count:,} ranked papers have no arXiv category yet: {UNCATEGORISED} "
+        "(`papermail fetch log` says why not)"
     )
     # A few are normal: the API's index lags Hugging Face's listings by hours.
     return [("categories", "warn" if missing > run.paper_count * UNCATEGORISED_WARN_SHARE else "ok", detail)]
