@@ -61,6 +61,7 @@ from benchmarks.side_by_side import Figure, compare  # noqa: E402
 from benchmarks.smtp_sink import SinkProcess, start_sink  # noqa: E402
 from tests.conftest import settings_environ, shared_fixtures_dir  # noqa: E402
 from tests.digest.builders import seed_texts  # noqa: E402
+from tests.support.send_env import add_finished_run  # noqa: E402
 
 from papermail import clock, config  # noqa: E402
 from papermail.categories import KNOWN_CATEGORIES  # noqa: E402
@@ -71,10 +72,8 @@ from papermail.db.models import (  # noqa: E402
     DeliveryStatus,
     Digest,
     Paper,
-    ScoringRun,
     Subscriber,
     SubscriberStatus,
-    TrendScore,
     Vote,
 )
 from papermail.db.session import dispose_engines  # noqa: E402
@@ -230,21 +229,12 @@ def seed(settings: config.Settings, subscribers: int, papers: int, rng: random.R
                 }
             )
         paper_ids = list(session.scalars(sa.insert(Paper).returning(Paper.id), paper_rows))
-        run = ScoringRun(as_of=now, finished_at=now, paper_count=papers)
-        session.add(run)
-        session.flush()
-        session.execute(
-            sa.insert(TrendScore),
-            [
-                {
-                    "run_id": run.id,
-                    "paper_id": pid,
-                    "rank": rank,
-                    "score": 1000.0 / rank,
-                    "evidence": f"+{rng.randint(1, 300)} upvotes / 24h · {rng.randint(0, 5000)}★",
-                }
-                for rank, pid in enumerate(paper_ids, start=1)
-            ],
+        add_finished_run(
+            session,
+            paper_ids,
+            now,
+            score=lambda rank: 1000.0 / rank,
+            evidence=lambda _rank: f"+{rng.randint(1, 300)} upvotes / 24h · {rng.randint(0, 5000)}★",
         )
         subscriber_rows = []
         for n in range(subscribers):

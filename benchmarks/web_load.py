@@ -38,7 +38,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,7 @@ import sqlalchemy as sa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
+from tests.conftest import free_port  # noqa: E402
 from tests.support.web import add_run  # noqa: E402
 
 from papermail import config  # noqa: E402
@@ -85,12 +85,6 @@ TRENDING_TARGET = 1_000  # requests/s for /trending and /trending.xml (issue 16)
 
 
 # -- the server -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -92,11 +92,16 @@ def _start_up(
     return up, log_path, port
 
 
-def _whole_family(up: subprocess.Popen, log_path: Path, port: int) -> set[Process]:
-    """Once everything runs: web (gunicorn + 2 workers), worker (+ 2 pool processes) and beat."""
+def _wait_until_running(log_path: Path, port: int) -> None:
+    """Wait until web answers /healthz and the worker and beat have logged their start."""
     wait_for(lambda: answers_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
     wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
     wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
+
+
+def _whole_family(up: subprocess.Popen, log_path: Path, port: int) -> set[Process]:
+    """Once everything runs: web (gunicorn + 2 workers), worker (+ 2 pool processes) and beat."""
+    _wait_until_running(log_path, port)
 
     def seven_or_more() -> set[Process] | None:
         found = _descendants(up.pid)
@@ -145,9 +150,7 @@ def test_up_serves_and_stops_cleanly_without_postgres_or_redis(tmp_path):
     # and links to where the web listens.
     up, log_path, port = _start_up(tmp_path, "BASE_URL")
     try:
-        wait_for(lambda: answers_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60, message="web")
-        wait_for(lambda: "celery@" in log_path.read_text(), timeout=60, message="the worker")
-        wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
+        _wait_until_running(log_path, port)
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
     finally:

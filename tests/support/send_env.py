@@ -83,23 +83,47 @@ def add_ranking(session: Session, papers: int = 30, *, as_of: datetime | None = 
     ]
     paper_ids = list(session.scalars(sa.insert(Paper).returning(Paper.id), rows))
     for window in ("24h", "7d"):  # daily digests pin the first, weekly ones the second
-        run = ScoringRun(as_of=now, finished_at=now, paper_count=papers, window=window)
-        session.add(run)
-        session.flush()
-        session.execute(
-            sa.insert(TrendScore),
-            [
-                {
-                    "run_id": run.id,
-                    "paper_id": pid,
-                    "rank": rank,
-                    "score": 100.0 - rank,
-                    "evidence": f"+{rank} upvotes",
-                }
-                for rank, pid in enumerate(paper_ids, start=1)
-            ],
+        run_id = add_finished_run(
+            session,
+            paper_ids,
+            now,
+            window=window,
+            score=lambda rank: 100.0 - rank,
+            evidence=lambda rank: f"+{rank} upvotes",
         )
-    return run.id  # the weekly run
+    return run_id  # the weekly run
+
+
+def add_finished_run(
+    session: Session,
+    paper_ids: list[int],
+    now: datetime,
+    *,
+    window: str = "7d",
+    score: Callable[[int], float],
+    evidence: Callable[[int], str],
+) -> int:
+    """A scoring run finished at ``now`` ranking ``paper_ids`` best first; returns its id.
+
+    ``score`` and ``evidence`` give each rank's values, called in rank order.
+    """
+    run = ScoringRun(as_of=now, finished_at=now, paper_count=len(paper_ids), window=window)
+    session.add(run)
+    session.flush()
+    session.execute(
+        sa.insert(TrendScore),
+        [
+            {
+                "run_id": run.id,
+                "paper_id": pid,
+                "rank": rank,
+                "score": score(rank),
+                "evidence": evidence(rank),
+            }
+            for rank, pid in enumerate(paper_ids, start=1)
+        ],
+    )
+    return run.id
 
 
 def add_subscribers(

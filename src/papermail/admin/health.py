@@ -15,13 +15,23 @@ import sqlalchemy as sa
 
 from papermail import clock
 from papermail.admin.nothing_yet import last_fetches, nothing_ranked_reason
+from papermail.admin.stats import UNCATEGORISED
 from papermail.config import Settings
 from papermail.db import leases, session_scope
 from papermail.db.bookkeeping import FetchRun, ScheduleLease
 from papermail.db.models import FetchStatus
 from papermail.sources import arxiv_rss
 from papermail.sources.http import user_agent
-from papermail.sources.runner import SOURCES, source_off_reason
+from papermail.sources.runner import (
+    ARXIV,
+    BLUESKY,
+    GITHUB,
+    HACKERNEWS,
+    HUGGINGFACE,
+    SEMANTIC_SCHOLAR,
+    SOURCES,
+    source_off_reason,
+)
 from papermail.trending import latest_run
 from papermail.trending.runs import ranked_without_category
 
@@ -40,23 +50,26 @@ def _ago(then: datetime, now: datetime) -> str:
     return f"{hours} h ago" if hours < 48 else f"{hours // 24} days ago"
 
 
-def source_urls(settings: Settings) -> dict[str, tuple[str, str]]:
-    """Each source's cheapest request, with the variable that sets its address."""
+def source_urls(settings: Settings) -> dict[str, tuple[str, str, str]]:
+    """Each source's cheapest request: its source, its URL and the variable that sets its address."""
     return {
-        "arXiv listing": (arxiv_rss.rss_url(settings), "PAPERMAIL_ARXIV_RSS_URL"),
+        "arXiv listing": (ARXIV, arxiv_rss.rss_url(settings), "PAPERMAIL_ARXIV_RSS_URL"),
         "arXiv API": (
+            ARXIV,
             with_query(settings.arxiv_api_url, id_list="", max_results="0"),
             "PAPERMAIL_ARXIV_API_URL",
         ),
-        "Hugging Face": (with_query(settings.hf_api_url, limit="1"), "PAPERMAIL_HF_API_URL"),
+        "Hugging Face": (HUGGINGFACE, with_query(settings.hf_api_url, limit="1"), "PAPERMAIL_HF_API_URL"),
         # GitHub's /rate_limit costs none of the limit, and says how much of it is left.
-        "GitHub": (f"{settings.github_api_url}/rate_limit", "PAPERMAIL_GITHUB_API_URL"),
+        "GitHub": (GITHUB, f"{settings.github_api_url}/rate_limit", "PAPERMAIL_GITHUB_API_URL"),
         "Hacker News": (
+            HACKERNEWS,
             with_query(f"{settings.hn_api_url}/search", query="arxiv.org", hitsPerPage="0"),
             "PAPERMAIL_HN_API_URL",
         ),
-        "Bluesky": (f"{settings.bluesky_api_url}/_health", "PAPERMAIL_BLUESKY_API_URL"),
+        "Bluesky": (BLUESKY, f"{settings.bluesky_api_url}/_health", "PAPERMAIL_BLUESKY_API_URL"),
         "Semantic Scholar": (
+            SEMANTIC_SCHOLAR,
             with_query(f"{settings.s2_api_url}/graph/v1/paper/ARXIV:1706.03762", fields="title"),
             "PAPERMAIL_S2_API_URL",
         ),
@@ -75,8 +88,8 @@ def check_sources(settings: Settings) -> list[tuple[str, str, str]]:
     results = []
     headers = {"User-Agent": user_agent(settings)}
     with httpx.Client(timeout=REACH_TIMEOUT_SECONDS, headers=headers, follow_redirects=True) as client:
-        for name, (url, variable) in source_urls(settings).items():
-            if name == "Bluesky" and (off := source_off_reason(settings, "bluesky")):
+        for name, (source, url, variable) in source_urls(settings).items():
+            if off := source_off_reason(settings, source):
                 results.append((f"source {name}", "ok", off))
                 continue
             started = time.monotonic()
@@ -154,8 +167,8 @@ def check_categories(settings: Settings) -> list[tuple[str, str, str]]:
     if not missing:
         return [("categories", "ok", f"all {run.paper_count:,} ranked papers have their arXiv category")]
     detail = (
-        f"{missing:,} of {run.paper_count:,} ranked papers have no arXiv category yet: no topic "
-        "subscriber gets them; each fetch asks the arXiv API again (`papermail fetch log` says why not)"
+        f"{missing:,} of {run.paper_count:,} ranked papers have no arXiv category yet: {UNCATEGORISED} "
+        "(`papermail fetch log` says why not)"
     )
     # A few are normal: the API's index lags Hugging Face's listings by hours.
     return [("categories", "warn" if missing > run.paper_count * UNCATEGORISED_WARN_SHARE else "ok", detail)]

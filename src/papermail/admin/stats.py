@@ -25,6 +25,8 @@ from papermail.trending.runs import ranked_without_category
 
 TOP_TRENDING = 5
 PROBLEMS_SHOWN_PER_FETCH = 5
+# What ranked papers without an arXiv category mean, said alike by ``stats`` and ``doctor``.
+UNCATEGORISED = "no topic subscriber gets them; each fetch asks the arXiv API again"
 
 
 @dataclass(frozen=True)

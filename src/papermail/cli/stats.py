@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
-from papermail.admin.stats import Stats, collect_stats
+from papermail.admin.stats import UNCATEGORISED, Stats, collect_stats
 from papermail.cli.base import cli_session
 from papermail.cli.options import period_option
 from papermail.cli.output import counts_table, echo_json, json_option, print_tables, status_text, table
@@ -83,7 +83,7 @@ def _tables(collected: Stats) -> list:
     elif missing := collected.ranked_without_category:
         trending.caption = (
             f"{missing} ranked paper{'s' if missing != 1 else ''} without an arXiv category yet "
-            "(no topic subscriber gets them; each fetch asks the arXiv API again)"
+            f"({UNCATEGORISED})"
         )
     else:
         trending.caption = "every ranked paper has its arXiv category"
