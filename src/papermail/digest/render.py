@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 from papermail.config import Settings
 from papermail.db.models import Delivery, Frequency, Subscriber
 from papermail.digest.cards import PaperCard, load_cards, reader_cards
-from papermail.digest.links import LESS_WAY, MORE_WAY, DigestLinks, vote_path
+from papermail.digest.links import DigestLinks, vote_path
 from papermail.digest.period import describe_period
 from papermail.digest.request import DigestRequest, delivery_query
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
 from papermail.mail.templates import EmailTemplates, get_templates
 from papermail.subscribers.links import Purpose, link, preferences_link
+from papermail.subscribers.votes import LESS_WAY, MORE_WAY
 
 TEMPLATE_NAME = "weekly-digest"
 # Cards are rendered once per batch with this stand-in for "<vote page>/<token>" in their
