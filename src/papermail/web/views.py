@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyReques
 from papermail import clock, task_names
 from papermail.categories import CATEGORY_GROUPS
 from papermail.celery_app import enqueue_after_commit
-from papermail.config import Rate
+from papermail.config import Rate, parsers
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.delivery.upcoming import next_send_at
 from papermail.digest.browser import delivery_page, read_delivery_link
@@ -54,8 +53,8 @@ UNAVAILABLE_MESSAGE = (
 )
 RETRY_AFTER_SECONDS = 60
 # A person changes their preferences a few times; a script posting the seeds box all day is not one.
-PREFERENCES_POSTS_PER_HOUR = Rate(count=30, window=timedelta(hours=1), spec="30/h")
-PREFERENCES_LINKS_PER_DAY = Rate(count=3, window=timedelta(days=1), spec="3/d")
+PREFERENCES_POSTS_PER_HOUR = parsers.rate("30/h")
+PREFERENCES_LINKS_PER_DAY = parsers.rate("3/d")
 
 
 class RateLimited(TooManyRequests):
