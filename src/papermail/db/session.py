@@ -107,11 +107,19 @@ def is_lock_conflict(exc: sa.exc.OperationalError) -> bool:
     return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in message or "busy" in message
 
 
-def with_lock_retries(factory: sessionmaker[Session], work: Callable[[Session], T], attempts: int = 5) -> T:
+def with_lock_retries(
+    factory: sessionmaker[Session],
+    work: Callable[[Session], T],
+    attempts: int = 5,
+    *,
+    pause: float = LOCK_RETRY_SECONDS,
+    on_retry: Callable[[int, sa.exc.OperationalError], None] | None = None,
+) -> T:
     """``work`` in a committed transaction, re-run after a short, growing, jittered pause if it lost a race.
 
     A burst of writers on SQLite otherwise fails a share of them with "database is locked" and
-    leaves their work to a sweeper minutes later.
+    leaves their work to a sweeper minutes later. ``pause`` is the first pause (0: re-run at once);
+    ``on_retry`` is told of each lost race (the attempt, from 1, and its error) before the re-run.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -120,7 +128,10 @@ def with_lock_retries(factory: sessionmaker[Session], work: Callable[[Session], 
         except sa.exc.OperationalError as exc:
             if attempt == attempts or not is_lock_conflict(exc):
                 raise
-            time.sleep(LOCK_RETRY_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+            if on_retry is not None:
+                on_retry(attempt, exc)
+            if pause:
+                time.sleep(pause * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
 
 

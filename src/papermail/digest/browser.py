@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from papermail.config import Settings
-from papermail.db.models import Delivery, Digest, Subscriber
-from papermail.digest.cards import PaperCard, for_reader, load_cards
+from papermail.db.models import Delivery, Subscriber
+from papermail.digest.cards import PaperCard, load_cards, reader_cards
 from papermail.digest.period import describe_period
 from papermail.digest.render import digest_lead
-from papermail.digest.request import DigestRequest
+from papermail.digest.request import DigestRequest, delivery_query
 from papermail.subscribers import links
 
 
@@ -71,7 +70,7 @@ def read_delivery_link(session: Session, settings: Settings, token: str) -> Deli
     if not isinstance(delivery_id, int) or (compact and len(tag) != 1):
         return None
     found = session.execute(
-        _delivery_query().where(Delivery.id == delivery_id, Delivery.subscriber_id == subscriber_id)
+        delivery_query().where(Delivery.id == delivery_id, Delivery.subscriber_id == subscriber_id)
     ).first()
     if found is None or (compact and tag != [links.address_tag(found[1].email)]):
         return None
@@ -81,22 +80,13 @@ def read_delivery_link(session: Session, settings: Settings, token: str) -> Deli
 def _read_delivery_token(session: Session, settings: Settings, token: str) -> DeliveryLink | None:
     signed = links.DeliveryTokens(settings)
     try:
-        found = session.execute(_delivery_query().where(Delivery.id == signed.delivery_id(token))).first()
+        found = session.execute(delivery_query().where(Delivery.id == signed.delivery_id(token))).first()
         if found is None:
             return None
         signed.check(token, found[1].email)
     except links.BadToken:
         return None
     return DeliveryLink(found[0], found[1], found[2], token)
-
-
-def _delivery_query() -> sa.Select:
-    """A delivery with its subscriber and the scoring run its digest pinned."""
-    return (
-        sa.select(Delivery, Subscriber, Digest.scoring_run_id)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .join(Digest, Digest.id == Delivery.digest_id)
-    )
 
 
 def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryPage | None:
@@ -106,15 +96,13 @@ def delivery_page(session: Session, settings: Settings, token: str) -> DeliveryP
         return None
     delivery, subscriber, run_id = link.delivery, link.subscriber, link.run_id
     request = DigestRequest.of_delivery(delivery, subscriber, run_id)
-    cards = load_cards(session, [request])
-    # The same "why" lines as the email, personal reasons included.
-    shown = [(n, pid) for n, pid in enumerate(delivery.paper_ids, 1) if (run_id, pid) in cards]
-    papers = [for_reader(cards[(run_id, pid)], request, request.reason(pid)) for _, pid in shown]
+    # The same papers as the email, with the same "why" lines, personal reasons included.
+    shown = reader_cards(load_cards(session, [request]), request)
     return DeliveryPage(
         link=link,
         period_label=describe_period(delivery.period_key),
-        lead=digest_lead(subscriber, len(papers)),
+        lead=digest_lead(subscriber, len(shown.papers)),
         topics=tuple(sorted(subscriber.topics)),
-        papers=papers,
-        places=[n for n, _ in shown],
+        papers=shown.papers,
+        places=shown.places,
     )

@@ -49,6 +49,27 @@ def for_reader(card: PaperCard, request: DigestRequest, reason: str) -> PaperCar
     return card if request.subscriber.show_tldr or not card.tldr else replace(card, tldr="")
 
 
+@dataclass(frozen=True, slots=True)
+class ReaderCards:
+    """The papers of one digest that have cards, as its reader sees them."""
+
+    places: list[int]  # each paper's place in the delivery's frozen papers, from 1, as vote links name it
+    keys: list[tuple[int | None, int]]  # each paper's (run id, paper id), as :func:`load_cards` keys it
+    papers: list[PaperCard]
+
+
+def reader_cards(cards: Mapping[tuple[int | None, int], PaperCard], request: DigestRequest) -> ReaderCards:
+    """The request's papers that have ``cards``, in order, each with the reader's frozen reason."""
+    shown = [(n, (request.run_id, pid)) for n, pid in enumerate(request.paper_ids, 1)]
+    shown = [(place, key) for place, key in shown if key in cards]
+    if not shown:
+        return ReaderCards([], [], [])
+    places, keys = [place for place, _ in shown], [key for _, key in shown]
+    reasons = request.reasons_by_paper()
+    papers = [for_reader(cards[key], request, reasons.get(key[1], "")) for key in keys]
+    return ReaderCards(places, keys, papers)
+
+
 def with_reason(card: PaperCard, reason: str) -> PaperCard:
     """The card with the reader's personal reason after the trending evidence."""
     if not reason:

@@ -9,8 +9,6 @@ from papermail.digest.cards import PaperCard
 from papermail.digest.request import DigestRequest
 from papermail.subscribers.links import CompactTokens, DeliveryTokens, Purpose, page_prefix
 
-MORE_WAY, LESS_WAY = "more", "less"  # the last part of a vote link
-
 
 def vote_path(prefix: str, place: int, way: str) -> str:
     """A vote link: the delivery's token (or a stand-in for it), the paper's place, the way."""

@@ -205,23 +205,21 @@ class Taste:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A reader's candidates and voted papers as TF-IDF rows, and each pair's cosine similarity."""
+    """Each pair's cosine similarity between a reader's candidates and voted papers."""
 
-    found: csr_matrix  # the candidates' rows
-    votes: csr_matrix  # the voted papers' rows, in the taste's order
-    similarity: np.ndarray  # candidates x voted papers
+    similarity: np.ndarray  # candidates x voted papers, in the taste's order
 
     @classmethod
     def of(cls, space: TextSpace, taste: Taste, candidates: Sequence[int]) -> Comparison:
         found, votes = space.vectors(candidates), space.vectors(taste.paper_ids)
         if votes.shape[0] > DENSE_VOTES_MAX:
-            return cls(found, votes, (found @ votes.T).toarray())
+            return cls((found @ votes.T).toarray())
         # The voted papers as dense columns: sparse rows times dense columns adds each pair's
         # terms in the same order as the sparse-by-sparse product (equal to the bit), without its
         # set-up (a transpose over the whole vocabulary per reader).
         columns = np.zeros((votes.shape[1], votes.shape[0]), dtype=votes.dtype)
         columns[votes.indices, np.repeat(np.arange(votes.shape[0]), np.diff(votes.indptr))] = votes.data
-        return cls(found, votes, found @ columns)
+        return cls(found @ columns)
 
 
 def personal_scores(

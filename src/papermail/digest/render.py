@@ -15,20 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from papermail.config import Settings
-from papermail.db.models import Delivery, Digest, Frequency, Subscriber
-from papermail.digest.cards import PaperCard, for_reader, load_cards
-from papermail.digest.links import LESS_WAY, MORE_WAY, DigestLinks, vote_path
+from papermail.db.models import Delivery, Frequency, Subscriber
+from papermail.digest.cards import PaperCard, load_cards, reader_cards
+from papermail.digest.links import DigestLinks, vote_path
 from papermail.digest.period import describe_period
-from papermail.digest.request import DigestRequest
+from papermail.digest.request import DigestRequest, delivery_query
 from papermail.digest.select import IN_CHUNK, describe_interests
 from papermail.mail.message import OutgoingEmail, sender_domain
 from papermail.mail.templates import EmailTemplates, get_templates
 from papermail.subscribers.links import Purpose, link, preferences_link
+from papermail.subscribers.votes import LESS_WAY, MORE_WAY
 
 TEMPLATE_NAME = "weekly-digest"
 # Cards are rendered once per batch with this stand-in for "<vote page>/<token>" in their
@@ -43,12 +43,7 @@ def render_deliveries(
     """The email of each delivery, keyed by delivery id; ids without papers are left out."""
     requests: list[DigestRequest] = []
     for start in range(0, len(delivery_ids), IN_CHUNK):
-        query = (
-            sa.select(Delivery, Subscriber, Digest.scoring_run_id)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .join(Digest, Digest.id == Delivery.digest_id)
-            .where(Delivery.id.in_(delivery_ids[start : start + IN_CHUNK]))
-        )
+        query = delivery_query().where(Delivery.id.in_(delivery_ids[start : start + IN_CHUNK]))
         for delivery, subscriber, run_id in session.execute(query):
             if delivery.paper_ids:
                 requests.append(DigestRequest.of_delivery(delivery, subscriber, run_id))
@@ -66,18 +61,16 @@ def render_digests(
     list_id = f"papermail digest <digest.{sender_domain(settings.mail_from)}>"
     emails: dict[int, OutgoingEmail] = {}
     for request in requests:
-        # Each paper's place in the delivery's frozen papers, from 1, as its vote links name it.
-        shown = [(n, (request.run_id, pid)) for n, pid in enumerate(request.paper_ids, 1)]
-        shown = [(place, key) for place, key in shown if key in cards]
-        if not shown:
+        shown = reader_cards(cards, request)
+        if not shown.papers:
             continue
-        places, placed = [place for place, _ in shown], [key for _, key in shown]
-        reasons = request.reasons_by_paper()
-        papers = [for_reader(cards[key], request, reasons.get(key[1], "")) for key in placed]
+        papers = shown.papers
         token = links.token(request)
         # A preview has no delivery to sign: its links name each paper, as they did before.
         previews = None if token else links.per_paper(request, papers)
-        html_cards, text_cards = rendered_cards.get(placed, papers, places, links.votes_url(token), previews)
+        html_cards, text_cards = rendered_cards.get(
+            shown.keys, papers, shown.places, links.votes_url(token), previews
+        )
         unsubscribe_url = link(settings, Purpose.UNSUBSCRIBE, request.subscriber.id)
         context = digest_context(
             request, papers, settings, unsubscribe_url, html_cards, text_cards, view_url=links.view_url(token)

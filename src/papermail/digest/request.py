@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from papermail.db.models import Delivery, Subscriber
+import sqlalchemy as sa
+
+from papermail.db.models import Delivery, Digest, Subscriber
 
 
 @dataclass(frozen=True)
@@ -20,10 +22,6 @@ class DigestRequest:
     delivery_id: int | None = None  # a planned delivery: its digest gets a "View in browser" link
     # Frozen with the papers: each one's personal "why" ("" for none), or empty for none at all.
     reasons: Sequence[str] = ()
-
-    def reason(self, paper_id: int) -> str:
-        """The personal reason frozen for this paper, or ""."""
-        return self.reasons_by_paper().get(paper_id, "")
 
     def reasons_by_paper(self) -> dict[int, str]:
         """Each paper's frozen personal reason (a paper without one may be missing)."""
@@ -41,3 +39,13 @@ class DigestRequest:
             delivery_id=delivery.id,
             reasons=delivery.reasons or (),
         )
+
+
+def delivery_query() -> sa.Select:
+    """Deliveries with their subscriber and the scoring run their digest pinned: the rows
+    :meth:`DigestRequest.of_delivery` is made from."""
+    return (
+        sa.select(Delivery, Subscriber, Digest.scoring_run_id)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .join(Digest, Digest.id == Delivery.digest_id)
+    )

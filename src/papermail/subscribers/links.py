@@ -238,11 +238,6 @@ class CompactTokens:
         payload = _base64(_COMPACT_JSON.encode([subscriber_id, *extra]).encode())
         return self._signer.sign(payload).decode("ascii")
 
-    @property
-    def link_prefix(self) -> str:
-        """The signed page's URL up to its token."""
-        return self._link_prefix
-
     def link(self, subscriber_id: int, *extra: int | str) -> str:
         """The absolute URL of the signed page, e.g. ``…/vote/<token>``."""
         return self._link_prefix + self.make(subscriber_id, *extra)

@@ -170,7 +170,8 @@ class VoteLink:
         return self.value == MORE
 
 
-WAYS = {"more": MORE, "less": LESS}  # the last part of a vote link
+MORE_WAY, LESS_WAY = "more", "less"  # the last part of a vote link
+WAYS = {MORE_WAY: MORE, LESS_WAY: LESS}
 
 
 def vote_at(

@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from papermail.config import Settings
-from papermail.db.session import is_lock_conflict
+from papermail.db.session import with_lock_retries
 from papermail.signup.limits import RateLimiter
 from papermail.web.logs import describe_error
 from papermail.web.probes import ReadinessCache
@@ -51,26 +51,25 @@ class WebContext:
         return value
 
     def transaction(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in a committed transaction, re-running it if it lost a race."""
-        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-            try:
-                return self._commit(work)
-            except sa.exc.OperationalError as exc:
-                if attempt == TRANSACTION_ATTEMPTS or not is_lock_conflict(exc):
-                    raise
-                log.info("transaction conflict (attempt %d), retrying: %s", attempt, describe_error(exc))
-        raise AssertionError("unreachable")
+        """Run ``work`` in a committed transaction, re-running it at once if it lost a race.
 
-    def _commit(self, work: Callable[[Session], T]) -> T:
-        """One try. Tasks queued by ``work`` go out after the commit (see papermail.celery_app)."""
-        with self.sessions.begin() as session:
+        Tasks queued by ``work`` go out after the commit (see papermail.celery_app).
+        """
+
+        def locked(session: Session) -> T:
             _take_sqlite_write_lock(session)
             return work(session)
+
+        return with_lock_retries(self.sessions, locked, TRANSACTION_ATTEMPTS, pause=0, on_retry=_log_retry)
 
     def read(self, work: Callable[[Session], T]) -> T:
         """Run read-only ``work`` in a session that is rolled back afterwards."""
         with self.sessions() as session:
             return work(session)
+
+
+def _log_retry(attempt: int, exc: sa.exc.OperationalError) -> None:
+    log.info("transaction conflict (attempt %d), retrying: %s", attempt, describe_error(exc))
 
 
 def _take_sqlite_write_lock(session: Session) -> None:

@@ -25,7 +25,7 @@ from papermail.subscribers import votes
 from papermail.subscribers.core import InvalidInput
 from papermail.web.context import web_context
 from papermail.web.csrf import csrf_exempt
-from papermail.web.security import noindex
+from papermail.web.security import noindexed
 
 blueprint = Blueprint("feedback", __name__)
 MIX_LABELS = ("Trending only", "Mostly trending", "Balanced", "Mostly my interests", "My interests only")
@@ -37,28 +37,32 @@ def _invalid_link() -> tuple[str, int]:
 
 
 @blueprint.get("/vote/<token>")
+@noindexed
 def vote_page(token: str) -> Any:
     context = web_context()
     found = context.read(lambda session: votes.read_vote_link(session, context.settings, token))
-    return noindex(render_template("vote.html", vote=found) if found else _invalid_link())
+    return render_template("vote.html", vote=found) if found else _invalid_link()
 
 
 @blueprint.post("/vote/<token>")
 @csrf_exempt  # the signed link is the key; mail clients and scanners never POST it
+@noindexed
 def vote(token: str) -> Any:
     context = web_context()
     return _recorded(lambda session: votes.read_vote_link(session, context.settings, token), None)
 
 
 @blueprint.get("/vote/<token>/<int:place>/<way>")
+@noindexed
 def digest_vote_page(token: str, place: int, way: str) -> Any:
     context = web_context()
     found = context.read(lambda session: _digest_vote(session, token, place, way))
-    return noindex(render_template("vote.html", vote=found) if found else _invalid_link())
+    return render_template("vote.html", vote=found) if found else _invalid_link()
 
 
 @blueprint.post("/vote/<token>/<int:place>/<way>")
 @csrf_exempt  # as above
+@noindexed
 def digest_vote(token: str, place: int, way: str) -> Any:
     return _recorded(lambda session: _digest_vote(session, token, place, way), token)
 
@@ -80,10 +84,10 @@ def _recorded(find: Callable[[Session], votes.VoteLink | None], token: str | Non
 
     done = web_context().transaction(work)
     if done is None:
-        return noindex(_invalid_link())
+        return _invalid_link()
     found, recorded = done
     ask_url = url_for("web.ask_preferences_link", token=token) if token else None
-    return noindex(render_template("voted.html", vote=found, recorded=recorded, ask_url=ask_url))
+    return render_template("voted.html", vote=found, recorded=recorded, ask_url=ask_url)
 
 
 # -- the interests part of the preferences page -----------------------------------------------------

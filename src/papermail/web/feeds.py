@@ -16,7 +16,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -178,45 +178,17 @@ def _on_its_way(kind: str, context: WebContext, query: TrendingQuery, reason: st
     period = key_of(WINDOW_FREQUENCIES[query.window], now.astimezone(UTC).date())
     base_url = context.settings.base_url
     if kind == "json":
-        body = json.dumps({**_empty_listing_json(query, period), "reason": reason}, ensure_ascii=False)
+        body = json.dumps({**_json_frame(query, period), "reason": reason}, ensure_ascii=False)
     elif kind == "xml":
-        tag = (
-            f"tag:{urlsplit(base_url).hostname or 'localhost'},{period[:4]}:trending/{query.window}/{period}"
-        )
-        body = render_template(
-            "trending.xml",
-            title=f"papermail: {_title_of(query, live=True, period=period)}",
-            feed_id=f"{tag}/{'+'.join(query.topics) or 'all'}",
-            self_url=_url(base_url, "/trending.xml", query.params(page=1)),
-            page_url=_url(base_url, "/trending", query.params(page=1)),
-            updated=_timestamp(now),
-            subtitle=reason,
-            entries=[],
-        )
+        title = _title_of(query, live=True, period=period)
+        head = _atom_head(base_url, query, _feed_tag(base_url, query, period), title, now)
+        body = render_template("trending.xml", **head, subtitle=reason, entries=[])
     else:
         body = render_template("error.html", title=_title_of(query, live=True, period=period), message=reason)
     response = Response(body, mimetype=MIMETYPES[kind].split(";")[0])
     response.headers["Content-Type"] = MIMETYPES[kind]
     response.headers["Cache-Control"] = "no-cache"  # the first ranking may land any minute
     return response
-
-
-def _empty_listing_json(query: TrendingQuery, period: str) -> dict[str, Any]:
-    return {
-        "version": JSON_VERSION,
-        "window": query.window,
-        "period": period,
-        "live": True,
-        "topics": list(query.topics),
-        "run": None,
-        "page": query.page,
-        "per_page": PAGE_SIZE,
-        "total": 0,
-        "pages": 1,
-        "next": None,
-        "previous": None,
-        "papers": [],
-    }
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -278,20 +250,16 @@ def listing_json(listing: Listing, base_url: str) -> dict[str, Any]:
     def page_url(number: int) -> str:
         return _url(base_url, "/trending.json", query.params(page=number))
 
-    return {
-        "version": JSON_VERSION,
-        "window": query.window,
-        "period": run.period,
-        "live": run.live,
-        "topics": list(query.topics),
-        "run": {"id": run.run_id, "as_of": _timestamp(run.as_of), "finished_at": _timestamp(run.finished_at)},
-        "page": query.page,
-        "per_page": PAGE_SIZE,
-        "total": listing.total,
-        "pages": listing.pages,
-        "next": page_url(query.page + 1) if query.page < listing.pages else None,
-        "previous": page_url(query.page - 1) if query.page > 1 else None,
-        "papers": [
+    return _json_frame(
+        query,
+        run.period,
+        live=run.live,
+        run={"id": run.run_id, "as_of": _timestamp(run.as_of), "finished_at": _timestamp(run.finished_at)},
+        total=listing.total,
+        pages=listing.pages,
+        next_url=page_url(query.page + 1) if query.page < listing.pages else None,
+        previous_url=page_url(query.page - 1) if query.page > 1 else None,
+        papers=[
             {
                 "rank": entry.rank,
                 "run_rank": entry.run_rank,
@@ -313,20 +281,45 @@ def listing_json(listing: Listing, base_url: str) -> dict[str, Any]:
             }
             for entry in listing.entries
         ],
+    )
+
+
+def _json_frame(
+    query: TrendingQuery,
+    period: str,
+    *,
+    live: bool = True,
+    run: dict[str, Any] | None = None,
+    total: int = 0,
+    pages: int = 1,
+    next_url: str | None = None,
+    previous_url: str | None = None,
+    papers: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """The listing JSON's keys in their documented order; the defaults are an empty listing."""
+    return {
+        "version": JSON_VERSION,
+        "window": query.window,
+        "period": period,
+        "live": live,
+        "topics": list(query.topics),
+        "run": run,
+        "page": query.page,
+        "per_page": PAGE_SIZE,
+        "total": total,
+        "pages": pages,
+        "next": next_url,
+        "previous": previous_url,
+        "papers": list(papers),
     }
 
 
 def atom_context(listing: Listing, base_url: str) -> dict[str, Any]:
     """What trending.xml needs: ids stable per paper, window and period, so readers see no repeats."""
     query, run = listing.query, listing.run
-    authority = urlsplit(base_url).hostname or "localhost"
-    tag = f"tag:{authority},{run.period[:4]}:trending/{query.window}/{run.period}"
+    tag = _feed_tag(base_url, query, run.period)
     return {
-        "title": f"papermail: {_title(listing)}",
-        "feed_id": f"{tag}/{'+'.join(query.topics) or 'all'}",
-        "self_url": _url(base_url, "/trending.xml", query.params(page=1)),
-        "page_url": _url(base_url, "/trending", query.params(page=1)),
-        "updated": _timestamp(run.finished_at),
+        **_atom_head(base_url, query, tag, _title(listing), run.finished_at),
         "entries": [
             {
                 "id": f"{tag}/{entry.arxiv_id}",
@@ -336,6 +329,25 @@ def atom_context(listing: Listing, base_url: str) -> dict[str, Any]:
             }
             for entry in listing.entries
         ],
+    }
+
+
+def _feed_tag(base_url: str, query: TrendingQuery, period: str) -> str:
+    """What the ids of the feed and its entries start with: one per site, window and period."""
+    authority = urlsplit(base_url).hostname or "localhost"
+    return f"tag:{authority},{period[:4]}:trending/{query.window}/{period}"
+
+
+def _atom_head(
+    base_url: str, query: TrendingQuery, tag: str, title: str, updated: datetime
+) -> dict[str, Any]:
+    """The feed's own title, id, time and links, as trending.xml shows them above the entries."""
+    return {
+        "title": f"papermail: {title}",
+        "feed_id": f"{tag}/{'+'.join(query.topics) or 'all'}",
+        "self_url": _url(base_url, "/trending.xml", query.params(page=1)),
+        "page_url": _url(base_url, "/trending", query.params(page=1)),
+        "updated": _timestamp(updated),
     }
 
 

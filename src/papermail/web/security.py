@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, current_app, make_response, request
 from flask.sessions import SecureCookieSessionInterface
+
+P = ParamSpec("P")
 
 # Only our own scripts, styles and images; no inline code, no frames, forms post only to us.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -76,3 +80,13 @@ def noindex(page: Any) -> Response:
     response = make_response(page)
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def noindexed(view: Callable[P, Any]) -> Callable[P, Response]:
+    """A view each of whose responses is :func:`noindex`: its pages belong to one person's link."""
+
+    @wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> Response:
+        return noindex(view(*args, **kwargs))
+
+    return wrapped

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, make_response, render_template, request, url_for
+from flask import Blueprint, Flask, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
 from papermail import clock, task_names
 from papermail.categories import CATEGORY_GROUPS
 from papermail.celery_app import enqueue_after_commit
-from papermail.config import Rate
+from papermail.config import Rate, parsers
 from papermail.db.models import Subscriber, SubscriberStatus
 from papermail.delivery.upcoming import next_send_at
 from papermail.digest.browser import delivery_page, read_delivery_link
@@ -41,7 +40,7 @@ from papermail.web.forms import (
     timezone_options,
 )
 from papermail.web.preview import top_trending
-from papermail.web.security import noindex
+from papermail.web.security import noindex, noindexed
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("web", __name__)
@@ -54,8 +53,8 @@ UNAVAILABLE_MESSAGE = (
 )
 RETRY_AFTER_SECONDS = 60
 # A person changes their preferences a few times; a script posting the seeds box all day is not one.
-PREFERENCES_POSTS_PER_HOUR = Rate(count=30, window=timedelta(hours=1), spec="30/h")
-PREFERENCES_LINKS_PER_DAY = Rate(count=3, window=timedelta(days=1), spec="3/d")
+PREFERENCES_POSTS_PER_HOUR = parsers.rate("30/h")
+PREFERENCES_LINKS_PER_DAY = parsers.rate("3/d")
 
 
 class RateLimited(TooManyRequests):
@@ -212,7 +211,8 @@ def confirm(token: str) -> Page:
 
 
 @blueprint.route("/preferences/<token>", methods=["GET", "POST"])
-def preferences(token: str) -> Response:
+@noindexed
+def preferences(token: str) -> Page:
     context = web_context()
     settings = context.settings
 
@@ -256,52 +256,52 @@ def preferences(token: str) -> Response:
         )
         return (page, HTTPStatus.BAD_REQUEST) if errors or (interests and interests.error) else page
 
-    return noindex(context.transaction(work))
+    return context.transaction(work)
 
 
 # -- unsubscribing --------------------------------------------------------------------------------
 
 
 @blueprint.get("/unsubscribe/<token>")
-def unsubscribe_page(token: str) -> Response:
+@noindexed
+def unsubscribe_page(token: str) -> Page:
     # GET only shows the button (RFC 8058 and link scanners); nothing changes.
     if not links.is_valid_link(web_context().settings, links.Purpose.UNSUBSCRIBE, token):
-        return noindex(_invalid_link())
-    return noindex(render_template("unsubscribe.html"))
+        return _invalid_link()
+    return render_template("unsubscribe.html")
 
 
 @blueprint.post("/unsubscribe/<token>")
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie and no token; the link is the key.
-def unsubscribe(token: str) -> Response:
+@noindexed
+def unsubscribe(token: str) -> Page:
     context = web_context()
     how = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page"
     if not context.transaction(
         lambda session: unsubscribe_by_link(session, context.settings, token, how=how)
     ):
-        return noindex(_invalid_link())
+        return _invalid_link()
     # 200 with a page, never a redirect: one-click clients don't follow them.
-    return noindex(render_template("unsubscribed.html"))
+    return render_template("unsubscribed.html")
 
 
 # -- a digest in the browser ---------------------------------------------------------------------
 
 
 @blueprint.get("/digest/<token>")
+@noindexed
 def digest(token: str) -> Any:
     context = web_context()
     page = context.read(lambda session: delivery_page(session, context.settings, token))
     if page is None:
-        return noindex(_invalid_link())
+        return _invalid_link()
     # No preferences or unsubscribe link here: view links get forwarded and pasted. The owner can
     # have one mailed to them instead.
-    return noindex(
-        make_response(
-            render_template("digest.html", page=page, token=token, trending_url=trending_url("", page.topics))
-        )
-    )
+    return render_template("digest.html", page=page, token=token, trending_url=trending_url("", page.topics))
 
 
 @blueprint.post("/digest/<token>/preferences-link")
+@noindexed
 def ask_preferences_link(token: str) -> Any:
     context = web_context()
     _check_ip_limit("preferences-link", context.settings.signup_rate_per_ip)
@@ -318,8 +318,8 @@ def ask_preferences_link(token: str) -> Any:
         return True
 
     if not context.transaction(work):
-        return noindex(_invalid_link())
-    return noindex(render_template("preferences_link_sent.html"))
+        return _invalid_link()
+    return render_template("preferences_link_sent.html")
 
 
 # -- health and errors ----------------------------------------------------------------------------
