@@ -289,11 +289,3 @@ class InboundServer(Controller):
     def stop(self, no_assert: bool = False) -> None:
         super().stop(no_assert)
         self.handler.store.close()  # a store under way finishes (its client may have gone)
-
-
-def parse_bind(bind: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:2525`` for IPv6) as a host and a port number."""
-    host, _, port = bind.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--bind must be HOST:PORT, e.g. 0.0.0.0:2525, got {bind!r}")
-    return host.strip("[]"), int(port)
