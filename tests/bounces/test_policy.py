@@ -15,9 +15,9 @@ from papermail.bounces import (
     apply_provider_event,
     parse_verp_recipient,
     process_inbound_message,
-    store_inbound_message,
 )
 from papermail.bounces.policy import reactivate
+from papermail.bounces.store import Received, insert_inbound_messages
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import BounceVerdict, Confirmation, Delivery, Digest, Subscriber, SubscriberStatus
 from papermail.sending.verp import VerpKind, verp_sender_for
@@ -36,8 +36,10 @@ def verp_settings(settings, tmp_path):
     )
 
 
-def _process(session, settings, raw: bytes, **envelope) -> object:
-    message_id = store_inbound_message(session, raw, via="import", enqueue=False, **envelope)
+def _process(session, settings, raw: bytes, envelope_recipient: str | None = None) -> object:
+    [message_id] = insert_inbound_messages(
+        session, [Received(raw, recipient=envelope_recipient)], via="import"
+    )
     return process_inbound_message(session, message_id, settings=settings)
 
 
@@ -67,8 +69,8 @@ def test_a_hard_bounce_suppresses_at_once_and_the_same_report_twice_changes_noth
 
 def test_processing_a_message_twice_changes_nothing(session, settings):
     add_subscribers(session, 1)
-    message_id = store_inbound_message(
-        session, _dsn("reader0@example.org", "5.1.1", "p1"), via="smtp", enqueue=False
+    [message_id] = insert_inbound_messages(
+        session, [Received(_dsn("reader0@example.org", "5.1.1", "p1"))], via="smtp"
     )
     process_inbound_message(session, message_id, settings=settings)
     second = process_inbound_message(session, message_id, settings=settings)

@@ -29,9 +29,8 @@ from concurrent.futures import Future
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from papermail.bounces.received import Received, store_group
+from papermail.bounces.store import Received, store_and_commit
 from papermail.config import Rate, Settings
-from papermail.db import session_scope
 from papermail.sending.verp import accepts_recipient
 
 log = logging.getLogger(__name__)
@@ -102,12 +101,6 @@ class IntakeLimits:
             del self.recent[ip]
 
 
-def store_received(settings: Settings, messages: list[Received]) -> list[int]:
-    """Store messages in one transaction and commit; their processing is queued after the commit."""
-    with session_scope(settings) as session:
-        return store_group(session, messages, via="smtp")
-
-
 Waiter = Future[int] | asyncio.Future[int]  # holds a message's id once committed, or why it failed
 
 
@@ -159,7 +152,7 @@ class GroupStore:
 
     def _store(self, messages: list[Received]) -> list[int | Exception]:
         try:
-            return list(store_received(self.settings, messages))
+            return list(store_and_commit(self.settings, messages, via="smtp"))
         except Exception as exc:
             if len(messages) == 1:
                 return [exc]
