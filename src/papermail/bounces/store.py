@@ -96,8 +96,8 @@ def _columns(raw: bytes, via: str, envelope_sender: str | None, envelope_recipie
     return {
         "received_at": clock.now(),
         "via": via,
-        "envelope_sender": _clip(envelope_sender),
-        "envelope_recipient": _clip(envelope_recipient),
+        "envelope_sender": storable(envelope_sender, 320),
+        "envelope_recipient": storable(envelope_recipient, 320),
         "report_key": report_key(raw),
         "size": len(raw),
         "raw": raw[:MAX_STORED_BYTES],
@@ -105,8 +105,9 @@ def _columns(raw: bytes, via: str, envelope_sender: str | None, envelope_recipie
     }
 
 
-def _clip(address: str | None) -> str | None:
-    return address.replace("\0", "")[:320] if address else None
+def storable(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` without NUL (PostgreSQL's text can't hold it), cut to ``limit``; None for None or ""."""
+    return text.replace("\0", "")[:limit] if text else None
 
 
 def waiting_message_ids(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:
