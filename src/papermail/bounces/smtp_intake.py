@@ -193,7 +193,7 @@ class BounceHandler:
         self.store = GroupStore(settings)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address, options):
-        if not self.limits.allow_message(_peer_ip(session)):
+        if not self.limits.allow_message(_peer_ip(session.peer)):
             return "450 4.7.1 too many messages from your address: try again later"
         envelope.mail_from, envelope.mail_options = address, list(options)
         return "250 2.1.0 OK"
@@ -212,13 +212,15 @@ class BounceHandler:
         try:
             message_id = await self.store.stored(Received(raw, sender, envelope.rcpt_tos[0]))
         except Exception:
-            log.exception("inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session))
+            log.exception(
+                "inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session.peer)
+            )
             return STORE_FAILED
         return f"250 2.0.0 stored as inbound message {message_id}"
 
 
-def _peer_ip(session: Session) -> str:
-    peer = session.peer
+def _peer_ip(peer: object) -> str:
+    """The address in a connection's peer name (aiosmtpd's ``session.peer``, the transport's ``peername``)."""
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
@@ -231,7 +233,7 @@ class _LimitedSMTP(SMTP):
         self.counted_ip: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        ip = _peer_ip_of(transport)
+        ip = _peer_ip(transport.get_extra_info("peername"))
         refusal = self.limits.open(ip)
         if refusal is not None:
             transport.write(f"421 4.7.0 {refusal}: try again later\r\n".encode())  # type: ignore[attr-defined]
@@ -249,11 +251,6 @@ class _LimitedSMTP(SMTP):
 
     def eof_received(self) -> bool | None:
         return super().eof_received() if self.counted_ip is not None else False
-
-
-def _peer_ip_of(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
 class InboundServer(Controller):
