@@ -200,7 +200,7 @@ def apply_provider_event(
     # subscriber, else on the subscriber our token names (the message was forwarded, or the
     # provider rewrote the address).
     link = _link_for(batch, address, links) or next(iter(links.values()), None)
-    if link is not None and link.subscriber.email != address:
+    if link is not None:
         address = link.subscriber.email
     with session.no_autoflush:
         _act(batch, source, address, event.verdict, event.status, event.diagnostic, link)
