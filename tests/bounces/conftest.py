@@ -84,12 +84,15 @@ def stored_messages(env: SendEnv) -> list[InboundMessage]:
         return list(session.scalars(sa.select(InboundMessage).order_by(InboundMessage.id)))
 
 
-def dsn_for(recipient: str, *, status: str = "5.1.1", verp: str | None = None, message_id: str = "") -> bytes:
-    """A minimal RFC 3464 report saying ``recipient`` failed with ``status``."""
+def dsn_for(
+    recipient: str, *, status: str = "5.1.1", verp: str | None = None, message_id: str = "", action: str = ""
+) -> bytes:
+    """A minimal RFC 3464 report saying ``recipient`` failed with ``status`` (``action``: failed for
+    a 5.x.x status, delayed for others, unless given)."""
     boundary = uuid.uuid4().hex
     message_id = message_id or f"<{uuid.uuid4().hex}@relay.test>"
     returned = f"Return-Path: <{verp}>\r\n" if verp else ""
-    action = "failed" if status.startswith("5") else "delayed"
+    action = action or ("failed" if status.startswith("5") else "delayed")
     return (
         f"From: Mail Delivery System <MAILER-DAEMON@relay.test>\r\n"
         f"To: {verp or BOUNCE_ADDRESS}\r\n"

@@ -15,14 +15,15 @@ from papermail.bounces import (
     apply_provider_event,
     parse_verp_recipient,
     process_inbound_message,
-    store_inbound_message,
 )
 from papermail.bounces.policy import reactivate
+from papermail.bounces.store import Received, insert_inbound_messages
 from papermail.db.bookkeeping import AuditLog
 from papermail.db.models import BounceVerdict, Confirmation, Delivery, Digest, Subscriber, SubscriberStatus
 from papermail.sending.verp import VerpKind, verp_sender_for
 from papermail.subscribers import links
 from papermail.subscribers.core import is_suppressed
+from tests.bounces.conftest import dsn_for
 from tests.conftest import make_settings
 from tests.support.send_env import add_subscribers
 
@@ -36,8 +37,10 @@ def verp_settings(settings, tmp_path):
     )
 
 
-def _process(session, settings, raw: bytes, **envelope) -> object:
-    message_id = store_inbound_message(session, raw, via="import", enqueue=False, **envelope)
+def _process(session, settings, raw: bytes, envelope_recipient: str | None = None) -> object:
+    [message_id] = insert_inbound_messages(
+        session, [Received(raw, recipient=envelope_recipient)], via="import"
+    )
     return process_inbound_message(session, message_id, settings=settings)
 
 
@@ -45,30 +48,22 @@ def _subscriber(session, n: int = 0) -> Subscriber:
     return session.scalar(sa.select(Subscriber).where(Subscriber.email == f"reader{n}@example.org"))
 
 
-def _dsn(address: str, status: str, key: str, action: str = "failed") -> bytes:
-    return (
-        f"From: MAILER-DAEMON@mx.example.org\nMessage-ID: <{key}@mx.example.org>\nMIME-Version: 1.0\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
-        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
-        f"Final-Recipient: rfc822; {address}\nAction: {action}\nStatus: {status}\n\n--b--\n"
-    ).encode()
-
-
 def test_a_hard_bounce_suppresses_at_once_and_the_same_report_twice_changes_nothing(session, settings):
     add_subscribers(session, 2)
-    first = _process(session, settings, _dsn("reader0@example.org", "5.1.1", "h1"))
+    report = dsn_for("reader0@example.org", status="5.1.1", message_id="<h1@mx.example.org>")
+    first = _process(session, settings, report)
     assert [(r.verdict.value, r.action.value) for r in first.recipients] == [("hard", "suppressed")]
     subscriber = _subscriber(session)
     assert subscriber.status == SubscriberStatus.BOUNCED and is_suppressed(session, subscriber.email)
-    again = _process(session, settings, _dsn("reader0@example.org", "5.1.1", "h1"))
+    again = _process(session, settings, report)
     assert again.duplicate and [r.action.value for r in again.recipients] == ["already-seen"]
     assert _subscriber(session, 1).status == SubscriberStatus.ACTIVE
 
 
 def test_processing_a_message_twice_changes_nothing(session, settings):
     add_subscribers(session, 1)
-    message_id = store_inbound_message(
-        session, _dsn("reader0@example.org", "5.1.1", "p1"), via="smtp", enqueue=False
+    [message_id] = insert_inbound_messages(
+        session, [Received(dsn_for("reader0@example.org", status="5.1.1"))], via="smtp"
     )
     process_inbound_message(session, message_id, settings=settings)
     second = process_inbound_message(session, message_id, settings=settings)
@@ -96,7 +91,7 @@ def test_a_redacted_complaint_finds_the_reader_by_the_signed_unsubscribe_link(se
 
 def test_reactivate_lifts_a_bounce_with_an_audit_line(session, settings):
     add_subscribers(session, 1)
-    _process(session, settings, _dsn("reader0@example.org", "5.1.1", "r1"))
+    _process(session, settings, dsn_for("reader0@example.org", status="5.1.1"))
     subscriber = _subscriber(session)
     assert reactivate(session, subscriber, actor="test")
     assert subscriber.status == SubscriberStatus.ACTIVE and not is_suppressed(session, subscriber.email)
@@ -112,8 +107,10 @@ def test_soft_bounces_count_once_a_day_and_bounce_at_five(session, settings):
     actions = []
     for day in range(11):
         with freeze_time(start + timedelta(days=day)):
-            for copy in range(2):  # the second one the same day doesn't count
-                result = _process(session, settings, _dsn("reader0@example.org", "4.2.2", f"s{day}-{copy}"))
+            for _copy in range(2):  # the second one the same day doesn't count
+                result = _process(
+                    session, settings, dsn_for("reader0@example.org", status="4.2.2", action="failed")
+                )
                 actions.append(result.recipients[0].action.value)
     assert actions[:4] == ["counted", "none", "counted", "none"]
     assert actions.count("counted") == 9 and actions[18] == "suppressed"
@@ -125,13 +122,13 @@ def test_a_soft_score_starts_over_after_a_quiet_week(session, settings):
     start = clock.now()
     for day in (0, 1, 2, 12):
         with freeze_time(start + timedelta(days=day)):
-            _process(session, settings, _dsn("reader0@example.org", "4.2.2", f"q{day}"))
+            _process(session, settings, dsn_for("reader0@example.org", status="4.2.2", action="failed"))
     assert _subscriber(session).bounce_score == 0.5
 
 
 def test_a_success_report_resets_the_score(session, settings):
     add_subscribers(session, 1)
-    _process(session, settings, _dsn("reader0@example.org", "4.2.2", "x1"))
+    _process(session, settings, dsn_for("reader0@example.org", status="4.2.2", action="failed"))
     result = _process(session, settings, (SAMPLES / "success_dsn.eml").read_bytes())
     assert result.kind.value == "delivery-report"
     assert _subscriber(session).bounce_score == 0
@@ -142,7 +139,7 @@ def test_sender_faults_auto_replies_and_strangers_never_act(session, settings):
     blocked = _process(session, settings, (SAMPLES / "blocked_dsn.eml").read_bytes())
     assert [(r.verdict.value, r.action.value) for r in blocked.recipients] == [("sender", "none")]
     assert _process(session, settings, (SAMPLES / "auto_reply.eml").read_bytes()).recipients == []
-    stranger = _process(session, settings, _dsn("someone@else.example", "5.1.1", "st"))
+    stranger = _process(session, settings, dsn_for("someone@else.example", status="5.1.1"))
     assert [r.action.value for r in stranger.recipients] == ["not-a-subscriber"]
     loop = _process(session, settings, (SAMPLES / "bounce_of_a_bounce.eml").read_bytes())
     assert [r.action.value for r in loop.recipients] == ["not-a-subscriber"]

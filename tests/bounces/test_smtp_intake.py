@@ -12,8 +12,8 @@ import redis
 from click.testing import CliRunner
 
 from papermail import task_names
-from papermail.bounces.received import Received
 from papermail.bounces.smtp_intake import FORGET_IPS_ABOVE, GroupStore, IntakeLimits
+from papermail.bounces.store import Received
 from papermail.cli import cli
 from papermail.config import Rate
 from papermail.sending.verp import VerpKind, make_token

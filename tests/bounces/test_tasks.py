@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from papermail import clock
-from papermail.bounces import store_inbound_message
+from papermail.bounces.store import Received, insert_inbound_messages, store_group
 from papermail.db.models import InboundMessage, Subscriber, SubscriberStatus
 from papermail.tasks.bounces import sweep_inbound_messages
 from tests.conftest import wait_for
@@ -30,10 +30,10 @@ def test_a_real_worker_processes_a_stored_message_after_commit(send_env_factory,
     env = send_env_factory("postgresql", broker="redis")
     with env.session() as session:
         add_subscribers(session, 1)
-        store_inbound_message(session, b"not committed", via="smtp")
+        store_group(session, [Received(b"not committed")], via="smtp")
         session.rollback()  # a rolled-back store queues nothing
         add_subscribers(session, 1)
-        store_inbound_message(session, DSN, via="smtp", envelope_recipient="bounces@papermail.test")
+        store_group(session, [Received(DSN, recipient="bounces@papermail.test")], via="smtp")
         session.commit()
     assert env.queued_tasks() == 1
     worker = worker_factory(env.environ)
@@ -48,7 +48,7 @@ def test_the_sweep_processes_a_message_whose_queue_message_was_lost(send_env_fac
     env = send_env_factory(backend, broker="embedded")
     with env.session() as session:
         add_subscribers(session, 1)
-        store_inbound_message(session, DSN, via="imap", enqueue=False)  # as if the broker lost it
+        insert_inbound_messages(session, [Received(DSN)], via="imap")  # no task: as if the broker lost it
         session.commit()
     assert sweep_inbound_messages() == 0  # too recent: its worker may still be on it
     with freeze_time(clock.now() + timedelta(minutes=6)):

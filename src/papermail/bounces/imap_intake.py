@@ -15,9 +15,8 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from papermail.bounces.received import Received, store_group
+from papermail.bounces.store import Received, store_and_commit
 from papermail.config import Settings
-from papermail.db import session_scope
 
 BATCH_SIZE = 100
 IMAPS_PORT = 993
@@ -99,8 +98,7 @@ def _store_batch(settings: Settings, imap: imaplib.IMAP4_SSL, uids: list[bytes])
     part = f"BODY.PEEK[]<0.{settings.inbound_max_bytes}>"
     answer = _ok(imap.uid("FETCH", b",".join(uids).decode(), f"({part})"), "FETCH failed")
     messages = [item[1] for item in answer if isinstance(item, tuple) and _LITERAL_SIZE.search(item[0])]
-    with session_scope(settings) as session:
-        return store_group(session, [Received(raw) for raw in messages], via="imap")
+    return store_and_commit(settings, [Received(raw) for raw in messages], via="imap")
 
 
 def _delete(imap: imaplib.IMAP4_SSL, uids: list[bytes]) -> None:

@@ -92,14 +92,12 @@ def _read(raw: bytes) -> Report:
     if not raw.strip():
         return Report(ReportKind.UNPARSED, text=text)
     message = email.message_from_bytes(raw)
+    message_ids = _MESSAGE_ID.findall(text)
+    own_id = (message.get("Message-ID") or "").strip() if message_ids else ""
     traces = {
         "text": text,
         # Every Message-ID in the text but the report's own: the returned message's, wherever it is.
-        "original_message_ids": tuple(
-            dict.fromkeys(
-                m for m in _MESSAGE_ID.findall(text) if m != (message.get("Message-ID") or "").strip()
-            )
-        ),
+        "original_message_ids": tuple(dict.fromkeys(m for m in message_ids if m != own_id)),
         "unsubscribe_urls": tuple(dict.fromkeys(_UNSUBSCRIBE_URL.findall(text))),
     }
     for part in message.walk():

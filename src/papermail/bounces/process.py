@@ -18,6 +18,7 @@ from papermail import clock
 from papermail.bounces.outcome import Action, ProcessResult, ProviderEvent, RecipientOutcome, ReportKind
 from papermail.bounces.parse import Report, read_report
 from papermail.bounces.policy import Suppressions, apply_verdict, strongest
+from papermail.bounces.store import storable
 from papermail.config import Settings, get_settings
 from papermail.db.models import BounceEvent, BounceVerdict, Confirmation, Delivery, InboundMessage, Subscriber
 from papermail.delivery.bounce_pause import pause_if_bouncing
@@ -199,7 +200,7 @@ def apply_provider_event(
     # subscriber, else on the subscriber our token names (the message was forwarded, or the
     # provider rewrote the address).
     link = _link_for(batch, address, links) or next(iter(links.values()), None)
-    if link is not None and link.subscriber.email != address:
+    if link is not None:
         address = link.subscriber.email
     with session.no_autoflush:
         _act(batch, source, address, event.verdict, event.status, event.diagnostic, link)
@@ -242,10 +243,10 @@ def _act(
     link: _Link | None,
 ) -> None:
     """Apply one verdict to one address (once per report or provider event) and record it."""
-    # PostgreSQL's text can't hold NUL, and a broken report can carry anything.
-    address = address.replace("\0", "")[:320]
-    status = status.replace("\0", "")[:16] if status else None
-    diagnostic = diagnostic.replace("\0", "") if diagnostic else None
+    # A broken report can carry anything. The address column is NOT NULL: an empty address stays "".
+    address = storable(address, 320) or ""
+    status = storable(status, 16)
+    diagnostic = storable(diagnostic)
     outcome = RecipientOutcome(address, verdict, Action.ALREADY_SEEN, status, diagnostic)
     if link is not None:
         outcome.subscriber_id = link.subscriber.id
@@ -276,7 +277,7 @@ def _act(
         verdict=verdict,
         status=status,
         diagnostic=diagnostic,
-        reporting_mta=(source.reporting_mta or "").replace("\0", "")[:255] or None,
+        reporting_mta=storable(source.reporting_mta, 255) or None,  # None also if it was only NULs
         subscriber_id=outcome.subscriber_id,
         delivery_id=outcome.delivery_id,
         confirmation_id=outcome.confirmation_id,

@@ -30,9 +30,9 @@ class WebhookRejected(Exception):
         self.status, self.reason = status, reason
 
 
-def check_fresh(when: datetime, now: datetime, max_age: timedelta) -> None:
-    """Refuse a signed timestamp outside ``max_age`` of ``now`` (either way: clocks drift)."""
-    if abs(now - when) > max_age:
+def check_fresh(when: datetime, now: datetime, max_age_seconds: float) -> None:
+    """Refuse a signed timestamp more than ``max_age_seconds`` from ``now`` (either way: clocks drift)."""
+    if abs(now - when) > timedelta(seconds=max_age_seconds):
         raise WebhookRejected(400, f"timestamp {when:%Y-%m-%dT%H:%M:%SZ} is outside the accepted window")
 
 

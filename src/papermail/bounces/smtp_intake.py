@@ -29,9 +29,8 @@ from concurrent.futures import Future
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from papermail.bounces.received import Received, store_group
+from papermail.bounces.store import Received, store_and_commit
 from papermail.config import Rate, Settings
-from papermail.db import session_scope
 from papermail.sending.verp import accepts_recipient
 
 log = logging.getLogger(__name__)
@@ -102,12 +101,6 @@ class IntakeLimits:
             del self.recent[ip]
 
 
-def store_received(settings: Settings, messages: list[Received]) -> list[int]:
-    """Store messages in one transaction and commit; their processing is queued after the commit."""
-    with session_scope(settings) as session:
-        return store_group(session, messages, via="smtp")
-
-
 Waiter = Future[int] | asyncio.Future[int]  # holds a message's id once committed, or why it failed
 
 
@@ -159,7 +152,7 @@ class GroupStore:
 
     def _store(self, messages: list[Received]) -> list[int | Exception]:
         try:
-            return list(store_received(self.settings, messages))
+            return list(store_and_commit(self.settings, messages, via="smtp"))
         except Exception as exc:
             if len(messages) == 1:
                 return [exc]
@@ -200,7 +193,7 @@ class BounceHandler:
         self.store = GroupStore(settings)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address, options):
-        if not self.limits.allow_message(_peer_ip(session)):
+        if not self.limits.allow_message(_peer_ip(session.peer)):
             return "450 4.7.1 too many messages from your address: try again later"
         envelope.mail_from, envelope.mail_options = address, list(options)
         return "250 2.1.0 OK"
@@ -219,13 +212,15 @@ class BounceHandler:
         try:
             message_id = await self.store.stored(Received(raw, sender, envelope.rcpt_tos[0]))
         except Exception:
-            log.exception("inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session))
+            log.exception(
+                "inbound: could not store a %d-byte message from %s", len(raw), _peer_ip(session.peer)
+            )
             return STORE_FAILED
         return f"250 2.0.0 stored as inbound message {message_id}"
 
 
-def _peer_ip(session: Session) -> str:
-    peer = session.peer
+def _peer_ip(peer: object) -> str:
+    """The address in a connection's peer name (aiosmtpd's ``session.peer``, the transport's ``peername``)."""
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
@@ -238,7 +233,7 @@ class _LimitedSMTP(SMTP):
         self.counted_ip: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        ip = _peer_ip_of(transport)
+        ip = _peer_ip(transport.get_extra_info("peername"))
         refusal = self.limits.open(ip)
         if refusal is not None:
             transport.write(f"421 4.7.0 {refusal}: try again later\r\n".encode())  # type: ignore[attr-defined]
@@ -256,11 +251,6 @@ class _LimitedSMTP(SMTP):
 
     def eof_received(self) -> bool | None:
         return super().eof_received() if self.counted_ip is not None else False
-
-
-def _peer_ip_of(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
 class InboundServer(Controller):
@@ -289,11 +279,3 @@ class InboundServer(Controller):
     def stop(self, no_assert: bool = False) -> None:
         super().stop(no_assert)
         self.handler.store.close()  # a store under way finishes (its client may have gone)
-
-
-def parse_bind(bind: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:2525`` for IPv6) as a host and a port number."""
-    host, _, port = bind.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--bind must be HOST:PORT, e.g. 0.0.0.0:2525, got {bind!r}")
-    return host.strip("[]"), int(port)

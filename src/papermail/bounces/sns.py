@@ -12,7 +12,7 @@ import base64
 import binascii
 import fnmatch
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,7 +49,7 @@ def verify_message(settings: Settings, message: dict[str, Any], now: datetime) -
     algorithm = SIGNATURE_HASHES.get(str(message.get("SignatureVersion")))
     if algorithm is None:
         raise WebhookRejected(400, "unsupported SNS SignatureVersion")
-    check_fresh(iso_time(message.get("Timestamp")), now, timedelta(seconds=settings.webhook_max_age_seconds))
+    check_fresh(iso_time(message.get("Timestamp")), now, settings.webhook_max_age_seconds)
     certificate = _certificate(settings, str(message.get("SigningCertURL", "")), now)
     try:
         signature = base64.b64decode(str(message.get("Signature", "")), validate=True)

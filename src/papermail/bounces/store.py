@@ -1,10 +1,17 @@
-"""Keeping what came back: each inbound message is stored raw before anything reads it."""
+"""Keeping what came back: each inbound message is stored raw before anything reads it.
+
+Messages that arrive together (by SMTP or IMAP) are stored in one statement, with one processing
+task for them all: queueing is a large part of a message's cost, and the pipeline processes several
+reports in one pass. The task is queued after the commit; if it is lost or fails, the messages stay
+waiting and the inbound sweep processes them.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from papermail import clock, task_names
 from papermail.celery_app import enqueue_after_commit
+from papermail.config import Settings
+from papermail.db import session_scope
 from papermail.db.models import BounceEvent, InboundMessage
 
 VIA = ("smtp", "imap", "import", "webhook")
@@ -33,53 +42,50 @@ def report_key(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def store_inbound_message(
-    session: Session,
-    raw: bytes,
-    *,
-    via: str,
-    envelope_sender: str | None = None,
-    envelope_recipient: str | None = None,
-    enqueue: bool = True,
-) -> int:
-    """Add the message (the caller commits); a worker processes it once the commit is done."""
-    message = _new_message(raw, via, envelope_sender, envelope_recipient)
-    session.add(message)
-    session.flush()
-    if enqueue:
-        enqueue_after_commit(session, task_names.PROCESS_INBOUND_MESSAGE, message.id)
-    return message.id
+@dataclass(frozen=True)
+class Received:
+    """One message as it came in, waiting to be stored."""
+
+    raw: bytes
+    sender: str | None = None  # the envelope sender; None for a report's empty return path "<>"
+    recipient: str | None = None  # the envelope recipient (our VERP address), when known
+
+
+def store_and_commit(settings: Settings, messages: list[Received], *, via: str) -> list[int]:
+    """Store messages that arrived together in one transaction and commit; their ids, in order."""
+    with session_scope(settings) as session:
+        return store_group(session, messages, via=via)
+
+
+def store_group(session: Session, messages: list[Received], *, via: str) -> list[int]:
+    """Add the messages in one statement (the caller commits); one task processes them after the commit."""
+    ids = insert_inbound_messages(session, messages, via=via)
+    if ids:
+        enqueue_after_commit(session, task_names.PROCESS_INBOUND_GROUP, ids)
+    return ids
 
 
 def store_inbound_messages(session: Session, raws: list[bytes], *, via: str) -> list[InboundMessage]:
     """Add several messages in one INSERT, for the caller to process at once (``bounces import``)."""
-    messages = [_new_message(raw, via, None, None) for raw in raws]
+    messages = [InboundMessage(**_columns(raw, via, None, None)) for raw in raws]
     session.add_all(messages)
     session.flush()
     return messages
 
 
-def insert_inbound_messages(
-    session: Session, messages: Sequence[tuple[bytes, str | None, str | None]], *, via: str
-) -> list[int]:
-    """Add (raw, envelope sender, envelope recipient) messages in one statement; their ids, in order.
+def insert_inbound_messages(session: Session, messages: Sequence[Received], *, via: str) -> list[int]:
+    """Add the messages in one statement, queueing nothing; their ids, in order.
 
     No ORM objects and no flush per row: the inbound server stores many small groups, and those
     were most of its writer's time. The caller commits and queues the processing.
     """
     if not messages:
         return []
-    rows = [_columns(raw, via, sender, recipient) for raw, sender, recipient in messages]
+    rows = [_columns(m.raw, via, m.sender, m.recipient) for m in messages]
     insert = sa.insert(InboundMessage.__table__).returning(
         InboundMessage.__table__.c.id, sort_by_parameter_order=True
     )
     return list(session.scalars(insert, rows))
-
-
-def _new_message(
-    raw: bytes, via: str, envelope_sender: str | None, envelope_recipient: str | None
-) -> InboundMessage:
-    return InboundMessage(**_columns(raw, via, envelope_sender, envelope_recipient))
 
 
 def _columns(raw: bytes, via: str, envelope_sender: str | None, envelope_recipient: str | None) -> dict:
@@ -90,8 +96,8 @@ def _columns(raw: bytes, via: str, envelope_sender: str | None, envelope_recipie
     return {
         "received_at": clock.now(),
         "via": via,
-        "envelope_sender": _clip(envelope_sender),
-        "envelope_recipient": _clip(envelope_recipient),
+        "envelope_sender": storable(envelope_sender, 320),
+        "envelope_recipient": storable(envelope_recipient, 320),
         "report_key": report_key(raw),
         "size": len(raw),
         "raw": raw[:MAX_STORED_BYTES],
@@ -99,8 +105,9 @@ def _columns(raw: bytes, via: str, envelope_sender: str | None, envelope_recipie
     }
 
 
-def _clip(address: str | None) -> str | None:
-    return address.replace("\0", "")[:320] if address else None
+def storable(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` without NUL (PostgreSQL's text can't hold it), cut to ``limit``; None for None or ""."""
+    return text.replace("\0", "")[:limit] if text else None
 
 
 def waiting_message_ids(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:

@@ -74,12 +74,10 @@ SES_SENDER_SUBTYPES = {"MessageTooLarge", "ContentRejected", "AttachmentRejected
 
 def ses_events(message_text: object, sns_message_id: str) -> list[ProviderEvent]:
     """The events in one SES notification (bounce, complaint or delivery)."""
-    if not isinstance(message_text, str):
-        raise WebhookRejected(400, "the SNS Message is not an SES JSON notification")
     try:
-        notice = json.loads(message_text)
-    except (TypeError, ValueError):
-        raise WebhookRejected(400, "the SNS Message is not an SES JSON notification") from None
+        notice = json.loads(message_text) if isinstance(message_text, str) else None
+    except ValueError:
+        notice = None
     if not isinstance(notice, dict):
         raise WebhookRejected(400, "the SNS Message is not an SES JSON notification")
     kind = notice.get("notificationType") or notice.get("eventType")

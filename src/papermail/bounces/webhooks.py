@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from papermail.bounces import sns
@@ -46,10 +46,6 @@ def parse_json(body: bytes) -> Any:
         raise WebhookRejected(400, "the body is not valid JSON") from None
 
 
-def _window(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.webhook_max_age_seconds)
-
-
 def read_ses(
     settings: Settings, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> list[ProviderEvent]:
@@ -74,7 +70,7 @@ def read_mailgun(
         raise WebhookRejected(400, "a Mailgun webhook has 'signature' and 'event-data' objects")
     parts = [str(signature.get(name, "")) for name in ("timestamp", "token", "signature")]
     verify_mailgun(settings.mailgun_signing_key, *parts)
-    check_fresh(epoch_time(parts[0]), now, _window(settings))
+    check_fresh(epoch_time(parts[0]), now, settings.webhook_max_age_seconds)
     return mailgun_events(payload["event-data"])
 
 
@@ -83,7 +79,7 @@ def read_sendgrid(
 ) -> list[ProviderEvent]:
     timestamp = headers.get(SENDGRID_TIMESTAMP, "")
     verify_sendgrid(settings.sendgrid_public_key, timestamp, body, headers.get(SENDGRID_SIGNATURE, ""))
-    check_fresh(epoch_time(timestamp), now, _window(settings))
+    check_fresh(epoch_time(timestamp), now, settings.webhook_max_age_seconds)
     return sendgrid_events(parse_json(body))
 
 
@@ -99,7 +95,9 @@ def read_generic(
     settings: Settings, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> list[ProviderEvent]:
     verify_bearer(settings.webhook_secret, headers.get("Authorization"))
-    return generic_events(parse_json(body), lambda when: check_fresh(when, now, _window(settings)))
+    return generic_events(
+        parse_json(body), lambda when: check_fresh(when, now, settings.webhook_max_age_seconds)
+    )
 
 
 READERS: dict[str, tuple[Reader, Callable[[Settings], object]]] = {

@@ -24,6 +24,7 @@ from papermail.cli.demo import load_into_database, report_load
 from papermail.cli.options import require_free_port
 from papermail.cli.output import echo_json, json_option
 from papermail.config import PREFIX, environment, make_secret, setting_sources, use_settings
+from papermail.config.parsers import split_host_port
 from papermail.db import leases, migrate
 
 quiet_option = click.option("--quiet", is_flag=True, help="Leave out Celery's start-up banner.")
@@ -230,7 +231,7 @@ def _renew_beat_lease(holder: str, lease: timedelta, stopped: threading.Event) -
 def inbound(bind: str | None) -> None:
     """Receive bounces and complaints by SMTP, for PAPERMAIL_BOUNCE_ADDRESS and its VERP forms only."""
     # Imported here: every other command (and each process `up` starts) would load aiosmtpd for nothing.
-    from papermail.bounces.smtp_intake import InboundServer, parse_bind
+    from papermail.bounces.smtp_intake import InboundServer
 
     settings = settings_or_exit()
     if settings.bounce_address is None:
@@ -241,7 +242,11 @@ def inbound(bind: str | None) -> None:
     stopped = threading.Event()
     for received in FORWARDED_SIGNALS:
         signal.signal(received, lambda _signum, _frame: stopped.set())
-    server = InboundServer(settings, *parse_bind(bind))
+    try:
+        host, port = split_host_port(bind)
+    except ValueError as exc:
+        raise ValueError(f"--bind {exc}") from None
+    server = InboundServer(settings, host, port)
     server.start()
     click.echo(f"papermail inbound: taking bounces for {settings.bounce_address} on {bind}", err=True)
     stopped.wait()

@@ -245,10 +245,16 @@ def bounce_address(raw: str) -> str | None:
 def host_port(raw: str) -> str | None:
     if not raw.strip():
         return None
+    split_host_port(raw)
+    return raw.strip()
+
+
+def split_host_port(raw: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:2525`` for IPv6) as a host and a port number."""
     host, _, port = raw.strip().rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"must be HOST:PORT, e.g. 0.0.0.0:2525, got {raw!r}")
-    return raw.strip()
+    return host.strip("[]"), int(port)
 
 
 def optional_file(raw: str) -> Path | None:

@@ -37,7 +37,7 @@ BEAT_SCHEDULE = _MailboxSchedule()
 
 @shared_task(name=task_names.FETCH_BOUNCE_MAILBOX)
 def fetch_bounce_mailbox() -> int:
-    """Store the reports waiting in the bounce mailbox; each is then processed by its own task."""
+    """Store the reports waiting in the bounce mailbox; each batch is then processed by one task."""
     result = fetch_mailbox(get_settings())
     if result.stored:
         log.info("bounce mailbox %s: stored %d messages", result.mailbox, len(result.stored))

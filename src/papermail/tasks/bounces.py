@@ -1,11 +1,10 @@
-"""Bounce tasks: processing a stored inbound message, and the sweep that finds lost ones."""
+"""Bounce tasks: the sweep that processes stored inbound messages whose queue message was lost."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-import sqlalchemy as sa
 from celery import shared_task
 from celery.schedules import crontab
 
@@ -25,20 +24,6 @@ BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute="*/5"),
     },
 }
-
-
-@shared_task(name=task_names.PROCESS_INBOUND_MESSAGE)
-def process_inbound_message(message_id: int) -> str:
-    """Read one stored inbound message and act on it (a second run changes nothing)."""
-    settings = get_settings()
-    try:
-        with session_scope(settings) as session:
-            return process_message(session, message_id, settings=settings).kind.value
-    except sa.exc.IntegrityError:
-        # Another worker processed the same message (or a copy of its report) at the same moment and
-        # committed first; its verdicts stand and this transaction changed nothing.
-        log.info("inbound message %s was processed concurrently", message_id)
-        return "already-processed"
 
 
 @shared_task(name=task_names.SWEEP_INBOUND_MESSAGES)
