@@ -20,7 +20,6 @@ from datetime import timedelta
 
 from papermail import clock
 from papermail.config import Settings
-from papermail.sources.http import FetchError
 from papermail.sources.job import Job
 from papermail.sources.links import arxiv_id_in_url
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
@@ -82,11 +81,8 @@ def fetch(job: Job, settings: Settings) -> None:
     total, page_number = StoryPage(), 0
     while not job.over_budget(settings.hn_max_requests, url):
         job.report(SOURCE, f"stories linking arXiv, page {page_number + 1}", page_number, total.pages or None)
-        job.session.commit()  # no transaction stays open while we wait on the network
-        try:
-            fetched = job.http.get(url, params=search_params(since, page_number))
-        except FetchError as exc:
-            job.store(ParsedFeed(problems=[Problem.feed(exc.url, exc.reason)]))
+        fetched = job.download(url, search_params(since, page_number), conditional=False)
+        if fetched is None:
             break
         page = parse_page(fetched.content, fetched.url)
         job.store(ParsedFeed(problems=page.problems))

@@ -17,7 +17,6 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.db.models import Paper
 from papermail.sources.arxiv_api import Pacer
-from papermail.sources.http import FetchError
 from papermail.sources.job import Job
 from papermail.sources.records import ParsedFeed, Problem, SignalRecord
 
@@ -82,20 +81,17 @@ def fetch(job: Job, settings: Settings, pacer: Pacer | None = None) -> None:
         if job.over_budget(settings.s2_max_requests, url):
             return
         job.report(SOURCE, f"citations of {len(arxiv_ids)} papers", done, len(batches))
-        job.session.commit()  # no transaction stays open while we wait on the network
-        try:
-            fetched = job.http.request(
-                "POST",
-                url,
-                params={"fields": FIELDS},
-                json={"ids": [f"ARXIV:{arxiv_id}" for arxiv_id in batch]},
-                headers=headers,
-                before_attempt=pacer.wait,
-            )
-        except FetchError as exc:
-            # Down, or still rate limited after the retries: the next run asks again.
-            job.store(ParsedFeed(problems=[Problem.feed(exc.url, exc.reason)]))
-            return
+        fetched = job.download(
+            url,
+            {"fields": FIELDS},
+            method="POST",
+            json={"ids": [f"ARXIV:{arxiv_id}" for arxiv_id in batch]},
+            headers=headers,
+            before_attempt=pacer.wait,
+            conditional=False,
+        )
+        if fetched is None:
+            return  # down, or still rate limited after the retries: the next run asks again
         parsed, tldrs = parse_batch(fetched.content, fetched.url, batch)
         store_tldrs(job.session, tldrs)
         job.store(parsed)
