@@ -69,13 +69,13 @@ def store_tldrs(session: sa.orm.Session, tldrs: dict[str, str]) -> None:
         )
 
 
-def fetch(job: Job, settings: Settings, pacer: Pacer | None = None) -> None:
+def fetch(job: Job, settings: Settings) -> None:
     """Ask for the recent papers' citations and TL;DRs, a batch a second, within the budget."""
     arxiv_ids = papers_to_ask(job.session)
     job.session.commit()
     url = f"{settings.s2_api_url}/graph/v1/paper/batch"
     headers = {"x-api-key": settings.s2_api_key} if settings.s2_api_key else {}
-    pacer = pacer or Pacer(INTERVAL_SECONDS, sleep=job.http.sleep)
+    pacer = Pacer(INTERVAL_SECONDS, sleep=job.http.sleep)
     batches = [arxiv_ids[start : start + BATCH_SIZE] for start in range(0, len(arxiv_ids), BATCH_SIZE)]
     for done, batch in enumerate(batches):
         if job.over_budget(settings.s2_max_requests, url):
