@@ -24,7 +24,7 @@ from papermail.config import Settings
 from papermail.sources.http import FetchError
 from papermail.sources.job import Job
 from papermail.sources.links import arxiv_id_in_url
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE = "bluesky"
 LIKES, REPOSTS, QUOTES = "bluesky_likes", "bluesky_reposts", "bluesky_quotes"
@@ -81,7 +81,7 @@ def parse_page(content: bytes, url: str) -> PostPage:
         for arxiv_id in post_links(post):
             for metric, key in COUNTS.items():
                 value = post.get(key)  # quoteCount is absent from older answers
-                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                if is_count(value) and value > 0:
                     page.counts[metric][arxiv_id] += value
     return page
 

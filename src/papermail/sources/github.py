@@ -27,7 +27,7 @@ from papermail.db.models import Paper, SignalSnapshot
 from papermail.sources.http import FetchError
 from papermail.sources.job import Job
 from papermail.sources.links import github_repository
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE, STARS = "github", "github_stars"
 TRACK_FOR = timedelta(days=14)  # stars of older papers no longer move their ranking much
@@ -78,7 +78,7 @@ def parse_repository(content: bytes, url: str, repository: Repository) -> Parsed
         stars = json.loads(content).get("stargazers_count")
     except (ValueError, AttributeError, RecursionError) as exc:
         return ParsedFeed(problems=[Problem.feed(url, f"not a repository object: {exc}")])
-    if not isinstance(stars, int) or isinstance(stars, bool) or stars < 0:
+    if not is_count(stars):
         return ParsedFeed(problems=[Problem.feed(url, f"no stargazers_count in the answer ({stars!r})")])
     return ParsedFeed(signals=[SignalRecord(arxiv_id, STARS, stars) for arxiv_id in repository.arxiv_ids])
 

@@ -22,7 +22,7 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.sources.job import Job
 from papermail.sources.links import arxiv_id_in_url
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE, POINTS, COMMENTS = "hackernews", "hn_points", "hn_comments"
 WINDOW = timedelta(days=14)
@@ -71,7 +71,7 @@ def parse_page(content: bytes, url: str) -> StoryPage:
 
 
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return value if is_count(value) and value > 0 else 0
 
 
 def fetch(job: Job, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from papermail.config import Settings
 from papermail.db.models import Paper
 from papermail.sources.arxiv_api import Pacer
 from papermail.sources.job import Job
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE, CITATIONS, INFLUENTIAL = "semanticscholar", "citations", "influential_citations"
 BATCH_SIZE = 500  # the most one call takes
@@ -50,7 +50,7 @@ def parse_batch(content: bytes, url: str, arxiv_ids: list[str]) -> tuple[ParsedF
             continue  # null: not known to Semantic Scholar (yet)
         for metric, key in ((CITATIONS, "citationCount"), (INFLUENTIAL, "influentialCitationCount")):
             value = paper.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if is_count(value):
                 parsed.signals.append(SignalRecord(arxiv_id, metric, value))
         tldr = paper.get("tldr")
         text = tldr.get("text") if isinstance(tldr, dict) else None
