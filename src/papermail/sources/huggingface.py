@@ -21,6 +21,7 @@ from papermail.sources.job import Job, download_and_store
 from papermail.sources.normalise import clean_authors, normalise_text, safe_http_url
 from papermail.sources.records import PaperRecord, ParsedFeed, Problem, SignalRecord, is_count
 
+SOURCE = "huggingface"
 PAGE_LIMIT = 100  # the most the endpoint returns per call
 # Pages in a row that failed (after their retries) before the refresh gives up for this run: the
 # site is down, and the next scheduled fetch tries again.
