@@ -264,7 +264,7 @@ def test_a_fetch_is_skipped_while_another_of_the_same_source_runs(fetch, session
 
 def test_an_unexpected_error_fails_the_run_and_releases_the_lock(session, fetch_settings, pacer):
     class BrokenClient:
-        def get(self, *_args, **_kwargs):
+        def request(self, *_args, **_kwargs):
             raise RuntimeError("bug")
 
     with pytest.raises(RuntimeError, match="bug"):

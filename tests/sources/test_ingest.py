@@ -18,6 +18,7 @@ from papermail.sources.fetch_runs import (
     recent_runs,
     start_run,
 )
+from papermail.sources.huggingface import SOURCE as HF
 from papermail.sources.ingest import append_signals, upsert_papers
 from papermail.sources.records import PaperRecord, SignalRecord
 
@@ -143,10 +144,10 @@ def _signals(session) -> list[tuple[str, int, datetime]]:
 def test_signals_fetched_twice_in_one_minute_are_counted_once(session):
     ids = upsert_papers(session, [_record()], now=NOW).paper_ids
     signals = [SignalRecord("2611.00001", "upvotes", 5), SignalRecord("2611.00001", "comments", 1)]
-    assert append_signals(session, signals, ids, observed_at=NOW + timedelta(seconds=10)) == 2
-    assert append_signals(session, signals, ids, observed_at=NOW + timedelta(seconds=50)) == 0
+    assert append_signals(session, signals, ids, observed_at=NOW + timedelta(seconds=10), source=HF) == 2
+    assert append_signals(session, signals, ids, observed_at=NOW + timedelta(seconds=50), source=HF) == 0
     later = [SignalRecord("2611.00001", "upvotes", 9)]
-    assert append_signals(session, later, ids, observed_at=NOW + timedelta(minutes=1)) == 1
+    assert append_signals(session, later, ids, observed_at=NOW + timedelta(minutes=1), source=HF) == 1
     assert _signals(session) == [
         ("upvotes", 5, NOW),
         ("comments", 1, NOW),
@@ -155,7 +156,10 @@ def test_signals_fetched_twice_in_one_minute_are_counted_once(session):
 
 
 def test_signals_for_unknown_papers_are_ignored(session):
-    assert append_signals(session, [SignalRecord("9999.99999", "upvotes", 1)], {}, observed_at=NOW) == 0
+    assert (
+        append_signals(session, [SignalRecord("9999.99999", "upvotes", 1)], {}, observed_at=NOW, source=HF)
+        == 0
+    )
 
 
 # -- the lock -------------------------------------------------------------------------------------

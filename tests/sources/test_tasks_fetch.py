@@ -14,7 +14,8 @@ from papermail.db.bookkeeping import FetchRun
 from papermail.db.models import FetchStatus, SignalSnapshot
 from papermail.sources.runner import run_fetch
 from papermail.task_names import SCORE_PAPERS
-from papermail.tasks.fetch import BEAT_SCHEDULE, cron_schedule
+from papermail.tasks.fetch import BEAT_SCHEDULE
+from papermail.tasks.schedules import cron_schedule
 from tests.config.refusal import refusal
 from tests.conftest import REDIS_URL, make_settings, settings_environ, wait_for
 from tests.support.feeds import API_PATH, HF_PATH, arxiv_api, point_at, serve_file, status

@@ -27,6 +27,7 @@ from papermail.sources.runner import (
     GITHUB,
     HACKERNEWS,
     HUGGINGFACE,
+    PAPER_FETCHERS,
     SEMANTIC_SCHOLAR,
     SOURCES,
     FetchSummary,
@@ -100,7 +101,7 @@ def fetch(ctx: click.Context, source: str, day: datetime | None, as_json: bool) 
     if source == "all":  # an unconfigured source is off, not failing; `doctor` says how to turn it on
         names = tuple(name for name in names if not source_off_reason(settings, name))
     if day:  # the community sources always read their recent days: nothing to backfill
-        names = tuple(name for name in names if name in (ARXIV, HUGGINGFACE))
+        names = tuple(name for name in names if name in PAPER_FETCHERS)
         if not names:
             raise CommandError("--date backfills arXiv and Hugging Face only")
     with (

@@ -9,6 +9,8 @@ from papermail.sources import arxiv_rss
 from papermail.sources.arxiv_api import backfill_query
 from papermail.sources.job import Job, download_and_store
 
+SOURCE = "arxiv"
+
 
 def fetch(job: Job, settings: Settings, day: date | None) -> None:
     """Today's listings, completed from the API; with ``day``, that day's papers from the API."""

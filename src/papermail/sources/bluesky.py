@@ -24,7 +24,7 @@ from papermail.config import Settings
 from papermail.sources.http import FetchError
 from papermail.sources.job import Job
 from papermail.sources.links import arxiv_id_in_url
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE = "bluesky"
 LIKES, REPOSTS, QUOTES = "bluesky_likes", "bluesky_reposts", "bluesky_quotes"
@@ -81,7 +81,7 @@ def parse_page(content: bytes, url: str) -> PostPage:
         for arxiv_id in post_links(post):
             for metric, key in COUNTS.items():
                 value = post.get(key)  # quoteCount is absent from older answers
-                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                if is_count(value) and value > 0:
                     page.counts[metric][arxiv_id] += value
     return page
 
@@ -111,11 +111,8 @@ def fetch(job: Job, settings: Settings) -> None:
     while not job.over_budget(settings.bluesky_max_requests, url):
         page_number += 1
         job.report(SOURCE, f"posts linking arXiv, page {page_number}", page_number, None)
-        job.session.commit()  # no transaction stays open while we wait on the network
-        try:
-            fetched = job.http.get(url, params=search_params(since, cursor), headers=headers)
-        except FetchError as exc:
-            job.store(ParsedFeed(problems=[Problem.feed(exc.url, exc.reason)]))
+        fetched = job.download(url, search_params(since, cursor), headers=headers, conditional=False)
+        if fetched is None:
             break
         page = parse_page(fetched.content, fetched.url)
         job.store(ParsedFeed(problems=page.problems))
@@ -140,7 +137,7 @@ def _log_in(job: Job, settings: Settings) -> str | None:
     url = f"{settings.bluesky_api_url}/com.atproto.server.createSession"
     body = {"identifier": settings.bluesky_handle, "password": settings.bluesky_app_password}
     try:
-        fetched = job.http.request("POST", url, json=body)
+        fetched = job.request("POST", url, json=body, conditional=False)
         token = json.loads(fetched.content)["accessJwt"]
     except FetchError as exc:
         hint = (

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from papermail import clock
 from papermail.config import Settings
 from papermail.db.models import Paper, SignalSnapshot
-from papermail.sources.http import Fetched, FetchError, load_validators
+from papermail.sources.http import FetchError
 from papermail.sources.job import Job
 from papermail.sources.links import github_repository
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE, STARS = "github", "github_stars"
 TRACK_FOR = timedelta(days=14)  # stars of older papers no longer move their ranking much
@@ -78,7 +78,7 @@ def parse_repository(content: bytes, url: str, repository: Repository) -> Parsed
         stars = json.loads(content).get("stargazers_count")
     except (ValueError, AttributeError, RecursionError) as exc:
         return ParsedFeed(problems=[Problem.feed(url, f"not a repository object: {exc}")])
-    if not isinstance(stars, int) or isinstance(stars, bool) or stars < 0:
+    if not is_count(stars):
         return ParsedFeed(problems=[Problem.feed(url, f"no stargazers_count in the answer ({stars!r})")])
     return ParsedFeed(signals=[SignalRecord(arxiv_id, STARS, stars) for arxiv_id in repository.arxiv_ids])
 
@@ -111,41 +111,27 @@ def fetch(job: Job, settings: Settings) -> None:
         if job.over_budget(settings.github_max_requests, url):
             return
         job.report(SOURCE, f"stars of {repository.name}", done, len(repositories))
-        answer = _get(job, url, headers)
-        if isinstance(answer, Fetched):
-            failures_in_a_row = 0
-            _store(job, answer, repository)
+        try:
+            fetched = job.request("GET", url, headers=headers)
+        except FetchError as error:
+            if error.status in GONE:
+                failures_in_a_row = 0
+                reason = f"{error.reason}: renamed or deleted; linked by {', '.join(repository.arxiv_ids)}"
+                job.counts.feeds += 1
+                job.note(Problem.notice(url, repository.name, reason))
+                continue
+            job.store(ParsedFeed(problems=[Problem.feed(url, _failure(error))]))
+            failures_in_a_row += 1
+            if error.status in RATE_LIMITED or failures_in_a_row >= FAILURES_IN_A_ROW:
+                job.note(Problem.notice(url, None, "the run stopped here; the rest wait for the next run"))
+                return
             continue
-        if answer.status in GONE:
-            failures_in_a_row = 0
-            reason = f"{answer.reason}: renamed or deleted; linked by {', '.join(repository.arxiv_ids)}"
-            job.counts.feeds += 1
-            job.note(Problem.notice(url, repository.name, reason))
-            continue
-        job.store(ParsedFeed(problems=[Problem.feed(url, _failure(answer))]))
-        failures_in_a_row += 1
-        if answer.status in RATE_LIMITED or failures_in_a_row >= FAILURES_IN_A_ROW:
-            job.note(Problem.notice(url, None, "the run stopped here; the rest wait for the next run"))
-            return
-
-
-def _get(job: Job, url: str, headers: dict[str, str]) -> Fetched | FetchError:
-    validators = load_validators(job.session, url)
-    job.session.commit()  # no transaction stays open while we wait on the network
-    try:
-        return job.http.get(url, validators=validators, headers=headers)
-    except FetchError as exc:
-        return exc
-
-
-def _store(job: Job, fetched: Fetched, repository: Repository) -> None:
-    if fetched.not_modified:
-        job.counts.feeds += 1
-        job.counts.unchanged_feeds += 1
-        job.add_signals(last_stars(job.session, repository.arxiv_ids))
-        job.session.commit()
-        return
-    job.store(parse_repository(fetched.content, fetched.url, repository), fetched)
+        failures_in_a_row = 0
+        if fetched.not_modified:  # the counts are the ones GitHub gave last (a 304 was counted)
+            job.add_signals(last_stars(job.session, repository.arxiv_ids))
+            job.session.commit()
+        else:
+            job.store(parse_repository(fetched.content, fetched.url, repository), fetched)
 
 
 def _failure(error: FetchError) -> str:

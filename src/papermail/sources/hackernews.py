@@ -20,10 +20,9 @@ from datetime import timedelta
 
 from papermail import clock
 from papermail.config import Settings
-from papermail.sources.http import FetchError
 from papermail.sources.job import Job
 from papermail.sources.links import arxiv_id_in_url
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE, POINTS, COMMENTS = "hackernews", "hn_points", "hn_comments"
 WINDOW = timedelta(days=14)
@@ -72,7 +71,7 @@ def parse_page(content: bytes, url: str) -> StoryPage:
 
 
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return value if is_count(value) and value > 0 else 0
 
 
 def fetch(job: Job, settings: Settings) -> None:
@@ -82,11 +81,8 @@ def fetch(job: Job, settings: Settings) -> None:
     total, page_number = StoryPage(), 0
     while not job.over_budget(settings.hn_max_requests, url):
         job.report(SOURCE, f"stories linking arXiv, page {page_number + 1}", page_number, total.pages or None)
-        job.session.commit()  # no transaction stays open while we wait on the network
-        try:
-            fetched = job.http.get(url, params=search_params(since, page_number))
-        except FetchError as exc:
-            job.store(ParsedFeed(problems=[Problem.feed(exc.url, exc.reason)]))
+        fetched = job.download(url, search_params(since, page_number), conditional=False)
+        if fetched is None:
             break
         page = parse_page(fetched.content, fetched.url)
         job.store(ParsedFeed(problems=page.problems))

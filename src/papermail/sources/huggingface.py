@@ -19,8 +19,9 @@ from papermail.arxiv_ids import parse_arxiv_id
 from papermail.config import Settings
 from papermail.sources.job import Job, download_and_store
 from papermail.sources.normalise import clean_authors, normalise_text, safe_http_url
-from papermail.sources.records import PaperRecord, ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import PaperRecord, ParsedFeed, Problem, SignalRecord, is_count
 
+SOURCE = "huggingface"
 PAGE_LIMIT = 100  # the most the endpoint returns per call
 # Pages in a row that failed (after their retries) before the refresh gives up for this run: the
 # site is down, and the next scheduled fetch tries again.
@@ -96,11 +97,7 @@ def _record(item: object) -> tuple[PaperRecord, list[SignalRecord]]:
         COMMENTS: item.get("numComments"),
         GITHUB_STARS: paper.get("githubStars"),
     }
-    signals = [
-        SignalRecord(ident.id, metric, value)
-        for metric, value in metrics.items()
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    ]
+    signals = [SignalRecord(ident.id, metric, value) for metric, value in metrics.items() if is_count(value)]
     return record, signals
 
 

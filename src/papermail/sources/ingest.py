@@ -41,7 +41,6 @@ PAPER_FIELDS = (
     "on_huggingface",
 )
 _TEXT_FIELDS = ("title", "abstract", "authors", "primary_category", "categories")
-HUGGINGFACE = "huggingface"
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK_SIZE) -> Iterator[Sequence[Any]]:
@@ -228,7 +227,7 @@ def append_signals(
     paper_ids: dict[str, int],
     *,
     observed_at: datetime,
-    source: str = HUGGINGFACE,
+    source: str,
 ) -> int:
     """Append snapshots (ignoring ones already recorded this minute); return how many were added."""
     rows: dict[tuple[int, str], dict[str, Any]] = {}

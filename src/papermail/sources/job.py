@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
@@ -50,20 +51,51 @@ class Job:
         """True if a 200 for this URL left validators for a conditional GET."""
         return load_validators(self.session, str(httpx.URL(url, params=params))) is not None
 
-    def download(self, url: str, params: Mapping[str, str | int] | None = None) -> Fetched | None:
-        """A conditional GET; None (with the failure recorded) if the feed could not be had."""
-        full_url = str(httpx.URL(url, params=params))
-        validators = load_validators(self.session, full_url)
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: object = None,
+        before_attempt: Callable[[], None] | None = None,
+        conditional: bool = True,
+    ) -> Fetched:
+        """Send one request; raise FetchError if it could not be had.
+
+        ``conditional`` sends the validators of the URL's last 200 (a lookup in the database), and
+        a 304 to it counts as an unchanged feed. Commits first, so no transaction stays open
+        while the run waits on the network.
+        """
+        validators = None
+        if conditional:
+            validators = load_validators(self.session, str(httpx.URL(url, params=params)))
         self.session.commit()  # no transaction stays open while we wait on the network
-        try:
-            fetched = self.http.get(url, params=params, validators=validators)
-        except FetchError as exc:
-            self.store(ParsedFeed(problems=[Problem.feed(exc.url, exc.reason)]))
-            return None
-        if fetched.not_modified:
+        fetched = self.http.request(
+            method,
+            url,
+            params=params,
+            validators=validators,
+            headers=headers,
+            json=json,
+            before_attempt=before_attempt,
+        )
+        if conditional and fetched.not_modified:
             self.counts.feeds += 1
             self.counts.unchanged_feeds += 1
         return fetched
+
+    def download(
+        self, url: str, params: Mapping[str, str | int] | None = None, *, method: str = "GET", **options: Any
+    ) -> Fetched | None:
+        """A :meth:`request` (by default a conditional GET); None, with the failure stored as a
+        feed problem, if it could not be had. ``options`` are :meth:`request`'s."""
+        try:
+            return self.request(method, url, params=params, **options)
+        except FetchError as exc:
+            self.store(ParsedFeed(problems=[Problem.feed(exc.url, exc.reason)]))
+            return None
 
     def note(self, problem: Problem) -> None:
         """Record a problem that belongs to no answer (e.g. a spent request budget), and commit."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import TypeGuard
 
 MAX_REASON_LENGTH = 1000
 MAX_REF_LENGTH = 300
@@ -37,6 +38,11 @@ class SignalRecord:
     arxiv_id: str
     metric: str  # "upvotes", "comments", "github_stars"
     value: int
+
+
+def is_count(value: object) -> TypeGuard[int]:
+    """True for a count in a JSON answer: a non-negative integer (JSON's true and false are not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True, slots=True)

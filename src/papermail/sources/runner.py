@@ -32,7 +32,8 @@ from papermail.sources.records import FetchTotals, Problem, totals_of
 
 log = logging.getLogger(__name__)
 
-ARXIV, HUGGINGFACE = "arxiv", "huggingface"
+# The paper sources: they bring papers in (with arXiv's or Hugging Face's metadata).
+ARXIV, HUGGINGFACE = arxiv.SOURCE, huggingface.SOURCE
 # The community sources: popularity signals only, for papers arXiv or Hugging Face brought in.
 GITHUB, HACKERNEWS, BLUESKY = github.SOURCE, hackernews.SOURCE, bluesky.SOURCE
 SEMANTIC_SCHOLAR = semantic_scholar.SOURCE

@@ -17,9 +17,8 @@ from papermail import clock
 from papermail.config import Settings
 from papermail.db.models import Paper
 from papermail.sources.arxiv_api import Pacer
-from papermail.sources.http import FetchError
 from papermail.sources.job import Job
-from papermail.sources.records import ParsedFeed, Problem, SignalRecord
+from papermail.sources.records import ParsedFeed, Problem, SignalRecord, is_count
 
 SOURCE, CITATIONS, INFLUENTIAL = "semanticscholar", "citations", "influential_citations"
 BATCH_SIZE = 500  # the most one call takes
@@ -51,7 +50,7 @@ def parse_batch(content: bytes, url: str, arxiv_ids: list[str]) -> tuple[ParsedF
             continue  # null: not known to Semantic Scholar (yet)
         for metric, key in ((CITATIONS, "citationCount"), (INFLUENTIAL, "influentialCitationCount")):
             value = paper.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if is_count(value):
                 parsed.signals.append(SignalRecord(arxiv_id, metric, value))
         tldr = paper.get("tldr")
         text = tldr.get("text") if isinstance(tldr, dict) else None
@@ -70,32 +69,29 @@ def store_tldrs(session: sa.orm.Session, tldrs: dict[str, str]) -> None:
         )
 
 
-def fetch(job: Job, settings: Settings, pacer: Pacer | None = None) -> None:
+def fetch(job: Job, settings: Settings) -> None:
     """Ask for the recent papers' citations and TL;DRs, a batch a second, within the budget."""
     arxiv_ids = papers_to_ask(job.session)
     job.session.commit()
     url = f"{settings.s2_api_url}/graph/v1/paper/batch"
     headers = {"x-api-key": settings.s2_api_key} if settings.s2_api_key else {}
-    pacer = pacer or Pacer(INTERVAL_SECONDS, sleep=job.http.sleep)
+    pacer = Pacer(INTERVAL_SECONDS, sleep=job.http.sleep)
     batches = [arxiv_ids[start : start + BATCH_SIZE] for start in range(0, len(arxiv_ids), BATCH_SIZE)]
     for done, batch in enumerate(batches):
         if job.over_budget(settings.s2_max_requests, url):
             return
         job.report(SOURCE, f"citations of {len(arxiv_ids)} papers", done, len(batches))
-        job.session.commit()  # no transaction stays open while we wait on the network
-        try:
-            fetched = job.http.request(
-                "POST",
-                url,
-                params={"fields": FIELDS},
-                json={"ids": [f"ARXIV:{arxiv_id}" for arxiv_id in batch]},
-                headers=headers,
-                before_attempt=pacer.wait,
-            )
-        except FetchError as exc:
-            # Down, or still rate limited after the retries: the next run asks again.
-            job.store(ParsedFeed(problems=[Problem.feed(exc.url, exc.reason)]))
-            return
+        fetched = job.download(
+            url,
+            {"fields": FIELDS},
+            method="POST",
+            json={"ids": [f"ARXIV:{arxiv_id}" for arxiv_id in batch]},
+            headers=headers,
+            before_attempt=pacer.wait,
+            conditional=False,
+        )
+        if fetched is None:
+            return  # down, or still rate limited after the retries: the next run asks again
         parsed, tldrs = parse_batch(fetched.content, fetched.url, batch)
         store_tldrs(job.session, tldrs)
         job.store(parsed)

@@ -16,7 +16,7 @@ from papermail.bounces import process_inbound_messages
 from papermail.bounces.imap_intake import fetch_mailbox
 from papermail.config import get_settings
 from papermail.db import session_scope
-from papermail.tasks.fetch import SettingsSchedule, cron_schedule
+from papermail.tasks.schedules import SettingsSchedule, cron_schedule
 
 log = logging.getLogger(__name__)
 

@@ -8,48 +8,17 @@ enqueues ``papermail.score_papers``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
 from celery import shared_task
-from celery.schedules import crontab
 
 from papermail import task_names
 from papermail.config import get_settings
 from papermail.db import writer_session_factory
 from papermail.sources import runner
 from papermail.sources.runner import ARXIV, HUGGINGFACE, run_fetch, source_off_reason
-
-
-def cron_schedule(line: str) -> crontab:
-    """A Celery crontab from a validated ``minute hour day month weekday`` line (UTC)."""
-    minute, hour, day_of_month, month_of_year, day_of_week = line.split()
-    return crontab(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-    )
-
-
-class SettingsSchedule(Mapping[str, dict[str, Any]]):
-    """A ``BEAT_SCHEDULE`` whose ``_entries`` are built from the settings when beat reads it
-    (never at import time)."""
-
-    def _entries(self) -> dict[str, dict[str, Any]]:
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        return self._entries()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries())
-
-    def __len__(self) -> int:
-        return len(self._entries())
-
+from papermail.tasks.schedules import SettingsSchedule, cron_schedule
 
 # (source, task, the setting holding its crontab line)
 SIGNAL_SCHEDULES = (

@@ -26,16 +26,7 @@ DISPLAY_ORDER = (
     "comments",
 )
 # The weights' settings, by metric (PAPERMAIL_TREND_WEIGHT_<METRIC>; docs/trending.md gives reasons).
-WEIGHT_SETTINGS = {
-    "upvotes": "trend_weight_upvotes",
-    "github_stars": "trend_weight_github_stars",
-    "comments": "trend_weight_comments",
-    "hn_points": "trend_weight_hn_points",
-    "hn_comments": "trend_weight_hn_comments",
-    "bluesky_likes": "trend_weight_bluesky_likes",
-    "bluesky_reposts": "trend_weight_bluesky_reposts",
-    "citations": "trend_weight_citations",
-}
+WEIGHT_SETTINGS = {metric: f"trend_weight_{metric}" for metric in DISPLAY_ORDER}
 
 
 def _default_weights() -> Mapping[str, float]:

@@ -15,7 +15,7 @@ score comes with is worded by :mod:`.evidence`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from math import log2
 from operator import attrgetter
 from typing import NamedTuple
@@ -91,20 +91,13 @@ def build_evidence(
     window_hours: float,
     *,
     age_known: bool = True,
-    weights: Mapping[str, float] | None = None,
-    volume_weight: float = 0.5,
     arxiv_id: str = "",
 ) -> str:
-    """The "why this paper" line of these trends, as shown in the ranking and in digests.
+    """The "why this paper" line of these trends, worded as in the ranking and in digests.
 
-    At most three metrics, those that added most to the score first (with ``weights``; without,
-    in the order given), then the age.
+    At most three metrics, in the order given, then the age.
     """
-    weights = weights or {}
-    parts = [
-        (metric_term(weights.get(metric, 0.0), gain, max(total, 0), volume_weight), metric, total, gain)
-        for metric, total, gain in trends
-    ]
+    parts = [(0.0, metric, total, gain) for metric, total, gain in trends]  # nothing weighs more
     age = age_in_words(age_hours, arxiv_id, age_known=age_known)
     return evidence_line(parts, per_window(window_hours), age)
 
